@@ -1,0 +1,3 @@
+from kubepulse.cli import main
+
+main()

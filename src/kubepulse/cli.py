@@ -1,0 +1,76 @@
+"""The ``kubepulse`` command line: one thin sub-command per capability.
+
+Sub-commands are imported only when run, so ``kubepulse --help`` stays fast and a capability's
+heavy dependencies (the Kubernetes client, matplotlib) load only for the command that needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from kubepulse import __version__
+
+# name -> ("module:attribute", one-line help). An entry whose module does not exist yet is a
+# capability still to come: it answers with a clear error and exit code 2, never a fake success.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "cluster": ("kubepulse.testing.cluster_cli:cluster", "Local Kubernetes test cluster."),
+    "exporter": ("kubepulse.exporters.cli:exporter", "Run a Prometheus exporter."),
+    "monitor": ("kubepulse.podmonitor.cli:monitor", "Measure how pods recover after a kill."),
+    "textfile": ("kubepulse.textfile.cli:textfile", "Turn an XML store into a .prom file."),
+    "demo": ("kubepulse.demo:demo", "Bring the whole stack up locally."),
+    "render-dashboard": (
+        "kubepulse.render:render_dashboard",
+        "Render a Grafana dashboard's panels to PNG.",
+    ),
+}
+
+
+def _not_available(name: str, short_help: str) -> click.Command:
+    @click.command(
+        name=name,
+        short_help=f"{short_help} (not yet available)",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        add_help_option=False,
+    )
+    def placeholder() -> None:
+        click.echo(f"kubepulse: '{name}' is not yet available in this version", err=True)
+        sys.exit(2)
+
+    return placeholder
+
+
+class LazyGroup(click.Group):
+    """A group whose sub-commands are resolved from ``COMMANDS`` on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        target, short_help = COMMANDS[cmd_name]
+        module_name, attr = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not module_name.startswith(exc.name):
+                raise
+            return _not_available(cmd_name, short_help)
+        command: click.Command = getattr(module, attr)
+        return command
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="Example: kubepulse textfile /var/lib/app/store.xml --output-dir /var/lib/node_exporter",
+)
+@click.version_option(__version__, prog_name="kubepulse")
+def main() -> None:
+    """kubepulse: monitor Kubernetes with Prometheus and Grafana.
+
+    Run `kubepulse COMMAND --help` for each command's options and an example.
+    """

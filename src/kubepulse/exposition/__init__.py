@@ -1,0 +1,1 @@
+"""Prometheus exposition: text rendering (``text``) shared by every kubepulse exporter."""

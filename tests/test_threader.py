@@ -1,0 +1,233 @@
+"""Threader: the seed-000 behaviour, the kill pitfalls and the cooperative stop."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from kubepulse.threader import Threader, ThreadKilled, current_stop_event
+
+
+def run(target, args=None) -> Threader:
+    t = Threader(target=target, args=args)
+    t.start()
+    t.join()
+    return t
+
+
+def addition(a, b):
+    return a + b
+
+
+def test_tuple_args_are_positional_and_result_has_alias():
+    t = run(addition, (5, 7))
+    assert t.result() == 12
+    assert t.get_stdout() == 12
+    assert t.status_code() == 1
+    assert t.exception is None
+
+
+def test_dict_args_are_keywords():
+    t = run(lambda x, y: x - y, {"y": 1, "x": 10})
+    assert t.result() == 9
+
+
+def test_single_value_is_one_argument_even_a_list():
+    assert run(lambda v: v * 2, 21).result() == 42
+    assert run(len, [1, 2, 3]).result() == 3
+
+
+def test_none_args_calls_without_arguments():
+    assert run(lambda: "no args").result() == "no args"
+
+
+def test_exception_is_captured_and_status_is_zero():
+    t = run(lambda a, b: a / b, (10, 0))
+    assert t.status_code() == 0
+    assert isinstance(t.exception, ZeroDivisionError)
+    assert str(t.exception) == "division by zero"
+    assert t.result() is None
+
+
+def test_base_exceptions_are_captured_too():
+    def leave():
+        raise SystemExit(3)
+
+    t = run(leave)
+    assert t.status_code() == 0
+    assert isinstance(t.exception, SystemExit)
+
+
+def test_ids_match_the_thread_ident():
+    seen: list[int] = []
+    t = run(lambda: seen.append(threading.get_ident()))
+    assert t.id == t.get_id() == seen[0]
+    assert Threader(target=addition).id is None
+
+
+def test_result_blocks_until_finished_and_never_returns_half_made_values():
+    release = threading.Event()
+    t = Threader(target=lambda: release.wait(5) and "done")
+    t.start()
+    with pytest.raises(TimeoutError):
+        t.result(timeout=0.05)
+    with pytest.raises(TimeoutError):
+        t.status_code(timeout=0.05)
+    release.set()
+    assert t.result(timeout=5) == "done"
+
+
+def test_result_before_start_is_an_error():
+    with pytest.raises(RuntimeError, match="not been started"):
+        Threader(target=addition, args=(1, 2)).result()
+
+
+def test_join_timeout_behaves_as_thread_join():
+    t = Threader(target=time.sleep, args=0.5)
+    t.start()
+    started = time.monotonic()
+    t.join(0.05)
+    assert t.is_alive()
+    assert time.monotonic() - started < 0.4
+    t.join()
+    assert not t.is_alive()
+
+
+def test_kill_ends_a_looping_sleeper_within_a_second_of_its_sleep():
+    """The seed's `boucle` example: a loop around time.sleep(1)."""
+    ticks: list[float] = []
+
+    def boucle():
+        while True:
+            ticks.append(time.monotonic())
+            time.sleep(1)
+
+    t = Threader(target=boucle)
+    t.start()
+    time.sleep(1.5)
+    killed_at = time.monotonic()
+    assert t.kill() is True
+    t.join(3)
+    assert not t.is_alive()
+    # The exception lands when the current 1 s sleep returns to Python.
+    assert time.monotonic() - killed_at < 1.3
+    assert t.status_code() == 0
+    assert isinstance(t.exception, ThreadKilled)
+    assert "killed" in str(t.exception)
+    assert len(ticks) == 2
+
+
+def test_kill_is_not_swallowed_by_except_exception():
+    def stubborn():
+        while True:
+            try:
+                time.sleep(0.05)
+            except Exception:  # the point: a broad handler must not swallow the kill
+                continue
+
+    t = Threader(target=stubborn)
+    t.start()
+    time.sleep(0.1)
+    t.kill()
+    t.join(2)
+    assert not t.is_alive()
+    assert isinstance(t.exception, ThreadKilled)
+
+
+def test_kill_on_finished_or_unstarted_thread_is_a_no_op():
+    t = run(addition, (1, 2))
+    assert t.kill() is False
+    assert t.status_code() == 1
+    assert t.result() == 3
+    assert t.exception is None
+    assert Threader(target=addition).kill() is False
+
+
+def test_kill_twice_schedules_once():
+    t = Threader(target=lambda: [time.sleep(0.05) for _ in range(100)])
+    t.start()
+    time.sleep(0.1)
+    assert t.kill() is True
+    assert t.kill() is False
+    t.join(2)
+    assert isinstance(t.exception, ThreadKilled)
+
+
+def test_killing_many_threads_touches_only_the_target():
+    bystander_done = threading.Event()
+
+    def bystander():
+        for _ in range(20):
+            time.sleep(0.01)
+        bystander_done.set()
+
+    b = Threader(target=bystander)
+    victim = Threader(target=lambda: [time.sleep(0.01) for _ in range(1000)])
+    b.start()
+    victim.start()
+    time.sleep(0.05)
+    victim.kill()
+    victim.join(2)
+    b.join(2)
+    assert bystander_done.is_set()
+    assert b.status_code() == 1
+    assert victim.status_code() == 0
+
+
+def test_cooperative_stop_through_current_stop_event():
+    def worker():
+        event = current_stop_event()
+        rounds = 0
+        while not event.wait(0.02):
+            rounds += 1
+        return rounds
+
+    t = Threader(target=worker)
+    t.start()
+    time.sleep(0.1)
+    stopped_at = time.monotonic()
+    t.stop()
+    t.join(2)
+    assert time.monotonic() - stopped_at < 0.2
+    assert t.status_code() == 1
+    assert t.result() >= 1
+
+
+def test_a_shared_stop_event_can_be_passed_in():
+    event = threading.Event()
+    t = Threader(target=lambda ev: ev.wait(5), args=event, stop_event=event)
+    t.start()
+    t.stop()
+    assert t.result(timeout=2) is True
+
+
+def test_current_stop_event_outside_a_threader_is_never_set():
+    assert current_stop_event().is_set() is False
+
+
+def test_seed_full_example(capsys):
+    """The seed's complete example, as written: three jobs with delays 1, 2 and 3 s."""
+
+    def job(n, delay=1):
+        time.sleep(delay)
+        return f"Job {n} terminé après {delay}s"
+
+    started = time.monotonic()
+    threads = []
+    for i in range(3):
+        t = Threader(target=job, args=(i, i + 1))
+        t.start()
+        threads.append(t)
+    for t in threads:
+        t.join()
+        print(
+            f"[{t.id}] Status: {t.status_code()} | Result: {t.result()} | Exception: {t.exception}"
+        )
+    elapsed = time.monotonic() - started
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("] ", 1)[1] for line in lines] == [
+        f"Status: 1 | Result: Job {i} terminé après {i + 1}s | Exception: None" for i in range(3)
+    ]
+    assert 3.0 <= elapsed < 3.6
