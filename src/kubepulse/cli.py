@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Any
 
 import click
 
@@ -43,15 +44,23 @@ def _not_available(name: str, short_help: str) -> click.Command:
 
 
 class LazyGroup(click.Group):
-    """A group whose sub-commands are resolved from ``COMMANDS`` on first use."""
+    """A group whose sub-commands are imported from a table on first use.
+
+    Capabilities with sub-commands of their own (``kubepulse exporter ...``) reuse it:
+    ``@click.group(cls=LazyGroup, commands={...})``.
+    """
+
+    def __init__(self, *args: Any, commands: dict[str, tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = commands
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return sorted(self.lazy_commands)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in COMMANDS:
+        if cmd_name not in self.lazy_commands:
             return None
-        target, short_help = COMMANDS[cmd_name]
+        target, short_help = self.lazy_commands[cmd_name]
         module_name, attr = target.split(":")
         try:
             module = importlib.import_module(module_name)
@@ -65,6 +74,7 @@ class LazyGroup(click.Group):
 
 @click.group(
     cls=LazyGroup,
+    commands=COMMANDS,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="Example: kubepulse textfile /var/lib/app/store.xml --output-dir /var/lib/node_exporter",
 )
