@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DEBS := prometheus prometheus-node-exporter prometheus-alertmanager prometheus-pushgateway
 PYTEST_ARGS ?=
 
-.PHONY: test demo bench lint typecheck pytest deps debs venv clean
+.PHONY: test demo bench lint typecheck pytest deps debs venv clean helm manifests
 
 test: deps lint typecheck pytest
 
@@ -17,7 +17,26 @@ demo: deps
 bench: deps
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
-deps: venv debs
+deps: venv debs helm
+
+# Helm from its Go module, cached per version outside git, unless one is already on PATH. The
+# ldflags are helm's own release flags, so its default Kubernetes version is that of its client-go.
+HELM_VERSION := v3.22.0
+HELM_MOD := helm.sh/helm/v3
+HELM_DIR := $(HOME)/.cache/kubepulse/helm-$(HELM_VERSION)
+export KUBEPULSE_HELM := $(or $(shell command -v helm 2>/dev/null),$(HELM_DIR)/bin/helm)
+
+helm: $(KUBEPULSE_HELM)
+
+$(HELM_DIR)/bin/helm:
+	GOBIN=$(HELM_DIR)/bin go install -ldflags "-s -w -X $(HELM_MOD)/internal/version.version=$(HELM_VERSION) \
+	  -X $(HELM_MOD)/pkg/lint/rules.k8sVersionMajor=1 -X $(HELM_MOD)/pkg/lint/rules.k8sVersionMinor=37 \
+	  -X $(HELM_MOD)/pkg/chartutil.k8sVersionMajor=1 -X $(HELM_MOD)/pkg/chartutil.k8sVersionMinor=37" \
+	  $(HELM_MOD)/cmd/helm@$(HELM_VERSION)
+
+# deploy/kubernetes/ is rendered from the chart; a test fails when it is stale.
+manifests: helm
+	HELM=$(KUBEPULSE_HELM) deploy/kubernetes/render.sh
 
 venv: $(VENV)/.installed
 
