@@ -1,0 +1,168 @@
+"""``PodsMonitorPool``: several pod monitors at once, one ``Threader`` each, results merged.
+
+Unlike krkn-lib's pool this one watches instead of polling, times each pod on its own, keeps
+watching after the first batch of replacements, never caps ``join()``, keeps every result when
+some monitor fails, and lets callers fail a run on unrecovered pods (``PodsStatus.unrecovered``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from kubepulse.kube.selectors import compile_pattern, validate_label_selector
+from kubepulse.podmonitor._kube import KubeApi, make_api_client
+from kubepulse.podmonitor.models import PodsStatus
+from kubepulse.podmonitor.monitor import DEFAULT_SETTLE_SECONDS, PodMonitor, Progress, Selection
+from kubepulse.threader import Threader
+
+__all__ = ["PodsMonitorPool"]
+
+
+def _check_timeout(max_timeout: Any) -> float:
+    if isinstance(max_timeout, bool) or not isinstance(max_timeout, int | float):
+        raise ValueError(f"max_timeout: expected seconds as a number, got {max_timeout!r}")
+    if not max_timeout > 0 or max_timeout == float("inf"):
+        raise ValueError(f"max_timeout: must be a positive finite number, got {max_timeout!r}")
+    return float(max_timeout)
+
+
+class PodsMonitorPool:
+    """Monitors pushed by the ``select_and_monitor_*`` calls, joined and merged by ``join()``.
+
+    ``client`` is a ``kubernetes.client.ApiClient`` or a kubeconfig path. ``settle_seconds``: a
+    monitor whose disruptions have all recovered ends after this long without a new one.
+    ``events`` holds each monitor's stop event, in push order.
+    """
+
+    def __init__(self, client: Any, *, settle_seconds: float = DEFAULT_SETTLE_SECONDS) -> None:
+        if isinstance(settle_seconds, bool) or not isinstance(settle_seconds, int | float):
+            raise ValueError(f"settle_seconds: expected a number, got {settle_seconds!r}")
+        if settle_seconds < 0:
+            raise ValueError(f"settle_seconds: must not be negative, got {settle_seconds!r}")
+        self.api_client = make_api_client(client)
+        self.settle_seconds = float(settle_seconds)
+        self.monitors: list[PodMonitor] = []
+        self.threads: list[Threader] = []
+        self.events: list[threading.Event] = []
+
+    def select_and_monitor_by_label(self, label_selector: str, max_timeout: float) -> None:
+        """Monitor every pod matching ``label_selector``, in all namespaces."""
+        self.select_and_monitor(label_selector=label_selector, max_timeout=max_timeout)
+
+    def select_and_monitor_by_name_pattern_and_namespace_pattern(
+        self, pod_name_pattern: str, namespace_pattern: str, max_timeout: float
+    ) -> None:
+        """Monitor pods whose name and namespace fully match the two regexes."""
+        self.select_and_monitor(
+            name_pattern=pod_name_pattern,
+            namespace_pattern=namespace_pattern,
+            max_timeout=max_timeout,
+        )
+
+    def select_and_monitor_by_namespace_pattern_and_label(
+        self, namespace_pattern: str, label_selector: str, max_timeout: float = 30
+    ) -> None:
+        """Monitor pods matching ``label_selector`` in namespaces matching the regex."""
+        self.select_and_monitor(
+            label_selector=label_selector,
+            namespace_pattern=namespace_pattern,
+            max_timeout=max_timeout,
+        )
+
+    def select_and_monitor(
+        self,
+        *,
+        max_timeout: float,
+        label_selector: str | None = None,
+        namespace_pattern: str | None = None,
+        name_pattern: str | None = None,
+    ) -> PodMonitor:
+        """Start one monitor for the pods matching every given criterion; return at once.
+
+        Raises ``ValueError`` naming the argument for a bad selector, regex or timeout, before
+        any thread starts.
+        """
+        timeout = _check_timeout(max_timeout)
+        selection = Selection(
+            label_selector=(
+                None
+                if label_selector is None
+                else validate_label_selector(label_selector, "label_selector")
+            ),
+            namespace_pattern=(
+                None
+                if namespace_pattern is None
+                else compile_pattern(namespace_pattern, "namespace_pattern")
+            ),
+            name_pattern=(
+                None if name_pattern is None else compile_pattern(name_pattern, "pod_name_pattern")
+            ),
+        )
+        if selection == Selection():
+            raise ValueError("label_selector: give a label selector or a pattern to select pods")
+        monitor = PodMonitor(KubeApi(self.api_client), selection, timeout, self.settle_seconds)
+        thread = Threader(
+            target=monitor.run, name=f"podmonitor-{len(self.threads) + 1}", daemon=True
+        )
+        self.monitors.append(monitor)
+        self.threads.append(thread)
+        self.events.append(thread.stop_event)
+        thread.start()
+        return monitor
+
+    def wait_until_watching(self, timeout: float | None = None) -> bool:
+        """Block until every monitor has its snapshot and is watching (or has ended)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for monitor in self.monitors:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not monitor.watching.wait(left):
+                return False
+        return True
+
+    def progress(self) -> Progress:
+        total = Progress()
+        for monitor in self.monitors:
+            total += monitor.tracker.progress()
+        return total
+
+    def selected_pods(self) -> list[tuple[str, str]]:
+        """(namespace, name) of every live pod some monitor watches, without duplicates."""
+        return sorted({pod for m in self.monitors for pod in m.tracker.live_pods()})
+
+    @property
+    def requests(self) -> int:
+        """API requests (lists and watches) made by the monitors so far."""
+        return sum(m.requests for m in self.monitors)
+
+    def cancel(self) -> None:
+        """Stop every monitor now; ``join()`` then returns what was gathered within a second."""
+        for thread, monitor in zip(self.threads, self.monitors, strict=True):
+            thread.stop()
+            monitor.interrupt()
+
+    def join(self, timeout: float | None = None) -> PodsStatus:
+        """Wait for every monitor (no cap unless ``timeout``) and merge their results.
+
+        A monitor still running after ``timeout`` seconds is cancelled and its partial result
+        merged. Each monitor's errors are kept next to everyone's measured pods.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in self.threads:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            thread.join(left)
+        if any(t.is_alive() for t in self.threads):
+            self.cancel()
+            for thread in self.threads:
+                thread.join()
+        merged = PodsStatus()
+        for thread, monitor in zip(self.threads, self.monitors, strict=True):
+            result = thread.result()
+            if isinstance(result, PodsStatus):
+                merged.merge(result)
+            else:
+                merged.add_error(
+                    f"monitor of {monitor.selection.describe()} failed: {thread.exception!r}"
+                )
+        return merged

@@ -1,0 +1,160 @@
+"""PodsStatus JSON, merge, metrics (read back by a real node_exporter and Pushgateway), report."""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from kubepulse.podmonitor import metrics
+from kubepulse.podmonitor.cli import exit_code
+from kubepulse.podmonitor.models import AffectedPod, PodsStatus
+from kubepulse.podmonitor.report import render_report, write_report
+from kubepulse.processes import ProcessGroup, free_port
+
+
+def sample_status() -> PodsStatus:
+    return PodsStatus(
+        recovered=[
+            AffectedPod("web-a", "shop", 2.5, 2.0, 0.5, replacement_name="web-c", killed_at=1e9),
+            AffectedPod("db-0", "db", 7.0, 6.75, 0.25, replacement_name="db-0", killed_at=1e9 + 1),
+        ],
+        unrecovered=[
+            AffectedPod("api-1", "shop", None, None, 0.3, replacement_name='api-"<x>"'),
+        ],
+        error="pod shop/bare was deleted and has no controller, so nothing replaces it",
+    )
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        text = resp.read().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
+
+
+def test_json_round_trip_and_merge_keeps_everything() -> None:
+    status = sample_status()
+    assert PodsStatus.from_json(status.to_json()) == status
+    other = PodsStatus(unrecovered=[AffectedPod("x", "y")], error="second\nthird")
+    merged = PodsStatus().merge(status).merge(other).merge(PodsStatus())
+    assert len(merged.recovered) == 2 and len(merged.unrecovered) == 2
+    assert merged.errors == [status.error, "second", "third"]
+    assert PodsStatus.from_json(merged.to_json(indent=False)) == merged
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[]", "expected a JSON object"),
+        ('{"recovered": 1}', "'recovered' must be a list"),
+        ('{"recovered": [{"pod_name": "a", "namespace": "b", "extra": 1}]}', "unknown field"),
+        ('{"error": 3}', "'error' must be a string"),
+        ("{", "not valid JSON"),
+    ],
+)
+def test_from_json_rejects_malformed_documents(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        PodsStatus.from_json(text)
+
+
+def test_exit_codes() -> None:
+    ok = PodsStatus(recovered=[AffectedPod("a", "n", 3.0, 2.0, 1.0)])
+    assert exit_code(ok, None) == 0
+    assert exit_code(ok, 3.0) == 0
+    assert exit_code(ok, 2.9) == 1
+    assert exit_code(PodsStatus(unrecovered=[AffectedPod("a", "n")]), None) == 1
+    assert exit_code(sample_status(), None) == 2
+
+
+def test_textfile_is_read_by_a_real_node_exporter(tmp_path: Path) -> None:
+    textdir = tmp_path / "textfile"
+    textdir.mkdir()
+    path = metrics.write_textfile(textdir, metrics.build_registry(sample_status(), 1234.0))
+    assert path.name == "kubepulse_pod_monitor.prom"
+    assert [p.name for p in textdir.iterdir()] == [path.name]  # no temporary file left
+    port = free_port()
+    with ProcessGroup(tmp_path / "logs") as group:
+        group.start(
+            "node_exporter",
+            [
+                "prometheus-node-exporter",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--collector.disable-defaults",
+                "--collector.textfile",
+                f"--collector.textfile.directory={textdir}",
+            ],
+            ready_url=f"http://127.0.0.1:{port}/metrics",
+        )
+        got = scrape(f"http://127.0.0.1:{port}/metrics")
+    assert got[("kubepulse_pods_recovered_total", (("namespace", "shop"),))] == 1
+    assert got[("kubepulse_pods_recovered_total", (("namespace", "db"),))] == 1
+    assert got[("kubepulse_pods_unrecovered_total", (("namespace", "shop"),))] == 1
+    assert got[("kubepulse_pods_unrecovered_total", (("namespace", "db"),))] == 0
+    assert got[("kubepulse_pod_monitor_errors_total", ())] == 1
+    assert got[("kubepulse_pod_monitor_last_run_timestamp_seconds", ())] == 1234.0
+    key = (
+        "kubepulse_pod_recovery_seconds_bucket",
+        (("le", "5"), ("namespace", "db"), ("phase", "total")),
+    )
+    assert got[key] == 0
+    key = (
+        "kubepulse_pod_recovery_seconds_bucket",
+        (("le", "10"), ("namespace", "db"), ("phase", "total")),
+    )
+    assert got[key] == 1
+    assert (
+        got[("kubepulse_pod_recovery_seconds_sum", (("namespace", "shop"), ("phase", "readiness")))]
+        == 2.0
+    )
+    # node_exporter saw the file without errors.
+    assert got[("node_textfile_scrape_error", ())] == 0
+
+
+def test_push_is_served_by_a_real_pushgateway(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with ProcessGroup(tmp_path / "logs") as group:
+        group.start(
+            "pushgateway",
+            ["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}"],
+            ready_url=f"{url}/-/ready",
+        )
+        metrics.push(url, metrics.build_registry(sample_status()))
+        got = scrape(f"{url}/metrics")
+        # A second run replaces the group: counters are per run, not summed across pushes.
+        metrics.push(url, metrics.build_registry(PodsStatus()))
+        again = scrape(f"{url}/metrics")
+    job = ("instance", ""), ("job", "kubepulse_pod_monitor")
+    assert got[("kubepulse_pods_recovered_total", (*job, ("namespace", "shop")))] == 1
+    assert got[("kubepulse_pod_monitor_errors_total", job)] == 1
+    assert ("push_time_seconds", job) in got
+    assert ("kubepulse_pods_recovered_total", (*job, ("namespace", "shop"))) not in again
+    assert again[("kubepulse_pod_monitor_errors_total", job)] == 0
+
+
+def test_report_is_self_contained_with_a_timeline_per_pod(tmp_path: Path) -> None:
+    status = sample_status()
+    path = write_report(tmp_path / "r.html", status)
+    html = path.read_text()
+    assert html == render_report(status).replace(
+        re.search(r"Generated [^.]*\.", render_report(status)).group(0),  # type: ignore[union-attr]
+        re.search(r"Generated [^.]*\.", html).group(0),  # type: ignore[union-attr]
+    )
+    # Nothing fetched at view time: no URLs, no external scripts, styles or images.
+    assert not re.search(r"https?://|src=|href=|@import|url\(", html)
+    assert html.count("<svg ") == 3
+    assert "api-&quot;&lt;x&gt;&quot;" in html and "<x>" not in html
+    rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td>.*?<td class=\"(\w+)\">", html)
+    assert sorted(rows) == [
+        ("db", "db-0", "recovered"),
+        ("shop", "api-1", "unrecovered"),
+        ("shop", "web-a", "recovered"),
+    ]
+    assert "no controller" in html and "7.000" in html

@@ -1,0 +1,69 @@
+"""Bad inputs are refused with ValueError naming the argument, before any thread starts.
+
+No API server is needed: validation happens before anything connects (the ApiClient here points
+at its default, unused address).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s
+
+from kubepulse.podmonitor import PodsMonitorPool
+
+
+@pytest.mark.parametrize(
+    ("call", "kwargs", "argument"),
+    [
+        (
+            "select_and_monitor_by_label",
+            {"label_selector": "app=a=b", "max_timeout": 5},
+            "label_selector",
+        ),
+        ("select_and_monitor_by_label", {"label_selector": "", "max_timeout": 5}, "label_selector"),
+        (
+            "select_and_monitor_by_label",
+            {"label_selector": "app=a", "max_timeout": 0},
+            "max_timeout",
+        ),
+        (
+            "select_and_monitor_by_label",
+            {"label_selector": "app=a", "max_timeout": "5"},
+            "max_timeout",
+        ),
+        (
+            "select_and_monitor_by_name_pattern_and_namespace_pattern",
+            {"pod_name_pattern": "web-(", "namespace_pattern": "ns", "max_timeout": 5},
+            "pod_name_pattern",
+        ),
+        (
+            "select_and_monitor_by_name_pattern_and_namespace_pattern",
+            {"pod_name_pattern": "web", "namespace_pattern": "*ns", "max_timeout": 5},
+            "namespace_pattern",
+        ),
+        (
+            "select_and_monitor_by_namespace_pattern_and_label",
+            {"namespace_pattern": "ns", "label_selector": "app in (a"},
+            "label_selector",
+        ),
+    ],
+)
+def test_bad_inputs_raise_before_any_thread(
+    call: str, kwargs: dict[str, Any], argument: str
+) -> None:
+    pool = PodsMonitorPool(k8s.ApiClient())
+    with pytest.raises(ValueError, match=rf"^{argument}: "):
+        getattr(pool, call)(**kwargs)
+    assert pool.threads == [] and pool.events == []
+
+
+def test_bad_client_and_settle_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"^client: kubeconfig .* does not exist"):
+        PodsMonitorPool(tmp_path / "missing.yaml")
+    with pytest.raises(ValueError, match=r"^client: expected"):
+        PodsMonitorPool(42)
+    with pytest.raises(ValueError, match=r"^settle_seconds: "):
+        PodsMonitorPool(k8s.ApiClient(), settle_seconds=-1)
