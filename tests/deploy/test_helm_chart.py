@@ -1,0 +1,215 @@
+"""The Helm chart, checked offline: lint, what it renders, and that deploy/kubernetes/ is current.
+
+Rendering is real `helm template` (helm built from its Go module by `make helm`); the cluster
+tests in test_helm_cluster.py install the same chart into the test cluster.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from deploy_helpers import CHART, REPO, find_helm, render, run_helm
+
+WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet"}
+
+
+def pod_specs(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {
+        f"{o['kind']}/{o['metadata']['name']}": o["spec"]["template"]["spec"]
+        for o in objects
+        if o["kind"] in WORKLOADS
+    }
+
+
+def find(objects: list[dict[str, Any]], kind: str, suffix: str) -> dict[str, Any]:
+    matches = [o for o in objects if o["kind"] == kind and o["metadata"]["name"].endswith(suffix)]
+    assert len(matches) == 1, f"expected one {kind} *{suffix}, got {len(matches)}"
+    return matches[0]
+
+
+def test_helm_lint_strict_passes() -> None:
+    out = run_helm("lint", "--strict", str(CHART))
+    assert "1 chart(s) linted, 0 chart(s) failed" in out
+
+
+ALL_OPTIONS = (
+    "--set", "clusterExporter.sharding.enabled=true",
+    "--set", "nodeExporter.textfile.enabled=true",
+    "--set", "alertmanager.persistence.enabled=true",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("args", [(), ALL_OPTIONS], ids=["defaults", "all-options"])
+def test_every_container_is_locked_down_and_pinned(args: tuple[str, ...]) -> None:
+    specs = pod_specs(render(*args))
+    assert len(specs) == 5
+    for where, spec in specs.items():
+        assert spec["securityContext"]["runAsNonRoot"] is True, where
+        assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", where
+        for c in spec["containers"] + spec.get("initContainers", []):
+            ctx = c["securityContext"]
+            name = f"{where}:{c['name']}"
+            assert ctx["runAsNonRoot"] is True, name
+            assert ctx["readOnlyRootFilesystem"] is True, name
+            assert ctx["allowPrivilegeEscalation"] is False, name
+            assert ctx["capabilities"]["drop"] == ["ALL"], name
+            assert "add" not in ctx["capabilities"], name
+            for kind in ("requests", "limits"):
+                assert set(c["resources"][kind]) >= {"cpu", "memory"}, f"{name} {kind}"
+            repo, _, tag = c["image"].rpartition(":")
+            assert repo and tag and tag != "latest", name
+        for volume in spec.get("volumes", []):
+            assert "hostPath" not in volume or any(
+                m["name"] == volume["name"] and m.get("readOnly") is True
+                for c in spec["containers"]
+                for m in c.get("volumeMounts", [])
+            ), f"{where}: hostPath {volume['name']} must be mounted read-only"
+
+
+def test_latest_or_missing_tag_is_refused() -> None:
+    for value in ("latest", ""):
+        with pytest.raises(AssertionError, match="set a pinned tag"):
+            render("--set", f"prometheus.image.tag={value}")
+
+
+def test_cluster_exporter_rbac_is_read_only_on_what_it_serves(
+    rendered: list[dict[str, Any]],
+) -> None:
+    role = find(rendered, "ClusterRole", "-cluster-exporter")
+    served = set()
+    for rule in role["rules"]:
+        assert sorted(rule["verbs"]) == ["get", "list", "watch"]
+        served |= {(group, r) for group in rule["apiGroups"] for r in rule["resources"]}
+    assert ("", "pods") in served and ("", "nodes") in served and ("apps", "deployments") in served
+    assert not {r for _, r in served} & {"secrets", "configmaps", "*"}
+    binding = find(rendered, "ClusterRoleBinding", "-cluster-exporter")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {
+            "kind": "ServiceAccount",
+            "name": "kp-kubepulse-cluster-exporter",
+            "namespace": "monitoring",
+        }
+    ]
+
+
+def test_prometheus_config_is_deploy_prometheus_with_the_values_applied() -> None:
+    objects = render(
+        "--set", "prometheus.scrapeInterval=15s", "--set", "clusterName=prod-eu",
+        "--set", "prometheus.retention=30d",
+    )  # fmt: skip
+    source = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())
+    config = yaml.safe_load(
+        find(objects, "ConfigMap", "-prometheus-config")["data"]["prometheus.yml"]
+    )
+    assert config["global"]["scrape_interval"] == "15s"
+    assert config["global"]["external_labels"]["cluster"] == "prod-eu"
+    assert config["scrape_configs"] == source["scrape_configs"]
+    assert config["rule_files"] == source["rule_files"]
+    rules = find(objects, "ConfigMap", "-prometheus-rules")["data"]
+    on_disk = sorted((REPO / "deploy/prometheus/rules").glob("*.yml"))
+    assert on_disk and sorted(rules) == [p.name for p in on_disk]
+    assert all(rules[p.name] == p.read_text() for p in on_disk)
+    args = find(objects, "StatefulSet", "-prometheus")["spec"]["template"]["spec"]["containers"][0]
+    assert "--storage.tsdb.retention.time=30d" in args["args"]
+
+
+def test_alertmanager_config_passes_amtool_with_receivers_from_values(tmp_path: Path) -> None:
+    """The rendered Secret, with a receiver override from values, passes Debian's amtool."""
+    objects = render("--set", "alertmanager.config.global.smtp_smarthost=mail.example.org:587")
+    data = find(objects, "Secret", "-alertmanager-config")["stringData"]
+    config = yaml.safe_load(data["alertmanager.yml"])
+    assert config["global"]["smtp_smarthost"] == "mail.example.org:587"
+    for name, text in data.items():
+        (tmp_path / name).write_text(text)
+    if "templates" in config:
+        config["templates"] = [str(tmp_path / "*.tmpl")]
+    (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(config))
+    proc = subprocess.run(
+        ["amtool", "check-config", str(tmp_path / "alertmanager.yml")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_grafana_gets_deploy_grafana_dashboards_and_the_release_datasource(
+    rendered: list[dict[str, Any]],
+) -> None:
+    dashboards = sorted((REPO / "deploy/grafana/dashboards").glob("*.json"))
+    assert dashboards
+    maps = [
+        o
+        for o in rendered
+        if o["metadata"].get("labels", {}).get("kubepulse.dev/grafana-dashboard")
+    ]
+    assert sorted(next(iter(m["data"])) for m in maps) == [p.name for p in dashboards]
+    for m in maps:
+        ((name, text),) = m["data"].items()
+        assert text == (REPO / "deploy/grafana/dashboards" / name).read_text()
+    provisioning = find(rendered, "ConfigMap", "-grafana-provisioning")["data"]
+    sources = [
+        d for k, v in provisioning.items() if k.startswith("datasources-")
+        for d in yaml.safe_load(v)["datasources"] if d["type"] == "prometheus"
+    ]  # fmt: skip
+    assert sources and all(d["url"] == "http://kp-kubepulse-prometheus:9090" for d in sources)
+    grafana = find(rendered, "Deployment", "-grafana")["spec"]["template"]["spec"]["containers"][0]
+    secret_refs = {
+        e["name"]: e["valueFrom"]["secretKeyRef"]["name"]
+        for e in grafana["env"]
+        if "valueFrom" in e
+    }
+    assert secret_refs == {
+        "GF_SECURITY_ADMIN_USER": "kubepulse-grafana-admin",
+        "GF_SECURITY_ADMIN_PASSWORD": "kubepulse-grafana-admin",
+    }
+    assert not [o for o in rendered if o["kind"] == "Secret" and "grafana" in o["metadata"]["name"]]
+
+
+def test_sharded_exporter_and_textfile_sidecar() -> None:
+    objects = render(*ALL_OPTIONS)
+    sts = find(objects, "StatefulSet", "-cluster-exporter")
+    assert sts["spec"]["replicas"] == 2
+    (container,) = sts["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["kubepulse", "exporter", "cluster"]
+    assert {"--shard=$(SHARD)", "--total-shards=2", "--port=8080", "--telemetry-port=8081"} <= set(
+        container["args"]
+    )
+    assert container["env"][0]["valueFrom"]["fieldRef"]["fieldPath"] == (
+        "metadata.labels['apps.kubernetes.io/pod-index']"
+    )
+    assert find(objects, "Service", "-cluster-exporter")["spec"]["clusterIP"] == "None"
+    ds = find(objects, "DaemonSet", "-node-exporter")["spec"]["template"]["spec"]
+    exporter, sidecar = ds["containers"]
+    assert sidecar["command"] == ["kubepulse", "textfile"]
+    assert "--output-dir=/var/lib/node_exporter/textfile" in sidecar["args"]
+    assert "--collector.textfile.directory=/var/lib/node_exporter/textfile" in exporter["args"]
+
+
+def test_exporters_accept_only_prometheus(rendered: list[dict[str, Any]]) -> None:
+    for component in ("cluster-exporter", "node-exporter"):
+        policy = find(rendered, "NetworkPolicy", f"-{component}")
+        (rule,) = policy["spec"]["ingress"]
+        (peer,) = rule["from"]
+        assert peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "prometheus"
+        assert (
+            policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == component
+        )
+
+
+def test_rendered_manifests_in_deploy_kubernetes_are_current(tmp_path: Path) -> None:
+    subprocess.run(
+        [str(REPO / "deploy/kubernetes/render.sh"), str(tmp_path)],
+        env={**os.environ, "HELM": find_helm()}, check=True, capture_output=True,
+    )  # fmt: skip
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["cluster-exporter-rbac.yaml", "kubepulse.yaml"]
+    _, mismatch, errors = filecmp.cmpfiles(
+        tmp_path, REPO / "deploy/kubernetes", names, shallow=False
+    )
+    assert not mismatch and not errors, f"stale: {mismatch + errors}; run `make manifests`"
