@@ -1,0 +1,164 @@
+"""Render ``deploy/prometheus`` with its knobs, and the loopback overlay for tests and the demo.
+
+The committed ``prometheus.yml`` is the production config. ``render_prometheus_config`` sets its
+knobs (cluster name, intervals) and, given ``targets``, turns it into the *local overlay*: every
+scrape job either has its targets rewritten to one loopback address or is removed, so Prometheus
+can discover the test cluster's objects through its (loopback) apiserver without ever contacting
+the fake pod and node IPs kwok hands out. ``render_rule_files`` copies the rules with shorter
+``for:`` durations, so a test sees an alert fire in seconds without weakening the real rules.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubepulse.processes import require_loopback
+from kubepulse.stack import deploy_dir
+
+__all__ = ["load_prometheus_config", "render_prometheus_config", "render_rule_files"]
+
+# Connection settings that only make sense against the real cluster (service-account token,
+# cluster CA, https to the kubelet proxy); a loopback exporter is plain HTTP.
+_REMOTE_ONLY_KEYS = ("scheme", "authorization", "tls_config", "bearer_token_file", "basic_auth")
+
+
+def load_prometheus_config(path: Path | None = None) -> dict[str, Any]:
+    """The production config (``deploy/prometheus/prometheus.yml`` unless ``path``) as a dict."""
+    path = path or deploy_dir() / "prometheus" / "prometheus.yml"
+    with open(path, encoding="utf-8") as fh:
+        config = yaml.safe_load(fh)
+    if not isinstance(config, dict) or not isinstance(config.get("scrape_configs"), list):
+        raise ValueError(f"{path}: not a Prometheus config (no scrape_configs list)")
+    return config
+
+
+def _local_job(job: dict[str, Any], address: str, kubeconfig: Path | None) -> dict[str, Any]:
+    job = copy.deepcopy(job)
+    for key in _REMOTE_ONLY_KEYS:
+        job.pop(key, None)
+    sd_configs = job.get("kubernetes_sd_configs")
+    if sd_configs:
+        if kubeconfig is None:
+            raise ValueError(f"job {job['job_name']!r} uses kubernetes_sd_configs: pass kubeconfig")
+        for sd in sd_configs:
+            sd["kubeconfig_file"] = str(kubeconfig)
+        # Last, after the job's own keep/drop and label rules: whatever survived discovery is
+        # scraped at the loopback exporter standing in for it, never at its discovered address.
+        job["relabel_configs"] = [
+            *job.get("relabel_configs", []),
+            {"target_label": "__address__", "replacement": address},
+            {"target_label": "__scheme__", "replacement": "http"},
+        ]
+    else:
+        job.pop("static_configs", None)
+        job["static_configs"] = [{"targets": [address]}]
+    return job
+
+
+def render_prometheus_config(
+    *,
+    cluster: str | None = None,
+    scrape_interval: str | None = None,
+    evaluation_interval: str | None = None,
+    targets: Mapping[str, str] | None = None,
+    kubeconfig: Path | None = None,
+    alertmanagers: Sequence[str] | None = None,
+    rule_files: Sequence[str | Path] | None = None,
+    base: Path | None = None,
+) -> str:
+    """The Prometheus config as YAML text, with the knobs given applied.
+
+    Without ``targets`` this is the production config with ``cluster`` (the ``cluster`` external
+    label), ``scrape_interval`` and ``evaluation_interval`` set. With ``targets`` (job name to a
+    loopback ``host:port``) it is the local overlay: jobs not named are removed, kept jobs scrape
+    only their loopback address (Kubernetes SD jobs keep discovering through ``kubeconfig`` and
+    have every discovered target rewritten), ``alerting`` points at ``alertmanagers`` only.
+    Raises ``ValueError`` for an unknown job or a non-loopback address.
+    """
+    config = load_prometheus_config(base)
+    glob = config.setdefault("global", {})
+    if cluster is not None:
+        glob.setdefault("external_labels", {})["cluster"] = cluster
+    if scrape_interval is not None:
+        glob["scrape_interval"] = scrape_interval
+        timeout = glob.get("scrape_timeout", "10s")
+        glob["scrape_timeout"] = min(timeout, scrape_interval, key=_seconds)
+    if evaluation_interval is not None:
+        glob["evaluation_interval"] = evaluation_interval
+    if rule_files is not None:
+        config["rule_files"] = [str(p) for p in rule_files]
+    if targets is not None:
+        jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+        unknown = sorted(set(targets) - set(jobs))
+        if unknown:
+            raise ValueError(
+                f"targets: unknown job(s) {', '.join(unknown)}; known: {', '.join(jobs)}"
+            )
+        config["scrape_configs"] = [
+            _local_job(jobs[name], require_loopback(address), kubeconfig)
+            for name, address in targets.items()
+        ]
+        config.pop("remote_write", None)
+        if alertmanagers:
+            loopback = [require_loopback(a) for a in alertmanagers]
+            config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": loopback}]}]}
+        else:
+            config.pop("alerting", None)
+    text: str = yaml.safe_dump(config, sort_keys=False, width=120)
+    return text
+
+
+def _seconds(duration: str) -> float:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+    for suffix in ("ms", "s", "m", "h", "d"):
+        if duration.endswith(suffix) and duration[: -len(suffix)].isdigit():
+            return int(duration[: -len(suffix)]) * units[suffix]
+    raise ValueError(f"bad duration {duration!r}: use e.g. 15s, 1m")
+
+
+def render_rule_files(
+    dest: Path,
+    *,
+    for_overrides: Mapping[str, str] | None = None,
+    rules_dir: Path | None = None,
+    include_optional: bool = False,
+) -> list[Path]:
+    """Copy the rule files into ``dest`` with ``for:`` replaced per alert; return the new paths.
+
+    ``for_overrides`` maps an alert name (or ``"*"`` for every alert) to a duration such as
+    ``"5s"``. Expressions, labels and annotations are untouched. Raises ``ValueError`` if an
+    override names no alert in the files.
+    """
+    rules_dir = rules_dir or deploy_dir() / "prometheus" / "rules"
+    overrides = dict(for_overrides or {})
+    sources = sorted(rules_dir.glob("*.yml"))
+    if include_optional:
+        sources += sorted((rules_dir / "optional").glob("*.yml"))
+    dest.mkdir(parents=True, exist_ok=True)
+    seen: set[str] = set()
+    written = []
+    for src in sources:
+        with open(src, encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh)
+        for group in doc.get("groups", []):
+            for rule in group.get("rules", []):
+                name = rule.get("alert")
+                if name is None:
+                    continue
+                seen.add(name)
+                duration = overrides.get(name, overrides.get("*"))
+                if duration is not None:
+                    _seconds(duration)
+                    rule["for"] = duration
+        out = dest / src.name
+        out.write_text(yaml.safe_dump(doc, sort_keys=False, width=120), encoding="utf-8")
+        written.append(out)
+    missing = sorted(set(overrides) - seen - {"*"})
+    if missing:
+        raise ValueError(f"for_overrides: no alert named {', '.join(missing)} in {rules_dir}")
+    return written
