@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DEBS := prometheus prometheus-node-exporter prometheus-alertmanager prometheus-pushgateway
 PYTEST_ARGS ?=
 
-.PHONY: test demo bench lint typecheck pytest deps debs venv clean helm manifests
+.PHONY: test demo bench lint typecheck pytest deps debs venv clean helm manifests prometheus-upstream
 
 test: deps lint typecheck pytest
 
@@ -17,7 +17,12 @@ demo: deps
 bench: deps
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
-deps: venv debs helm
+deps: venv debs helm prometheus-upstream
+
+# Debian's Prometheus is built without Kubernetes SD; the stack tests need the upstream build
+# (kubepulse.stack.binaries: built once from its Go module into ~/.cache/kubepulse/prometheus-v*).
+prometheus-upstream: venv
+	@$(BIN)/python -m kubepulse.stack.binaries >/dev/null
 
 # Helm from its Go module, cached per version outside git, unless one is already on PATH. The
 # ldflags are helm's own release flags, so its default Kubernetes version is that of its client-go.

@@ -100,17 +100,23 @@ def render_prometheus_config(
                 f"targets: unknown job(s) {', '.join(unknown)}; known: {', '.join(jobs)}"
             )
         config["scrape_configs"] = [
-            _local_job(jobs[name], require_loopback(address), kubeconfig)
+            _local_job(jobs[name], _loopback(address), kubeconfig)
             for name, address in targets.items()
         ]
         config.pop("remote_write", None)
         if alertmanagers:
-            loopback = [require_loopback(a) for a in alertmanagers]
+            loopback = [_loopback(a) for a in alertmanagers]
             config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": loopback}]}]}
         else:
             config.pop("alerting", None)
     text: str = yaml.safe_dump(config, sort_keys=False, width=120)
     return text
+
+
+def _loopback(address: str) -> str:
+    """``address`` (``host:port``) if its host is loopback; ``ValueError`` otherwise."""
+    require_loopback(f"http://{address}")
+    return address
 
 
 def _seconds(duration: str) -> float:

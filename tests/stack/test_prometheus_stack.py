@@ -1,0 +1,253 @@
+"""The Prometheus and Alertmanager content in deploy/, checked with the real promtool and amtool."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kubepulse.stack import deploy_dir
+from kubepulse.stack.alertmanager import render_alertmanager_config
+from kubepulse.stack.binaries import ensure_prometheus
+from kubepulse.stack.prometheus import render_prometheus_config, render_rule_files
+
+DEPLOY = deploy_dir()
+PROM = DEPLOY / "prometheus"
+RUNBOOKS = DEPLOY.parent / "docs" / "runbooks"
+RUNBOOK_BASE = "https://github.com/kubepulse/kubepulse/blob/main/docs/runbooks/"
+ALL_RULE_FILES = sorted(PROM.glob("rules/*.yml")) + sorted(PROM.glob("rules/optional/*.yml"))
+
+
+def run(argv: list[str | Path], cwd: Path | None = None) -> str:
+    proc = subprocess.run(
+        [str(a) for a in argv], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
+    assert proc.returncode == 0, f"{argv} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def load(path: Path) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def alerts() -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for path in ALL_RULE_FILES:
+        for group in load(path)["groups"]:
+            for rule in group["rules"]:
+                if "alert" in rule:
+                    assert rule["alert"] not in found, f"duplicate alert {rule['alert']}"
+                    found[rule["alert"]] = rule
+    return found
+
+
+@pytest.fixture(scope="module")
+def upstream_promtool() -> Path:
+    return ensure_prometheus() / "promtool"
+
+
+def test_promtool_check_rules() -> None:
+    out = run(["promtool", "check", "rules", *ALL_RULE_FILES])
+    assert "FAILED" not in out
+
+
+def test_promtool_rule_unit_tests() -> None:
+    out = run(["promtool", "test", "rules", *sorted(PROM.glob("tests/*.yml"))])
+    assert out.count("SUCCESS") == len(list(PROM.glob("tests/*.yml")))
+
+
+def test_every_alert_has_metadata_and_a_runbook() -> None:
+    found = alerts()
+    assert len(found) >= 20
+    for name, rule in found.items():
+        assert rule["labels"]["severity"] in {"critical", "warning", "info"}, name
+        notes = rule["annotations"]
+        assert notes["summary"] and notes["description"], name
+        assert notes["runbook_url"] == f"{RUNBOOK_BASE}{name}.md", name
+        page = RUNBOOKS / f"{name}.md"
+        assert page.is_file(), f"{name}: no runbook at {page}"
+        assert page.read_text().startswith(f"# {name}\n"), page
+
+
+def test_every_alert_has_a_firing_and_a_silent_unit_test() -> None:
+    fires: set[str] = set()
+    silent: set[str] = set()
+    for path in PROM.glob("tests/*.yml"):
+        for case in load(path)["tests"]:
+            for check in case.get("alert_rule_test", []):
+                (fires if check.get("exp_alerts") else silent).add(check["alertname"])
+    names = set(alerts())
+    assert names - fires == set(), "alerts never tested firing"
+    assert names - silent == set(), "alerts never tested staying silent"
+
+
+def test_no_cpu_throttling_alert() -> None:
+    for name, rule in alerts().items():
+        assert "throttl" not in (name + rule["expr"]).lower(), name
+
+
+# --syntax-only: the production config names in-cluster files (service-account token, CA) that
+# exist only inside a pod; everything else (SD configs, relabelling, rule files) is checked.
+def test_production_config_passes_upstream_promtool(upstream_promtool: Path) -> None:
+    out = run([upstream_promtool, "check", "config", "--syntax-only", PROM / "prometheus.yml"])
+    assert "SUCCESS" in out and "FAILED" not in out
+
+
+def test_knobs_are_applied(tmp_path: Path, upstream_promtool: Path) -> None:
+    text = render_prometheus_config(
+        cluster="prod-eu", scrape_interval="5s", evaluation_interval="15s"
+    )
+    config = yaml.safe_load(text)
+    assert config["global"]["external_labels"] == {"cluster": "prod-eu"}
+    assert config["global"]["scrape_interval"] == "5s"
+    assert config["global"]["scrape_timeout"] == "5s"  # never longer than the interval
+    assert config["global"]["evaluation_interval"] == "15s"
+    (tmp_path / "rules").symlink_to(PROM / "rules")
+    (tmp_path / "prometheus.yml").write_text(text)
+    run([upstream_promtool, "check", "config", "--syntax-only", tmp_path / "prometheus.yml"])
+
+
+def test_local_overlay_scrapes_only_loopback(tmp_path: Path, upstream_promtool: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    rules = render_rule_files(
+        tmp_path / "rules", for_overrides={"KubeDeploymentReplicasMismatch": "5s"}
+    )
+    text = render_prometheus_config(
+        cluster="test",
+        targets={
+            "prometheus": "127.0.0.1:9090",
+            "kubepulse-cluster-exporter": "127.0.0.1:18080",
+            "kubernetes-pods": "127.0.0.1:18000",
+        },
+        kubeconfig=kubeconfig,
+        alertmanagers=["127.0.0.1:9093"],
+        rule_files=rules,
+    )
+    config = yaml.safe_load(text)
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) == {"prometheus", "kubepulse-cluster-exporter", "kubernetes-pods"}
+    assert jobs["prometheus"]["static_configs"] == [{"targets": ["127.0.0.1:9090"]}]
+    for name in ("kubepulse-cluster-exporter", "kubernetes-pods"):
+        job = jobs[name]
+        assert all(sd["kubeconfig_file"] == str(kubeconfig) for sd in job["kubernetes_sd_configs"])
+        # The production relabelling (keep filters, namespace/pod labels) is still all there...
+        assert (
+            job["relabel_configs"][:-2]
+            == next(
+                j
+                for j in yaml.safe_load((PROM / "prometheus.yml").read_text())["scrape_configs"]
+                if j["job_name"] == name
+            )["relabel_configs"]
+        )
+        # ...and the address is rewritten last, whatever the earlier rules did.
+        assert job["relabel_configs"][-2:] == [
+            {
+                "target_label": "__address__",
+                "replacement": jobs[name]["relabel_configs"][-2]["replacement"],
+            },
+            {"target_label": "__scheme__", "replacement": "http"},
+        ]
+        assert job["relabel_configs"][-2]["replacement"].startswith("127.0.0.1:")
+    assert config["alerting"] == {
+        "alertmanagers": [{"static_configs": [{"targets": ["127.0.0.1:9093"]}]}]
+    }
+    assert "remote_write" not in config
+    (tmp_path / "prometheus.yml").write_text(text)
+    run([upstream_promtool, "check", "config", tmp_path / "prometheus.yml"])
+
+
+def test_local_overlay_refuses_non_loopback_and_unknown_jobs(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="non-loopback"):
+        render_prometheus_config(targets={"prometheus": "10.1.2.3:9090"})
+    with pytest.raises(ValueError, match="unknown job"):
+        render_prometheus_config(targets={"nope": "127.0.0.1:1"})
+    with pytest.raises(ValueError, match="kubeconfig"):
+        render_prometheus_config(targets={"kubernetes-pods": "127.0.0.1:1"})
+
+
+def test_for_overrides_change_only_for(tmp_path: Path) -> None:
+    paths = render_rule_files(tmp_path, for_overrides={"KubeDeploymentReplicasMismatch": "5s"})
+    assert {p.name for p in paths} == {p.name for p in PROM.glob("rules/*.yml")}
+    original = load(PROM / "rules" / "kubernetes.yml")
+    changed = load(tmp_path / "kubernetes.yml")
+    for group_a, group_b in zip(original["groups"], changed["groups"], strict=True):
+        for a, b in zip(group_a["rules"], group_b["rules"], strict=True):
+            if a.get("alert") == "KubeDeploymentReplicasMismatch":
+                assert b.pop("for") == "5s"
+                a.pop("for")
+            assert a == b
+    run(["promtool", "check", "rules", *paths])
+    with pytest.raises(ValueError, match="NoSuchAlert"):
+        render_rule_files(tmp_path / "x", for_overrides={"NoSuchAlert": "1s"})
+
+
+def test_alertmanager_config_passes_amtool(tmp_path: Path) -> None:
+    out = run(["amtool", "check-config", DEPLOY / "alertmanager" / "alertmanager.yml"])
+    assert "SUCCESS" in out and "3 inhibit rules" in out
+    text = render_alertmanager_config(
+        smarthost="127.0.0.1:2525",
+        webhook_url="http://127.0.0.1:5001/hook",
+        slack_api_url="http://127.0.0.1:5001/slack",
+        templates_dir=DEPLOY / "alertmanager" / "templates",
+    )
+    config = yaml.safe_load(text)
+    assert config["global"]["smtp_smarthost"] == "127.0.0.1:2525"
+    hooks = [h["url"] for r in config["receivers"] for h in r.get("webhook_configs", [])]
+    assert hooks and set(hooks) == {"http://127.0.0.1:5001/hook"}
+    (tmp_path / "am.yml").write_text(text)
+    run(["amtool", "check-config", tmp_path / "am.yml"])
+
+
+@pytest.mark.parametrize(
+    ("labels", "receiver"),
+    [
+        (["alertname=KubeNodeNotReady", "severity=critical", "node=n1"], "oncall"),
+        (
+            ["alertname=KubeDeploymentReplicasMismatch", "severity=warning", "namespace=shop"],
+            "team",
+        ),
+        (["alertname=KubePodNotReady", "severity=warning", "namespace=kube-system"], "platform"),
+        (["alertname=Watchdog", "severity=none"], "null"),
+    ],
+)
+def test_alertmanager_routes_by_severity_and_namespace(labels: list[str], receiver: str) -> None:
+    out = run(
+        [
+            "amtool",
+            "config",
+            "routes",
+            "test",
+            "--config.file",
+            DEPLOY / "alertmanager" / "alertmanager.yml",
+            *labels,
+        ]
+    )
+    assert out.strip() == receiver
+
+
+def test_alertmanager_templates_render() -> None:
+    """amtool renders every template with its sample alerts (the e2e test renders real ones)."""
+    amtool = shutil.which("amtool")
+    assert amtool
+    for name in ("kubepulse.title", "kubepulse.text", "kubepulse.email.html"):
+        out = run(
+            [
+                amtool,
+                "template",
+                "render",
+                "--template.glob",
+                str(DEPLOY / "alertmanager" / "templates" / "*.tmpl"),
+                "--template.text",
+                f'{{{{ template "{name}" . }}}}',
+            ]
+        )
+        assert out.strip(), name
+        if name == "kubepulse.title":
+            assert re.match(r"\[[A-Z]+", out), out
