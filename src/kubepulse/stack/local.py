@@ -1,0 +1,135 @@
+"""Run the stack's servers (Prometheus, Alertmanager) on loopback and talk to their HTTP APIs.
+
+Used by the stack tests and ``kubepulse demo``. Every process goes through a ``ProcessGroup``
+(loopback only, logs to a file, always cleaned up); every URL is checked to be loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from kubepulse.processes import LOOPBACK, ProcessGroup, free_port, require_loopback
+
+__all__ = [
+    "api_get",
+    "query",
+    "start_alertmanager",
+    "start_prometheus",
+    "wait_until",
+]
+
+
+def start_prometheus(
+    group: ProcessGroup,
+    workdir: Path,
+    config_text: str,
+    *,
+    binary: str | Path = "prometheus",
+    port: int | None = None,
+    retention: str = "1d",
+    extra_args: Sequence[str] = (),
+) -> str:
+    """Start Prometheus with ``config_text`` and a data dir under ``workdir``; return its URL.
+
+    It listens on 127.0.0.1 only and has the lifecycle API on (``/-/reload``), so a caller can
+    rewrite the config and reload. ``retention`` is ``--storage.tsdb.retention.time``.
+    """
+    port = port or free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "prometheus.yml"
+    config.write_text(config_text, encoding="utf-8")
+    url = f"http://{LOOPBACK}:{port}"
+    argv = [
+        str(binary),
+        f"--config.file={config}",
+        f"--storage.tsdb.path={workdir / 'data'}",
+        f"--storage.tsdb.retention.time={retention}",
+        f"--web.listen-address={LOOPBACK}:{port}",
+        f"--web.external-url={url}",
+        "--web.enable-lifecycle",
+        *extra_args,
+    ]
+    group.start("prometheus", argv, ready_url=f"{url}/-/ready", timeout=60)
+    return url
+
+
+def start_alertmanager(
+    group: ProcessGroup,
+    workdir: Path,
+    config_text: str,
+    *,
+    binary: str | Path = "prometheus-alertmanager",
+    port: int | None = None,
+) -> str:
+    """Start Alertmanager with ``config_text`` on 127.0.0.1; return its URL.
+
+    Clustering is switched off (``--cluster.listen-address=``): by default Alertmanager would
+    bind its gossip port on every interface.
+    """
+    port = port or free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "alertmanager.yml"
+    config.write_text(config_text, encoding="utf-8")
+    url = f"http://{LOOPBACK}:{port}"
+    argv = [
+        str(binary),
+        f"--config.file={config}",
+        f"--storage.path={workdir / 'data'}",
+        f"--web.listen-address={LOOPBACK}:{port}",
+        f"--web.external-url={url}",
+        "--cluster.listen-address=",
+    ]
+    group.start("alertmanager", argv, ready_url=f"{url}/-/ready", timeout=60)
+    return url
+
+
+def api_get(base_url: str, path: str, params: Mapping[str, str] | None = None) -> Any:
+    """GET ``base_url + path`` and return the JSON ``data`` of a Prometheus-style API answer.
+
+    Raises ``RuntimeError`` with the server's error text if the answer is not ``success``.
+    """
+    url = require_loopback(base_url) + path
+    if params:
+        url += "?" + urllib.parse.urlencode(params)
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            body = json.load(resp)
+    except urllib.error.HTTPError as exc:
+        body = json.load(exc)
+    if body.get("status") != "success":
+        raise RuntimeError(f"{path}: {body.get('errorType')}: {body.get('error')}")
+    return body.get("data")
+
+
+def query(base_url: str, expr: str) -> list[dict[str, Any]]:
+    """Evaluate ``expr`` now; return the result as a list of ``{metric, value}`` samples.
+
+    A scalar or string result is returned as one sample without labels.
+    """
+    data = api_get(base_url, "/api/v1/query", {"query": expr})
+    if data["resultType"] in ("scalar", "string"):
+        return [{"metric": {}, "value": data["result"]}]
+    result: list[dict[str, Any]] = data["result"]
+    return result
+
+
+def wait_until(
+    check: Callable[[], Any], timeout: float, interval: float = 0.5, what: str = "condition"
+) -> Any:
+    """Call ``check`` until it returns something truthy; return that. ``TimeoutError`` if never."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        last = check()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not met after {timeout} s (last: {last!r})")
+        time.sleep(interval)
