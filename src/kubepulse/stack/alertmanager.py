@@ -34,6 +34,9 @@ def render_alertmanager_config(
     webhook_url: str | None = None,
     slack_api_url: str | None = None,
     templates_dir: Path | None = None,
+    group_wait: str | None = None,
+    group_interval: str | None = None,
+    repeat_interval: str | None = None,
     base: Path | None = None,
 ) -> str:
     """The Alertmanager config as YAML text with the given endpoints set.
@@ -41,7 +44,9 @@ def render_alertmanager_config(
     ``smarthost`` is the SMTP relay ``host:port``; ``webhook_url`` replaces every generic webhook
     receiver's URL; ``slack_api_url`` replaces the Slack URL file with a URL (for tests; in
     production keep the secret in the file). ``templates_dir`` makes the template glob absolute,
-    for a config written outside ``deploy/alertmanager``.
+    for a config written outside ``deploy/alertmanager``. ``group_wait``, ``group_interval`` and
+    ``repeat_interval`` replace those timings on every route that sets them (tests shorten them
+    to see a notification and its resolution in seconds).
     """
     config = load_alertmanager_config(base)
     glob = config.setdefault("global", {})
@@ -53,6 +58,18 @@ def render_alertmanager_config(
         glob["smtp_require_tls"] = smtp_require_tls
     if templates_dir is not None:
         config["templates"] = [str(templates_dir / "*.tmpl")]
+    timings = {
+        "group_wait": group_wait,
+        "group_interval": group_interval,
+        "repeat_interval": repeat_interval,
+    }
+    routes = [config["route"]]
+    while routes:
+        route = routes.pop()
+        for key, value in timings.items():
+            if value is not None and (key in route or route is config["route"]):
+                route[key] = value
+        routes.extend(route.get("routes", []))
     for receiver in config.get("receivers", []):
         if webhook_url is not None:
             for hook in receiver.get("webhook_configs", []):

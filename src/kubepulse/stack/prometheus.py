@@ -37,7 +37,12 @@ def load_prometheus_config(path: Path | None = None) -> dict[str, Any]:
     return config
 
 
-def _local_job(job: dict[str, Any], address: str, kubeconfig: Path | None) -> dict[str, Any]:
+def _local_job(
+    job: dict[str, Any],
+    address: str,
+    kubeconfig: Path | None,
+    sd_namespaces: Sequence[str] | None,
+) -> dict[str, Any]:
     job = copy.deepcopy(job)
     for key in _REMOTE_ONLY_KEYS:
         job.pop(key, None)
@@ -47,6 +52,8 @@ def _local_job(job: dict[str, Any], address: str, kubeconfig: Path | None) -> di
             raise ValueError(f"job {job['job_name']!r} uses kubernetes_sd_configs: pass kubeconfig")
         for sd in sd_configs:
             sd["kubeconfig_file"] = str(kubeconfig)
+            if sd_namespaces is not None and "namespaces" not in sd:
+                sd["namespaces"] = {"names": list(sd_namespaces)}
         # Last, after the job's own keep/drop and label rules: whatever survived discovery is
         # scraped at the loopback exporter standing in for it, never at its discovered address.
         job["relabel_configs"] = [
@@ -69,6 +76,7 @@ def render_prometheus_config(
     kubeconfig: Path | None = None,
     alertmanagers: Sequence[str] | None = None,
     rule_files: Sequence[str | Path] | None = None,
+    sd_namespaces: Sequence[str] | None = None,
     base: Path | None = None,
 ) -> str:
     """The Prometheus config as YAML text, with the knobs given applied.
@@ -77,7 +85,8 @@ def render_prometheus_config(
     label), ``scrape_interval`` and ``evaluation_interval`` set. With ``targets`` (job name to a
     loopback ``host:port``) it is the local overlay: jobs not named are removed, kept jobs scrape
     only their loopback address (Kubernetes SD jobs keep discovering through ``kubeconfig`` and
-    have every discovered target rewritten), ``alerting`` points at ``alertmanagers`` only.
+    have every discovered target rewritten), ``alerting`` points at ``alertmanagers`` only, and
+    ``sd_namespaces`` limits discovery to those namespaces (jobs that name their own keep them).
     Raises ``ValueError`` for an unknown job or a non-loopback address.
     """
     config = load_prometheus_config(base)
@@ -100,7 +109,7 @@ def render_prometheus_config(
                 f"targets: unknown job(s) {', '.join(unknown)}; known: {', '.join(jobs)}"
             )
         config["scrape_configs"] = [
-            _local_job(jobs[name], _loopback(address), kubeconfig)
+            _local_job(jobs[name], _loopback(address), kubeconfig, sd_namespaces)
             for name, address in targets.items()
         ]
         config.pop("remote_write", None)
