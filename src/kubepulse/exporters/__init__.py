@@ -1,0 +1,1 @@
+"""Prometheus exporters: system (psutil), cluster (kube-state-metrics compatible)."""
