@@ -133,3 +133,67 @@ def wait_until(
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} not met after {timeout} s (last: {last!r})")
         time.sleep(interval)
+
+
+# Stand-ins for what the Helm chart deploys: (component, labels' name, {port name: port}).
+# The ports are never contacted (kwok pod IPs are fake); the names are what discovery matches.
+STAND_INS: tuple[tuple[str, str, dict[str, int]], ...] = (
+    ("cluster-exporter", "cluster-exporter", {"metrics": 8080, "telemetry": 8081}),
+    ("system-exporter", "system-exporter", {"metrics": 9999}),
+    ("node-exporter", "node-exporter", {"metrics": 9100}),
+    ("pushgateway", "pushgateway", {"metrics": 9091}),
+    ("alertmanager", "alertmanager", {"web": 9093}),
+)
+
+
+def stand_in_manifests(namespace: str) -> list[dict[str, Any]]:
+    """Deployments and Services labelled as the Helm chart labels kubepulse's components.
+
+    Applied to a kwok cluster, they give Prometheus's Kubernetes discovery the same endpoints
+    it finds in a real install (fake pod IPs), which the local overlay rewrites to the loopback
+    processes standing in for them.
+    """
+    manifests: list[dict[str, Any]] = []
+    for component, name, ports in STAND_INS:
+        labels = {
+            "app.kubernetes.io/name": name,
+            "app.kubernetes.io/part-of": "kubepulse",
+            "app.kubernetes.io/component": component,
+        }
+        container_ports = [{"name": n, "containerPort": p} for n, p in ports.items()]
+        manifests.append(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": name, "namespace": namespace, "labels": labels},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": labels},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": name,
+                                    "image": f"kubepulse/{name}:stand-in",
+                                    "ports": container_ports,
+                                    "resources": {"requests": {"cpu": "50m", "memory": "32Mi"}},
+                                }
+                            ]
+                        },
+                    },
+                },
+            }
+        )
+        manifests.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": name, "namespace": namespace, "labels": labels},
+                "spec": {
+                    "selector": labels,
+                    "ports": [{"name": n, "port": p, "targetPort": n} for n, p in ports.items()],
+                },
+            }
+        )
+    return manifests
