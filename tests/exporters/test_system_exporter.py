@@ -1,0 +1,109 @@
+"""`kubepulse exporter system`: values match the host, read at scrape time, pass promtool."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from kubepulse.exporters.system import make_registry
+from kubepulse.exposition.server import ExporterServer, prometheus_client_handler
+from kubepulse.processes import ProcessGroup, free_port
+
+
+def _scrape(url: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    out: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out.setdefault(s.name, {})[tuple(sorted(s.labels.items()))] = s.value
+    return out
+
+
+def test_values_match_the_host_and_are_fresh() -> None:
+    with ExporterServer({"/metrics": prometheus_client_handler(make_registry())}) as server:
+        first = _scrape(server.url)
+        end = time.time() + 0.3
+        while time.time() < end:  # burn some CPU so the counters must move
+            pass
+        second = _scrape(server.url)
+
+    assert first["system_memory_total_bytes"][()] == psutil.virtual_memory().total
+    assert first["system_swap_total_bytes"][()] == psutil.swap_memory().total
+    assert first["system_cpus"][()] == psutil.cpu_count()
+    cpus = {dict(k)["cpu"] for k in first["system_cpu_seconds_total"]}
+    assert cpus == {str(i) for i in range(psutil.cpu_count())}
+    assert {dict(k)["mode"] for k in first["system_cpu_seconds_total"]} >= {"user", "idle"}
+    st = os.statvfs("/")
+    root = next(k for k in first["system_filesystem_size_bytes"] if dict(k)["mountpoint"] == "/")
+    assert first["system_filesystem_size_bytes"][root] == st.f_blocks * st.f_frsize
+    assert abs(first["system_load1"][()] - os.getloadavg()[0]) < 1.0
+    assert first["system_boot_time_seconds"][()] == pytest.approx(psutil.boot_time(), abs=1)
+
+    # Read at scrape time: CPU seconds and loopback traffic (our own scrape) moved in between.
+    user = sum(
+        v for k, v in second["system_cpu_seconds_total"].items() if dict(k)["mode"] == "user"
+    )
+    user0 = sum(
+        v for k, v in first["system_cpu_seconds_total"].items() if dict(k)["mode"] == "user"
+    )
+    assert user > user0
+    lo = (("device", "lo"),)
+    assert (
+        second["system_network_receive_bytes_total"][lo]
+        > first["system_network_receive_bytes_total"][lo]
+    )
+    assert 0.0 < second["system_cpu_usage_ratio"][()] <= 1.0
+    for value in second["system_cpu_core_usage_ratio"].values():
+        assert 0.0 <= value <= 1.0
+    assert second["kubepulse_system_collect_duration_seconds"][()] < 0.5
+
+
+def test_output_passes_promtool_check_metrics() -> None:
+    registry = make_registry()
+    with (
+        ExporterServer({"/metrics": prometheus_client_handler(registry)}) as server,
+        urllib.request.urlopen(server.url + "/metrics", timeout=10) as resp,
+    ):
+        body = resp.read()
+    result = subprocess.run(
+        ["promtool", "check", "metrics"], input=body, capture_output=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr.decode() + result.stdout.decode()
+
+
+def test_cli_serves_and_rejects_bad_input(tmp_path: Path) -> None:
+    port = free_port()
+    cli = [sys.executable, "-m", "kubepulse", "exporter", "system"]
+    with ProcessGroup(tmp_path / "logs") as group:
+        group.start(
+            "system-exporter",
+            [*cli, "--web.listen-address", f"127.0.0.1:{port}"],
+            ready_url=f"http://127.0.0.1:{port}/healthz",
+        )
+        assert "system_load1" in _scrape(f"http://127.0.0.1:{port}")
+        # The port is taken now: a second exporter fails with one line, exit 1.
+        busy = subprocess.run(
+            [*cli, "--web.listen-address", f"127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert busy.returncode == 1
+        assert f"cannot listen on 127.0.0.1:{port}" in busy.stderr
+        assert "Traceback" not in busy.stderr
+    bad = tmp_path / "web.yml"
+    bad.write_text("tls_server_config: {cert_file: missing.crt, key_file: missing.key}\n")
+    result = subprocess.run(
+        [*cli, "--web.config.file", str(bad)], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2
+    assert f"{bad}: tls_server_config.cert_file: no such file" in result.stderr
