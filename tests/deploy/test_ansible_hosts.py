@@ -1,0 +1,222 @@
+"""The Ansible project: lint, syntax, and the Debian host roles run for real against localhost.
+
+The host roles install (or find installed) Debian's prometheus, prometheus-alertmanager and
+prometheus-node-exporter, template their configs from deploy/, validate them with promtool and
+amtool, and start the real binaries. systemd is not PID 1 here, so the roles run with
+`kubepulse_service_manager: direct` (start-stop-daemon), under a private prefix and on free
+loopback ports, so they never touch the machine's own /etc/prometheus or other users' processes.
+
+Grafana's role runs in --check mode only: its APT repository (apt.grafana.com) is not reachable
+from here, so the package cannot be installed for real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from deploy_helpers import REPO
+
+from kubepulse.processes import free_port
+
+ANSIBLE = REPO / "deploy" / "ansible"
+BIN = Path(sys.executable).parent
+
+
+def ansible(cmd: str, *args: str, check: bool = True) -> str:
+    """Run an ansible tool from the venv in deploy/ansible; output, or an error with it."""
+    env = {
+        **os.environ,
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+    }
+    proc = subprocess.run(
+        [str(BIN / cmd), *args],
+        cwd=ANSIBLE,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    out = proc.stdout + proc.stderr
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd} {' '.join(args)} failed ({proc.returncode}):\n{out[-6000:]}")
+    return out
+
+
+def recap(out: str) -> dict[str, int]:
+    match = re.search(r"^localhost\s+:\s+(.*)$", out, re.M)
+    assert match, out[-3000:]
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.load(resp)
+
+
+def kubepulse_has(*command: str) -> bool:
+    """True once the kubepulse sub-command exists (other issues add them)."""
+    proc = subprocess.run(
+        [str(BIN / "kubepulse"), *command, "--help"], capture_output=True, check=False
+    )
+    return proc.returncode == 0
+
+
+def test_ansible_lint_production_profile_and_syntax_check() -> None:
+    out = ansible("ansible-lint", "--profile", "production", "--nocolor")
+    assert "Profile 'production' was required, and it passed" in out
+    out = ansible("ansible-playbook", "--syntax-check", "-i", "inventory/hosts.yml", "site.yml")
+    assert "playbook: site.yml" in out
+
+
+@pytest.fixture
+def host_stack() -> Iterator[dict[str, Any]]:
+    """A private prefix, free loopback ports, a localhost inventory; stops what it started."""
+    prefix = Path(tempfile.mkdtemp(prefix="kubepulse-ansible-", dir="/tmp"))
+    prefix.chmod(0o755)  # the services run as the `prometheus` user and must reach their files
+    ports = {
+        name: free_port() for name in ("prometheus", "alertmanager", "node_exporter", "system")
+    }
+    extra: dict[str, Any] = {
+        "kubepulse_service_manager": "direct",
+        "kubepulse_prefix": str(prefix),
+        "kubepulse_listen_host": "127.0.0.1",
+        "kubepulse_apt_update": False,
+        "prometheus_port": ports["prometheus"],
+        "prometheus_scrape_interval": "1s",
+        "prometheus_scrape_timeout": "1s",
+        "prometheus_evaluation_interval": "1s",
+        "prometheus_cluster_name": "ansible-test",
+        "alertmanager_port": ports["alertmanager"],
+        "node_exporter_port": ports["node_exporter"],
+        "kubepulse_exporters_install": False,
+        "kubepulse_exporters_venv": str(BIN.parent),
+        "kubepulse_exporters_user": "prometheus",
+        "kubepulse_exporters_system_exporter_port": ports["system"],
+        "kubepulse_exporters_system_exporter_enabled": kubepulse_has("exporter", "system"),
+    }
+    if kubepulse_has("textfile"):
+        store = prefix / "store.xml"
+        store.write_text('<store><item type="a"/><item type="b"/><item type="a"/></store>\n')
+        extra["kubepulse_exporters_textfile_stores"] = [str(store)]
+        extra["kubepulse_exporters_textfile_interval"] = 1
+    inventory = {
+        "all": {
+            "hosts": {
+                "localhost": {
+                    "ansible_connection": "local",
+                    "ansible_python_interpreter": sys.executable,
+                }
+            },
+            "children": {
+                "monitoring": {"hosts": {"localhost": None}},
+                "monitored": {"hosts": {"localhost": None}},
+            },
+        }
+    }
+    (prefix / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    (prefix / "vars.json").write_text(json.dumps(extra))
+    try:
+        yield {"prefix": prefix, "ports": ports, "extra": extra}
+    finally:
+        for pidfile in sorted((prefix / "run/kubepulse").glob("*.pid")):
+            stop = ["start-stop-daemon", "--stop", "--oknodo", "--retry", "TERM/10/KILL/5"]
+            subprocess.run([*stop, "--pidfile", str(pidfile)], capture_output=True, check=False)
+        shutil.rmtree(prefix, ignore_errors=True)
+
+
+def run_site(stack: dict[str, Any], *args: str) -> dict[str, int]:
+    prefix = stack["prefix"]
+    out = ansible(
+        "ansible-playbook", "-i", str(prefix / "inventory.yml"), "site.yml",
+        "-e", f"@{prefix / 'vars.json'}", *args,
+    )  # fmt: skip
+    return recap(out)
+
+
+@pytest.mark.slow
+def test_host_roles_deploy_the_stack_on_localhost_idempotently(host_stack: dict[str, Any]) -> None:
+    ports = host_stack["ports"]
+    prefix = host_stack["prefix"]
+    first = run_site(host_stack, "--tags", "hosts", "--skip-tags", "grafana")
+    assert first["failed"] == 0 and first["changed"] > 0
+
+    prom = f"http://127.0.0.1:{ports['prometheus']}"
+    config = yaml.safe_load(get_json(f"{prom}/api/v1/status/config")["data"]["yaml"])
+    assert config["global"]["scrape_interval"] == "1s"
+    assert config["global"]["external_labels"]["cluster"] == "ansible-test"
+    # Every rule group in deploy/prometheus/rules is loaded by the real Prometheus.
+    expected_groups = {
+        g["name"]
+        for path in (REPO / "deploy/prometheus/rules").glob("*.yml")
+        for g in yaml.safe_load(path.read_text())["groups"]
+    }
+    loaded = {g["name"] for g in get_json(f"{prom}/api/v1/rules")["data"]["groups"]}
+    assert expected_groups and loaded == expected_groups
+    # Prometheus scrapes node_exporter and itself, and found the Alertmanager.
+    deadline = time.monotonic() + 20
+    while True:
+        up = {
+            r["metric"]["job"]: r["value"][1]
+            for r in get_json(f"{prom}/api/v1/query?query=up")["data"]["result"]
+        }
+        ams = get_json(f"{prom}/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
+        jobs_up = all(up.get(job) == "1" for job in ("node-exporter", "prometheus", "alertmanager"))
+        if jobs_up and ams:
+            break
+        assert time.monotonic() < deadline, f"targets not up: {up}"
+        time.sleep(0.5)
+    assert [a["url"] for a in ams] == [f"http://localhost:{ports['alertmanager']}/api/v2/alerts"]
+    status = get_json(f"http://127.0.0.1:{ports['alertmanager']}/api/v2/status")
+    assert "receiver: team" in status["config"]["original"]
+    textfile_dir = prefix / "var/lib/prometheus/node-exporter"
+    assert textfile_dir.is_dir()
+    with urllib.request.urlopen(
+        f"http://127.0.0.1:{ports['node_exporter']}/metrics", timeout=5
+    ) as resp:
+        metrics = resp.read().decode()
+    assert "node_textfile_scrape_error 0" in metrics
+    pid = (prefix / "run/kubepulse/prometheus.pid").read_text().strip()
+
+    second = run_site(host_stack, "--tags", "hosts", "--skip-tags", "grafana")
+    assert second["changed"] == 0 and second["failed"] == 0
+
+    # A changed knob is applied through the reload handler: same process, new config.
+    extra = {**host_stack["extra"], "prometheus_scrape_interval": "2s"}
+    (prefix / "vars.json").write_text(json.dumps(extra))
+    third = run_site(host_stack, "--tags", "hosts", "--skip-tags", "grafana")
+    assert third["changed"] > 0 and third["failed"] == 0
+    deadline = time.monotonic() + 10
+    while (
+        yaml.safe_load(get_json(f"{prom}/api/v1/status/config")["data"]["yaml"])["global"][
+            "scrape_interval"
+        ]
+        != "2s"
+    ):
+        assert time.monotonic() < deadline, "Prometheus did not reload its config"
+        time.sleep(0.2)
+    assert (prefix / "run/kubepulse/prometheus.pid").read_text().strip() == pid
+
+
+def test_grafana_role_in_check_mode(host_stack: dict[str, Any]) -> None:
+    """Check mode only: Grafana's APT repository is unreachable here (see the module docstring)."""
+    result = run_site(
+        host_stack, "--tags", "grafana", "--check", "-e", "grafana_admin_password=not-a-real-secret"
+    )
+    assert result["failed"] == 0 and result["changed"] > 0
+    assert not (host_stack["prefix"] / "etc/grafana").exists(), "--check must not write anything"
