@@ -18,8 +18,10 @@ from typing import Any
 from kubepulse.processes import LOOPBACK, ProcessGroup, free_port, require_loopback
 
 __all__ = [
+    "STAND_INS",
     "api_get",
     "query",
+    "stand_in_manifests",
     "start_alertmanager",
     "start_prometheus",
     "wait_until",
