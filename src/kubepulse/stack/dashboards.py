@@ -294,7 +294,7 @@ def nodes() -> dict[str, Any]:
         _Board(
             "kubepulse-nodes",
             "kubepulse / Nodes",
-            "node_exporter: CPU, memory, disk, network and saturation per host.",
+            "node_exporter (and the kubepulse system exporter): CPU, memory, disk, network and saturation per host.",
         )
         .variable("instance", "label_values(node_uname_info, instance)", "Instance")
         .row("Utilisation")
@@ -358,6 +358,41 @@ def nodes() -> dict[str, Any]:
             "Major page faults",
             Q(f"rate(node_vmstat_pgmajfault{{{inst}}}[{RATE}])", "{{instance}}"),
             unit="ops",
+        )
+        .row("Hosts with the kubepulse system exporter (seed 004)")
+        .graph(
+            "CPU busy",
+            Q('system_cpu_usage_ratio{job="kubepulse-system-exporter"}', "{{instance}}"),
+            unit="percentunit",
+        )
+        .graph(
+            "Memory used",
+            Q(
+                '1 - system_memory_available_bytes{job="kubepulse-system-exporter"}'
+                ' / system_memory_total_bytes{job="kubepulse-system-exporter"}',
+                "{{instance}}",
+            ),
+            unit="percentunit",
+        )
+        .graph(
+            "Load per CPU",
+            Q(
+                'system_load1{job="kubepulse-system-exporter"}'
+                ' / system_cpus{job="kubepulse-system-exporter"}',
+                "{{instance}} 1m",
+            ),
+        )
+        .graph(
+            "Network",
+            Q(
+                'sum by (instance) (rate(system_network_receive_bytes_total{job="kubepulse-system-exporter"}[5m]))',
+                "{{instance}} receive",
+            ),
+            Q(
+                'sum by (instance) (rate(system_network_transmit_bytes_total{job="kubepulse-system-exporter"}[5m]))',
+                "{{instance}} transmit",
+            ),
+            unit="Bps",
         )
         .build()
     )
