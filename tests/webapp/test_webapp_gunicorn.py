@@ -1,0 +1,96 @@
+"""examples/flask_app.py under real gunicorn, 2 workers, prometheus_client multiprocess mode."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import signal
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+from prometheus_client.parser import text_string_to_metric_families
+
+from kubepulse.processes import ProcessGroup, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
+ITEMS = 'http_requests_total{method="GET",route="/items/<int:item_id>",status="200"}'
+
+
+def _fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        body: bytes = resp.read()
+        return body
+
+
+def _metrics(base: str) -> dict[str, float]:
+    text = _fetch(base + "/metrics").decode()
+    out: dict[str, float] = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+            out[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
+    return out
+
+
+def _workers(master_pid: int) -> set[int]:
+    return {p.pid for p in psutil.Process(master_pid).children()}
+
+
+def test_two_gunicorn_workers_aggregate_and_dead_workers_are_marked(tmp_path: Path) -> None:
+    mp_dir = tmp_path / "mp"
+    mp_dir.mkdir()
+    (mp_dir / "counter_999999.db").write_bytes(b"stale file from an earlier run")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        "PROMETHEUS_MULTIPROC_DIR": str(mp_dir),
+        "HELLO_MAX_LATENCY_SECONDS": "0.05",
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_WORKERS": "2",
+    }
+    argv = [GUNICORN, "-c", str(ROOT / "examples/gunicorn.conf.py")]
+    argv += ["--pythonpath", str(ROOT / "examples"), "flask_app:app"]
+    with ProcessGroup(tmp_path / "logs") as group:
+        master = group.start("gunicorn", argv, env=env, ready_url=base + "/items/0")
+        deadline = time.monotonic() + 20
+        while len(_workers(master.pid)) < 2:
+            assert time.monotonic() < deadline, "gunicorn did not start 2 workers"
+            time.sleep(0.1)
+        assert not (mp_dir / "counter_999999.db").exists()  # on_starting emptied the folder
+
+        # Concurrent slow requests keep both sync workers busy, so both serve traffic.
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda _: _fetch(base + "/"), range(16)))
+            pids = set(pool.map(lambda i: _fetch(f"{base}/items/{i}"), range(1, 40)))
+        served = {int(p.decode().split('"pid":')[1].strip(" }\n")) for p in pids}
+        workers = _workers(master.pid)
+        assert served == workers and len(workers) == 2
+
+        # Whichever worker answers /metrics, it reports all workers' requests: 40 (incl. the
+        # readiness probe) on /items/<int:item_id> and 16 on "/", never per-worker shares.
+        for _ in range(6):
+            m = _metrics(base)
+            assert m[ITEMS] == 40
+            assert m['http_requests_total{method="GET",route="/",status="200"}'] == 16
+            assert (
+                m['http_request_duration_seconds_count{method="GET",route="/",status="200"}'] == 16
+            )
+            assert m['http_requests_in_progress{method="GET"}'] == 0
+            assert 0 < m["app_uptime_seconds_total"] < 60
+
+        for worker in workers:
+            assert (mp_dir / f"gauge_livesum_{worker}.db").exists()
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while (mp_dir / f"gauge_livesum_{victim}.db").exists() or len(_workers(master.pid)) < 2:
+            assert time.monotonic() < deadline, "child_exit did not mark the dead worker"
+            time.sleep(0.1)
+        # The replacement worker answers too, and the dead worker's counts are kept.
+        for _ in range(4):
+            assert _metrics(base)[ITEMS] == 40
+        assert _fetch(base + "/") == b"Hello World!"
