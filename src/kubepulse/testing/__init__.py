@@ -1,0 +1,1 @@
+"""A local Kubernetes cluster for tests, benchmarks and the demo: a real control plane plus kwok."""

@@ -1,0 +1,432 @@
+"""kwok Stages: how the test cluster's fake nodes and pods behave, driven by labels and annotations.
+
+kwok has no kubelet: these stages stand in for it. kwokctl uses its defaults only when it is given
+no Stage at all, so this file holds the whole set; the node stages are kwok v0.8.0's "fast" and
+"heartbeat-with-lease" ones, changed only to leave out nodes that are meant to be unready.
+
+Pods (set these in pod templates):
+
+- every scheduled pod becomes ``Running`` at once, its containers running but not ready;
+- it becomes Ready after the Go duration in annotation ``kubepulse.dev/ready-after`` (default at
+  once); with annotation ``kubepulse.dev/ready-jitter`` (a longer duration) at a uniformly random
+  moment between the two;
+- label ``kubepulse.dev/never-ready: "true"``: Running, never Ready;
+- label ``kubepulse.dev/crashloop: "true"``: Running, containers waiting with reason
+  ``CrashLoopBackOff``, ``restartCount`` 1 at once and one more every 10 s (annotation
+  ``kubepulse.dev/crashloop-period`` changes the period), never Ready;
+- pods owned by a Job complete (``Succeeded``) once Ready;
+- a pod being deleted is removed at once (what a kubelet would do after the grace period).
+
+Nodes: Ready at once and kept alive by kwok's lease heartbeat. Label
+``kubepulse.dev/node-not-ready: "true"`` turns a node's Ready condition False (reason
+``KubepulseNodeNotReady``) and keeps it so; removing the label makes it Ready again. kwok rewrites a
+Ready condition set through the API, so the label is the way to get an unready node. Taints and
+other spec fields set through the API are left alone.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+import yaml
+
+__all__ = ["STAGES_YAML"]
+
+
+_NODE_STATUS_COMMON = """\
+      {{ with NodePort }}
+      daemonEndpoints:
+        kubeletEndpoint:
+          Port: {{ . }}
+      {{ end }}
+      allocatable:
+      {{ with .status.allocatable }}
+      {{ YAML . 1 }}
+      {{ else }}
+        cpu: 1k
+        memory: 1Ti
+        pods: 1M
+      {{ end }}
+      capacity:
+      {{ with .status.capacity }}
+      {{ YAML . 1 }}
+      {{ else }}
+        cpu: 1k
+        memory: 1Ti
+        pods: 1M
+      {{ end }}
+      {{ $nodeInfo := .status.nodeInfo }}
+      {{ $kwokVersion := printf "kwok-%s" Version }}
+      nodeInfo:
+        architecture: {{ or $nodeInfo.architecture "amd64" }}
+        bootID: {{ or $nodeInfo.bootID `""` }}
+        containerRuntimeVersion: {{ or $nodeInfo.containerRuntimeVersion $kwokVersion }}
+        kernelVersion: {{ or $nodeInfo.kernelVersion $kwokVersion }}
+        kubeProxyVersion: {{ or $nodeInfo.kubeProxyVersion $kwokVersion }}
+        kubeletVersion: {{ or $nodeInfo.kubeletVersion $kwokVersion }}
+        machineID: {{ or $nodeInfo.machineID `""` }}
+        operatingSystem: {{ or $nodeInfo.operatingSystem "linux" }}
+        osImage: {{ or $nodeInfo.osImage `""` }}
+        systemUUID: {{ or $nodeInfo.systemUUID `""` }}
+      phase: Running"""
+
+_NODE_ADDRESSES = """\
+      addresses:
+      {{ with .status.addresses }}
+      {{ YAML . 1 }}
+      {{ else }}
+      {{ with NodeIP }}
+      - address: {{ . | Quote }}
+        type: InternalIP
+      {{ end }}
+      {{ with NodeName }}
+      - address: {{ . | Quote }}
+        type: Hostname
+      {{ end }}
+      {{ end }}"""
+
+_NODE_INIT_ADDRESSES = """\
+      {{ $hasInternalIP := false }}
+      {{ $hasHostname := false }}
+      {{ range .status.addresses }}
+        {{ if eq .type "InternalIP" }}
+          {{ $hasInternalIP = true }}
+        {{ end }}
+        {{ if eq .type "Hostname" }}
+          {{ $hasHostname = true }}
+        {{ end }}
+      {{ end }}
+      {{ if or (not $hasInternalIP) (not $hasHostname) }}
+      addresses:
+      {{ end }}
+      {{ if not $hasInternalIP }}
+      {{ with NodeIP }}
+      - address: {{ . | Quote }}
+        type: InternalIP
+      {{ end }}
+      {{ end }}
+      {{ if not $hasHostname }}
+      {{ with NodeName }}
+      - address: {{ . | Quote }}
+        type: Hostname
+      {{ end }}
+      {{ end }}"""
+
+_NODE_CONDITIONS = """\
+      {{ $now := Now }}
+      {{ $lastTransitionTime := or .metadata.creationTimestamp $now }}
+      conditions:
+      {{ range NodeConditions }}
+      - lastHeartbeatTime: {{ $now | Quote }}
+        lastTransitionTime: {{ $lastTransitionTime | Quote }}
+        message: {{ .message | Quote }}
+        reason: {{ .reason | Quote }}
+        status: {{ .status | Quote }}
+        type: {{ .type | Quote }}
+      {{ end }}"""
+
+_NODE_NOT_READY_CONDITIONS = """\
+      {{ $now := Now }}
+      conditions:
+      {{ range NodeConditions }}
+      {{ if eq .type "Ready" }}
+      - lastHeartbeatTime: {{ $now | Quote }}
+        lastTransitionTime: {{ $now | Quote }}
+        message: "node marked not ready by label kubepulse.dev/node-not-ready"
+        reason: KubepulseNodeNotReady
+        status: "False"
+        type: Ready
+      {{ else }}
+      - lastHeartbeatTime: {{ $now | Quote }}
+        lastTransitionTime: {{ $now | Quote }}
+        message: {{ .message | Quote }}
+        reason: {{ .reason | Quote }}
+        status: {{ .status | Quote }}
+        type: {{ .type | Quote }}
+      {{ end }}
+      {{ end }}"""
+
+_POD_IPS = """\
+      {{ $hostIPs := NodeIPsWith .spec.nodeName }}
+      {{ with $hostIPs }}
+      hostIP: {{ index . 0 | Quote }}
+      hostIPs:
+      {{ range . }}
+      - ip: {{ . | Quote }}
+      {{ end }}
+      {{ end }}
+      {{ $podIPs := PodIPsWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) }}
+      {{ with $podIPs }}
+      podIP: {{ index . 0 | Quote }}
+      podIPs:
+      {{ range . }}
+      - ip: {{ . | Quote }}
+      {{ end }}
+      {{ end }}"""  # noqa: E501
+
+_POD_CONDITIONS = """\
+      conditions:
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: Initialized
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "{status}"
+        type: Ready
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "{status}"
+        type: ContainersReady
+      {{ range .spec.readinessGates }}
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: {{ .conditionType | Quote }}
+      {{ end }}"""
+
+_RUNNING_POD = "\n".join(
+    [
+        "      {{ $now := Now }}",
+        _POD_CONDITIONS.replace("{status}", "False"),
+        """\
+      containerStatuses:
+      {{ range .spec.containers }}
+      - image: {{ .image | Quote }}
+        name: {{ .name | Quote }}
+        ready: false
+        started: true
+        restartCount: 0
+        state:
+          running:
+            startedAt: {{ $now | Quote }}
+      {{ end }}
+      initContainerStatuses:
+      {{ range .spec.initContainers }}
+      - image: {{ .image | Quote }}
+        name: {{ .name | Quote }}
+        ready: true
+        restartCount: 0
+        state:
+          terminated:
+            exitCode: 0
+            finishedAt: {{ $now | Quote }}
+            reason: Completed
+            startedAt: {{ $now | Quote }}
+      {{ end }}""",
+        _POD_IPS,
+        "      phase: Running",
+        "      startTime: {{ $now | Quote }}",
+    ]
+)
+
+_READY_POD = "\n".join(
+    [
+        "      {{ $now := Now }}",
+        "      {{ $root := . }}",
+        _POD_CONDITIONS.replace("{status}", "True"),
+        """\
+      containerStatuses:
+      {{ range $index, $item := .spec.containers }}
+      {{ $origin := index $root.status.containerStatuses $index }}
+      - image: {{ $item.image | Quote }}
+        name: {{ $item.name | Quote }}
+        ready: true
+        started: true
+        restartCount: {{ $origin.restartCount }}
+        state:
+          running:
+            startedAt: {{ $origin.state.running.startedAt | Quote }}
+      {{ end }}""",
+    ]
+)
+
+_CRASHING_POD = """\
+      {{ $now := Now }}
+      {{ $root := . }}
+      containerStatuses:
+      {{ range $index, $item := .spec.containers }}
+      {{ $origin := index $root.status.containerStatuses $index }}
+      - image: {{ $item.image | Quote }}
+        name: {{ $item.name | Quote }}
+        ready: false
+        started: false
+        restartCount: {{ add1 $origin.restartCount }}
+        lastState:
+          terminated:
+            exitCode: 1
+            reason: Error
+            startedAt: {{ $now | Quote }}
+            finishedAt: {{ $now | Quote }}
+        state:
+          waiting:
+            reason: CrashLoopBackOff
+            message: back-off restarting failed container {{ $item.name }}
+      {{ end }}"""
+
+
+Selector = dict[str, Any]
+
+
+def _stage(
+    name: str,
+    kind: str,
+    selector: list[Selector],
+    template: str,
+    delay: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "resourceRef": {"apiGroup": "v1", "kind": kind},
+        "selector": {"matchExpressions": selector},
+        "next": {"statusTemplate": textwrap.dedent(template) + "\n"}
+        if template
+        else {"delete": True},
+    }
+    if delay:
+        spec["delay"] = delay
+    return {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1",
+        "kind": "Stage",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+def _label(key: str, op: str, value: str) -> Selector:
+    return {"key": f'.metadata.labels["{key}"]', "operator": op, "values": [value]}
+
+
+def _field(key: str, op: str, *values: str) -> Selector:
+    return {"key": key, "operator": op, **({"values": list(values)} if values else {})}
+
+
+_NOT_DELETED = _field(".metadata.deletionTimestamp", "DoesNotExist")
+_NODE_HEALTHY = _label("kubepulse.dev/node-not-ready", "NotIn", "true")
+_READY = '.status.conditions.[] | select( .type == "Ready" ) | .status'
+_FIRST_WAITING = ".status.containerStatuses.[0].state.waiting.reason"
+
+
+def _delay(annotation: str, default_ms: int, jitter_annotation: str = "") -> dict[str, Any]:
+    delay: dict[str, Any] = {
+        "durationMilliseconds": default_ms,
+        "durationFrom": {"expressionFrom": f'.metadata.annotations["{annotation}"]'},
+    }
+    if jitter_annotation:
+        delay["jitterDurationFrom"] = {
+            "expressionFrom": f'.metadata.annotations["{jitter_annotation}"]'
+        }
+    return delay
+
+
+_STAGES = [
+    _stage(
+        "node-initialize",
+        "Node",
+        [_field(_READY, "NotIn", "True"), _NODE_HEALTHY],
+        "\n".join([_NODE_CONDITIONS, _NODE_INIT_ADDRESSES, _NODE_STATUS_COMMON]),
+    ),
+    _stage(
+        "node-heartbeat-with-lease",
+        "Node",
+        [_field(".status.phase", "In", "Running"), _field(_READY, "In", "True"), _NODE_HEALTHY],
+        "\n".join([_NODE_CONDITIONS, _NODE_ADDRESSES, _NODE_STATUS_COMMON]),
+        delay={"durationMilliseconds": 600000, "jitterDurationMilliseconds": 610000},
+    ),
+    _stage(
+        "kubepulse-node-not-ready",
+        "Node",
+        [_label("kubepulse.dev/node-not-ready", "In", "true"), _field(_READY, "NotIn", "False")],
+        "\n".join([_NODE_NOT_READY_CONDITIONS, _NODE_INIT_ADDRESSES, _NODE_STATUS_COMMON]),
+    ),
+    _stage(
+        "kubepulse-pod-start",
+        "Pod",
+        [
+            _NOT_DELETED,
+            _field(".status.phase", "In", "Pending"),
+            _field(".spec.nodeName", "Exists"),
+        ],
+        _RUNNING_POD,
+    ),
+    _stage(
+        "kubepulse-pod-ready",
+        "Pod",
+        [
+            _NOT_DELETED,
+            _field(".status.phase", "In", "Running"),
+            _field(_READY, "NotIn", "True"),
+            _label("kubepulse.dev/never-ready", "NotIn", "true"),
+            _label("kubepulse.dev/crashloop", "NotIn", "true"),
+            _field(".status.containerStatuses.[].state.running.startedAt", "Exists"),
+        ],
+        _READY_POD,
+        delay=_delay("kubepulse.dev/ready-after", 0, "kubepulse.dev/ready-jitter"),
+    ),
+    _stage(
+        "kubepulse-pod-crashloop",
+        "Pod",
+        [
+            _NOT_DELETED,
+            _label("kubepulse.dev/crashloop", "In", "true"),
+            _field(".status.phase", "In", "Running"),
+            _field(_FIRST_WAITING, "NotIn", "CrashLoopBackOff"),
+        ],
+        _CRASHING_POD,
+    ),
+    _stage(
+        "kubepulse-pod-crashloop-again",
+        "Pod",
+        [
+            _NOT_DELETED,
+            _label("kubepulse.dev/crashloop", "In", "true"),
+            _field(_FIRST_WAITING, "In", "CrashLoopBackOff"),
+        ],
+        _CRASHING_POD,
+        delay=_delay("kubepulse.dev/crashloop-period", 10000),
+    ),
+    _stage(
+        "kubepulse-pod-complete",
+        "Pod",
+        [
+            _NOT_DELETED,
+            _field(".status.phase", "In", "Running"),
+            _field(_READY, "In", "True"),
+            _field(".metadata.ownerReferences.[].kind", "In", "Job"),
+        ],
+        """\
+      {{ $now := Now }}
+      {{ $root := . }}
+      conditions:
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "False"
+        reason: PodCompleted
+        type: Ready
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "False"
+        reason: PodCompleted
+        type: ContainersReady
+      containerStatuses:
+      {{ range $index, $item := .spec.containers }}
+      {{ $origin := index $root.status.containerStatuses $index }}
+      - image: {{ $item.image | Quote }}
+        name: {{ $item.name | Quote }}
+        ready: false
+        started: false
+        restartCount: {{ $origin.restartCount }}
+        state:
+          terminated:
+            exitCode: 0
+            reason: Completed
+            startedAt: {{ $origin.state.running.startedAt | Quote }}
+            finishedAt: {{ $now | Quote }}
+      {{ end }}
+      phase: Succeeded""",
+        delay=_delay("kubepulse.dev/complete-after", 0),
+    ),
+    _stage(
+        "kubepulse-pod-delete",
+        "Pod",
+        [_field(".metadata.deletionTimestamp", "Exists")],
+        "",
+    ),
+]
+
+STAGES_YAML = yaml.safe_dump_all(_STAGES, sort_keys=False)
+"""Every Stage, as one multi-document YAML string for kwokctl's ``--config``."""

@@ -1,0 +1,40 @@
+"""Shared fixtures.
+
+``cluster`` (session) is a real local Kubernetes cluster (kubepulse.testing.cluster): etcd,
+kube-apiserver, controller manager and scheduler built from Go modules, and kwok nodes. Mark tests
+that use it ``@pytest.mark.cluster``. ``namespace`` (per test) is a fresh namespace in it, deleted
+afterwards. Tests rely on the kwok behaviour of kubepulse.testing.stages, so they always run on
+this cluster, never on one from ``KUBECONFIG``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from kubepulse.testing.cluster import Cluster, start_cluster
+
+CLUSTER_NODES = 3
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    """A ready cluster with ``CLUSTER_NODES`` kwok nodes, removed at the end of the session."""
+    with start_cluster(
+        f"pytest-{os.getpid()}", nodes=CLUSTER_NODES, owner_pid=os.getpid()
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    """A new namespace for this test; deleted (without waiting) when the test ends."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    cluster.kubectl("create", "namespace", name)
+    try:
+        yield name
+    finally:
+        cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
