@@ -1,0 +1,253 @@
+"""One configured HTTP session to the Kubernetes API, speaking raw JSON (orjson dicts).
+
+The ``kubernetes`` package is used only for what it does well: finding and reading the
+configuration (in-cluster service account, ``$KUBECONFIG``, ``~/.kube/config``, exec and token
+plugins) and the TLS material it names. Requests go through one ``urllib3.PoolManager`` and are
+decoded with orjson, skipping the generated model classes (a 10,000-pod list decodes in ~80 ms
+instead of ~2.7 s).
+
+API::
+
+    client = connect(kubeconfig_path_or_None)
+    client.get_json("/api/v1/pods", {"limit": "500"})          # -> dict, raises ApiError
+    with client.stream("/api/v1/pods", {"watch": "1", ...}) as watch:
+        for line in watch.lines():                              # one JSON document per line
+            ...
+    watch.close()   # from any thread: unblocks lines() at once
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+import urllib3
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+__all__ = [
+    "ApiError",
+    "GoneError",
+    "KubeClient",
+    "WatchStream",
+    "connect",
+    "load_configuration",
+]
+
+# Enough for one watch per resource kind and namespace plus concurrent lists.
+POOL_SIZE = 32
+CONNECT_TIMEOUT = 5.0
+
+
+class ApiError(RuntimeError):
+    """The API server answered with an error status (or could not be reached: status 0)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}" if status else message)
+        self.status = status
+
+
+class GoneError(ApiError):
+    """410 Gone: the resourceVersion is too old; list again."""
+
+
+def load_configuration(kubeconfig: str | os.PathLike[str] | None = None) -> k8s.Configuration:
+    """The client configuration, found as kube-state-metrics finds it.
+
+    ``kubeconfig`` given: that file. Otherwise the in-cluster service account when running in a
+    pod, then ``$KUBECONFIG``, then ``~/.kube/config``. Raises ``ValueError`` with a one-line
+    message naming what was tried.
+    """
+    cfg = k8s.Configuration()
+    if kubeconfig is not None:
+        path = Path(kubeconfig).expanduser()
+        if not path.is_file():
+            raise ValueError(f"--kubeconfig: {path} does not exist")
+        try:
+            k8s_config.load_kube_config(config_file=str(path), client_configuration=cfg)  # type: ignore[no-untyped-call]
+        except Exception as exc:  # the loader raises many types for a bad file
+            raise ValueError(f"--kubeconfig: {path}: {exc}") from None
+        return cfg
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        try:
+            k8s_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+            return cfg
+        except k8s_config.ConfigException:
+            pass
+    candidates = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    candidates.append(str(Path("~/.kube/config").expanduser()))
+    for candidate in candidates:
+        if Path(candidate).is_file():
+            try:
+                k8s_config.load_kube_config(config_file=candidate, client_configuration=cfg)  # type: ignore[no-untyped-call]
+            except Exception as exc:
+                raise ValueError(f"kubeconfig {candidate}: {exc}") from None
+            return cfg
+    raise ValueError(
+        "no Kubernetes configuration: not in a cluster, $KUBECONFIG unset and ~/.kube/config "
+        "missing (pass --kubeconfig)"
+    )
+
+
+def _error_message(body: bytes) -> str:
+    try:
+        status = orjson.loads(body)
+        return str(status.get("message") or status)
+    except (orjson.JSONDecodeError, AttributeError):
+        return body[:200].decode("utf-8", "replace").strip()
+
+
+class WatchStream:
+    """An open streaming response (a watch). ``close()`` may be called from another thread."""
+
+    def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
+        self._response = response
+        self._closed = threading.Event()
+
+    def lines(self) -> Iterator[bytes]:
+        """Complete lines as they arrive; ends when the server closes or ``close()`` is called."""
+        buffer = b""
+        try:
+            for chunk in self._response.stream(64 * 1024, decode_content=True):
+                buffer += chunk
+                if b"\n" not in buffer:
+                    continue
+                *complete, buffer = buffer.split(b"\n")
+                for line in complete:
+                    if line:
+                        yield line
+        except (urllib3.exceptions.HTTPError, OSError, ValueError):
+            if not self._closed.is_set():
+                raise
+        if buffer.strip() and not self._closed.is_set():
+            yield buffer
+
+    def close(self) -> None:
+        """Unblock a reader at once (socket shutdown) and release the connection."""
+        self._closed.set()
+        try:
+            self._response.shutdown()  # type: ignore[attr-defined]
+        except (OSError, AttributeError):
+            pass
+        self._response.release_conn()
+
+    def __enter__(self) -> WatchStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class KubeClient:
+    """Raw-JSON access to one API server. Thread-safe; connections are pooled."""
+
+    def __init__(self, configuration: k8s.Configuration) -> None:
+        self.configuration = configuration
+        self.base_url = configuration.host.rstrip("/")
+        kwargs: dict[str, Any] = {
+            "maxsize": POOL_SIZE,
+            "block": False,
+            "retries": False,
+        }
+        if self.base_url.startswith("https"):
+            kwargs["cert_reqs"] = "CERT_REQUIRED" if configuration.verify_ssl else "CERT_NONE"
+            if configuration.ssl_ca_cert:
+                kwargs["ca_certs"] = configuration.ssl_ca_cert
+            if configuration.cert_file:
+                kwargs["cert_file"] = configuration.cert_file
+            if configuration.key_file:
+                kwargs["key_file"] = configuration.key_file
+            if configuration.tls_server_name:
+                kwargs["server_hostname"] = configuration.tls_server_name
+            if configuration.assert_hostname is not None:
+                kwargs["assert_hostname"] = configuration.assert_hostname
+        self._pool = urllib3.PoolManager(**kwargs)
+
+    @property
+    def server(self) -> str:
+        return self.base_url
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": "kubepulse"}
+        # get_api_key_with_prefix runs the refresh hook, so exec-plugin tokens stay valid.
+        token = self.configuration.get_api_key_with_prefix("authorization")
+        if token:
+            headers["Authorization"] = token
+        elif self.configuration.username and self.configuration.password:
+            headers.update(
+                urllib3.util.make_headers(
+                    basic_auth=f"{self.configuration.username}:{self.configuration.password}"
+                )
+            )
+        return headers
+
+    def url(self, path: str, params: Mapping[str, str] | None = None) -> str:
+        return f"{self.base_url}{path}" + (f"?{urlencode(params)}" if params else "")
+
+    def _request(
+        self,
+        path: str,
+        params: Mapping[str, str] | None,
+        timeout: urllib3.Timeout,
+        preload: bool,
+    ) -> urllib3.BaseHTTPResponse:
+        try:
+            response = self._pool.request(
+                "GET",
+                self.url(path, params),
+                headers=self._headers(),
+                timeout=timeout,
+                preload_content=preload,
+                redirect=False,
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise ApiError(0, f"cannot reach {self.base_url}: {exc}") from None
+        if response.status >= 400:
+            body = response.data if preload else response.read()
+            response.release_conn()
+            cls = GoneError if response.status == 410 else ApiError
+            raise cls(response.status, _error_message(body))
+        return response
+
+    def get_bytes(
+        self, path: str, params: Mapping[str, str] | None = None, timeout: float = 60.0
+    ) -> bytes:
+        """The body of a GET; ``ApiError`` on an error status or a connection failure."""
+        response = self._request(
+            path, params, urllib3.Timeout(connect=CONNECT_TIMEOUT, read=timeout), True
+        )
+        return response.data
+
+    def get_json(
+        self, path: str, params: Mapping[str, str] | None = None, timeout: float = 60.0
+    ) -> dict[str, Any]:
+        """A GET decoded with orjson; ``ApiError`` on an error status or a connection failure."""
+        data: dict[str, Any] = orjson.loads(self.get_bytes(path, params, timeout))
+        return data
+
+    def stream(
+        self, path: str, params: Mapping[str, str] | None = None, read_timeout: float | None = None
+    ) -> WatchStream:
+        """Open a streaming GET (``watch=1``); the caller iterates ``lines()`` and closes it."""
+        response = self._request(
+            path, params, urllib3.Timeout(connect=CONNECT_TIMEOUT, read=read_timeout), False
+        )
+        return WatchStream(response)
+
+    def check(self, timeout: float = 5.0) -> str:
+        """The server's ``gitVersion``; ``ApiError`` when it cannot be reached or refuses us."""
+        version = self.get_json("/version", timeout=timeout)
+        return str(version.get("gitVersion", "unknown"))
+
+    def close(self) -> None:
+        self._pool.clear()
+
+
+def connect(kubeconfig: str | os.PathLike[str] | None = None) -> KubeClient:
+    """A ``KubeClient`` for ``kubeconfig`` (or the default lookup, see ``load_configuration``)."""
+    return KubeClient(load_configuration(kubeconfig))
