@@ -18,6 +18,7 @@ API::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Iterator, Mapping
@@ -130,10 +131,8 @@ class WatchStream:
     def close(self) -> None:
         """Unblock a reader at once (socket shutdown) and release the connection."""
         self._closed.set()
-        try:
+        with contextlib.suppress(OSError, AttributeError):
             self._response.shutdown()  # type: ignore[attr-defined]
-        except (OSError, AttributeError):
-            pass
         self._response.release_conn()
 
     def __enter__(self) -> WatchStream:
