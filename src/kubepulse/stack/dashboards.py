@@ -450,6 +450,17 @@ def golden_signals() -> dict[str, Any]:
             "Requests in progress",
             Q(f"sum by (pod) (http_requests_in_progress{{{sel}}})", "{{pod}}"),
         )
+        .row("Per job (recording rules)")
+        .graph(
+            "Error ratio by job",
+            Q("job:http_requests_error_ratio:rate5m", "{{job}}"),
+            unit="percentunit",
+        )
+        .graph(
+            "p99 latency by route",
+            Q("job_route:http_request_duration_seconds:p99_5m", "{{job}} {{route}}"),
+            unit="s",
+        )
         .build()
     )
 
