@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DEBS := prometheus prometheus-node-exporter prometheus-alertmanager prometheus-pushgateway
 PYTEST_ARGS ?=
 
-.PHONY: test demo bench lint typecheck pytest deps debs venv clean helm manifests prometheus-upstream
+.PHONY: test demo bench lint typecheck pytest deps debs venv clean helm manifests prometheus-upstream bins
 
 test: deps lint typecheck pytest
 
@@ -17,7 +17,12 @@ demo: deps
 bench: deps
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
-deps: venv debs helm prometheus-upstream
+deps: venv debs helm prometheus-upstream bins
+
+# The local Kubernetes test cluster's binaries (etcd, control plane, kubectl, kwok, kwokctl): found
+# or built once from Go modules into ~/.cache/kubepulse/k8s-v*/bin (kubepulse.testing.binaries).
+bins: venv
+	$(BIN)/kubepulse cluster build >/dev/null
 
 # Debian's Prometheus is built without Kubernetes SD; the stack tests need the upstream build
 # (kubepulse.stack.binaries: built once from its Go module into ~/.cache/kubepulse/prometheus-v*).

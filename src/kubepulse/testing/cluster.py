@@ -264,7 +264,7 @@ class Cluster:
         return f"Cluster(name={self.name!r}, kubeconfig={str(self.kubeconfig)!r})"
 
 
-def _config_yaml(binaries: Binaries, metrics_server: bool) -> str:
+def _config_yaml(binaries: Binaries, metrics_server: bool, stages: str) -> str:
     """kwokctl's configuration: binary runtime, our binaries, loopback, fixed ports, our stages."""
     options: dict[str, Any] = {
         "runtime": "binary",
@@ -296,7 +296,8 @@ def _config_yaml(binaries: Binaries, metrics_server: bool) -> str:
         "kind": "KwokctlConfiguration",
         "options": options,
     }
-    return yaml.safe_dump(config, sort_keys=False) + "---\n" + STAGES_YAML
+    text = yaml.safe_dump(config, sort_keys=False)
+    return f"{text}---\n{stages}" if stages else text
 
 
 def find_cluster(name: str = DEFAULT_NAME, binaries: Binaries | None = None) -> Cluster | None:
@@ -327,13 +328,16 @@ def start_cluster(
     nodes: int = 1,
     *,
     metrics_server: bool = False,
+    stages: str = STAGES_YAML,
     owner_pid: int | None = None,
     timeout: float = 120,
 ) -> Cluster:
     """Start cluster ``name`` with ``nodes`` Ready kwok nodes and return it.
 
-    ``owner_pid``: the cluster belongs to that process; once it is dead, any later
-    ``start_cluster`` removes the cluster (for test sessions killed before their teardown).
+    ``stages``: kwok Stage documents (YAML) for pod and node behaviour; ``""`` means kwok's own
+    defaults, without the ``kubepulse.dev/*`` behaviour. ``owner_pid``: the cluster belongs to
+    that process; once it is dead, any later ``start_cluster`` removes the cluster (for test
+    sessions killed before their teardown).
     Raises ``ClusterError`` if a cluster of that name is already running, or if it fails to come
     up (after removing what it started), and ``BuildError`` if binaries are missing and cannot be
     built.
@@ -354,7 +358,7 @@ def start_cluster(
     if owner_pid is not None:
         (workdir / "owner.pid").write_text(str(owner_pid))
     config = workdir / "kwokctl.yaml"
-    config.write_text(_config_yaml(binaries, metrics_server))
+    config.write_text(_config_yaml(binaries, metrics_server, stages))
     cluster = Cluster(name, workdir, binaries)
     try:
         cluster.kwokctl(
