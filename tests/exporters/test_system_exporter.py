@@ -13,7 +13,7 @@ import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from kubepulse.exporters.system import make_registry
+from kubepulse.exporters.system import make_registry, metrics_handler
 from kubepulse.exposition.server import ExporterServer, prometheus_client_handler
 from kubepulse.processes import ProcessGroup, free_port
 
@@ -29,7 +29,7 @@ def _scrape(url: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
 
 
 def test_values_match_the_host_and_are_fresh() -> None:
-    with ExporterServer({"/metrics": prometheus_client_handler(make_registry())}) as server:
+    with ExporterServer({"/metrics": metrics_handler()}) as server:
         first = _scrape(server.url)
         end = time.time() + 0.3
         while time.time() < end:  # burn some CPU so the counters must move
@@ -67,17 +67,31 @@ def test_values_match_the_host_and_are_fresh() -> None:
     assert second["kubepulse_system_collect_duration_seconds"][()] < 0.5
 
 
-def test_output_passes_promtool_check_metrics() -> None:
-    registry = make_registry()
-    with (
-        ExporterServer({"/metrics": prometheus_client_handler(registry)}) as server,
-        urllib.request.urlopen(server.url + "/metrics", timeout=10) as resp,
-    ):
-        body = resp.read()
-    result = subprocess.run(
-        ["promtool", "check", "metrics"], input=body, capture_output=True, timeout=30
-    )
-    assert result.returncode == 0, result.stderr.decode() + result.stdout.decode()
+def test_both_outputs_pass_promtool_and_agree() -> None:
+    """The fast text path (the exporter) and the prometheus_client collector path."""
+    routes = {
+        "/fast": metrics_handler(process_metrics=False),
+        "/collector": prometheus_client_handler(make_registry(process_metrics=False)),
+    }
+    bodies = {}
+    with ExporterServer(routes) as server:
+        for path in routes:
+            with urllib.request.urlopen(server.url + path, timeout=10) as resp:
+                bodies[path] = resp.read()
+    for path, body in bodies.items():
+        result = subprocess.run(
+            ["promtool", "check", "metrics"], input=body, capture_output=True, timeout=30
+        )
+        assert result.returncode == 0, path + result.stderr.decode() + result.stdout.decode()
+
+    def series(body: bytes) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+        return {
+            (s.name, tuple(sorted(s.labels.items())))
+            for fam in text_string_to_metric_families(body.decode())
+            for s in fam.samples
+        }
+
+    assert series(bodies["/fast"]) == series(bodies["/collector"])
 
 
 def test_cli_serves_and_rejects_bad_input(tmp_path: Path) -> None:

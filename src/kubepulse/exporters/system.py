@@ -22,8 +22,8 @@ from typing import Any
 
 import click
 import psutil
-from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
@@ -31,12 +31,15 @@ from prometheus_client.registry import Collector
 
 from kubepulse.exposition.server import (
     ExporterServer,
+    Handler,
+    Request,
+    Response,
     WebConfig,
-    prometheus_client_handler,
     web_options,
 )
+from kubepulse.exposition.text import CONTENT_TYPE, Family, sample
 
-__all__ = ["SystemCollector", "command", "make_registry"]
+__all__ = ["SystemCollector", "command", "make_registry", "metrics_handler"]
 
 DEFAULT_LISTEN = ":9999"
 # Guest time is already counted in user and nice (as in /proc/stat), so it is not a mode of its own.
@@ -57,8 +60,16 @@ def _busy_total(times: Any) -> tuple[float, float]:
     return total - idle, total
 
 
+Samples = list[tuple[tuple[tuple[str, str], ...], float]]
+
+
 class SystemCollector(Collector):
-    """Reads the host's state at each ``collect()``; thread-safe (scrapes may overlap)."""
+    """Reads the host's state at each scrape; thread-safe (scrapes may overlap).
+
+    ``render()`` is the exporter's fast path: text format 0.0.4 through
+    ``kubepulse.exposition.text``, a few times cheaper than ``prometheus_client``'s generic
+    exposition. ``collect()`` yields the same values for use in any ``prometheus_client`` registry.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -69,63 +80,102 @@ class SystemCollector(Collector):
         busy, total = now[0] - before[0], now[1] - before[1]
         return min(1.0, max(0.0, busy / total)) if total > 0 else 0.0
 
-    def collect(self) -> Iterator[Metric]:
+    def read(self) -> list[tuple[Family, Samples]]:
+        """Every family with its samples, read from the host now."""
         start = time.perf_counter()
-        yield from self._cpu()
-        yield from self._load()
-        yield from self._memory()
-        yield from self._filesystems()
-        yield from self._network()
-        boot = GaugeMetricFamily(
-            "system_boot_time_seconds", "Unix time the host booted.", value=psutil.boot_time()
+        out: list[tuple[Family, Samples]] = []
+        self._cpu(out)
+        load1, load5, load15 = os.getloadavg()
+        out.append((Family("system_load1", "1-minute load average."), [((), load1)]))
+        out.append((Family("system_load5", "5-minute load average."), [((), load5)]))
+        out.append((Family("system_load15", "15-minute load average."), [((), load15)]))
+        self._memory(out)
+        self._filesystems(out)
+        self._network(out)
+        out.append(
+            (
+                Family("system_boot_time_seconds", "Unix time the host booted."),
+                [((), psutil.boot_time())],
+            )
         )
-        yield boot
-        yield GaugeMetricFamily(
-            "kubepulse_system_collect_duration_seconds",
-            "Time this scrape spent reading the host's state.",
-            value=time.perf_counter() - start,
+        out.append(
+            (
+                Family(
+                    "kubepulse_system_collect_duration_seconds",
+                    "Time this scrape spent reading the host's state.",
+                ),
+                [((), time.perf_counter() - start)],
+            )
         )
+        return out
 
-    def _cpu(self) -> Iterator[Metric]:
+    def render(self) -> bytes:
+        """The families in text format 0.0.4."""
+        parts: list[str] = []
+        for family, samples in self.read():
+            parts.append(family.header)
+            parts.extend(sample(family.name, labels, value) for labels, value in samples)
+        return "".join(parts).encode()
+
+    def collect(self) -> Iterator[Metric]:
+        for family, samples in self.read():
+            counter = family.type == "counter"
+            metric = Metric(
+                family.name.removesuffix("_total") if counter else family.name,
+                family.help,
+                family.type,
+            )
+            for labels, value in samples:
+                metric.add_sample(family.name, dict(labels), value)
+            yield metric
+
+    def _cpu(self, out: list[tuple[Family, Samples]]) -> None:
         per_cpu = psutil.cpu_times(percpu=True)
-        seconds = CounterMetricFamily(
-            "system_cpu_seconds",
-            "CPU time spent in each mode, per logical CPU.",
-            labels=["cpu", "mode"],
-        )
-        usage = GaugeMetricFamily(
-            "system_cpu_core_usage_ratio",
-            "Busy fraction (0-1) of each logical CPU since the previous scrape.",
-            labels=["cpu"],
-        )
         now_per_cpu = [_busy_total(t) for t in per_cpu]
         now_total = _busy_total(psutil.cpu_times())
         with self._lock:
             before_per_cpu, self._last_per_cpu = self._last_per_cpu, now_per_cpu
             before_total, self._last_total = self._last_total, now_total
+        seconds: Samples = []
+        usage: Samples = []
         for i, times in enumerate(per_cpu):
             cpu = str(i)
             for mode, value in times._asdict().items():
                 if mode not in _NOT_MODES:
-                    seconds.add_metric([cpu, mode], value)
+                    seconds.append(((("cpu", cpu), ("mode", mode)), value))
             if i < len(before_per_cpu):
-                usage.add_metric([cpu], self._usage(now_per_cpu[i], before_per_cpu[i]))
-        yield seconds
-        yield usage
-        yield GaugeMetricFamily(
-            "system_cpu_usage_ratio",
-            "Busy fraction (0-1) of all CPUs together since the previous scrape.",
-            value=self._usage(now_total, before_total),
+                usage.append(((("cpu", cpu),), self._usage(now_per_cpu[i], before_per_cpu[i])))
+        out.append(
+            (
+                Family(
+                    "system_cpu_seconds_total",
+                    "CPU time spent in each mode, per logical CPU.",
+                    "counter",
+                ),
+                seconds,
+            )
         )
-        yield GaugeMetricFamily("system_cpus", "Logical CPUs.", value=len(per_cpu))
+        out.append(
+            (
+                Family(
+                    "system_cpu_core_usage_ratio",
+                    "Busy fraction (0-1) of each logical CPU since the previous scrape.",
+                ),
+                usage,
+            )
+        )
+        out.append(
+            (
+                Family(
+                    "system_cpu_usage_ratio",
+                    "Busy fraction (0-1) of all CPUs together since the previous scrape.",
+                ),
+                [((), self._usage(now_total, before_total))],
+            )
+        )
+        out.append((Family("system_cpus", "Logical CPUs."), [((), len(per_cpu))]))
 
-    def _load(self) -> Iterator[Metric]:
-        load1, load5, load15 = os.getloadavg()
-        yield GaugeMetricFamily("system_load1", "1-minute load average.", value=load1)
-        yield GaugeMetricFamily("system_load5", "5-minute load average.", value=load5)
-        yield GaugeMetricFamily("system_load15", "15-minute load average.", value=load15)
-
-    def _memory(self) -> Iterator[Metric]:
+    def _memory(self, out: list[tuple[Family, Samples]]) -> None:
         mem = psutil.virtual_memory()
         for field, help_text in (
             ("total", "Physical memory."),
@@ -137,32 +187,29 @@ class SystemCollector(Collector):
         ):
             value = getattr(mem, field, None)
             if value is not None:
-                yield GaugeMetricFamily(f"system_memory_{field}_bytes", help_text, value=value)
+                out.append((Family(f"system_memory_{field}_bytes", help_text), [((), value)]))
         swap = psutil.swap_memory()
-        yield GaugeMetricFamily("system_swap_total_bytes", "Swap space.", value=swap.total)
-        yield GaugeMetricFamily("system_swap_used_bytes", "Swap space in use.", value=swap.used)
-        yield GaugeMetricFamily("system_swap_free_bytes", "Swap space free.", value=swap.free)
-        yield CounterMetricFamily(
-            "system_swap_in_bytes", "Bytes swapped in from disk since boot.", value=swap.sin
+        out.append((Family("system_swap_total_bytes", "Swap space."), [((), swap.total)]))
+        out.append((Family("system_swap_used_bytes", "Swap space in use."), [((), swap.used)]))
+        out.append((Family("system_swap_free_bytes", "Swap space free."), [((), swap.free)]))
+        out.append(
+            (
+                Family("system_swap_in_bytes_total", "Bytes swapped in since boot.", "counter"),
+                [((), swap.sin)],
+            )
         )
-        yield CounterMetricFamily(
-            "system_swap_out_bytes", "Bytes swapped out to disk since boot.", value=swap.sout
+        out.append(
+            (
+                Family("system_swap_out_bytes_total", "Bytes swapped out since boot.", "counter"),
+                [((), swap.sout)],
+            )
         )
 
-    def _filesystems(self) -> Iterator[Metric]:
-        labels = ["mountpoint", "device", "fstype"]
-        size = GaugeMetricFamily("system_filesystem_size_bytes", "Filesystem size.", labels=labels)
-        used = GaugeMetricFamily(
-            "system_filesystem_used_bytes", "Filesystem space in use.", labels=labels
-        )
-        free = GaugeMetricFamily(
-            "system_filesystem_free_bytes", "Filesystem free space (root included).", labels=labels
-        )
-        avail = GaugeMetricFamily(
-            "system_filesystem_avail_bytes",
-            "Filesystem space available to non-root users.",
-            labels=labels,
-        )
+    def _filesystems(self, out: list[tuple[Family, Samples]]) -> None:
+        size: Samples = []
+        used: Samples = []
+        free: Samples = []
+        avail: Samples = []
         seen: set[str] = set()
         for part in psutil.disk_partitions(all=False):
             if part.fstype in _SKIP_FSTYPES or part.mountpoint in seen:
@@ -173,32 +220,69 @@ class SystemCollector(Collector):
             except OSError:
                 # Unmounted since listing, or not ours to read: leave it out of this scrape.
                 continue
-            values = [part.mountpoint, part.device, part.fstype]
-            size.add_metric(values, st.f_blocks * st.f_frsize)
-            used.add_metric(values, (st.f_blocks - st.f_bfree) * st.f_frsize)
-            free.add_metric(values, st.f_bfree * st.f_frsize)
-            avail.add_metric(values, st.f_bavail * st.f_frsize)
-        yield from (size, used, free, avail)
-
-    def _network(self) -> Iterator[Metric]:
-        counters = psutil.net_io_counters(pernic=True)
-        families = [
-            ("receive_bytes", "bytes_recv", "Bytes received."),
-            ("transmit_bytes", "bytes_sent", "Bytes sent."),
-            ("receive_packets", "packets_recv", "Packets received."),
-            ("transmit_packets", "packets_sent", "Packets sent."),
-            ("receive_errors", "errin", "Receive errors."),
-            ("transmit_errors", "errout", "Transmit errors."),
-            ("receive_drop", "dropin", "Incoming packets dropped."),
-            ("transmit_drop", "dropout", "Outgoing packets dropped."),
-        ]
-        for name, attr, help_text in families:
-            family = CounterMetricFamily(
-                f"system_network_{name}", f"{help_text} per network interface.", labels=["device"]
+            labels = (
+                ("mountpoint", part.mountpoint),
+                ("device", part.device),
+                ("fstype", part.fstype),
             )
-            for device, c in counters.items():
-                family.add_metric([device], getattr(c, attr))
-            yield family
+            size.append((labels, st.f_blocks * st.f_frsize))
+            used.append((labels, (st.f_blocks - st.f_bfree) * st.f_frsize))
+            free.append((labels, st.f_bfree * st.f_frsize))
+            avail.append((labels, st.f_bavail * st.f_frsize))
+        out.append((Family("system_filesystem_size_bytes", "Filesystem size."), size))
+        out.append((Family("system_filesystem_used_bytes", "Filesystem space in use."), used))
+        out.append(
+            (Family("system_filesystem_free_bytes", "Filesystem free space (root included)."), free)
+        )
+        out.append(
+            (
+                Family(
+                    "system_filesystem_avail_bytes", "Filesystem space available to non-root users."
+                ),
+                avail,
+            )
+        )
+
+    def _network(self, out: list[tuple[Family, Samples]]) -> None:
+        counters = psutil.net_io_counters(pernic=True)
+        for name, attr, help_text in _NETWORK:
+            family = Family(
+                f"system_network_{name}_total", f"{help_text} per network interface.", "counter"
+            )
+            out.append(
+                (family, [((("device", dev),), getattr(c, attr)) for dev, c in counters.items()])
+            )
+
+
+_NETWORK = (
+    ("receive_bytes", "bytes_recv", "Bytes received"),
+    ("transmit_bytes", "bytes_sent", "Bytes sent"),
+    ("receive_packets", "packets_recv", "Packets received"),
+    ("transmit_packets", "packets_sent", "Packets sent"),
+    ("receive_errors", "errin", "Receive errors"),
+    ("transmit_errors", "errout", "Transmit errors"),
+    ("receive_drop", "dropin", "Incoming packets dropped"),
+    ("transmit_drop", "dropout", "Outgoing packets dropped"),
+)
+
+
+def metrics_handler(process_metrics: bool = True) -> Handler:
+    """The exporter's /metrics: the system families via ``render()``, then (optionally) the
+    exporter's own process_*, python_* metrics from ``prometheus_client``'s collectors."""
+    collector = SystemCollector()
+    own = CollectorRegistry(auto_describe=False)
+    if process_metrics:
+        ProcessCollector(registry=own)
+        PlatformCollector(registry=own)
+        GCCollector(registry=own)
+
+    def handle(request: Request) -> Response:
+        chunks = [collector.render()]
+        if process_metrics:
+            chunks.append(generate_latest(own))
+        return Response(200, chunks, CONTENT_TYPE)
+
+    return handle
 
 
 def make_registry(process_metrics: bool = True) -> CollectorRegistry:
@@ -231,11 +315,9 @@ def command(listen_address: str, web_config: WebConfig | None, no_process_metric
 
     Values are read at scrape time (never stale). /healthz answers "ok".
     """
-    registry = make_registry(process_metrics=not no_process_metrics)
+    handler = metrics_handler(process_metrics=not no_process_metrics)
     try:
-        server = ExporterServer(
-            {"/metrics": prometheus_client_handler(registry)}, listen_address, web_config
-        )
+        server = ExporterServer({"/metrics": handler}, listen_address, web_config)
     except OSError as exc:
         click.echo(f"kubepulse exporter system: cannot listen on {listen_address}: {exc}", err=True)
         sys.exit(1)
