@@ -164,3 +164,18 @@ def test_resolved_at_waits_for_every_disruption() -> None:
     assert t.resolved_at() == 2.0
     t.observe(pod("b", "u2", deleting=True), now=3.0)
     assert t.resolved_at() is None
+
+
+def test_relist_matches_replacements_created_during_the_gap() -> None:
+    t = tracker()
+    t.snapshot([pod("a", "u1"), pod("b", "u2")])
+    # While no watch was open, "a" was deleted and replaced, and "b" began terminating; the
+    # re-list lists the replacement before "b".
+    t.reconcile([pod("a2", "u3"), pod("b", "u2", deleting=True), pod("b2", "u4", ready=False)], 5.0)
+    t.reconcile([pod("a2", "u3"), pod("b2", "u4")], 6.0)
+    status = t.status()
+    assert [(p.pod_name, p.replacement_name) for p in status.recovered] == [
+        ("a", "a2"),
+        ("b", "b2"),
+    ]
+    assert status.recovered[1].total_recovery_time == 1.0 and status.error is None

@@ -199,6 +199,21 @@ class RecoveryTracker:
                 p.deleting = True
                 self._kill(p, now, None)
 
+    def reconcile(self, pods: list[dict[str, Any]], now: float) -> None:
+        """A re-list after 410 Gone: whatever changed while no watch was open.
+
+        Kills are applied before new pods are looked at, so a replacement created during the gap
+        is matched to the kill it replaces rather than taken for a scale-up.
+        """
+        listed = {pod["metadata"]["uid"] for pod in pods}
+        for uid in list(self.pods):
+            if uid not in listed:
+                self.observe_gone(uid, now)
+        for known in (True, False):
+            for pod in pods:
+                if (pod["metadata"]["uid"] in self.pods) is known:
+                    self.observe(pod, now)
+
     def _kill(self, p: _Pod, now: float, deletion_timestamp: str | None) -> None:
         d = _Disruption(p, "deleted", now, deletion_timestamp)
         self.disruptions.append(d)
@@ -306,6 +321,7 @@ class PodMonitor:
         self.resource_version = ""
         self.requests = 0
         self.reconnects = 0
+        self.relists = 0
 
     def interrupt(self) -> None:
         self.api.interrupt()
@@ -332,6 +348,7 @@ class PodMonitor:
                     self._watch(end, stop)
                     backoff = 0.1
                 except GoneError:
+                    self.relists += 1
                     self._list(initial=False)
                 except (ApiError, urllib3.exceptions.HTTPError, OSError) as exc:
                     if stop.is_set():
@@ -356,12 +373,7 @@ class PodMonitor:
         if initial:
             self.tracker.snapshot(pods)
         else:
-            seen = set()
-            for pod in pods:
-                seen.add(pod["metadata"]["uid"])
-                self.tracker.observe(pod, now)
-            for uid in set(self.tracker.pods) - seen:
-                self.tracker.observe_gone(uid, now)
+            self.tracker.reconcile(pods, now)
         self.resource_version = rv
 
     def _watch(self, end: float, stop: threading.Event) -> None:

@@ -47,15 +47,15 @@ class PodsMonitorPool:
         self.threads: list[Threader] = []
         self.events: list[threading.Event] = []
 
-    def select_and_monitor_by_label(self, label_selector: str, max_timeout: float) -> None:
+    def select_and_monitor_by_label(self, label_selector: str, max_timeout: float) -> PodMonitor:
         """Monitor every pod matching ``label_selector``, in all namespaces."""
-        self.select_and_monitor(label_selector=label_selector, max_timeout=max_timeout)
+        return self.select_and_monitor(label_selector=label_selector, max_timeout=max_timeout)
 
     def select_and_monitor_by_name_pattern_and_namespace_pattern(
         self, pod_name_pattern: str, namespace_pattern: str, max_timeout: float
-    ) -> None:
+    ) -> PodMonitor:
         """Monitor pods whose name and namespace fully match the two regexes."""
-        self.select_and_monitor(
+        return self.select_and_monitor(
             name_pattern=pod_name_pattern,
             namespace_pattern=namespace_pattern,
             max_timeout=max_timeout,
@@ -63,9 +63,9 @@ class PodsMonitorPool:
 
     def select_and_monitor_by_namespace_pattern_and_label(
         self, namespace_pattern: str, label_selector: str, max_timeout: float = 30
-    ) -> None:
+    ) -> PodMonitor:
         """Monitor pods matching ``label_selector`` in namespaces matching the regex."""
-        self.select_and_monitor(
+        return self.select_and_monitor(
             label_selector=label_selector,
             namespace_pattern=namespace_pattern,
             max_timeout=max_timeout,

@@ -1,0 +1,379 @@
+"""The pod monitor against the real test cluster (kube-apiserver, controllers, kwok pods).
+
+kwok makes a pod Ready ``kubepulse.dev/ready-after`` after scheduling, or never with the label
+``kubepulse.dev/never-ready``. Scenarios that can run side by side share one pool or run as
+concurrent CLI processes, so the whole file stays within a few ``max_timeout`` periods.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from kubepulse.podmonitor import PodsMonitorPool, PodsStatus
+from kubepulse.podmonitor._kube import KubeApi
+from kubepulse.podmonitor.monitor import is_ready
+from kubepulse.processes import ProcessGroup, free_port
+
+pytestmark = pytest.mark.cluster
+
+TOLERATION = "[{key: kwok.x-k8s.io/node, operator: Exists, effect: NoSchedule}]"
+
+
+def deployment(
+    name: str,
+    ns: str,
+    replicas: int = 1,
+    ready_after: str | None = None,
+    never_ready: bool = False,
+    kind: str = "Deployment",
+) -> str:
+    labels = f"{{app: {name}" + (', kubepulse.dev/never-ready: "true"' if never_ready else "") + "}"
+    annotations = f'{{kubepulse.dev/ready-after: "{ready_after}"}}' if ready_after else "{}"
+    extra = f"\n  serviceName: {name}" if kind == "StatefulSet" else ""
+    return f"""apiVersion: apps/v1
+kind: {kind}
+metadata: {{name: {name}, namespace: {ns}}}
+spec:{extra}
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {labels}, annotations: {annotations}}}
+    spec:
+      tolerations: {TOLERATION}
+      containers: [{{name: app, image: app}}]
+"""
+
+
+def bare_pod(name: str, ns: str) -> str:
+    return f"""apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, namespace: {ns}, labels: {{app: {name}}}}}
+spec:
+  tolerations: {TOLERATION}
+  containers: [{{name: app, image: app}}]
+"""
+
+
+def apply(cluster: Any, tmp_path: Path, *docs: str) -> None:
+    path = tmp_path / f"manifest-{time.monotonic_ns()}.yaml"
+    path.write_text("---\n".join(docs))
+    cluster.kubectl("apply", "-f", str(path))
+
+
+def wait_pods(api: KubeApi, ns: str, label: str, count: int, ready: bool = True) -> list[str]:
+    """Names of the ``count`` pods once they exist (and are Ready, if ``ready``)."""
+    deadline = time.monotonic() + 30
+    while True:
+        pods, _ = api.list_pods(ns, label)
+        live = [p for p in pods if "deletionTimestamp" not in p["metadata"]]
+        if len(live) == count and (not ready or all(is_ready(p) for p in live)):
+            return sorted(p["metadata"]["name"] for p in live)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{ns}: pods {label} not {'Ready' if ready else 'there'}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def extra_namespaces(cluster: Any, namespace: str) -> Iterator[list[str]]:
+    names = [f"{namespace}-b", f"{namespace}-c"]
+    for name in names:
+        cluster.kubectl("create", "namespace", name)
+    yield names
+    for name in names:
+        cluster.kubectl("delete", "namespace", name, "--wait=false")
+
+
+def test_three_namespaces_merge_two_recovered_one_unrecovered(
+    cluster: Any, namespace: str, extra_namespaces: list[str], tmp_path: Path
+) -> None:
+    ns_a, (ns_b, ns_c) = namespace, extra_namespaces
+    apply(
+        cluster,
+        tmp_path,
+        deployment("web", ns_a, ready_after="2s"),
+        deployment("web", ns_b, ready_after="500ms"),
+        deployment("web", ns_c, never_ready=True),
+    )
+    api = KubeApi(cluster.api_client())
+    victims = [
+        (ns_a, wait_pods(api, ns_a, "app=web", 1)[0]),
+        (ns_b, wait_pods(api, ns_b, "app=web", 1)[0]),
+        (ns_c, wait_pods(api, ns_c, "app=web", 1, ready=False)[0]),
+    ]
+    pool = PodsMonitorPool(cluster.api_client(), settle_seconds=0.5)
+    for ns in (ns_a, ns_b, ns_c):
+        pool.select_and_monitor_by_namespace_pattern_and_label(ns, "app=web", max_timeout=6)
+    assert len(pool.events) == 3 and len({id(e) for e in pool.events}) == 3
+    assert pool.wait_until_watching(10)
+    for ns, name in victims:
+        api.delete_pod(ns, name)
+    status = pool.join()
+
+    assert status.error is None
+    by_ns = {p.namespace: p for p in status.recovered}
+    assert sorted(by_ns) == sorted([ns_a, ns_b])
+    (unrecovered,) = status.unrecovered
+    assert (unrecovered.namespace, unrecovered.pod_name) == (ns_c, victims[2][1])
+    assert unrecovered.replacement_name and unrecovered.pod_readiness_time is None
+    slow, fast = by_ns[ns_a], by_ns[ns_b]
+    assert slow.pod_readiness_time == pytest.approx(2.0, abs=0.5)
+    assert fast.pod_readiness_time == pytest.approx(0.5, abs=0.5)
+    assert (slow.pod_name, fast.pod_name) == (victims[0][1], victims[1][1])
+    for pod in (slow, fast):
+        assert pod.replacement_name != pod.pod_name
+        assert 0 <= pod.pod_rescheduling_time < 1.0  # type: ignore[operator]
+        assert pod.total_recovery_time == pytest.approx(
+            pod.pod_rescheduling_time + pod.pod_readiness_time,
+            abs=1e-5,  # type: ignore[operator]
+        )
+        # API timestamps are kept next to the sub-second receipt times.
+        assert pod.deletion_timestamp and pod.replacement_creation_timestamp
+        assert pod.ready_transition_timestamp
+    assert PodsStatus.from_json(status.to_json()) == status
+
+
+def test_bare_pod_error_is_merged_with_statefulset_recovery(
+    cluster: Any, namespace: str, tmp_path: Path
+) -> None:
+    apply(
+        cluster,
+        tmp_path,
+        bare_pod("lonely", namespace),
+        deployment("db", namespace, replicas=2, kind="StatefulSet"),
+    )
+    api = KubeApi(cluster.api_client())
+    wait_pods(api, namespace, "app=lonely", 1)
+    assert wait_pods(api, namespace, "app=db", 2) == ["db-0", "db-1"]
+    pool = PodsMonitorPool(cluster.kubeconfig, settle_seconds=0.5)
+    pool.select_and_monitor_by_label("app=lonely", max_timeout=4)
+    pool.select_and_monitor_by_name_pattern_and_namespace_pattern("db-.*", namespace, 8)
+    assert pool.wait_until_watching(10)
+    api.delete_pod(namespace, "lonely")
+    api.delete_pod(namespace, "db-1")
+    status = pool.join()
+
+    assert status.errors == [
+        f"pod {namespace}/lonely was deleted and has no controller, so nothing replaces it"
+    ]
+    (db,) = status.recovered
+    assert (db.pod_name, db.replacement_name, db.namespace) == ("db-1", "db-1", namespace)
+    assert db.total_recovery_time is not None and db.total_recovery_time < 8
+    assert not status.unrecovered
+
+
+def test_cancel_returns_join_within_a_second_with_what_was_gathered(
+    cluster: Any, namespace: str, tmp_path: Path
+) -> None:
+    apply(cluster, tmp_path, deployment("web", namespace, never_ready=True))
+    api = KubeApi(cluster.api_client())
+    (victim,) = wait_pods(api, namespace, "app=web", 1, ready=False)
+    pool = PodsMonitorPool(cluster.api_client())
+    pool.select_and_monitor_by_namespace_pattern_and_label(namespace, "app=web", 600)
+    pool.select_and_monitor_by_label("app=web", 600)
+    assert pool.wait_until_watching(10)
+    api.delete_pod(namespace, victim)
+    wait_pods(api, namespace, "app=web", 1, ready=False)
+    deadline = time.monotonic() + 5
+    while pool.progress().replaced < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = time.monotonic()
+    pool.cancel()
+    status = pool.join()
+    assert time.monotonic() - started < 1.0
+    assert all(e.is_set() for e in pool.events)
+    assert [p.pod_name for p in status.unrecovered] == [victim, victim]
+    assert status.error is None
+
+
+def test_monitor_survives_an_apiserver_restart(
+    cluster: Any, namespace: str, tmp_path: Path
+) -> None:
+    apply(cluster, tmp_path, deployment("web", namespace, replicas=2))
+    api = KubeApi(cluster.api_client())
+    victims = wait_pods(api, namespace, "app=web", 2)
+    pool = PodsMonitorPool(cluster.api_client(), settle_seconds=0.5)
+    monitor = pool.select_and_monitor_by_namespace_pattern_and_label(namespace, "app=web", 30)
+    assert pool.wait_until_watching(10)
+    cluster.stop_apiserver()
+    cluster.start_apiserver()
+    for name in victims:
+        api.delete_pod(namespace, name)
+    status = pool.join()
+    assert monitor.reconnects + monitor.relists >= 1
+    print(f"reconnects {monitor.reconnects}, re-lists after 410 {monitor.relists}")
+    assert status.error is None and not status.unrecovered
+    # Each kill counted once, though the watch was re-established (and possibly re-listed).
+    assert sorted(p.pod_name for p in status.recovered) == victims
+
+
+def test_410_gone_relists_without_losing_or_double_counting(
+    cluster: Any, namespace: str, tmp_path: Path
+) -> None:
+    apply(cluster, tmp_path, deployment("web", namespace, replicas=3))
+    api = KubeApi(cluster.api_client())
+    first, second, _ = wait_pods(api, namespace, "app=web", 3)
+    pool = PodsMonitorPool(cluster.api_client(), settle_seconds=3)
+    monitor = pool.select_and_monitor_by_namespace_pattern_and_label(namespace, "app=web", 20)
+    assert pool.wait_until_watching(10)
+    api.delete_pod(namespace, first)
+    deadline = time.monotonic() + 5
+    while pool.progress().ready < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    while len(api.list_pods(namespace, "app=web")[0]) > 3:  # the killed pod is gone
+        time.sleep(0.05)
+    time.sleep(0.3)
+    # The cluster is quiet now. Make the monitor fall behind the API server's window and drop
+    # its stream: the reconnect gets a real 410 Gone and must re-list.
+    monitor.resource_version = "1"
+    monitor.interrupt()
+    api.delete_pod(namespace, second)
+    status = pool.join()
+    assert monitor.relists >= 1
+    assert status.error is None and not status.unrecovered
+    assert sorted(p.pod_name for p in status.recovered) == sorted([first, second])
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        text = resp.read().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
+
+
+def cli(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "kubepulse", "monitor", "pods", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_cli_exit_codes_and_outputs(
+    cluster: Any, namespace: str, extra_namespaces: list[str], tmp_path: Path
+) -> None:
+    ns_ok, (ns_bad, ns_bare) = namespace, extra_namespaces
+    apply(
+        cluster,
+        tmp_path,
+        deployment("web", ns_ok, replicas=3, ready_after="1s"),
+        deployment("web", ns_bad, never_ready=True),
+        bare_pod("web", ns_bare),
+    )
+    api = KubeApi(cluster.api_client())
+    wait_pods(api, ns_ok, "app=web", 3)
+    wait_pods(api, ns_bad, "app=web", 1, ready=False)
+    wait_pods(api, ns_bare, "app=web", 1)
+    textdir = tmp_path / "textfile"
+    textdir.mkdir()
+    kc = str(cluster.kubeconfig)
+    common = ["--kubeconfig", kc, "--label", "app=web", "--kill", "1", "--settle", "0.5"]
+    port = free_port()
+    gateway = f"http://127.0.0.1:{port}"
+    with ProcessGroup(tmp_path / "logs") as group:
+        group.start(
+            "pushgateway",
+            ["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}"],
+            ready_url=f"{gateway}/-/ready",
+        )
+        runs = {
+            "ok": cli(
+                *common,
+                "--namespace-pattern",
+                ns_ok,
+                "--name-pattern",
+                "web-.*",
+                "--kill",
+                "2",
+                "--timeout",
+                "8",
+                "--max-recovery-seconds",
+                "5",
+                "--json",
+                str(tmp_path / "ok.json"),
+                "--textfile",
+                str(textdir),
+                "--pushgateway",
+                gateway,
+                "--report",
+                str(tmp_path / "ok.html"),
+            ),
+            "unrecovered": cli(
+                *common, "--namespace-pattern", ns_bad, "--timeout", "3", "--json", "-"
+            ),
+            "error": cli(*common, "--namespace-pattern", ns_bare, "--timeout", "3"),
+            "bad": cli(*common, "--namespace-pattern", "ns-(", "--timeout", "3"),
+        }
+        done = {name: (p.wait(30), *p.communicate()) for name, p in runs.items()}
+        pushed = scrape(f"{gateway}/metrics")
+    assert done["bad"][0] == 2
+    assert (
+        done["bad"][2]
+        .strip()
+        .splitlines()[-1]
+        .startswith("kubepulse monitor pods: --namespace-pattern: invalid regular expression")
+    )
+    code, out, err = done["ok"]
+    assert code == 0, err
+    assert "killed 2" in err and "ready 2" in err  # the live progress display
+    status = PodsStatus.from_json((tmp_path / "ok.json").read_text())
+    assert len(status.recovered) == 2 and not status.unrecovered and status.error is None
+    assert all(p.pod_readiness_time == pytest.approx(1.0, abs=0.5) for p in status.recovered)
+    assert out.startswith("recovered 2, unrecovered 0, errors 0")
+
+    code, out, err = done["unrecovered"]
+    assert code == 1, err
+    assert len(PodsStatus.from_json(out).unrecovered) == 1
+    code, out, err = done["error"]
+    assert code == 2
+    assert f"pod {ns_bare}/web was deleted and has no controller" in out
+
+    html = (tmp_path / "ok.html").read_text()
+    assert html.count("<svg ") == 2 and "https://" not in html and "http://" not in html
+    for pod in status.recovered:
+        assert pod.pod_name in html
+
+    job = (("instance", ""), ("job", "kubepulse_pod_monitor"))
+    assert pushed[("kubepulse_pods_recovered_total", (*job, ("namespace", ns_ok)))] == 2
+    assert (
+        pushed[
+            (
+                "kubepulse_pod_recovery_seconds_count",
+                (*job, ("namespace", ns_ok), ("phase", "readiness")),
+            )
+        ]
+        == 2
+    )
+
+    port = free_port()
+    with ProcessGroup(tmp_path / "logs") as group:
+        group.start(
+            "node_exporter",
+            [
+                "prometheus-node-exporter",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--collector.disable-defaults",
+                "--collector.textfile",
+                f"--collector.textfile.directory={textdir}",
+            ],
+            ready_url=f"http://127.0.0.1:{port}/metrics",
+        )
+        scraped = scrape(f"http://127.0.0.1:{port}/metrics")
+    assert scraped[("kubepulse_pods_recovered_total", (("namespace", ns_ok),))] == 2
+    assert scraped[("kubepulse_pod_monitor_errors_total", ())] == 0
+    total = sum(p.total_recovery_time or 0 for p in status.recovered)
+    assert scraped[
+        ("kubepulse_pod_recovery_seconds_sum", (("namespace", ns_ok), ("phase", "total")))
+    ] == pytest.approx(total)
