@@ -33,7 +33,7 @@ import yaml
 
 from kubepulse.processes import LOOPBACK, free_port, require_loopback
 from kubepulse.testing.binaries import KUBE_VERSION, Binaries, BuildError, ensure_binaries
-from kubepulse.testing.stages import STAGES_YAML
+from kubepulse.testing.stages import NODE_RESOURCE_YAML, STAGES_YAML
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -211,7 +211,10 @@ class Cluster:
 
     def scale_nodes(self, count: int) -> list[str]:
         """Make it ``count`` kwok nodes, wait until all are Ready, return their names."""
-        self.kwokctl("scale", "node", "--replicas", str(count))
+        resource = self.workdir / "node-resource.yaml"
+        if not resource.exists():
+            resource.write_text(NODE_RESOURCE_YAML)
+        self.kwokctl("--config", str(resource), "scale", "node", "--replicas", str(count))
         return self.wait_nodes_ready(count)
 
     def wait_nodes_ready(self, count: int, timeout: float = 60) -> list[str]:

@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["STAGES_YAML"]
+__all__ = ["NODE_RESOURCE_YAML", "STAGES_YAML"]
 
 
 _NODE_STATUS_COMMON = """\
@@ -430,3 +430,71 @@ _STAGES = [
 
 STAGES_YAML = yaml.safe_dump_all(_STAGES, sort_keys=False)
 """Every Stage, as one multi-document YAML string for kwokctl's ``--config``."""
+
+NODE_RESOURCE_YAML = """\
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokctlResource
+metadata:
+  name: node
+parameters:
+  allocatable:
+    cpu: 32
+    memory: 256Gi
+    pods: 110
+  capacity: {}
+  nodeInfo:
+    architecture: amd64
+    operatingSystem: linux
+  podCIDRs:
+  - 10.0.0.0/24
+  - fd00::/64
+template: |-
+  kind: Node
+  apiVersion: v1
+  metadata:
+    name: {{ Name }}
+    annotations:
+      kwok.x-k8s.io/node: fake
+      node.alpha.kubernetes.io/ttl: "0"
+      metrics.k8s.io/resource-metrics-path: "/metrics/nodes/{{ Name }}/metrics/resource"
+    labels:
+      beta.kubernetes.io/arch: {{ .nodeInfo.architecture }}
+      beta.kubernetes.io/os: {{ .nodeInfo.operatingSystem }}
+      kubernetes.io/arch: {{ .nodeInfo.architecture }}
+      kubernetes.io/hostname: {{ Name }}
+      kubernetes.io/os: {{ .nodeInfo.operatingSystem }}
+      kubernetes.io/role: agent
+      node-role.kubernetes.io/agent: ""
+      type: kwok
+  spec:
+    {{ $index := Index }}
+    {{ $podCIDRs := .podCIDRs }}
+    podCIDR: {{ AddCIDR (index $podCIDRs 0) $index }}
+    podCIDRs:
+    {{ range $podCIDRs }}
+    - {{ AddCIDR . $index }}
+    {{ end }}
+  status:
+    addresses:
+    - address: "127.0.0.1"
+      type: InternalIP
+    - address: {{ Name | Quote }}
+      type: Hostname
+    allocatable:
+    {{ range $key, $value := .allocatable }}
+      {{ $key }}: {{ $value }}
+    {{ end }}
+    {{ $capacity := .capacity }}
+    capacity:
+    {{ range $key, $value := .allocatable }}
+      {{ $key }}: {{ or ( index $capacity $key ) $value }}
+    {{ end }}
+    nodeInfo:
+    {{ range $key, $value := .nodeInfo }}
+      {{ $key }}: {{ $value }}
+    {{ end }}
+"""
+"""kwokctl's node template for ``kwokctl scale node``, changed from kwok's in one way: every node's
+address is 127.0.0.1, where kwok serves each node's kubelet endpoints, so whatever follows node
+addresses (metrics-server, Prometheus node discovery) stays on loopback. kwok's own template gives
+192.0.2.x addresses."""
