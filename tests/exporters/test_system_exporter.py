@@ -121,3 +121,19 @@ def test_cli_serves_and_rejects_bad_input(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert f"{bad}: tls_server_config.cert_file: no such file" in result.stderr
+
+
+def test_exporter_group_help_lists_exporters_with_examples() -> None:
+    from click.testing import CliRunner
+
+    from kubepulse.cli import main
+
+    runner = CliRunner()
+    group = runner.invoke(main, ["exporter", "--help"])
+    assert group.exit_code == 0
+    assert "system" in group.output and "cluster" in group.output
+    assert "Example:" in group.output
+    system = runner.invoke(main, ["exporter", "system", "--help"])
+    assert system.exit_code == 0
+    assert "Example:" in system.output and "--web.config.file" in system.output
+    assert "[default: :9999]" in system.output

@@ -272,3 +272,21 @@ def test_prometheus_client_handler_formats_and_filter() -> None:
         assert body.endswith(b"# EOF\n")
         _, _, body = _get(server.url, "/metrics?name[]=queue")
         assert b"queue 7.0" in body and b"jobs" not in body
+
+
+def test_head_and_post(plain_server: ExporterServer) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", plain_server.port, timeout=10)
+    try:
+        conn.request("HEAD", "/metrics")
+        resp = conn.getresponse()
+        assert resp.status == 200
+        assert resp.getheader("Content-Length") == str(4 + 4 * 50_000)
+        assert resp.read() == b""
+        # The same connection still works after a HEAD and after a POST with a body.
+        conn.request("POST", "/echo", body=b"ignored")
+        resp = conn.getresponse()
+        assert resp.read() == b"POST {} None"
+        conn.request("GET", "/healthz")
+        assert conn.getresponse().read() == b"ok\n"
+    finally:
+        conn.close()
