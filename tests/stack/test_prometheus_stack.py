@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from kubepulse.processes import ProcessGroup
 from kubepulse.stack import deploy_dir
 from kubepulse.stack.alertmanager import render_alertmanager_config
 from kubepulse.stack.binaries import ensure_prometheus
+from kubepulse.stack.local import start_alertmanager, wait_until
 from kubepulse.stack.prometheus import render_prometheus_config, render_rule_files
 
 DEPLOY = deploy_dir()
@@ -251,3 +255,54 @@ def test_alertmanager_templates_render() -> None:
         assert out.strip(), name
         if name == "kubepulse.title":
             assert re.match(r"\[[A-Z]+", out), out
+
+
+def test_alertmanager_inhibits_pod_alerts_on_a_not_ready_node(tmp_path: Path) -> None:
+    """A real Alertmanager, fed alerts through its API, applies the inhibit rules."""
+    config = render_alertmanager_config(
+        smarthost="127.0.0.1:1",
+        webhook_url="http://127.0.0.1:1/hook",
+        slack_api_url="http://127.0.0.1:1/slack",
+        templates_dir=DEPLOY / "alertmanager" / "templates",
+    )
+
+    def alert(name: str, severity: str, **labels: str) -> dict[str, Any]:
+        return {"labels": {"alertname": name, "severity": severity, "cluster": "c1", **labels}}
+
+    sent = [
+        alert("KubeNodeNotReady", "critical", node="n1"),
+        alert("KubePodNotReady", "warning", namespace="shop", pod="a", node="n1"),
+        alert("KubePodCrashLooping", "warning", namespace="shop", pod="b", node="n1"),
+        alert("KubePodNotReady", "warning", namespace="shop", pod="c", node="n2"),
+        alert("KubeDeploymentReplicasMismatch", "warning", namespace="shop", deployment="d"),
+    ]
+    with ProcessGroup(tmp_path / "logs") as group:
+        url = start_alertmanager(group, tmp_path / "am", config)
+        request = urllib.request.Request(
+            f"{url}/api/v2/alerts",
+            data=json.dumps(sent).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            assert resp.status == 200
+
+        def states() -> dict[str, str] | None:
+            with urllib.request.urlopen(f"{url}/api/v2/alerts", timeout=5) as resp:
+                got = json.load(resp)
+            result = {
+                f"{a['labels']['alertname']}/{a['labels'].get('pod', a['labels'].get('node'))}": a[
+                    "status"
+                ]["state"]
+                for a in got
+            }
+            return result if "suppressed" in result.values() and len(result) == 5 else None
+
+        result = wait_until(states, timeout=15, what="inhibition applied")
+    assert result == {
+        "KubeNodeNotReady/n1": "active",
+        "KubePodNotReady/a": "suppressed",
+        "KubePodCrashLooping/b": "suppressed",
+        "KubePodNotReady/c": "active",
+        "KubeDeploymentReplicasMismatch/None": "active",
+    }
