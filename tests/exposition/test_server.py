@@ -156,8 +156,14 @@ def test_tls_basic_auth_and_cache(pki: LoopbackPKI, tmp_path: Path) -> None:
         status, headers, _ = _get(server.url, "/metrics", ctx=ctx)
         assert status == 401
         assert headers["www-authenticate"].startswith("Basic")
+        t0 = time.perf_counter()
         assert _get(server.url, "/metrics", _basic("prom", "wrong"), ctx)[0] == 401
+        wrong = time.perf_counter() - t0
+        t0 = time.perf_counter()
         assert _get(server.url, "/metrics", _basic("nobody", "s3cret"), ctx)[0] == 401
+        unknown = time.perf_counter() - t0
+        # An unknown user pays a bcrypt check too: timing does not tell which users exist.
+        assert wrong > 0.05 and unknown > 0.05, (wrong, unknown)
         assert _get(server.url, "/healthz", ctx=ctx)[0] == 401
         assert _get(server.url, "/metrics", {"Authorization": "Basic !!!"}, ctx)[0] == 401
 

@@ -178,15 +178,26 @@ _CLIENT_AUTH = {
 class BasicAuth:
     """Checks ``Authorization: Basic`` headers against bcrypt hashes, caching successes.
 
-    The cache key is an HMAC (with a per-process random key) of user and password, so the cache
-    never holds a password and an attacker who can read memory gains nothing reusable.
+    As in exporter-toolkit: an unknown user still costs one bcrypt check (against a dummy hash),
+    so response time does not reveal which users exist; uncached checks run one at a time, so a
+    flood of wrong passwords uses at most one core. The cache key is an HMAC (per-process random
+    key) of user and password: the cache never holds a password.
     """
 
     def __init__(self, users: Mapping[str, str]) -> None:
         self.users = {user: hashed.encode() for user, hashed in users.items()}
         self._key = secrets.token_bytes(32)
         self._ok: set[bytes] = set()
-        self._lock = threading.Lock()
+        self._bcrypt_lock = threading.Lock()
+        self._dummy: bytes | None = None
+
+    def _dummy_hash(self) -> bytes:
+        import bcrypt
+
+        if self._dummy is None:
+            cost = max((int(h[4:6]) for h in self.users.values() if h[4:6].isdigit()), default=10)
+            self._dummy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(cost))
+        return self._dummy
 
     def check(self, authorization: str | None) -> bool:
         """True if the header carries a user and password matching this config."""
@@ -199,21 +210,18 @@ class BasicAuth:
         user_b, sep, password = decoded.partition(b":")
         if not sep:
             return False
-        user = user_b.decode("utf-8", "replace")
         digest = hmac.new(self._key, user_b + b"\0" + password, hashlib.sha256).digest()
         if digest in self._ok:
             return True
-        hashed = self.users.get(user)
-        if hashed is None:
-            return False
         import bcrypt  # loaded only when basic auth is configured: it is a C extension
 
-        try:
-            ok = bcrypt.checkpw(password, hashed)
-        except ValueError:
-            return False
-        if ok:
-            with self._lock:
+        hashed = self.users.get(user_b.decode("utf-8", "replace"))
+        with self._bcrypt_lock:
+            try:
+                ok = bcrypt.checkpw(password, hashed or self._dummy_hash()) and hashed is not None
+            except ValueError:
+                return False
+            if ok:
                 self._ok.add(digest)
         return ok
 
