@@ -1,0 +1,457 @@
+"""Read an XML store as a stream of rows and count and aggregate them per type.
+
+The store is read with defusedxml's SAX parser: nothing is kept but the current row, so memory
+stays flat however large the store is, and every row knows its line and column for errors.
+defusedxml refuses entity declarations (billion laughs) and external references (XXE).
+
+What a row is, where its type comes from and which numeric fields to aggregate come from a
+``Mapping``, loaded from YAML by ``load_mapping``. The default mapping is the seed's case: every
+child element of the root is a row, and its type is its ``type`` attribute, else its tag name.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import xml.sax
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from defusedxml import DefusedXmlException, EntitiesForbidden, ExternalReferenceForbidden
+from defusedxml.sax import parse as defused_parse
+
+from kubepulse.exposition.text import valid_metric_name
+
+__all__ = [
+    "AGGREGATES",
+    "DEFAULT_MAPPING",
+    "FieldSpec",
+    "Mapping",
+    "Row",
+    "Source",
+    "StoreError",
+    "StoreSummary",
+    "load_mapping",
+    "read_store",
+]
+
+AGGREGATES = ("sum", "min", "max", "last")
+OnError = Literal["keep", "report"]
+
+# Families every output has; a configured field may not reuse their names.
+BUILTIN_METRICS = frozenset(
+    {
+        "store_total_rows",
+        "store_rows",
+        "store_file_size_bytes",
+        "store_file_mtime_seconds",
+        "store_parse_success",
+        "store_last_parse_timestamp_seconds",
+    }
+)
+
+
+class StoreError(Exception):
+    """Bad input: a store or config that cannot be used. ``str()`` is one line,
+    ``FILE:LINE:COLUMN: what`` (1-based), or ``FILE: what`` when there is no position."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        message: str,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.path = str(path)
+        self.message = message
+        self.line = line
+        self.column = column
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}:{self.column}"
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a value comes from in a row: one of its attributes, or the text of a child element."""
+
+    kind: Literal["attribute", "child"]
+    name: str
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A numeric value of each row, aggregated per type into the gauge ``metric``."""
+
+    name: str
+    source: Source
+    aggregate: str = "sum"
+    help: str = ""
+
+    @property
+    def metric(self) -> str:
+        """``store_NAME`` for ``last``, ``store_NAME_AGGREGATE`` otherwise."""
+        base = f"store_{self.name}"
+        return base if self.aggregate == "last" else f"{base}_{self.aggregate}"
+
+    @property
+    def description(self) -> str:
+        if self.help:
+            return self.help
+        where = "attribute" if self.source.kind == "attribute" else "child element"
+        how = "Last value" if self.aggregate == "last" else f"{self.aggregate.capitalize()}"
+        return f"{how} of the {where} {self.source.name} of the store's rows, by type"
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """How to read rows from a store.
+
+    ``row``: the tag of row elements at any depth; ``None``: every child of the root.
+    ``type_source``: where a row's type comes from; when it is missing or empty, the type is
+    ``type_default``, or the row's tag name if that is ``None``.
+    ``on_error``: ``keep`` leaves the previous ``.prom`` file alone when a parse fails;
+    ``report`` replaces it with one saying ``store_parse_success 0``.
+    """
+
+    row: str | None = None
+    type_source: Source = Source("attribute", "type")
+    type_default: str | None = None
+    fields: tuple[FieldSpec, ...] = ()
+    on_error: OnError = "keep"
+
+
+DEFAULT_MAPPING = Mapping()
+
+
+@dataclass
+class Row:
+    """One row, as ``--show`` prints it: where it starts, its tag, type and field values."""
+
+    line: int
+    column: int
+    tag: str
+    type: str
+    values: dict[str, float]
+
+
+@dataclass
+class StoreSummary:
+    """What one parse found: rows per type and each field's aggregate per type."""
+
+    path: str
+    size_bytes: int
+    mtime_seconds: float
+    rows_by_type: dict[str, int] = field(default_factory=dict)
+    # field name -> type -> aggregated value
+    fields: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows_by_type.values())
+
+
+class _RowHandler(xml.sax.handler.ContentHandler):
+    """Turns SAX events into rows; keeps only the row being read."""
+
+    def __init__(
+        self,
+        path: str,
+        mapping: Mapping,
+        types: Collection[str] | None,
+        summary: StoreSummary,
+        on_row: Callable[[Row], None] | None,
+    ) -> None:
+        super().__init__()
+        self.path = path
+        self.mapping = mapping
+        self.types = types
+        self.summary = summary
+        self.on_row = on_row
+        self.locator: Any = None
+        self.depth = 0
+        self.row_depth = 0  # depth of the row being read; 0 between rows
+        wanted = [mapping.type_source, *(f.source for f in mapping.fields)]
+        self.child_names = {s.name for s in wanted if s.kind == "child"}
+        # Per row: the row's tag and position, and raw values by source.
+        self.row_tag = ""
+        self.row_pos = (0, 0)
+        self.raw: dict[Source, tuple[str, int, int]] = {}
+        self.child: str | None = None  # child element whose text is being collected
+        self.child_pos = (0, 0)
+        self.text: list[str] = []
+        self.aggregates: dict[str, dict[str, float]] = {f.name: {} for f in mapping.fields}
+
+    def setDocumentLocator(self, locator: Any) -> None:
+        self.locator = locator
+
+    def position(self) -> tuple[int, int]:
+        """The parser's current line and 1-based column."""
+        return self.locator.getLineNumber(), self.locator.getColumnNumber() + 1
+
+    def startElement(self, name: str, attrs: Any) -> None:
+        self.depth += 1
+        if self.row_depth == 0:
+            is_row = name == self.mapping.row if self.mapping.row is not None else self.depth == 2
+            if is_row:
+                self.row_depth = self.depth
+                self.row_tag = name
+                self.row_pos = self.position()
+                self.raw = {}
+                for key in attrs.getNames():
+                    self.raw[Source("attribute", key)] = (attrs.getValue(key), *self.row_pos)
+        elif self.depth == self.row_depth + 1 and name in self.child_names:
+            self.child = name
+            self.child_pos = self.position()
+            self.text = []
+
+    def characters(self, content: str) -> None:
+        if self.child is not None:
+            self.text.append(content)
+
+    def endElement(self, name: str) -> None:
+        if self.child is not None and self.depth == self.row_depth + 1:
+            # The first occurrence of a child wins, as an attribute occurs only once.
+            self.raw.setdefault(
+                Source("child", self.child), ("".join(self.text).strip(), *self.child_pos)
+            )
+            self.child = None
+        elif self.depth == self.row_depth:
+            self.end_row()
+            self.row_depth = 0
+        self.depth -= 1
+
+    def end_row(self) -> None:
+        found = self.raw.get(self.mapping.type_source)
+        row_type = found[0] if found and found[0] else None
+        if row_type is None:
+            row_type = (
+                self.mapping.type_default if self.mapping.type_default is not None else self.row_tag
+            )
+        if self.types is not None and row_type not in self.types:
+            return
+        counts = self.summary.rows_by_type
+        counts[row_type] = counts.get(row_type, 0) + 1
+        values: dict[str, float] = {}
+        for spec in self.mapping.fields:
+            raw = self.raw.get(spec.source)
+            if raw is None or raw[0].strip() == "":
+                continue
+            text, line, column = raw
+            try:
+                value = float(text)
+            except ValueError:
+                raise StoreError(
+                    self.path,
+                    f"field {spec.name!r} ({spec.source.kind} {spec.source.name!r}) "
+                    f"is not a number: {text!r}",
+                    line,
+                    column,
+                ) from None
+            values[spec.name] = value
+            per_type = self.aggregates[spec.name]
+            old = per_type.get(row_type)
+            if old is None or spec.aggregate == "last":
+                per_type[row_type] = value
+            elif spec.aggregate == "sum":
+                per_type[row_type] = old + value
+            elif spec.aggregate == "min":
+                per_type[row_type] = value if math.isnan(old) else min(old, value)
+            else:
+                per_type[row_type] = value if math.isnan(old) else max(old, value)
+        if self.on_row is not None:
+            self.on_row(Row(*self.row_pos, self.row_tag, row_type, values))
+
+
+def read_store(
+    path: str | os.PathLike[str],
+    mapping: Mapping = DEFAULT_MAPPING,
+    types: Collection[str] | None = None,
+    on_row: Callable[[Row], None] | None = None,
+) -> StoreSummary:
+    """Parse the store at ``path`` in one streaming pass and return its summary.
+
+    Only rows whose type is in ``types`` count (all rows if ``None``); types in ``types`` that
+    have no rows get a count of 0. ``on_row`` is called with each counted row, in document order.
+    Raises ``StoreError`` (file, line, column) for a missing or unreadable file, malformed XML,
+    entity declarations or external references, and field values that are not numbers.
+    """
+    label = os.path.abspath(path)
+    try:
+        stream = open(path, "rb")  # noqa: SIM115 (closed below; fstat needs the open file)
+    except OSError as exc:
+        raise StoreError(path, exc.strerror or str(exc)) from None
+    with stream:
+        st = os.fstat(stream.fileno())
+        summary = StoreSummary(label, st.st_size, st.st_mtime)
+        handler = _RowHandler(str(path), mapping, types, summary, on_row)
+        try:
+            defused_parse(stream, handler)
+        except xml.sax.SAXParseException as exc:
+            raise StoreError(
+                path,
+                f"malformed XML: {exc.getMessage()}",
+                exc.getLineNumber() or 0,
+                (exc.getColumnNumber() or 0) + 1,
+            ) from None
+        except EntitiesForbidden as exc:
+            raise StoreError(
+                path,
+                f"entity declaration {exc.name!r} refused: entities are disabled "
+                "(protection against billion-laughs and external-entity attacks)",
+                *handler.position(),
+            ) from None
+        except ExternalReferenceForbidden as exc:
+            raise StoreError(
+                path,
+                f"external reference {exc.sysid!r} refused (protection against XXE)",
+                *handler.position(),
+            ) from None
+        except DefusedXmlException as exc:
+            raise StoreError(path, f"refused: {exc}", *handler.position()) from None
+        except OSError as exc:
+            raise StoreError(path, exc.strerror or str(exc)) from None
+    if types is not None:
+        for t in types:
+            summary.rows_by_type.setdefault(t, 0)
+    summary.fields = handler.aggregates
+    return summary
+
+
+# --- the mapping config -------------------------------------------------------------------------
+
+
+def _where(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _mapping_node(
+    path: Path, node: yaml.Node, what: str, keys: Collection[str]
+) -> dict[str, yaml.Node]:
+    if not isinstance(node, yaml.MappingNode):
+        raise StoreError(path, f"{what} must be a mapping", *_where(node))
+    out: dict[str, yaml.Node] = {}
+    for key_node, value_node in node.value:
+        key = key_node.value
+        if not isinstance(key_node, yaml.ScalarNode) or key not in keys:
+            allowed = ", ".join(sorted(keys))
+            raise StoreError(
+                path, f"unknown key {key!r} in {what} (allowed: {allowed})", *_where(key_node)
+            )
+        if key in out:
+            raise StoreError(path, f"duplicate key {key!r} in {what}", *_where(key_node))
+        out[key] = value_node
+    return out
+
+
+def _string(path: Path, node: yaml.Node, what: str) -> str:
+    if (
+        not isinstance(node, yaml.ScalarNode)
+        or node.tag != "tag:yaml.org,2002:str"
+        or not node.value
+    ):
+        raise StoreError(path, f"{what} must be a non-empty string", *_where(node))
+    return str(node.value)
+
+
+def _source(
+    path: Path, node: yaml.Node, what: str, extra: Collection[str] = ()
+) -> tuple[Source, dict[str, yaml.Node]]:
+    keys = _mapping_node(path, node, what, {"attribute", "child", *extra})
+    given = [k for k in ("attribute", "child") if k in keys]
+    if len(given) != 1:
+        raise StoreError(path, f"{what} needs exactly one of 'attribute' or 'child'", *_where(node))
+    kind: Literal["attribute", "child"] = "attribute" if given[0] == "attribute" else "child"
+    return Source(kind, _string(path, keys[kind], f"{what}.{kind}")), keys
+
+
+def load_mapping(path: str | os.PathLike[str]) -> Mapping:
+    """Load and check a mapping config; ``StoreError`` (file, line, column) if it is wrong.
+
+    Example::
+
+        row: order                 # row elements' tag (default: every child of the root)
+        type: {child: kind}        # or {attribute: NAME}; default {attribute: type}, else the tag
+        fields:
+          - {name: amount, attribute: amount, aggregate: sum}   # -> store_amount_sum{path,type}
+        on_error: report           # keep (default) or report: write store_parse_success 0
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StoreError(path, getattr(exc, "strerror", None) or str(exc)) from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise StoreError(path, f"invalid YAML: {exc.problem or exc.context}", *where) from None
+    except yaml.YAMLError as exc:
+        raise StoreError(path, f"invalid YAML: {exc}") from None
+    if root is None:
+        return DEFAULT_MAPPING
+    top = _mapping_node(path, root, "the config", {"row", "type", "fields", "on_error"})
+    row = _string(path, top["row"], "row") if "row" in top else None
+    type_source, type_default = DEFAULT_MAPPING.type_source, None
+    if "type" in top:
+        type_source, keys = _source(path, top["type"], "type", extra={"default"})
+        if "default" in keys:
+            type_default = _string(path, keys["default"], "type.default")
+    fields: list[FieldSpec] = []
+    if "fields" in top:
+        node = top["fields"]
+        if not isinstance(node, yaml.SequenceNode):
+            raise StoreError(path, "fields must be a list", *_where(node))
+        names: set[str] = set()
+        metrics: set[str] = set()
+        for i, item in enumerate(node.value):
+            what = f"fields[{i}]"
+            source, keys = _source(path, item, what, extra={"name", "aggregate", "help"})
+            if "name" not in keys:
+                raise StoreError(path, f"{what} needs a 'name'", *_where(item))
+            spec = FieldSpec(
+                name=_string(path, keys["name"], f"{what}.name"),
+                source=source,
+                aggregate=_string(path, keys["aggregate"], f"{what}.aggregate")
+                if "aggregate" in keys
+                else "sum",
+                help=_string(path, keys["help"], f"{what}.help") if "help" in keys else "",
+            )
+            if spec.aggregate not in AGGREGATES:
+                raise StoreError(
+                    path,
+                    f"{what}.aggregate must be one of {', '.join(AGGREGATES)}, "
+                    f"not {spec.aggregate!r}",
+                    *_where(keys["aggregate"]),
+                )
+            if spec.name in names:
+                raise StoreError(
+                    path, f"{what}.name {spec.name!r} is used twice", *_where(keys["name"])
+                )
+            if not valid_metric_name(spec.metric) or spec.metric in BUILTIN_METRICS | metrics:
+                raise StoreError(
+                    path,
+                    f"{what}.name gives the metric name {spec.metric!r}, "
+                    "which is invalid or already used",
+                    *_where(keys["name"]),
+                )
+            names.add(spec.name)
+            metrics.add(spec.metric)
+            fields.append(spec)
+    on_error: OnError = "keep"
+    if "on_error" in top:
+        value = _string(path, top["on_error"], "on_error")
+        if value not in ("keep", "report"):
+            raise StoreError(
+                path,
+                f"on_error must be 'keep' or 'report', not {value!r}",
+                *_where(top["on_error"]),
+            )
+        on_error = "keep" if value == "keep" else "report"
+    return Mapping(row, type_source, type_default, tuple(fields), on_error)
