@@ -98,7 +98,7 @@ def test_cli_serves_and_rejects_bad_input(tmp_path: Path) -> None:
     port = free_port()
     cli = [sys.executable, "-m", "kubepulse", "exporter", "system"]
     with ProcessGroup(tmp_path / "logs") as group:
-        group.start(
+        exporter = group.start(
             "system-exporter",
             [*cli, "--web.listen-address", f"127.0.0.1:{port}"],
             ready_url=f"http://127.0.0.1:{port}/healthz",
@@ -114,6 +114,7 @@ def test_cli_serves_and_rejects_bad_input(tmp_path: Path) -> None:
         assert busy.returncode == 1
         assert f"cannot listen on 127.0.0.1:{port}" in busy.stderr
         assert "Traceback" not in busy.stderr
+        assert exporter.stop() == 0  # SIGTERM: a clean exit
     bad = tmp_path / "web.yml"
     bad.write_text("tls_server_config: {cert_file: missing.crt, key_file: missing.key}\n")
     result = subprocess.run(

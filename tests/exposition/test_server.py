@@ -296,3 +296,6 @@ def test_head_and_post(plain_server: ExporterServer) -> None:
         assert conn.getresponse().read() == b"ok\n"
     finally:
         conn.close()
+    with socket.create_connection(("127.0.0.1", plain_server.port), timeout=5) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 413")

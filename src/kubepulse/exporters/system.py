@@ -14,6 +14,7 @@ scrape, for people who want a ready-made gauge.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -327,6 +328,8 @@ def command(listen_address: str, web_config: WebConfig | None, no_process_metric
         f"port {server.port} (/metrics, /healthz)",
         err=True,
     )
+    # SIGTERM (systemd, Kubernetes) stops it like Ctrl-C: listening socket closed, exit 0.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -36,6 +36,7 @@ import os
 import secrets
 import socket
 import ssl
+import sys
 import threading
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -75,6 +76,7 @@ HANDSHAKE_TIMEOUT = 10.0
 _IOV_MAX = 1024
 # Chunks are joined into batches of about this size for TLS, where sendmsg is unavailable.
 _TLS_BATCH = 256 * 1024
+_MAX_POST_BODY = 64 * 1024
 
 
 class Headers(Mapping[str, str]):
@@ -394,8 +396,14 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         headers = Headers(list(self.headers.items()))
         if self.command == "POST":
-            # Routes are read-only; the body is drained so the connection stays usable.
-            length = int(self.headers.get("Content-Length") or 0)
+            # Routes are read-only: a small body is drained so the connection stays usable, a
+            # large or unparsable one ends the connection.
+            length_header = self.headers.get("Content-Length") or "0"
+            length = int(length_header) if length_header.isdigit() else -1
+            if not 0 <= length <= _MAX_POST_BODY:
+                self.close_connection = True
+                self._send(Response(413, b"request body too large\n", "text/plain"), Headers())
+                return
             if length:
                 self.rfile.read(length)
         auth = owner.web_config.basic_auth if owner.web_config else None
@@ -493,20 +501,36 @@ class _HTTPServer(ThreadingHTTPServer):
             except OSError:
                 return
             if first and first != b"\x16":
-                # Not a TLS ClientHello: answer like Go's net/http so curl and Prometheus show a
-                # readable error, then hang up.
-                request.sendall(
-                    b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\n"
-                    b"Connection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
-                )
+                self._refuse_plain_http(request)
                 return
             try:
-                request = self.ssl_context.wrap_socket(request, server_side=True)
+                tls_sock = self.ssl_context.wrap_socket(request, server_side=True)
             except (OSError, ssl.SSLError) as exc:
                 log.info("TLS handshake with %s failed: %s", client_address[0], exc)
                 return
-            request.settimeout(None)
+            try:
+                tls_sock.settimeout(None)
+                super().finish_request(tls_sock, client_address)
+            finally:
+                tls_sock.close()
+            return
         super().finish_request(request, client_address)
+
+    @staticmethod
+    def _refuse_plain_http(sock: socket.socket) -> None:
+        # Answer like Go's net/http so curl and Prometheus show a readable error. The unread
+        # request is drained before closing: closing with unread data would send a TCP reset,
+        # which can destroy the answer before the client reads it.
+        with contextlib.suppress(OSError):
+            sock.sendall(
+                b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\n"
+                b"Connection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+            )
+            sock.shutdown(socket.SHUT_WR)
+            sock.settimeout(1.0)
+            for _ in range(64):  # bounded: a client trickling bytes cannot hold the thread
+                if not sock.recv(65536):
+                    break
 
     def shutdown_request(self, request: Any) -> None:
         with contextlib.suppress(OSError):
@@ -515,8 +539,6 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Client resets and timeouts are routine for a scrape target; one line, no traceback.
-        import sys
-
         exc = sys.exc_info()[1]
         if isinstance(exc, OSError | ssl.SSLError | TimeoutError):
             log.debug("connection from %s: %s", client_address[0], exc)
