@@ -1,0 +1,1 @@
+"""kube-state-metrics-compatible cluster exporter (``kubepulse exporter cluster``)."""

@@ -1,0 +1,249 @@
+"""``kubepulse exporter cluster``: kube-state-metrics-compatible metrics, plus CPU by label."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from kubepulse.exporters.cluster.common import parse_labels_allowlist, sanitize_label_name
+from kubepulse.exporters.cluster.exporter import KINDS, ClusterExporter, Options
+from kubepulse.exposition.server import (
+    ExporterServer,
+    Request,
+    Response,
+    WebConfig,
+    load_web_config,
+    prometheus_client_handler,
+)
+from kubepulse.kube.client import ApiError, connect
+from kubepulse.kube.selectors import validate_label_selector
+
+log = logging.getLogger(__name__)
+
+
+def _csv(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def _resources(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str]:
+    chosen = _csv(value) or list(KINDS)
+    unknown = [r for r in chosen if r not in KINDS]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown resource(s) {', '.join(unknown)}; served: {', '.join(KINDS)}",
+            ctx=ctx,
+            param=param,
+        )
+    return chosen
+
+
+def _allowlist(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> dict[str, tuple[str, ...]]:
+    try:
+        parsed = parse_labels_allowlist(value or "")
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    unknown = [r for r in parsed if r not in KINDS]
+    if unknown:
+        raise click.BadParameter(f"unknown resource(s) {', '.join(unknown)}", ctx=ctx, param=param)
+    return parsed
+
+
+def _label_keys(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str]:
+    keys = _csv(value)
+    for key in keys:
+        try:
+            validate_label_selector(key, "--usage-labels")
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+        if sanitize_label_name(key) != key and "/" not in key and "." not in key:
+            raise click.BadParameter(f"invalid label key {key!r}", ctx=ctx, param=param)
+    return keys
+
+
+def _ok(_: Request) -> Response:
+    return Response(200, b"ok\n", "text/plain; charset=utf-8")
+
+
+def _web_config(ctx: click.Context, param: click.Parameter, value: str | None) -> WebConfig | None:
+    if value is None:
+        return None
+    try:
+        return load_web_config(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+@click.command(
+    epilog=(
+        "Example: kubepulse exporter cluster --kubeconfig ~/.kube/config --host 127.0.0.1 "
+        "--port 8080 --telemetry-port 8081 --resources pods,deployments,nodes "
+        "--metric-labels-allowlist 'pods=[app]' --usage-labels app,team"
+    )
+)
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address for /metrics.")
+@click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port for /metrics, /healthz, /readyz (0: any free port).",
+)
+@click.option(
+    "--telemetry-host", default="0.0.0.0", show_default=True, help="Address for the self-metrics."
+)
+@click.option(
+    "--telemetry-port",
+    default=8081,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port for self-metrics, /healthz, /readyz.",
+)
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False),
+    help="Kubeconfig (default: in-cluster, then $KUBECONFIG, then ~/.kube/config).",
+)
+@click.option("--namespaces", default="", help="Only these namespaces (comma-separated).")
+@click.option("--namespaces-denylist", default="", help="All namespaces but these.")
+@click.option(
+    "--resources", callback=_resources, help=f"Resources to serve (default all: {','.join(KINDS)})."
+)
+@click.option(
+    "--metric-labels-allowlist",
+    callback=_allowlist,
+    default="",
+    help="Labels exposed in kube_<resource>_labels: 'pods=[app,team],nodes=[*]'.",
+)
+@click.option(
+    "--shard",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0),
+    help="This instance's shard (KSM: jump hash of fnv64a(UID)).",
+)
+@click.option(
+    "--total-shards", default=1, show_default=True, type=click.IntRange(1), help="Number of shards."
+)
+@click.option(
+    "--usage-labels",
+    default="app",
+    show_default=True,
+    callback=_label_keys,
+    help="Pod label keys for the CPU/requests-by-label families ('' disables).",
+)
+@click.option(
+    "--usage-interval",
+    default=15.0,
+    show_default=True,
+    type=click.FloatRange(min=1.0),
+    help="Seconds between metrics API polls.",
+)
+@click.option(
+    "--web.config.file",
+    "web_config",
+    type=click.Path(dir_okay=False),
+    callback=_web_config,
+    help="Exporter-toolkit web config (YAML): TLS, basic auth.",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+def command(
+    host: str,
+    port: int,
+    telemetry_host: str,
+    telemetry_port: int,
+    kubeconfig: str | None,
+    namespaces: str,
+    namespaces_denylist: str,
+    resources: Sequence[str],
+    metric_labels_allowlist: dict[str, tuple[str, ...]],
+    shard: int,
+    total_shards: int,
+    usage_labels: Sequence[str],
+    usage_interval: float,
+    web_config: WebConfig | None,
+    log_level: str,
+) -> None:
+    """Serve kube-state-metrics-compatible metrics of the cluster's objects.
+
+    /metrics answers 503 until every served resource has completed its first list; after that
+    an API outage is survived and the last known state is served. Self-metrics (list/watch
+    totals, events, store size, scrape duration) are on the telemetry port.
+    """
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if shard >= total_shards:
+        raise click.BadParameter(
+            f"--shard {shard} must be less than --total-shards {total_shards}",
+            param_hint="--shard",
+        )
+    if namespaces and namespaces_denylist:
+        raise click.BadParameter(
+            "--namespaces and --namespaces-denylist are mutually exclusive",
+            param_hint="--namespaces-denylist",
+        )
+    try:
+        client = connect(kubeconfig)
+        version = client.check()
+    except (ValueError, ApiError) as exc:
+        raise click.ClickException(f"cannot use the Kubernetes API: {exc}") from None
+    options = Options(
+        resources=resources,
+        namespaces=_csv(namespaces),
+        namespaces_denylist=_csv(namespaces_denylist),
+        labels_allowlist=metric_labels_allowlist,
+        shard=shard,
+        total_shards=total_shards,
+        usage_labels=usage_labels,
+        usage_interval=usage_interval,
+    )
+    exporter = ClusterExporter(client, options)
+    try:
+        main = ExporterServer(
+            {"/metrics": exporter.metrics, "/readyz": exporter.readyz, "/livez": _ok},
+            f"{host}:{port}",
+            web_config,
+        )
+        telemetry = ExporterServer(
+            {
+                "/metrics": prometheus_client_handler(exporter.telemetry.registry),
+                "/readyz": exporter.readyz,
+            },
+            f"{telemetry_host}:{telemetry_port}",
+            web_config,
+        )
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen: {exc}") from None
+    log.info(
+        "API server %s (%s); serving %s on %s, telemetry on %s",
+        client.server,
+        version,
+        ",".join(resources),
+        main.url,
+        telemetry.url,
+    )
+    exporter.start()
+    telemetry.start()
+
+    def _stop(signum: int, _frame: Any) -> None:
+        threading.Thread(target=main.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        main.serve_forever()
+    finally:
+        exporter.stop()
+        telemetry.shutdown()

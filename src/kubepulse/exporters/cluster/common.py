@@ -1,0 +1,150 @@
+"""Helpers shared by the family tables, each mirroring a kube-state-metrics helper."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from kubernetes.utils import parse_quantity
+
+from kubepulse.exporters.cluster.store import Labels, Sample
+
+__all__ = [
+    "LabelAllowlist",
+    "condition_samples",
+    "labels_sample",
+    "owner_samples",
+    "parse_labels_allowlist",
+    "quantity_samples",
+    "sanitize_label_name",
+    "timestamp",
+]
+
+_INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
+_ALLOWLIST_ITEM = re.compile(r"\s*([a-z0-9.]+)\s*=\s*\[([^\]]*)\]\s*(?:,|$)")
+
+# None: no labels; ("*",): all labels; else the allowed keys.
+LabelAllowlist = Mapping[str, tuple[str, ...]]
+
+
+def sanitize_label_name(name: str) -> str:
+    """KSM's ``sanitizeLabelName``: every character outside ``[a-zA-Z0-9_]`` becomes ``_``."""
+    return _INVALID_LABEL_CHARS.sub("_", name)
+
+
+@lru_cache(maxsize=65536)
+def timestamp(value: str) -> float:
+    """RFC 3339 time → Unix seconds (whole seconds, as KSM's ``.Unix()``)."""
+    return float(int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()))
+
+
+def condition_samples(
+    status: str | None, key: str = "condition", head: Labels = ()
+) -> list[Sample]:
+    """The three KSM series of a condition: ``key`` = true, false, unknown; 1 for the current."""
+    lowered = (status or "").lower()
+    return [
+        ((*head, (key, option)), 1.0 if lowered == option else 0.0)
+        for option in ("true", "false", "unknown")
+    ]
+
+
+def owner_samples(meta: Mapping[str, Any]) -> list[Sample]:
+    """``owner_kind``/``owner_name``/``owner_is_controller``, or ``<none>`` three times."""
+    owners = meta.get("ownerReferences") or ()
+    if not owners:
+        return [
+            (
+                (
+                    ("owner_kind", "<none>"),
+                    ("owner_name", "<none>"),
+                    ("owner_is_controller", "<none>"),
+                ),
+                1.0,
+            )
+        ]
+    return [
+        (
+            (
+                ("owner_kind", o.get("kind", "")),
+                ("owner_name", o.get("name", "")),
+                ("owner_is_controller", "true" if o.get("controller") else "false"),
+            ),
+            1.0,
+        )
+        for o in owners
+    ]
+
+
+def labels_sample(
+    labels: Mapping[str, str] | None, allowed: tuple[str, ...] | None
+) -> list[Sample]:
+    """``kube_<kind>_labels``: one series with ``label_<key>`` for each allow-listed label."""
+    labels = labels or {}
+    if allowed is None:
+        keys: Iterable[str] = ()
+    elif "*" in allowed:
+        keys = sorted(labels)
+    else:
+        keys = sorted(k for k in allowed if k in labels)
+    return [(tuple((f"label_{sanitize_label_name(k)}", labels[k]) for k in keys), 1.0)]
+
+
+def parse_labels_allowlist(
+    text: str, flag: str = "--metric-labels-allowlist"
+) -> dict[str, tuple[str, ...]]:
+    """``pods=[app,team],deployments=[*]`` → ``{"pods": ("app", "team"), ...}``; ValueError."""
+    result: dict[str, tuple[str, ...]] = {}
+    text = text.strip()
+    pos = 0
+    while pos < len(text):
+        match = _ALLOWLIST_ITEM.match(text, pos)
+        if not match:
+            raise ValueError(
+                f"{flag}: cannot parse {text[pos:]!r} (expected RESOURCE=[label,...],...)"
+            )
+        keys = tuple(k.strip() for k in match.group(2).split(",") if k.strip())
+        result[match.group(1)] = keys
+        pos = match.end()
+    return result
+
+
+def _integer(value: Decimal) -> float:
+    return float(math.ceil(value))
+
+
+def quantity(resource: str, raw: str) -> tuple[str, str, float] | None:
+    """(resource label, unit, value) as KSM converts a quantity, or None for kinds it skips."""
+    try:
+        value = parse_quantity(raw)  # type: ignore[no-untyped-call]
+    except ValueError:
+        return None
+    if resource == "cpu":
+        return "cpu", "core", float(math.ceil(value * 1000)) / 1000
+    name = sanitize_label_name(resource)
+    if resource in ("memory", "storage", "ephemeral-storage") or resource.startswith(
+        ("hugepages-", "attachable-volumes-")
+    ):
+        return name, "byte", _integer(value)
+    if resource == "pods":
+        return name, "integer", _integer(value)
+    if "/" in resource and not resource.startswith("kubernetes.io/"):
+        # An extended resource (vendor.example/gpu): a count.
+        return name, "integer", _integer(value)
+    return None
+
+
+def quantity_samples(
+    resources: Mapping[str, str] | None, *head: tuple[str, str]
+) -> Iterator[Sample]:
+    """``resource``/``unit`` samples for a requests/limits/capacity map."""
+    for resource, raw in (resources or {}).items():
+        converted = quantity(resource, str(raw))
+        if converted is not None:
+            name, unit, value = converted
+            yield (*head, ("resource", name), ("unit", unit)), value

@@ -1,0 +1,101 @@
+"""Node families: kube-state-metrics ``internal/store/node.go``; series start with ``node``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubepulse.exporters.cluster.common import condition_samples, labels_sample, quantity_samples
+from kubepulse.exporters.cluster.store import FamilySpec, Labels, Sample
+from kubepulse.exporters.cluster.workload import created
+from kubepulse.kube.informer import Resource
+
+RESOURCE = Resource("nodes", "/api/v1", namespaced=False)
+
+Node = dict[str, Any]
+
+
+def prefix(node: Node) -> Labels:
+    return (("node", node["metadata"]["name"]),)
+
+
+def info(node: Node) -> list[Sample]:
+    spec, status = node.get("spec") or {}, node.get("status") or {}
+    ni = status.get("nodeInfo") or {}
+    internal_ip = next(
+        (
+            a.get("address", "")
+            for a in status.get("addresses") or ()
+            if a.get("type") == "InternalIP"
+        ),
+        "",
+    )
+    return [
+        (
+            (
+                ("kernel_version", ni.get("kernelVersion", "")),
+                ("os_image", ni.get("osImage", "")),
+                ("container_runtime_version", ni.get("containerRuntimeVersion", "")),
+                ("kubelet_version", ni.get("kubeletVersion", "")),
+                ("kube_proxy_version", ni.get("kubeProxyVersion", "")),
+                ("provider_id", spec.get("providerID", "")),
+                ("pod_cidr", spec.get("podCIDR", "")),
+                ("system_uuid", ni.get("systemUUID", "")),
+                ("internal_ip", internal_ip),
+            ),
+            1.0,
+        )
+    ]
+
+
+def conditions(node: Node) -> list[Sample]:
+    out: list[Sample] = []
+    for c in (node.get("status") or {}).get("conditions") or ():
+        out.extend(
+            condition_samples(c.get("status"), "status", (("condition", c.get("type", "")),))
+        )
+    return out
+
+
+def unschedulable(node: Node) -> list[Sample]:
+    return [((), 1.0 if (node.get("spec") or {}).get("unschedulable") else 0.0)]
+
+
+def taints(node: Node) -> list[Sample]:
+    return [
+        (
+            (
+                ("key", t.get("key", "")),
+                ("value", t.get("value", "")),
+                ("effect", t.get("effect", "")),
+            ),
+            1.0,
+        )
+        for t in (node.get("spec") or {}).get("taints") or ()
+    ]
+
+
+def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
+    return [
+        FamilySpec("kube_node_info", "Information about a cluster node.", info),
+        FamilySpec("kube_node_created", "Unix creation timestamp", created),
+        FamilySpec(
+            "kube_node_labels",
+            "Kubernetes labels converted to Prometheus labels.",
+            lambda n: labels_sample(n["metadata"].get("labels"), allowed_labels),
+        ),
+        FamilySpec(
+            "kube_node_spec_unschedulable", "Whether a node can schedule new pods.", unschedulable
+        ),
+        FamilySpec("kube_node_spec_taint", "The taint of a cluster node.", taints),
+        FamilySpec("kube_node_status_condition", "The condition of a cluster node.", conditions),
+        FamilySpec(
+            "kube_node_status_capacity",
+            "The capacity for different resources of a node.",
+            lambda n: quantity_samples((n.get("status") or {}).get("capacity")),
+        ),
+        FamilySpec(
+            "kube_node_status_allocatable",
+            "The allocatable for different resources of a node that are available for scheduling.",
+            lambda n: quantity_samples((n.get("status") or {}).get("allocatable")),
+        ),
+    ]

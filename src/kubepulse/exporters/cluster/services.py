@@ -1,0 +1,52 @@
+"""Service families: kube-state-metrics ``internal/store/service.go``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubepulse.exporters.cluster.common import labels_sample
+from kubepulse.exporters.cluster.store import FamilySpec, Labels, Sample
+from kubepulse.exporters.cluster.workload import created
+from kubepulse.kube.informer import Resource
+
+RESOURCE = Resource("services", "/api/v1")
+
+
+def prefix(svc: dict[str, Any]) -> Labels:
+    meta = svc["metadata"]
+    return (
+        ("namespace", meta.get("namespace", "")),
+        ("service", meta["name"]),
+        ("uid", meta["uid"]),
+    )
+
+
+def info(svc: dict[str, Any]) -> list[Sample]:
+    spec = svc.get("spec") or {}
+    return [
+        (
+            (
+                ("cluster_ip", spec.get("clusterIP", "")),
+                ("external_name", spec.get("externalName", "")),
+                ("load_balancer_ip", spec.get("loadBalancerIP", "")),
+            ),
+            1.0,
+        )
+    ]
+
+
+def spec_type(svc: dict[str, Any]) -> list[Sample]:
+    return [((("type", (svc.get("spec") or {}).get("type", "")),), 1.0)]
+
+
+def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
+    return [
+        FamilySpec("kube_service_info", "Information about service.", info),
+        FamilySpec("kube_service_created", "Unix creation timestamp", created),
+        FamilySpec("kube_service_spec_type", "Type about service.", spec_type),
+        FamilySpec(
+            "kube_service_labels",
+            "Kubernetes labels converted to Prometheus labels.",
+            lambda s: labels_sample(s["metadata"].get("labels"), allowed_labels),
+        ),
+    ]

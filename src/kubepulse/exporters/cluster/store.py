@@ -1,0 +1,179 @@
+"""The UID-keyed store of pre-rendered exposition text, as kube-state-metrics keeps it.
+
+Each resource kind has a ``KindStore``: one ``dict[uid, bytes]`` per metric family. A watch event
+renders the object's lines once per family (``FamilySpec.generate``); a delete pops them. A scrape
+only concatenates: per family the ``# HELP``/``# TYPE`` header, then ``b"".join`` of the stored
+values, cached until that family changes. Gzip is cached the same way, one gzip member per family:
+gzip streams may be concatenated (RFC 1952 multi-member), so an unchanged family is never
+compressed twice and a scrape storm costs no compression at all.
+
+An update that leaves a family's text unchanged (a pod's status moves, its ``kube_pod_info`` does
+not) does not invalidate that family's caches.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubepulse.exposition.text import Family, escape_help, escape_label_value, format_value
+
+__all__ = [
+    "FamilySpec",
+    "KindStore",
+    "Sample",
+    "gzip_member",
+    "openmetrics_header",
+    "render_object",
+]
+
+Labels = Sequence[tuple[str, str]]
+Sample = tuple[Labels, float]
+Object = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """A family and how one object yields its samples (extra labels after the object's own)."""
+
+    name: str
+    help: str
+    generate: Callable[[Object], Iterable[Sample]]
+    type: str = "gauge"
+    family: Family = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "family", Family(self.name, self.help, self.type))
+
+
+def gzip_member(data: bytes) -> bytes:
+    """One complete gzip member (level 1: the speed Prometheus-side decompression never notices)."""
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+    return compressor.compress(data) + compressor.flush()
+
+
+def openmetrics_header(family: Family) -> str:
+    """OpenMetrics names a counter family without its ``_total`` suffix."""
+    name = family.name
+    if family.type == "counter" and name.endswith("_total"):
+        name = name[: -len("_total")]
+    return f"# HELP {name} {escape_help(family.help)}\n# TYPE {name} {family.type}\n"
+
+
+def _pairs(labels: Labels) -> str:
+    return ",".join(f'{k}="{escape_label_value(v)}"' for k, v in labels)
+
+
+def render_object(specs: Sequence[FamilySpec], prefix: Labels, obj: Object) -> list[bytes]:
+    """The object's text for each family (``b""`` where it has no samples)."""
+    head = _pairs(prefix)
+    out: list[bytes] = []
+    for spec in specs:
+        lines = []
+        for extra, value in spec.generate(obj):
+            labels = (f"{head},{_pairs(extra)}" if head else _pairs(extra)) if extra else head
+            lines.append(f"{spec.name}{{{labels}}} {format_value(value)}\n")
+        out.append("".join(lines).encode())
+    return out
+
+
+class KindStore:
+    """Pre-rendered text of one resource kind, keyed by UID. Thread-safe.
+
+    ``prefix(obj)`` gives the labels every family of the kind starts with (``namespace``,
+    ``pod``, ``uid`` for pods). ``synced`` is set once every informer feeding the store has
+    completed its first list.
+    """
+
+    def __init__(
+        self,
+        resource: str,
+        specs: Sequence[FamilySpec],
+        prefix: Callable[[Object], Labels],
+        informers: int = 1,
+    ) -> None:
+        self.resource = resource
+        self.specs = list(specs)
+        self.prefix = prefix
+        self._data: list[dict[str, bytes]] = [{} for _ in self.specs]
+        self._generation = [0] * len(self.specs)
+        self._cache: list[tuple[int, bytes, bytes | None]] = [(-1, b"", None)] * len(self.specs)
+        self._lock = threading.Lock()
+        self._render_lock = threading.Lock()
+        self._pending_sync = informers
+        self._objects: set[str] = set()
+        self.synced = threading.Event()
+        self.on_change: list[Callable[[], None]] = []
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    def apply(self, upserts: Sequence[Object], deleted_uids: Iterable[str], synced: bool) -> None:
+        """Render ``upserts`` outside the lock, then swap them in and drop ``deleted_uids``."""
+        rendered = [
+            (obj["metadata"]["uid"], render_object(self.specs, self.prefix(obj), obj))
+            for obj in upserts
+        ]
+        with self._lock:
+            for uid in deleted_uids:
+                self._objects.discard(uid)
+                for i, family in enumerate(self._data):
+                    if family.pop(uid, None) is not None:
+                        self._generation[i] += 1
+            for uid, texts in rendered:
+                self._objects.add(uid)
+                for i, text in enumerate(texts):
+                    family = self._data[i]
+                    if text:
+                        if family.get(uid) != text:
+                            family[uid] = text
+                            self._generation[i] += 1
+                    elif family.pop(uid, None) is not None:
+                        self._generation[i] += 1
+            if synced and not self.synced.is_set():
+                self._pending_sync -= 1
+                if self._pending_sync <= 0:
+                    self.synced.set()
+        for callback in self.on_change:
+            callback()
+
+    def _family(self, i: int, gzip: bool) -> tuple[bytes, bytes | None]:
+        gen, body, gz = self._cache[i]
+        if gen == self._generation[i] and (gz is not None or not gzip):
+            return body, gz
+        with self._render_lock:
+            with self._lock:
+                gen_now = self._generation[i]
+                cached_gen, body, gz = self._cache[i]
+                if cached_gen != gen_now:
+                    body = b"".join(self._data[i].values())
+                    gz = None
+            if gzip and gz is None:
+                gz = gzip_member(self.specs[i].family.header.encode() + body)
+            self._cache[i] = (gen_now, body, gz)
+            return body, gz
+
+    def chunks(self, openmetrics: bool = False) -> list[bytes]:
+        """Header and body of each family, in table order (headers for empty families too)."""
+        out: list[bytes] = []
+        for i, spec in enumerate(self.specs):
+            body, _ = self._family(i, False)
+            header = openmetrics_header(spec.family) if openmetrics else spec.family.header
+            out.append(header.encode())
+            if body:
+                out.append(body)
+        return out
+
+    def gzip_chunks(self) -> list[bytes]:
+        """One gzip member per family (text format 0.0.4)."""
+        return [gz for i in range(len(self.specs)) if (gz := self._family(i, True)[1])]
+
+    def samples(self, family: str) -> bytes:
+        """The stored text of one family (for tests and debugging)."""
+        for i, spec in enumerate(self.specs):
+            if spec.name == family:
+                return self._family(i, False)[0]
+        raise KeyError(family)
