@@ -219,6 +219,8 @@ def test_mutual_tls(pki: LoopbackPKI, tmp_path: Path) -> None:
         ("basic_auth: {}", "basic_auth: unknown field"),
         ("tls_server_config: [1]", "tls_server_config: must be a mapping"),
         ("a: [", "invalid YAML"),
+        ("tls_server_config: {cipher_suites: [x]}", "cipher_suites: a Go crypto/tls setting"),
+        ("tls_server_config: {min_version: TLS9}", "min_version: 'TLS9'"),
     ],
 )
 def test_bad_web_config_names_file_and_field(tmp_path: Path, text: str, message: str) -> None:

@@ -139,11 +139,14 @@ class TLSConfig:
     client_ca_file: Path | None = None
     client_auth_type: str = "NoClientCert"
     min_version: str | None = None
+    max_version: str | None = None
 
     def ssl_context(self) -> ssl.SSLContext:
         """A server-side context; ``ValueError`` names the file that cannot be loaded."""
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = _TLS_VERSIONS[self.min_version or "TLS12"]
+        if self.max_version:
+            ctx.maximum_version = _TLS_VERSIONS[self.max_version]
         try:
             ctx.load_cert_chain(str(self.cert_file), str(self.key_file))
         except (OSError, ssl.SSLError) as exc:
@@ -239,7 +242,22 @@ class WebConfig:
 
 
 _TOP_KEYS = {"tls_server_config", "basic_auth_users", "http_server_config"}
-_TLS_KEYS = {"cert_file", "key_file", "client_ca_file", "client_auth_type", "min_version"}
+_TLS_KEYS = {
+    "cert_file",
+    "key_file",
+    "client_ca_file",
+    "client_auth_type",
+    "min_version",
+    "max_version",
+}
+# exporter-toolkit fields that name Go crypto/tls settings with no faithful OpenSSL equivalent:
+# refused by name rather than silently ignored, since they are security settings.
+_GO_ONLY_TLS_KEYS = {
+    "cipher_suites",
+    "curve_preferences",
+    "prefer_server_cipher_suites",
+    "client_allowed_sans",
+}
 
 
 def load_web_config(path: str | os.PathLike[str]) -> WebConfig:
@@ -274,9 +292,24 @@ def load_web_config(path: str | os.PathLike[str]) -> WebConfig:
     if raw_tls is not None:
         if not isinstance(raw_tls, dict):
             raise fail("tls_server_config", "must be a mapping")
+        go_only = set(raw_tls) & _GO_ONLY_TLS_KEYS
+        if go_only:
+            raise fail(
+                f"tls_server_config.{sorted(go_only)[0]}",
+                "a Go crypto/tls setting kubepulse cannot honour; remove it",
+            )
         unknown = set(raw_tls) - _TLS_KEYS
         if unknown:
             raise fail(f"tls_server_config.{sorted(unknown)[0]}", "unknown field")
+
+        versions: dict[str, str | None] = {}
+        for name in ("min_version", "max_version"):
+            value = raw_tls.get(name)
+            if value is not None and value not in _TLS_VERSIONS:
+                raise fail(
+                    f"tls_server_config.{name}", f"{value!r} (use {', '.join(_TLS_VERSIONS)})"
+                )
+            versions[name] = value
 
         def file_field(name: str, required: bool) -> Path | None:
             value = raw_tls.get(name)
@@ -304,13 +337,8 @@ def load_web_config(path: str | os.PathLike[str]) -> WebConfig:
             )
         if auth_type != "NoClientCert" and ca is None:
             raise fail("tls_server_config.client_ca_file", f"required by {auth_type}")
-        min_version = raw_tls.get("min_version")
-        if min_version is not None and min_version not in _TLS_VERSIONS:
-            raise fail(
-                "tls_server_config.min_version", f"{min_version!r} (use {', '.join(_TLS_VERSIONS)})"
-            )
         assert cert is not None and key is not None
-        tls = TLSConfig(cert, key, ca, auth_type, min_version)
+        tls = TLSConfig(cert, key, ca, auth_type, versions["min_version"], versions["max_version"])
         try:
             tls.ssl_context()
         except ValueError as exc:
