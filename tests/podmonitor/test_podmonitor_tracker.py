@@ -179,3 +179,20 @@ def test_relist_matches_replacements_created_during_the_gap() -> None:
         ("b", "b2"),
     ]
     assert status.recovered[1].total_recovery_time == 1.0 and status.error is None
+
+
+def test_replacement_killed_before_ready_continues_the_first_kill() -> None:
+    t = tracker()
+    t.snapshot([pod("db-1", "u1", owner="sts")])
+    t.observe(pod("db-1", "u1", owner="sts", deleting=True), now=1.0)
+    t.observe_gone("u1", now=1.1)
+    t.observe(pod("db-1", "u2", owner="sts", ready=False), now=1.5)
+    t.observe(pod("db-1", "u2", owner="sts", ready=False, deleting=True), now=1.6)
+    t.observe_gone("u2", now=1.7)
+    t.observe(pod("db-1", "u3", owner="sts", ready=False), now=2.0)
+    t.observe(pod("db-1", "u3", owner="sts"), now=3.0)
+    status = t.status()
+    assert not status.unrecovered and status.error is None
+    (p,) = status.recovered
+    assert (p.pod_rescheduling_time, p.pod_readiness_time, p.total_recovery_time) == (1.0, 1.0, 2.0)
+    assert t.progress() == type(t.progress())(killed=1, replaced=1, ready=1)

@@ -215,6 +215,15 @@ class RecoveryTracker:
                     self.observe(pod, now)
 
     def _kill(self, p: _Pod, now: float, deletion_timestamp: str | None) -> None:
+        earlier = self._by_replacement.pop(p.uid, None)
+        if earlier is not None and earlier.kind == "deleted" and earlier.ready_at is None:
+            # A replacement killed before it was ever Ready: the original kill is still not
+            # recovered, and whatever replaces this pod replaces it; measure from the first kill.
+            earlier.replacement = earlier.replaced_at = earlier.creation_timestamp = None
+            self._replaced -= 1
+            if p.owner_uid is not None:
+                self._pending.setdefault(p.owner_uid, []).append(earlier)
+            return
         d = _Disruption(p, "deleted", now, deletion_timestamp)
         self.disruptions.append(d)
         if p.owner_uid is not None:
