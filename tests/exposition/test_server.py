@@ -301,3 +301,21 @@ def test_head_and_post(plain_server: ExporterServer) -> None:
     with socket.create_connection(("127.0.0.1", plain_server.port), timeout=5) as sock:
         sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n")
         assert sock.recv(4096).startswith(b"HTTP/1.1 413")
+
+
+def test_certificate_rotation_is_picked_up_without_restart(tmp_path: Path) -> None:
+    old = make_loopback_pki(tmp_path / "live")
+    config = load_web_config(write_web_config(tmp_path / "web.yml", old))
+    with ExporterServer({}, web_config=config) as server:
+        assert _get(server.url, "/healthz", ctx=_client_ctx(old))[0] == 200
+        new = make_loopback_pki(tmp_path / "next")
+        # Rotate in place, key first: for a moment the pair is inconsistent, and the server must
+        # keep serving with the old one rather than fail.
+        old.server_key.write_bytes(new.server_key.read_bytes())
+        time.sleep(1.1)
+        assert _get(server.url, "/healthz", ctx=_client_ctx(old))[0] == 200
+        old.server_cert.write_bytes(new.server_cert.read_bytes())
+        time.sleep(1.1)
+        assert _get(server.url, "/healthz", ctx=_client_ctx(new))[0] == 200
+        with pytest.raises(ssl.SSLCertVerificationError):
+            _get(server.url, "/healthz", ctx=_client_ctx(old))

@@ -20,7 +20,9 @@ Design, driven by the cluster exporter serving tens of MB per scrape:
 - bcrypt is deliberately slow (~100+ ms per check), so a successful check is cached in memory by a
   keyed digest of the credentials, as exporter-toolkit does; wrong credentials are never cached;
 - the TLS handshake runs in the connection's thread with a timeout, and a plain-HTTP request to a
-  TLS port gets the same one-line ``400`` Go servers send instead of a hang or a traceback.
+  TLS port gets the same one-line ``400`` Go servers send instead of a hang or a traceback;
+- certificates rotated in place are picked up without a restart (the rest of the web config,
+  like basic auth users, is read at startup).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -72,6 +75,8 @@ log = logging.getLogger(__name__)
 KEEPALIVE_TIMEOUT = 120.0
 # A client that opens a TLS connection and sends nothing must not hold a thread forever.
 HANDSHAKE_TIMEOUT = 10.0
+# How often (at most) a new TLS connection checks whether the certificate files changed.
+TLS_RELOAD_CHECK = 1.0
 # sendmsg takes at most IOV_MAX (1024 on Linux) buffers per call.
 _IOV_MAX = 1024
 # Chunks are joined into batches of about this size for TLS, where sendmsg is unavailable.
@@ -140,6 +145,17 @@ class TLSConfig:
     client_auth_type: str = "NoClientCert"
     min_version: str | None = None
     max_version: str | None = None
+
+    def stamp(self) -> tuple[tuple[int, int, int] | None, ...]:
+        """Identity of the files' current contents (inode, size, mtime), to notice rotation."""
+        stamps: list[tuple[int, int, int] | None] = []
+        for file in (self.cert_file, self.key_file, self.client_ca_file):
+            try:
+                st = file.stat() if file else None
+            except OSError:
+                st = None
+            stamps.append((st.st_ino, st.st_size, st.st_mtime_ns) if st else None)
+        return tuple(stamps)
 
     def ssl_context(self) -> ssl.SSLContext:
         """A server-side context; ``ValueError`` names the file that cannot be loaded."""
@@ -513,16 +529,39 @@ class _HTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], owner: ExporterServer) -> None:
         self.owner = owner
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self.ssl_context = (
-            owner.web_config.tls.ssl_context()
-            if owner.web_config and owner.web_config.tls
-            else None
-        )
+        self.tls = owner.web_config.tls if owner.web_config else None
+        self.ssl_context = self.tls.ssl_context() if self.tls else None
+        self._tls_stamp = self.tls.stamp() if self.tls else ()
+        self._tls_checked = time.monotonic()
+        self._tls_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def _current_ssl_context(self) -> ssl.SSLContext:
+        """The TLS context, rebuilt when the certificate files change (checked once a second).
+
+        cert-manager and friends rotate certificates in place; a rotation is picked up without a
+        restart. A half-written pair (new cert, old key) fails to load: the previous context
+        stays until the files are consistent again.
+        """
+        assert self.tls is not None and self.ssl_context is not None
+        now = time.monotonic()
+        if now - self._tls_checked < TLS_RELOAD_CHECK:
+            return self.ssl_context
+        with self._tls_lock:
+            self._tls_checked = now
+            stamp = self.tls.stamp()
+            if stamp != self._tls_stamp:
+                self._tls_stamp = stamp
+                try:
+                    self.ssl_context = self.tls.ssl_context()
+                    log.info("reloaded TLS certificate %s", self.tls.cert_file)
+                except ValueError as exc:
+                    log.warning("keeping the previous TLS certificate: %s", exc)
+        return self.ssl_context
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         # Runs in the connection's own thread, so a slow or silent client blocks only itself.
-        if self.ssl_context is not None:
+        if self.tls is not None:
             request.settimeout(HANDSHAKE_TIMEOUT)
             try:
                 first = request.recv(1, socket.MSG_PEEK)
@@ -532,7 +571,7 @@ class _HTTPServer(ThreadingHTTPServer):
                 self._refuse_plain_http(request)
                 return
             try:
-                tls_sock = self.ssl_context.wrap_socket(request, server_side=True)
+                tls_sock = self._current_ssl_context().wrap_socket(request, server_side=True)
             except (OSError, ssl.SSLError) as exc:
                 log.info("TLS handshake with %s failed: %s", client_address[0], exc)
                 return
