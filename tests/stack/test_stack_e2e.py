@@ -1,0 +1,509 @@
+"""End to end: the whole stack on loopback against the kwok test cluster.
+
+Real processes only: the kubepulse cluster and system exporters, the example app under gunicorn,
+``kubepulse textfile`` under node_exporter, the Pushgateway fed by ``kubepulse monitor``,
+Alertmanager and (upstream-built, for Kubernetes discovery) Prometheus with the stack's rules.
+Prometheus discovers the kwok cluster's Services and pods through the loopback apiserver, and
+the local overlay rewrites every discovered target to the loopback process standing in for it:
+nothing contacts kwok's fake pod IPs. The only fake is the webhook receiver, a tiny HTTP server
+in this test, standing in for Slack/a pager (it records what Alertmanager posts).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from kubepulse.processes import LOOPBACK, ProcessGroup, free_port
+from kubepulse.stack import deploy_dir
+from kubepulse.stack.alertmanager import render_alertmanager_config
+from kubepulse.stack.binaries import ensure_prometheus
+from kubepulse.stack.dashboards import build_dashboards, panel_queries, substitute, variable_queries
+from kubepulse.stack.local import (
+    api_get,
+    query,
+    stand_in_manifests,
+    start_alertmanager,
+    start_prometheus,
+    wait_until,
+)
+from kubepulse.stack.prometheus import render_prometheus_config, render_rule_files
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+BIN = Path(sys.executable).parent
+REPO = deploy_dir().parent
+CLUSTER_LABEL = "e2e"
+STORE_XML = """<?xml version="1.0"?>
+<store>
+  <item type="book" price="12"/>
+  <item type="book" price="8"/>
+  <item type="disc" price="15"/>
+  <item type="game" price="40"/>
+  <item type="book" price="5"/>
+  <item type="disc" price="9"/>
+</store>
+"""
+
+
+class Receiver:
+    """Records the JSON bodies POSTed to it: the webhook end of Alertmanager."""
+
+    def __init__(self) -> None:
+        self.posts: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver.lock:
+                    receiver.posts.append({"path": self.path, "body": json.loads(body)})
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        self.url = f"http://{LOOPBACK}:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def alerts(
+        self, path: str, status: str, alertname: str
+    ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """(notification, alert) pairs posted to ``path`` with that alert in that status."""
+        with self.lock:
+            return [
+                (post["body"], alert)
+                for post in self.posts
+                if post["path"] == path
+                for alert in post["body"]["alerts"]
+                if alert["status"] == status and alert["labels"]["alertname"] == alertname
+            ]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def kubectl_apply(cluster: Any, manifests: list[dict[str, Any]]) -> None:
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(manifests))
+
+
+def web_app_manifest(namespace: str) -> dict[str, Any]:
+    labels = {"app.kubernetes.io/name": "web"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": namespace, "labels": labels},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {
+                    "labels": {**labels, "team": "shop"},
+                    "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "8000"},
+                },
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "web",
+                            "image": "kubepulse/flask-example:stand-in",
+                            "ports": [{"name": "http", "containerPort": 8000}],
+                            "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
+                        }
+                    ]
+                },
+            },
+        },
+    }
+
+
+def broken_manifest(namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "broken", "namespace": namespace},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "broken"}},
+            "template": {
+                "metadata": {"labels": {"app": "broken", "kubepulse.dev/never-ready": "true"}},
+                "spec": {"containers": [{"name": "c", "image": "kubepulse/broken:stand-in"}]},
+            },
+        },
+    }
+
+
+def traffic(url: str, stop: threading.Event) -> None:
+    """A steady trickle of requests (a few per second, some failing), so every signal has data."""
+    while not stop.wait(0.05):
+        for path in ("/", "/items/7", "/fail"):
+            try:
+                with urllib.request.urlopen(url + path, timeout=2) as resp:
+                    resp.read()
+            except OSError:
+                pass
+
+
+@pytest.fixture(scope="module")
+def stack(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Everything running, discovered and scraped; yields URLs and the namespace used."""
+    work = tmp_path_factory.mktemp("stack")
+    namespace = f"stack-e2e-{os.getpid()}"
+    cluster.kubectl("create", "namespace", namespace)
+    receiver = Receiver()
+    stop = threading.Event()
+    ports = {name: free_port() for name in ("prometheus", "ce", "cet", "se", "ne", "pg", "web")}
+    kubepulse = str(BIN / "kubepulse")
+    try:
+        with ProcessGroup(work / "logs") as group:
+            textfile_dir = work / "textfile"
+            textfile_dir.mkdir()
+            store = work / "store.xml"
+            store.write_text(STORE_XML)
+            group.start(
+                "node-exporter",
+                [
+                    "prometheus-node-exporter",
+                    f"--web.listen-address={LOOPBACK}:{ports['ne']}",
+                    f"--collector.textfile.directory={textfile_dir}",
+                ],
+                ready_url=f"http://{LOOPBACK}:{ports['ne']}/metrics",
+            )
+            group.start(
+                "pushgateway",
+                ["prometheus-pushgateway", f"--web.listen-address={LOOPBACK}:{ports['pg']}"],
+                ready_url=f"http://{LOOPBACK}:{ports['pg']}/-/ready",
+            )
+            group.start(
+                "cluster-exporter",
+                [
+                    *(kubepulse, "exporter", "cluster", "--kubeconfig", str(cluster.kubeconfig)),
+                    *("--host", LOOPBACK, "--port", str(ports["ce"])),
+                    *("--telemetry-host", LOOPBACK, "--telemetry-port", str(ports["cet"])),
+                    *("--metric-labels-allowlist", "pods=[team]", "--usage-labels", "team"),
+                ],
+                ready_url=f"http://{LOOPBACK}:{ports['cet']}/readyz",
+                timeout=60,
+            )
+            group.start(
+                "system-exporter",
+                [
+                    kubepulse,
+                    "exporter",
+                    "system",
+                    "--web.listen-address",
+                    f"{LOOPBACK}:{ports['se']}",
+                ],
+                ready_url=f"http://{LOOPBACK}:{ports['se']}/metrics",
+            )
+            multiproc = work / "multiproc"
+            multiproc.mkdir()
+            group.start(
+                "web",
+                [
+                    str(BIN / "gunicorn"),
+                    *("-c", str(REPO / "examples" / "gunicorn.conf.py")),
+                    *("--pythonpath", str(REPO / "examples")),
+                    "flask_app:app",
+                ],
+                env={
+                    "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
+                    "GUNICORN_BIND": f"{LOOPBACK}:{ports['web']}",
+                    "GUNICORN_WORKERS": "2",
+                    "HELLO_MAX_LATENCY_SECONDS": "0.05",
+                },
+                ready_url=f"http://{LOOPBACK}:{ports['web']}/metrics",
+            )
+            am_url = start_alertmanager(
+                group,
+                work / "alertmanager",
+                render_alertmanager_config(
+                    smarthost=f"{LOOPBACK}:{free_port()}",  # nothing listens: mail fails locally
+                    smtp_require_tls=False,
+                    webhook_url=f"{receiver.url}/webhook",
+                    slack_api_url=f"{receiver.url}/slack",
+                    templates_dir=deploy_dir() / "alertmanager" / "templates",
+                    group_wait="1s",
+                    group_interval="2s",
+                    repeat_interval="1h",
+                ),
+            )
+            rules = render_rule_files(
+                work / "rules", for_overrides={"KubeDeploymentReplicasMismatch": "5s"}
+            )
+            am = urlsplit(am_url).netloc
+            config = render_prometheus_config(
+                cluster=CLUSTER_LABEL,
+                scrape_interval="1s",
+                evaluation_interval="1s",
+                kubeconfig=cluster.kubeconfig,
+                sd_namespaces=[namespace],
+                alertmanagers=[am],
+                rule_files=rules,
+                targets={
+                    "prometheus": f"{LOOPBACK}:{ports['prometheus']}",
+                    "kubepulse-cluster-exporter": f"{LOOPBACK}:{ports['ce']}",
+                    "kubepulse-cluster-exporter-telemetry": f"{LOOPBACK}:{ports['cet']}",
+                    "kubepulse-system-exporter": f"{LOOPBACK}:{ports['se']}",
+                    "node-exporter": f"{LOOPBACK}:{ports['ne']}",
+                    "pushgateway": f"{LOOPBACK}:{ports['pg']}",
+                    "alertmanager": am,
+                    "kubernetes-pods": f"{LOOPBACK}:{ports['web']}",
+                },
+            )
+            prom = start_prometheus(
+                group,
+                work / "prometheus",
+                config,
+                binary=ensure_prometheus() / "prometheus",
+                port=ports["prometheus"],
+            )
+            kubectl_apply(cluster, [*stand_in_manifests(namespace), web_app_manifest(namespace)])
+            threading.Thread(
+                target=traffic, args=(f"http://{LOOPBACK}:{ports['web']}", stop), daemon=True
+            ).start()
+            subprocess_run([kubepulse, "textfile", str(store), "--output-dir", str(textfile_dir)])
+            cluster.kubectl("-n", namespace, "rollout", "status", "deploy/web", "--timeout=60s")
+            # A minimal chaos run: kill one web pod, watch it come back, push the results.
+            subprocess_run(
+                [
+                    kubepulse,
+                    "monitor",
+                    "pods",
+                    "--kubeconfig",
+                    str(cluster.kubeconfig),
+                    "--namespace-pattern",
+                    namespace,
+                    "--label",
+                    "app.kubernetes.io/name=web",
+                    "--kill",
+                    "1",
+                    "--timeout",
+                    "30",
+                    "--settle",
+                    "0.5",
+                    "--seed",
+                    "1",
+                    "--pushgateway",
+                    f"http://{LOOPBACK}:{ports['pg']}",
+                ]
+            )
+            yield {
+                "prometheus": prom,
+                "alertmanager": am_url,
+                "receiver": receiver,
+                "namespace": namespace,
+                "work": work,
+            }
+    finally:
+        stop.set()
+        receiver.close()
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false")
+
+
+def subprocess_run(argv: list[str]) -> None:
+    import subprocess
+
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, f"{argv}: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+
+
+EXPECTED_JOBS = {
+    "prometheus": 1,
+    "kubepulse-cluster-exporter": 1,
+    "kubepulse-cluster-exporter-telemetry": 1,
+    "kubepulse-system-exporter": 1,
+    "node-exporter": 1,
+    "pushgateway": 1,
+    "alertmanager": 1,
+    "kubernetes-pods": 2,
+}
+
+
+def test_every_expected_target_is_up_and_only_loopback_is_scraped(stack: dict[str, Any]) -> None:
+    prom = stack["prometheus"]
+
+    def all_up() -> dict[str, int] | None:
+        up = {
+            s["metric"]["job"]: int(float(s["value"][1])) for s in query(prom, "sum by (job) (up)")
+        }
+        return up if up == EXPECTED_JOBS else None
+
+    wait_until(all_up, timeout=60, what=f"up == {EXPECTED_JOBS}")
+    targets = api_get(prom, "/api/v1/targets")["activeTargets"]
+    assert len(targets) == sum(EXPECTED_JOBS.values())
+    for target in targets:
+        assert urlsplit(target["scrapeUrl"]).hostname == LOOPBACK, target["scrapeUrl"]
+        if target["scrapePool"] != "prometheus":
+            # Found through Kubernetes discovery (a fake kwok IP), relabelled to loopback,
+            # with the production labels attached.
+            discovered = target["discoveredLabels"]
+            assert discovered["__address__"].split(":")[0] != LOOPBACK
+            assert discovered["__meta_kubernetes_namespace"] == stack["namespace"]
+            if target["scrapePool"] not in ("kubepulse-cluster-exporter", "pushgateway"):
+                assert target["labels"]["namespace"] == stack["namespace"]
+                assert target["labels"]["pod"] == discovered["__meta_kubernetes_pod_name"]
+    pods = query(prom, 'up{job="kubernetes-pods"}')
+    assert {s["metric"]["app"] for s in pods} == {"web"}
+
+
+def test_every_dashboard_panel_returns_data(stack: dict[str, Any]) -> None:
+    prom = stack["prometheus"]
+    boards = build_dashboards()
+    pending = {
+        (name, title, substitute(expr))
+        for name, board in boards.items()
+        for title, expr in panel_queries(board)
+    }
+    pending |= {
+        (name, f"${var}", substitute(selector))
+        for name, board in boards.items()
+        for var, selector in variable_queries(board)
+    }
+    # Rates need two scrapes and recording rules one evaluation: allow a few seconds.
+    deadline = time.monotonic() + 45
+    while pending and time.monotonic() < deadline:
+        pending = {(n, t, e) for n, t, e in pending if not query(prom, e)}
+        if pending:
+            time.sleep(1)
+    assert not pending, "panels with no data:\n" + "\n".join(
+        f"{n} / {t}: {e}" for n, t, e in sorted(pending)
+    )
+
+
+def test_replica_mismatch_alert_reaches_the_webhook_and_resolves(
+    stack: dict[str, Any], cluster: Any
+) -> None:
+    namespace = stack["namespace"]
+    receiver: Receiver = stack["receiver"]
+    kubectl_apply(cluster, [broken_manifest(namespace)])
+    notification, alert = wait_until(
+        lambda: receiver.alerts("/webhook", "firing", "KubeDeploymentReplicasMismatch"),
+        timeout=60,
+        what="firing KubeDeploymentReplicasMismatch at the webhook",
+    )[0]
+    assert notification["receiver"] == "team"  # warning, application namespace
+    assert alert["labels"] == {
+        "alertname": "KubeDeploymentReplicasMismatch",
+        "cluster": CLUSTER_LABEL,
+        "namespace": namespace,
+        "deployment": "broken",
+        "severity": "warning",
+        "job": "kubepulse-cluster-exporter",
+        "instance": alert["labels"]["instance"],
+    }
+    assert alert["labels"]["instance"].startswith(f"{LOOPBACK}:")
+    assert alert["annotations"] == {
+        "summary": f"Deployment {namespace}/broken lacks available replicas.",
+        "description": f"Deployment {namespace}/broken wants 2 replicas but fewer are available,"
+        " and has for more than 15 minutes.",
+        "runbook_url": "https://github.com/kubepulse/kubepulse/blob/main/docs/runbooks/"
+        "KubeDeploymentReplicasMismatch.md",
+    }
+    assert notification["groupLabels"] == {
+        "cluster": CLUSTER_LABEL,
+        "namespace": namespace,
+        "alertname": "KubeDeploymentReplicasMismatch",
+    }
+    # Fix it: pods without the never-ready label become Ready and replace the broken ones.
+    cluster.kubectl(
+        "-n",
+        namespace,
+        "patch",
+        "deploy",
+        "broken",
+        "--type=json",
+        "-p",
+        '[{"op": "remove", "path": "/spec/template/metadata/labels/kubepulse.dev~1never-ready"}]',
+    )
+    wait_until(
+        lambda: receiver.alerts("/webhook", "resolved", "KubeDeploymentReplicasMismatch"),
+        timeout=90,
+        what="resolved KubeDeploymentReplicasMismatch at the webhook",
+    )
+    assert not query(stack["prometheus"], 'ALERTS{alertname="KubeDeploymentReplicasMismatch"}')
+
+
+def bulk_manifest(namespace: str, replicas: int) -> dict[str, Any]:
+    labels = {"app": "bulk"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "bulk", "namespace": namespace},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "c",
+                            "image": "kubepulse/bulk:stand-in",
+                            "resources": {
+                                "requests": {"cpu": "10m", "memory": "16Mi"},
+                                "limits": {"cpu": "100m", "memory": "64Mi"},
+                            },
+                        }
+                    ]
+                },
+            },
+        },
+    }
+
+
+def test_series_per_100_pods(stack: dict[str, Any], cluster: Any) -> None:
+    """The stack's series growth per 100 single-container pods stays within budget.
+
+    Measured as the change in series Prometheus holds (all jobs, recording rules included)
+    when 100 Ready pods of one Deployment are added; printed for the README's table.
+    """
+    prom, namespace = stack["prometheus"], stack["namespace"]
+
+    def count(expr: str) -> int:
+        result = query(prom, expr)
+        return int(float(result[0]["value"][1])) if result else 0
+
+    def settled(expr: str) -> int:
+        # Two equal readings a few scrapes apart: nothing is still appearing.
+        previous = -1
+        while True:
+            now = count(expr)
+            if now == previous:
+                return now
+            previous = now
+            time.sleep(3)
+
+    everything = 'count({__name__=~".+", __name__!~"scrape_.*|ALERTS.*"})'
+    exporter = 'count({job="kubepulse-cluster-exporter"})'
+    before_all, before_exporter = settled(everything), settled(exporter)
+    kubectl_apply(cluster, [bulk_manifest(namespace, 100)])
+    cluster.kubectl("-n", namespace, "rollout", "status", "deploy/bulk", "--timeout=90s")
+    wait_until(
+        lambda: count(f'count(kube_pod_info{{namespace="{namespace}", pod=~"bulk-.*"}})') == 100,
+        timeout=30,
+        what="100 bulk pods in kube_pod_info",
+    )
+    after_all, after_exporter = settled(everything), settled(exporter)
+    per_100_all, per_100_exporter = after_all - before_all, after_exporter - before_exporter
+    print(f"series per 100 pods: {per_100_all} in Prometheus, {per_100_exporter} from the exporter")
+    # KSM's pod families give ~20-25 series per single-container pod; the rules add none per pod.
+    assert 1500 <= per_100_exporter <= 3500
+    assert per_100_all - per_100_exporter <= 50
+    cluster.kubectl("-n", namespace, "delete", "deploy", "bulk", "--wait=false")
