@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from click.testing import CliRunner, Result
 from matplotlib.image import imread
 
-from kubepulse.processes import LOOPBACK, ProcessGroup
+from kubepulse.processes import LOOPBACK, ProcessGroup, free_port
 from kubepulse.render import (
     Prometheus,
     RenderError,
@@ -29,6 +30,7 @@ from kubepulse.render import (
     format_value,
     parse_duration,
     parse_time,
+    render_dashboard,
     resolve_variables,
     substitute,
 )
@@ -135,8 +137,6 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Debian's Prometheus on loopback, scraping itself every second, with a few samples in."""
     work = tmp_path_factory.mktemp("prom")
     with ProcessGroup(work / "logs") as group:
-        from kubepulse.processes import free_port
-
         port = free_port()
         url = start_prometheus(
             group, work, SELF_SCRAPE.format(address=f"{LOOPBACK}:{port}"), port=port
@@ -210,61 +210,56 @@ def test_variables_resolve_to_what_grafana_shows_first(prometheus: str) -> None:
     assert query(prometheus, 'prometheus_http_requests_total{handler="/-/ready"}')
 
 
+def cli(*args: str) -> Result:
+    """The command in-process (click's runner): same parsing, output and exit codes."""
+    return CliRunner().invoke(render_dashboard, list(args))
+
+
 def test_cli_renders_and_reports_paths(prometheus: str, tmp_path: Path) -> None:
     board = tmp_path / "board.json"
     good = dashboard()
     good["panels"] = [p for p in good["panels"] if p["title"] != "Broken"]
     board.write_text(json.dumps(good))
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [
-            KUBEPULSE,
-            "render-dashboard",
-            str(board),
-            "--prometheus",
-            prometheus,
-            "--out",
-            str(out),
-            "--from",
-            "now-1m",
-            "--scrape-interval",
-            "1s",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = cli(
+        str(board),
+        "--prometheus",
+        prometheus,
+        "--out",
+        str(out),
+        "--from",
+        "now-1m",
+        "--scrape-interval",
+        "1s",
     )
-    assert proc.returncode == 0, proc.stderr
-    lines = proc.stdout.splitlines()
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
     assert f"{out / 'board.png'}  [dashboard]" in lines
-    assert any(line.startswith(str(out / "board" / "04-targets-up.png")) for line in lines)
+    assert f"{out / 'board' / '04-targets-up.png'}  [1 series]" in lines
     assert (out / "board" / "02-http-requests-by-handler.png").is_file()
 
 
 def test_cli_errors_are_one_line_and_nonzero(prometheus: str, tmp_path: Path) -> None:
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [KUBEPULSE, "render-dashboard", *args], capture_output=True, text=True, timeout=60
-        )
-
     notjson = tmp_path / "x.json"
     notjson.write_text("{nope")
-    proc = run(str(notjson), "--prometheus", prometheus, "--out", str(tmp_path / "o"))
-    assert proc.returncode == 2 and f"{notjson}: not JSON" in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+    result = cli(str(notjson), "--prometheus", prometheus, "--out", str(tmp_path / "o"))
+    assert result.exit_code == 2 and f"{notjson}: not JSON" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     board = tmp_path / "b.json"
     board.write_text(json.dumps(dashboard()))
-    proc = run(str(board), "--prometheus", prometheus, "--out", str(tmp_path / "o"))
-    assert proc.returncode == 1 and "1 panel(s) had query errors" in proc.stderr
-    proc = run(str(board), "--prometheus", prometheus, "--out", str(tmp_path), "--from", "soon")
-    assert proc.returncode == 2 and "bad time 'soon'" in proc.stderr
-    from kubepulse.processes import free_port
-
+    result = cli(str(board), "--prometheus", prometheus, "--out", str(tmp_path / "o"))
+    assert result.exit_code == 1 and "1 panel(s) had query errors" in result.stderr
+    result = cli(str(board), "--prometheus", prometheus, "--out", str(tmp_path), "--from", "soon")
+    assert result.exit_code == 2 and "bad time 'soon'" in result.stderr
     dead = f"http://{LOOPBACK}:{free_port()}"
-    proc = run(str(board), "--prometheus", dead, "--out", str(tmp_path / "o"))
-    assert proc.returncode == 2 and "Connection refused" in proc.stderr
+    result = cli(str(board), "--prometheus", dead, "--out", str(tmp_path / "o"))
+    assert result.exit_code == 2 and "Connection refused" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     with pytest.raises(RenderError, match="not an http"):
         Prometheus("ftp://x")
+    # The real console script is wired to this command.
+    proc = subprocess.run([KUBEPULSE, "render-dashboard", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "Example: kubepulse render-dashboard" in proc.stdout
 
 
 @pytest.mark.parametrize(

@@ -704,7 +704,7 @@ def draw_dashboard(
     import matplotlib
 
     matplotlib.use("Agg")
-    from matplotlib.figure import Figure
+    from matplotlib.image import imsave
 
     if end <= start:
         raise RenderError(f"empty time range: from {start} is not before to {end}")
@@ -722,6 +722,7 @@ def draw_dashboard(
             raise RenderError(first)
     data_by_panel = {id(p): d for p, d in zip(drawable, fetched, strict=True)}
 
+    fig, boxes = _layout(dashboard, name, data_by_panel, colors)
     target = out_dir / name
     target.mkdir(parents=True, exist_ok=True)
     results: list[PanelResult] = []
@@ -737,75 +738,106 @@ def draw_dashboard(
         while stem in used:
             stem += "-x"
         used.add(stem)
-        fig = _panel_figure(panel, colors)
-        _draw(fig.add_axes(_timeseries_rect(kind)), panel, data, colors)
         path = target / f"{stem}.png"
-        fig.savefig(path, facecolor=fig.get_facecolor())
+        box = boxes.get(id(panel))
+        if box is not None:
+            # Cut from the dashboard image: each panel is drawn once, at its dashboard size.
+            left, top, width, height = box
+            imsave(path, fig[top : top + height, left : left + width])
+        else:
+            # Inside a collapsed row: not on the dashboard image, so drawn on its own.
+            alone = _panel_figure(panel, colors)
+            _draw(alone.add_axes(_timeseries_rect(kind)), panel, data, colors)
+            alone.savefig(path, facecolor=alone.get_facecolor())
         results.append(PanelResult(title, kind, path, len(data.series), tuple(data.errors)))
 
     overview_path = None
-    if overview and panels:
-        top = list(dashboard.get("panels") or [])
-        bottom = max(
-            int((p.get("gridPos") or {}).get("y", 0)) + int((p.get("gridPos") or {}).get("h", 1))
-            for p in top
-        )
-        header = 0.5
-        width, height = 24 * GRID_COLUMN_PX / DPI, bottom * GRID_ROW_PX / DPI + header
-        fig = Figure(figsize=(width, height), dpi=DPI)
-        fig.set_facecolor(colors["page"])
-        fig.text(
-            0.01,
-            1 - 0.3 / height,
-            str(dashboard.get("title") or name),
-            color=colors["text"],
-            fontsize=13,
-            fontweight="bold",
-            va="center",
-        )
-        pad = 4 / DPI
-        for panel in top:
-            grid = panel.get("gridPos") or {}
-            x, y = int(grid.get("x", 0)), int(grid.get("y", 0))
-            w, h = int(grid.get("w", 12)), int(grid.get("h", 8))
-            left = (x * GRID_COLUMN_PX / DPI + pad) / width
-            top_edge = 1 - (header + y * GRID_ROW_PX / DPI + pad) / height
-            rect_w = (w * GRID_COLUMN_PX / DPI - 2 * pad) / width
-            rect_h = (h * GRID_ROW_PX / DPI - 2 * pad) / height
-            if panel.get("type") == "row":
-                fig.text(
-                    left,
-                    top_edge - rect_h / 2,
-                    str(panel.get("title") or ""),
-                    color=colors["text"],
-                    fontsize=11,
-                    fontweight="bold",
-                    va="center",
-                )
-                continue
-            frame = fig.add_axes((left, top_edge - rect_h, rect_w, rect_h))
-            frame.set_facecolor(colors["panel"])
-            frame.set_xticks([])
-            frame.set_yticks([])
-            for spine in frame.spines.values():
-                spine.set_color(colors["grid"])
-            data = data_by_panel.get(id(panel))
-            if data is None:
-                _style(frame, colors, str(panel.get("title") or ""))
-                _message(frame, colors, f"({panel.get('type')} panel)")
-                continue
-            kind = panel.get("type")
-            inner = _timeseries_rect(kind)
-            if kind in ("timeseries", "graph"):
-                # Less room lost to margins in a small cell; the legend sits under the plot.
-                inner = (0.09, 0.24, 0.88, 0.64)
-            ax = frame.inset_axes(inner)
-            frame.set_zorder(0)
-            _draw(ax, panel, data, colors)
-            frame.set_title("")
+    if overview and fig.size:
         overview_path = out_dir / f"{name}.png"
-        fig.savefig(overview_path, facecolor=fig.get_facecolor())
+        imsave(overview_path, fig)
     return results, overview_path
+
+
+HEADER_PX = 50
+PAD_PX = 4
+
+
+def _layout(
+    dashboard: Mapping[str, Any],
+    name: str,
+    data_by_panel: Mapping[int, PanelData],
+    colors: Mapping[str, str],
+) -> tuple[Any, dict[int, tuple[int, int, int, int]]]:
+    """The dashboard drawn on Grafana's grid: its RGBA pixels, and each drawn top-level panel's
+    box (left, top, width, height) in pixels."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    top = list(dashboard.get("panels") or [])
+    if not top:
+        return np.zeros((0, 0, 4), dtype=np.uint8), {}
+    bottom = max(
+        int((p.get("gridPos") or {}).get("y", 0)) + int((p.get("gridPos") or {}).get("h", 1))
+        for p in top
+    )
+    width_px, height_px = 24 * GRID_COLUMN_PX, bottom * GRID_ROW_PX + HEADER_PX
+    fig = Figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI)
+    canvas = FigureCanvasAgg(fig)
+    fig.set_facecolor(colors["page"])
+    fig.text(
+        10 / width_px,
+        1 - 25 / height_px,
+        str(dashboard.get("title") or name),
+        color=colors["text"],
+        fontsize=13,
+        fontweight="bold",
+        va="center",
+    )
+    boxes: dict[int, tuple[int, int, int, int]] = {}
+    for panel in top:
+        grid = panel.get("gridPos") or {}
+        x, y = int(grid.get("x", 0)), int(grid.get("y", 0))
+        w, h = int(grid.get("w", 12)), int(grid.get("h", 8))
+        left, top_px = x * GRID_COLUMN_PX + PAD_PX, HEADER_PX + y * GRID_ROW_PX + PAD_PX
+        box_w, box_h = w * GRID_COLUMN_PX - 2 * PAD_PX, h * GRID_ROW_PX - 2 * PAD_PX
+        rect = (
+            left / width_px,
+            1 - (top_px + box_h) / height_px,
+            box_w / width_px,
+            box_h / height_px,
+        )
+        if panel.get("type") == "row":
+            fig.text(
+                rect[0],
+                rect[1] + rect[3] / 2,
+                str(panel.get("title") or ""),
+                color=colors["text"],
+                fontsize=11,
+                fontweight="bold",
+                va="center",
+            )
+            continue
+        frame = fig.add_axes(rect)
+        frame.set_facecolor(colors["panel"])
+        frame.set_xticks([])
+        frame.set_yticks([])
+        for spine in frame.spines.values():
+            spine.set_color(colors["grid"])
+        data = data_by_panel.get(id(panel))
+        if data is None:
+            _style(frame, colors, str(panel.get("title") or ""))
+            _message(frame, colors, f"({panel.get('type')} panel)")
+            continue
+        kind = panel.get("type")
+        # Small cells lose less to margins; a time series keeps room for its legend below.
+        inner = (
+            (0.09, 0.24, 0.88, 0.64) if kind in ("timeseries", "graph") else (0.02, 0.04, 0.96, 0.8)
+        )
+        _draw(frame.inset_axes(inner), panel, data, colors)
+        boxes[id(panel)] = (left, top_px, box_w, box_h)
+    canvas.draw()  # type: ignore[no-untyped-call]
+    return np.asarray(canvas.buffer_rgba()).copy(), boxes  # type: ignore[no-untyped-call]
 
 
 def load_dashboard(path: Path) -> dict[str, Any]:

@@ -1,0 +1,947 @@
+"""The demo's orchestration: cluster, workloads, the stack on loopback, a pod-kill run, a summary.
+
+Every server goes through one ``ProcessGroup`` (127.0.0.1 only, logs in ``OUTPUT/logs/``) and is
+stopped in ``finally``, whatever ends the run: ``--duration``, Ctrl-C, SIGTERM or an error. The
+local cluster is removed the same way. Prometheus runs the stack's production config turned into
+the loopback overlay (``kubepulse.stack.prometheus``): it discovers the cluster through the API
+server, and every target it finds is rewritten to the loopback process standing in for it, so
+nothing ever contacts a pod IP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import psutil
+import yaml
+
+from kubepulse.demo import workloads
+from kubepulse.demo.receiver import WebhookReceiver
+from kubepulse.processes import LOOPBACK, ProcessGroup, free_port
+
+if TYPE_CHECKING:
+    from kubepulse.testing.cluster import Cluster
+
+__all__ = ["EXPECTED_ALERTS", "DemoOptions", "run_demo"]
+
+# The alerts the sample workloads are built to raise, with the `for:` the demo gives them so
+# they fire in seconds rather than the production 15 minutes.
+EXPECTED_ALERTS = ("KubeDeploymentReplicasMismatch", "KubePodCrashLooping")
+FOR_OVERRIDES = {
+    "KubeDeploymentReplicasMismatch": "6s",
+    "KubePodCrashLooping": "6s",
+    "KubeStatefulSetReplicasMismatch": "6s",
+}
+PREFERRED_PROMETHEUS_PORT = 9090
+KILL_PODS = 2
+STORE_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<store>
+  <item type="book" price="12"/>
+  <item type="book" price="8"/>
+  <item type="disc" price="15"/>
+  <item type="game" price="40"/>
+  <item type="book" price="5"/>
+  <item type="disc" price="9"/>
+</store>
+"""
+DASHBOARDS = (
+    "cluster-overview",
+    "workloads",
+    "pod-recovery",
+    "golden-signals",
+    "nodes",
+    "store-textfile",
+)
+
+
+class DemoError(RuntimeError):
+    """A step of the demo failed; the message says which and why."""
+
+
+@dataclass
+class DemoOptions:
+    """What ``kubepulse demo`` was asked to do."""
+
+    output: Path
+    duration: float | None = 120.0  # None: until Ctrl-C
+    kubeconfig: Path | None = None  # None: start the local kwok cluster
+    nodes: int = 3
+    scrape_interval: str = "2s"
+    render: bool = True
+
+
+@dataclass
+class Component:
+    """One part of the stack: where it listens, and whether it is real or not available."""
+
+    name: str
+    url: str | None = None
+    status: str = "running"
+    detail: str = ""
+    pid: int | None = None
+
+
+@dataclass
+class Step:
+    name: str
+    seconds: float
+    detail: str
+
+
+class MemorySampler:
+    """Samples the summed RSS of the demo and every process it started, keeping the peak.
+
+    kwokctl starts the cluster's components as daemons outside our process tree, so their pids
+    are added explicitly (``extra_pids``).
+    """
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval = interval
+        self.peak = 0
+        self.extra_pids: Callable[[], list[int]] = list
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="memory", daemon=True)
+
+    def sample(self) -> int:
+        me = psutil.Process()
+        procs = {me.pid: me}
+        with contextlib.suppress(psutil.Error):
+            procs.update({p.pid: p for p in me.children(recursive=True)})
+        for pid in self.extra_pids():
+            with contextlib.suppress(psutil.Error):
+                daemon = psutil.Process(pid)
+                procs[pid] = daemon
+                procs.update({p.pid: p for p in daemon.children(recursive=True)})
+        total = 0
+        for proc in procs.values():
+            with contextlib.suppress(psutil.Error):
+                total += proc.memory_info().rss
+        self.peak = max(self.peak, total)
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def _port_free(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:``port`` (closed connections don't count)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As servers do: connections in TIME_WAIT from a stopped server must not count as bound.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+        return True
+
+
+def _bin(name: str) -> str:
+    """A console script installed next to this interpreter (the venv's), else from PATH."""
+    local = Path(sys.executable).parent / name
+    return str(local) if local.exists() else (shutil.which(name) or name)
+
+
+def _available(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1024
+    return f"{n:.2f} GiB"
+
+
+class Demo:
+    """One run of the demo; ``run()`` returns the exit code."""
+
+    def __init__(self, options: DemoOptions, echo: Callable[[str], None]) -> None:
+        self.options = options
+        self.echo = echo
+        self.out = options.output
+        self.t0 = time.monotonic()
+        self.started_at = time.time()
+        self.steps: list[Step] = []
+        self.components: dict[str, Component] = {}
+        self.urls: dict[str, str] = {}
+        self.cluster: Cluster | None = None
+        self.kubeconfig: Path | None = options.kubeconfig
+        self.nodes: list[str] = []
+        self.ports: list[int] = []
+        self.group = ProcessGroup(self.out / "logs")
+        self.memory = MemorySampler()
+        self.receiver: WebhookReceiver | None = None
+        self.stop_load = threading.Event()
+        self.prometheus: str | None = None
+        self.recovery: dict[str, Any] | None = None
+        self.pngs: list[str] = []
+        self.textfile_dir = self.out / "textfile"
+        self.lock = threading.Lock()
+
+    # --- output -------------------------------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        with self.lock:
+            self.echo(f"[{time.monotonic() - self.t0:6.1f} s] {text}")
+
+    @contextlib.contextmanager
+    def step(self, name: str, what: str) -> Iterator[list[str]]:
+        """Time a step; the body appends a detail line to the yielded list."""
+        self.say(f"{what} ...")
+        started = time.monotonic()
+        detail: list[str] = []
+        yield detail
+        seconds = time.monotonic() - started
+        self.steps.append(Step(name, round(seconds, 2), "; ".join(detail)))
+        self.say(f"  done in {seconds:.1f} s" + (f": {'; '.join(detail)}" if detail else ""))
+
+    def _on_alert(self, path: str, receiver: str, alert: dict[str, Any]) -> None:
+        labels = alert.get("labels", {})
+        where = "/".join(str(labels[k]) for k in ("namespace", "pod") if k in labels) or str(
+            labels.get("deployment", labels.get("instance", ""))
+        )
+        if "deployment" in labels and "pod" not in labels:
+            where = f"{labels.get('namespace', '')}/{labels['deployment']}"
+        self.say(
+            f"webhook <- {str(alert.get('status', '?')).upper():8} {labels.get('alertname')} "
+            f"{where} (receiver {receiver})"
+        )
+
+    # --- cluster and workloads ----------------------------------------------------------------
+
+    def kubectl(self, *args: str, input: str | None = None) -> str:
+        if self.cluster is not None:
+            return self.cluster.kubectl(*args, input=input)
+        from kubepulse.testing.binaries import ensure_binaries
+
+        kubectl = shutil.which("kubectl") or str(ensure_binaries().kubectl)
+        proc = subprocess.run(
+            [kubectl, "--kubeconfig", str(self.kubeconfig), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if proc.returncode != 0:
+            raise DemoError(f"kubectl {' '.join(args)}: {proc.stderr.strip()}")
+        return proc.stdout
+
+    def start_cluster(self) -> None:
+        if self.kubeconfig is not None:
+            with self.step("cluster", f"using the cluster in {self.kubeconfig}") as detail:
+                self.nodes = self.kubectl("get", "nodes", "-o", "name").split()
+                detail.append(f"{len(self.nodes)} nodes")
+            return
+        from kubepulse.testing.cluster import start_cluster
+
+        with self.step("cluster", f"starting the local cluster ({self.options.nodes} kwok nodes)"):
+            self.cluster = start_cluster("kubepulse-demo", nodes=self.options.nodes)
+            self.kubeconfig = self.cluster.kubeconfig
+            self.memory.extra_pids = lambda: (
+                list(self.cluster.pids().values()) if self.cluster else []
+            )
+            self.nodes = sorted(
+                n.split("/", 1)[1] for n in self.kubectl("get", "nodes", "-o", "name").split()
+            )
+            self.urls["Kubernetes API"] = self.cluster.server
+
+    def deploy_workloads(self) -> None:
+        from kubepulse.stack.local import stand_in_manifests
+
+        real = self.cluster is None
+        with self.step("workloads", "deploying sample workloads") as detail:
+            tainted = None
+            if not real and self.nodes:
+                tainted = self.nodes[-1]
+                self.kubectl("taint", "nodes", tainted, workloads.TAINT, "--overwrite")
+                detail.append(f"node {tainted} tainted {workloads.TAINT}")
+            docs = workloads.manifests(real=real, tainted_node=tainted)
+            self.kubectl(
+                "apply", "-f", "-", input=yaml.safe_dump_all(docs[: len(workloads.NAMESPACES)])
+            )
+            stand_ins = stand_in_manifests(workloads.STACK_NAMESPACE)
+            if real:
+                for doc in stand_ins:
+                    for container in (
+                        doc["spec"].get("template", {}).get("spec", {}).get("containers", [])
+                    ):
+                        container["image"] = workloads.PAUSE_IMAGE
+            self.kubectl(
+                "apply",
+                "-f",
+                "-",
+                input=yaml.safe_dump_all(docs[len(workloads.NAMESPACES) :] + stand_ins),
+            )
+            kinds: dict[str, int] = {}
+            for doc in docs[len(workloads.NAMESPACES) :]:
+                kinds[doc["kind"]] = kinds.get(doc["kind"], 0) + 1
+            detail.append(
+                f"{len(workloads.NAMESPACES)} namespaces, "
+                + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+            )
+
+    # --- the stack ----------------------------------------------------------------------------
+
+    def _port(self, preferred: int | None = None) -> int:
+        port = preferred if preferred is not None and _port_free(preferred) else free_port()
+        self.ports.append(port)
+        return port
+
+    def _start(self, name: str, argv: list[str], url: str, *, ready: str, **kwargs: Any) -> None:
+        proc = self.group.start(name, argv, ready_url=ready, **kwargs)
+        self.components[name] = Component(name, url, pid=proc.pid)
+
+    def _missing(self, name: str, module: str) -> None:
+        self.components[name] = Component(name, status="missing", detail=f"{module} not available")
+        self.say(f"  {name}: not available in this checkout ({module}); skipped")
+
+    def start_exporters(self) -> dict[str, str]:
+        """Start the exporters, the app and the Pushgateway; return Prometheus job -> address."""
+        kubepulse = _bin("kubepulse")
+        targets: dict[str, str] = {}
+        with self.step(
+            "exporters", "starting exporters, the example app and the Pushgateway"
+        ) as detail:
+            if _available("kubepulse.exporters.cluster.cli"):
+                port, telemetry = self._port(), self._port()
+                self._start(
+                    "cluster-exporter",
+                    [
+                        kubepulse,
+                        "exporter",
+                        "cluster",
+                        "--kubeconfig",
+                        str(self.kubeconfig),
+                        "--port",
+                        str(port),
+                        "--telemetry-port",
+                        str(telemetry),
+                    ],
+                    f"http://{LOOPBACK}:{port}/metrics",
+                    ready=f"http://{LOOPBACK}:{telemetry}/readyz",
+                    timeout=60,
+                )
+                targets["kubepulse-cluster-exporter"] = f"{LOOPBACK}:{port}"
+                targets["kubepulse-cluster-exporter-telemetry"] = f"{LOOPBACK}:{telemetry}"
+            else:
+                self._missing("cluster-exporter", "kubepulse.exporters.cluster")
+
+            port = self._port()
+            self._start(
+                "system-exporter",
+                [kubepulse, "exporter", "system", "--web.listen-address", f"{LOOPBACK}:{port}"],
+                f"http://{LOOPBACK}:{port}/metrics",
+                ready=f"http://{LOOPBACK}:{port}/metrics",
+            )
+            targets["kubepulse-system-exporter"] = f"{LOOPBACK}:{port}"
+
+            port = self._port()
+            examples = _examples_dir()
+            multiproc = self.out / "gunicorn-multiproc"
+            shutil.rmtree(multiproc, ignore_errors=True)
+            multiproc.mkdir(parents=True)
+            self._start(
+                "web-app",
+                [
+                    _bin("gunicorn"),
+                    "-c",
+                    str(examples / "gunicorn.conf.py"),
+                    "--pythonpath",
+                    str(examples),
+                    "flask_app:app",
+                ],
+                f"http://{LOOPBACK}:{port}/",
+                ready=f"http://{LOOPBACK}:{port}/metrics",
+                env={
+                    "GUNICORN_BIND": f"{LOOPBACK}:{port}",
+                    "GUNICORN_WORKERS": "2",
+                    "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
+                    "HELLO_MAX_LATENCY_SECONDS": "0.3",
+                },
+                cwd=str(examples),
+            )
+            targets["kubernetes-pods"] = f"{LOOPBACK}:{port}"
+            threading.Thread(
+                target=_load,
+                args=(f"http://{LOOPBACK}:{port}", self.stop_load),
+                name="load",
+                daemon=True,
+            ).start()
+
+            port = self._port()
+            self.textfile_dir.mkdir(parents=True, exist_ok=True)
+            self._start(
+                "node-exporter",
+                [
+                    "prometheus-node-exporter",
+                    f"--web.listen-address={LOOPBACK}:{port}",
+                    f"--collector.textfile.directory={self.textfile_dir}",
+                ],
+                f"http://{LOOPBACK}:{port}/metrics",
+                ready=f"http://{LOOPBACK}:{port}/metrics",
+            )
+            targets["node-exporter"] = f"{LOOPBACK}:{port}"
+            if _available("kubepulse.textfile.cli"):
+                self.start_textfile()
+            else:
+                self._missing("textfile", "kubepulse.textfile")
+
+            port = self._port()
+            self._start(
+                "pushgateway",
+                ["prometheus-pushgateway", f"--web.listen-address={LOOPBACK}:{port}"],
+                f"http://{LOOPBACK}:{port}",
+                ready=f"http://{LOOPBACK}:{port}/-/ready",
+            )
+            targets["pushgateway"] = f"{LOOPBACK}:{port}"
+            running = [c.name for c in self.components.values() if c.status == "running"]
+            detail.append(", ".join(running))
+        return targets
+
+    def start_textfile(self) -> None:
+        """``kubepulse textfile`` in sidecar mode on the sample store, feeding node_exporter."""
+        store = self.out / "store.xml"
+        store.write_text(STORE_XML, encoding="utf-8")
+        argv = [
+            _bin("kubepulse"),
+            "textfile",
+            str(store),
+            "--output-dir",
+            str(self.textfile_dir),
+            "--interval",
+            "15",
+        ]
+        proc = self.group.start("textfile", argv)
+        prom = self.textfile_dir / "store.prom"
+        deadline = time.monotonic() + 30
+        while not prom.is_file():
+            if not proc.alive() or time.monotonic() > deadline:
+                raise DemoError(f"kubepulse textfile wrote no {prom}: {proc.log_tail()}")
+            time.sleep(0.1)
+        self.components["textfile"] = Component(
+            "textfile", str(prom), detail="kubepulse textfile --interval 15", pid=proc.pid
+        )
+
+    def start_alerting(self, targets: dict[str, str]) -> None:
+        from kubepulse.stack import deploy_dir
+        from kubepulse.stack.alertmanager import render_alertmanager_config
+        from kubepulse.stack.binaries import ensure_prometheus
+        from kubepulse.stack.local import start_alertmanager, start_prometheus
+        from kubepulse.stack.prometheus import render_prometheus_config, render_rule_files
+
+        with self.step("alerting", "starting Alertmanager and Prometheus") as detail:
+            self.receiver = WebhookReceiver(self._on_alert)
+            self.urls["Webhook receiver"] = self.receiver.url
+            am_port = self._port()
+            am_url = start_alertmanager(
+                self.group,
+                self.out / "alertmanager",
+                render_alertmanager_config(
+                    # Nothing listens there: e-mail fails locally, never leaves the machine.
+                    smarthost=f"{LOOPBACK}:{free_port()}",
+                    smtp_require_tls=False,
+                    webhook_url=f"{self.receiver.url}/webhook",
+                    slack_api_url=f"{self.receiver.url}/slack",
+                    templates_dir=deploy_dir() / "alertmanager" / "templates",
+                    group_wait="1s",
+                    group_interval="2s",
+                    repeat_interval="1h",
+                ),
+                port=am_port,
+            )
+            self.components["alertmanager"] = Component("alertmanager", am_url)
+            targets["alertmanager"] = urlsplit(am_url).netloc
+            prom_port = self._port(PREFERRED_PROMETHEUS_PORT)
+            targets = {"prometheus": f"{LOOPBACK}:{prom_port}", **targets}
+            rules = render_rule_files(
+                self.out / "prometheus" / "rules", for_overrides=FOR_OVERRIDES
+            )
+            config = render_prometheus_config(
+                cluster="kubepulse-demo",
+                scrape_interval=self.options.scrape_interval,
+                evaluation_interval=self.options.scrape_interval,
+                kubeconfig=self.kubeconfig,
+                sd_namespaces=list(workloads.NAMESPACES),
+                alertmanagers=[urlsplit(am_url).netloc],
+                rule_files=rules,
+                targets=targets,
+            )
+            self.prometheus = start_prometheus(
+                self.group,
+                self.out / "prometheus",
+                config,
+                binary=ensure_prometheus() / "prometheus",
+                port=prom_port,
+            )
+            self.components["prometheus"] = Component("prometheus", self.prometheus)
+            for proc in self.group.processes:
+                if proc.name in self.components:
+                    self.components[proc.name].pid = proc.pid
+            detail.append(
+                f"Prometheus {self.prometheus}, {len(targets)} scrape jobs, rules with short for:"
+            )
+
+    def start_grafana(self) -> None:
+        server = shutil.which("grafana-server")
+        if server is None:
+            self.say(
+                "grafana-server is not on PATH: no Grafana (the PNGs below show the dashboards)"
+            )
+            self.components["grafana"] = Component("grafana", status="absent", detail="not on PATH")
+            return
+        from kubepulse.stack import deploy_dir
+
+        with self.step("grafana", "starting Grafana with deploy/grafana provisioning") as detail:
+            port = self._port()
+            root = self.out / "grafana"
+            provisioning = root / "provisioning"
+            for sub in ("datasources", "dashboards", "plugins", "alerting"):
+                (provisioning / sub).mkdir(parents=True, exist_ok=True)
+            source = deploy_dir() / "grafana" / "provisioning"
+            datasources = yaml.safe_load((source / "datasources" / "prometheus.yml").read_text())
+            for ds in datasources["datasources"]:
+                ds["url"] = self.prometheus
+                ds.setdefault("jsonData", {})["timeInterval"] = self.options.scrape_interval
+            (provisioning / "datasources" / "prometheus.yml").write_text(
+                yaml.safe_dump(datasources)
+            )
+            boards = yaml.safe_load((source / "dashboards" / "kubepulse.yml").read_text())
+            for provider in boards["providers"]:
+                provider["options"]["path"] = str(deploy_dir() / "grafana" / "dashboards")
+            (provisioning / "dashboards" / "kubepulse.yml").write_text(yaml.safe_dump(boards))
+            home = Path("/usr/share/grafana")
+            url = f"http://{LOOPBACK}:{port}"
+            self._start(
+                "grafana",
+                [server, f"--homepath={home}"] if home.is_dir() else [server],
+                url,
+                ready=f"{url}/api/health",
+                timeout=90,
+                env={
+                    "GF_SERVER_HTTP_ADDR": LOOPBACK,
+                    "GF_SERVER_HTTP_PORT": str(port),
+                    "GF_PATHS_DATA": str(root / "data"),
+                    "GF_PATHS_LOGS": str(root / "logs"),
+                    "GF_PATHS_PROVISIONING": str(provisioning),
+                    "GF_AUTH_ANONYMOUS_ENABLED": "true",
+                    "GF_AUTH_ANONYMOUS_ORG_ROLE": "Viewer",
+                    # Loopback only: no update checks, usage reports or plugin downloads.
+                    "GF_ANALYTICS_REPORTING_ENABLED": "false",
+                    "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
+                    "GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES": "false",
+                    "GF_PLUGINS_PLUGIN_ADMIN_ENABLED": "false",
+                    "GF_NEWS_NEWS_FEED_ENABLED": "false",
+                },
+            )
+            detail.append(url)
+
+    # --- the scenario -------------------------------------------------------------------------
+
+    def pod_kill(self) -> None:
+        json_path = self.out / "recovery.json"
+        report = self.out / "recovery-report.html"
+        pushgateway = self.components["pushgateway"].url or ""
+        with self.step(
+            "pod-kill", f"pod-kill scenario: killing {KILL_PODS} web pods, measuring recovery"
+        ) as detail:
+            self.kubectl(
+                "-n", workloads.SHOP_NAMESPACE, "rollout", "status", "deploy/web", "--timeout=60s"
+            )
+            proc = self.group.start(
+                "pod-monitor",
+                [
+                    _bin("kubepulse"),
+                    "monitor",
+                    "pods",
+                    "--kubeconfig",
+                    str(self.kubeconfig),
+                    "--namespace-pattern",
+                    workloads.SHOP_NAMESPACE,
+                    "--label",
+                    workloads.WEB_SELECTOR,
+                    "--kill",
+                    str(KILL_PODS),
+                    "--timeout",
+                    "60",
+                    "--settle",
+                    "1",
+                    "--seed",
+                    str(random.randrange(1 << 30)),
+                    "--json",
+                    str(json_path),
+                    "--report",
+                    str(report),
+                    "--pushgateway",
+                    pushgateway,
+                ],
+            )
+            try:
+                code = proc.popen.wait(120)
+            except subprocess.TimeoutExpired:
+                proc.stop()
+                raise DemoError(
+                    f"kubepulse monitor pods did not finish: {proc.log_tail()}"
+                ) from None
+            if not json_path.is_file():
+                raise DemoError(
+                    f"kubepulse monitor pods wrote no JSON (exit {code}): {proc.log_tail()}"
+                )
+            self.recovery = json.loads(json_path.read_text())
+            recovered = self.recovery["recovered"]
+            detail.append(
+                f"{len(recovered)} recovered, {len(self.recovery['unrecovered'])} unrecovered"
+            )
+            if recovered:
+                mean = sum(p["total_recovery_time"] for p in recovered) / len(recovered)
+                detail.append(f"mean recovery {mean:.2f} s")
+
+    # --- watching and the summary -------------------------------------------------------------
+
+    def targets(self) -> list[dict[str, Any]]:
+        from kubepulse.stack.local import api_get
+
+        assert self.prometheus is not None
+        active = api_get(self.prometheus, "/api/v1/targets", {"state": "active"})["activeTargets"]
+        return [
+            {
+                "job": t["scrapePool"],
+                "instance": t["labels"].get("instance", ""),
+                "pod": t["labels"].get("pod"),
+                "health": t["health"],
+                "scrape_url": t["scrapeUrl"],
+                "last_error": t.get("lastError", ""),
+            }
+            for t in sorted(active, key=lambda t: (t["scrapePool"], t["scrapeUrl"]))
+        ]
+
+    def firing(self) -> list[dict[str, str]]:
+        from kubepulse.stack.local import api_get
+
+        assert self.prometheus is not None
+        alerts = api_get(self.prometheus, "/api/v1/alerts")["alerts"]
+        return sorted(
+            (a["labels"] for a in alerts if a["state"] == "firing"),
+            key=lambda labels: (labels.get("alertname", ""), sorted(labels.items())),
+        )
+
+    def checks(self) -> dict[str, bool]:
+        """What a healthy demo shows: every name is a promise of the README."""
+        targets = self.targets()
+        received = (
+            {a["labels"].get("alertname") for a in self.receiver.alerts("firing")}
+            if self.receiver
+            else set()
+        )
+        recovery = self.recovery or {"recovered": [], "unrecovered": [], "error": "not run"}
+        result = {
+            "every target up": bool(targets) and all(t["health"] == "up" for t in targets),
+            **{f"{name} reached the webhook": name in received for name in EXPECTED_ALERTS},
+            "killed pods recovered": len(recovery["recovered"]) == KILL_PODS
+            and not recovery["unrecovered"]
+            and recovery["error"] is None,
+            "every component real": all(c.status != "missing" for c in self.components.values()),
+        }
+        return result
+
+    def watch(self) -> None:
+        """Keep the stack up until the deadline (or Ctrl-C), with a status line now and then."""
+        deadline = None if self.options.duration is None else self.t0 + self.options.duration
+        if deadline is None:
+            self.say("running until Ctrl-C")
+        else:
+            self.say(f"running until {self.options.duration:.0f} s (Ctrl-C ends it early)")
+        last_status = 0.0
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(1)
+            now = time.monotonic()
+            if now - last_status >= 15:
+                last_status = now
+                targets = self.targets()
+                up = sum(t["health"] == "up" for t in targets)
+                self.say(
+                    f"status: {up}/{len(targets)} targets up, {len(self.firing())} alerts firing, "
+                    f"{len(self.receiver.alerts()) if self.receiver else 0} notifications"
+                )
+        # A short run may end before a slow start let every alert through: give it a little.
+        grace = time.monotonic() + 30
+        while time.monotonic() < grace:
+            failing = {name for name, ok in self.checks().items() if not ok}
+            if not failing - {"every component real"}:
+                break
+            time.sleep(1)
+
+    def render(self) -> None:
+        from kubepulse.render import Prometheus, RenderError, draw_dashboard_file
+        from kubepulse.stack import deploy_dir
+
+        assert self.prometheus is not None
+        out = self.out / "dashboards"
+        with self.step("render", "rendering the dashboards to PNG") as detail:
+            end = time.time()
+            start = max(self.started_at, end - 3600)
+            prometheus = Prometheus(self.prometheus)
+            errors = 0
+            for name in DASHBOARDS:
+                try:
+                    results, overview = draw_dashboard_file(
+                        deploy_dir() / "grafana" / "dashboards" / f"{name}.json",
+                        prometheus,
+                        out,
+                        start=start,
+                        end=end,
+                        scrape_interval=_seconds(self.options.scrape_interval),
+                    )
+                except RenderError as exc:
+                    self.say(f"  {name}: {exc}")
+                    errors += 1
+                    continue
+                self.pngs += [str(r.path) for r in results if r.path is not None]
+                if overview is not None:
+                    self.pngs.append(str(overview))
+                errors += sum(bool(r.errors) for r in results)
+            detail.append(
+                f"{len(self.pngs)} PNGs in {out}" + (f", {errors} with errors" if errors else "")
+            )
+
+    def summary(self, checks: dict[str, bool]) -> dict[str, Any]:
+        self.memory.sample()
+        targets = self.targets() if self.prometheus else []
+        for name, component in self.components.items():
+            if component.url and component.status == "running":
+                self.urls.setdefault(name, component.url)
+        return {
+            "started_at": self.started_at,
+            "seconds": round(time.monotonic() - self.t0, 1),
+            "cluster": {
+                "kind": "kwok" if self.cluster is not None else "kubeconfig",
+                "kubeconfig": str(self.kubeconfig),
+                "nodes": self.nodes,
+            },
+            "steps": [s.__dict__ for s in self.steps],
+            "components": {n: c.__dict__ for n, c in self.components.items()},
+            "targets": targets,
+            "targets_up": sum(t["health"] == "up" for t in targets),
+            "targets_down": sum(t["health"] != "up" for t in targets),
+            "alerts_firing": self.firing() if self.prometheus else [],
+            "notifications": self.receiver.alerts() if self.receiver else [],
+            "recovery": self.recovery,
+            "urls": self.urls,
+            "pngs": self.pngs,
+            "peak_memory_bytes": self.memory.peak,
+            "ports": self.ports,
+            "pids": [p.pid for p in self.group.processes],
+            "checks": checks,
+        }
+
+    def print_summary(self, data: dict[str, Any]) -> None:
+        lines = ["", "kubepulse demo: summary", ""]
+        lines.append(f"targets: {data['targets_up']} up, {data['targets_down']} down")
+        for t in data["targets"]:
+            lines.append(
+                f"  {t['health']:5} {t['job']:38} {t['scrape_url']}"
+                + (f"  ({t['pod']})" if t["pod"] else "")
+                + (f"  {t['last_error']}" if t["last_error"] else "")
+            )
+        lines.append("")
+        lines.append(f"alerts firing in Prometheus: {len(data['alerts_firing'])}")
+        for labels in data["alerts_firing"]:
+            subject = ", ".join(
+                f"{k}={labels[k]}"
+                for k in ("namespace", "deployment", "statefulset", "pod", "job")
+                if k in labels
+            )
+            lines.append(
+                f"  {labels.get('alertname', '?'):34} {labels.get('severity', ''):9} {subject}"
+            )
+        received = sorted({a["labels"].get("alertname", "?") for a in data["notifications"]})
+        lines.append(f"at the webhook receiver: {', '.join(received) or 'nothing yet'}")
+        lines.append("")
+        recovery = data["recovery"] or {"recovered": [], "unrecovered": [], "error": "not run"}
+        lines.append(
+            f"pod recovery: {len(recovery['recovered'])} recovered, "
+            f"{len(recovery['unrecovered'])} unrecovered"
+        )
+        lines.append(
+            f"  {'killed pod':32} {'replacement':32} {'rescheduling':>12} {'readiness':>10} "
+            f"{'total':>8}"
+        )
+        for pod in recovery["recovered"]:
+            name = f"{pod['namespace']}/{pod['pod_name']}"
+            lines.append(
+                f"  {name:32} {pod['replacement_name'] or '':32} "
+                f"{pod['pod_rescheduling_time']:10.2f} s {pod['pod_readiness_time']:8.2f} s "
+                f"{pod['total_recovery_time']:6.2f} s"
+            )
+        for pod in recovery["unrecovered"]:
+            name = f"{pod['namespace']}/{pod['pod_name']}"
+            replacement = pod["replacement_name"] or "-"
+            lines.append(f"  {name:32} {replacement:32} not Ready in time")
+        if recovery["error"]:
+            lines.append(f"  error: {recovery['error']}")
+        lines.append("")
+        lines.append("URLs:")
+        for name, url in data["urls"].items():
+            lines.append(f"  {name:22} {url}")
+        missing = [c for c in self.components.values() if c.status != "running"]
+        for component in missing:
+            lines.append(f"  {component.name:22} ({component.status}: {component.detail})")
+        lines.append("")
+        lines.append(
+            f"peak memory: {_human_bytes(data['peak_memory_bytes'])} "
+            "(summed RSS of the demo and every process it started, sampled every 0.5 s)"
+        )
+        lines.append(
+            f"output: {self.out}/ (summary.json, recovery-report.html, dashboards/, logs/)"
+        )
+        lines.append("")
+        for name, ok in data["checks"].items():
+            lines.append(f"  [{'ok' if ok else 'FAILED'}] {name}")
+        for line in lines:
+            self.echo(line)
+
+    # --- the whole run ------------------------------------------------------------------------
+
+    def teardown(self) -> dict[str, Any]:
+        started = time.monotonic()
+        self.stop_load.set()
+        pids = [p.pid for p in self.group.processes]
+        self.group.close()
+        if self.receiver is not None:
+            self.receiver.close()
+        if self.cluster is not None:
+            self.cluster.down()
+        elif self.kubeconfig is not None and self.steps and self.steps[-1].name != "cluster":
+            with contextlib.suppress(DemoError, subprocess.TimeoutExpired):
+                self.kubectl(
+                    "delete",
+                    "namespace",
+                    *workloads.NAMESPACES,
+                    "--wait=false",
+                    "--ignore-not-found",
+                )
+        left = [
+            pid
+            for pid in pids
+            if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        ]
+        bound = [port for port in self.ports if not _port_free(port)]
+        return {
+            "seconds": round(time.monotonic() - started, 2),
+            "processes_left": left,
+            "ports_still_bound": bound,
+        }
+
+    def run(self) -> int:
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.memory.start()
+        exit_code = 0
+        summary: dict[str, Any] | None = None
+        try:
+            try:
+                self.start_cluster()
+                self.deploy_workloads()
+                targets = self.start_exporters()
+                self.start_alerting(targets)
+                self.start_grafana()
+                self.pod_kill()
+                self.say("the stack is up: Prometheus at " + str(self.prometheus))
+                self.watch()
+            except KeyboardInterrupt:
+                if self.prometheus is None:
+                    raise
+                self.say("interrupted: summarising, then tearing down (Ctrl-C again to skip)")
+            checks = self.checks()
+            if self.options.render:
+                self.render()
+            summary = self.summary(checks)
+            (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+            self.print_summary(summary)
+            exit_code = 0 if all(checks.values()) else 1
+        except KeyboardInterrupt:
+            self.say("interrupted")
+            exit_code = 130
+        except (DemoError, RuntimeError, OSError, TimeoutError) as exc:
+            self.say(f"error: {exc}")
+            exit_code = 1
+        finally:
+            self.say("tearing down ...")
+            result = self.teardown()
+            self.memory.stop()
+            if summary is not None:
+                summary["teardown"] = result
+                summary["peak_memory_bytes"] = self.memory.peak
+                (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+            self.say(
+                f"torn down in {result['seconds']} s: "
+                f"{len(result['processes_left'])} processes left, "
+                f"{len(result['ports_still_bound'])} ports still bound"
+            )
+        return exit_code
+
+
+def _seconds(duration: str) -> float:
+    from kubepulse.render import parse_duration
+
+    return parse_duration(duration)
+
+
+def _examples_dir() -> Path:
+    from kubepulse.stack import deploy_dir
+
+    path = deploy_dir().parent / "examples"
+    if not (path / "flask_app.py").is_file():
+        raise DemoError(f"{path}: no flask_app.py (the demo's example app)")
+    return path
+
+
+def _load(url: str, stop: threading.Event) -> None:
+    """A small, bounded load: one request at a time, at most 10 per second, until ``stop``."""
+    paths = ["/", "/", "/", "/items/1", "/items/42", "/fail", "/missing"]
+    rng = random.Random(7)
+    while not stop.wait(0.1):
+        path = rng.choice(paths)
+        with contextlib.suppress(OSError), urllib.request.urlopen(url + path, timeout=2) as resp:
+            resp.read()
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def run_demo(options: DemoOptions, echo: Callable[[str], None]) -> int:
+    """Run the demo; SIGTERM ends it like Ctrl-C. Returns the exit code."""
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        return Demo(options, echo).run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
