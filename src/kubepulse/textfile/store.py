@@ -41,6 +41,9 @@ __all__ = [
 AGGREGATES = ("sum", "min", "max", "last")
 OnError = Literal["keep", "report"]
 
+# promtool rejects these on gauges: they belong to counters, summaries and histograms.
+RESERVED_SUFFIXES = ("_total", "_sum", "_count", "_bucket")
+
 # Families every output has; a configured field may not reuse their names.
 BUILTIN_METRICS = frozenset(
     {
@@ -95,17 +98,22 @@ class FieldSpec:
 
     @property
     def metric(self) -> str:
-        """``store_NAME`` for ``last``, ``store_NAME_AGGREGATE`` otherwise."""
+        """``store_NAME`` for ``sum``, ``store_NAME_AGGREGATE`` otherwise.
+
+        Not ``_sum``: that suffix is reserved for summaries and histograms.
+        """
         base = f"store_{self.name}"
-        return base if self.aggregate == "last" else f"{base}_{self.aggregate}"
+        return base if self.aggregate == "sum" else f"{base}_{self.aggregate}"
 
     @property
     def description(self) -> str:
         if self.help:
             return self.help
         where = "attribute" if self.source.kind == "attribute" else "child element"
-        how = "Last value" if self.aggregate == "last" else f"{self.aggregate.capitalize()}"
-        return f"{how} of the {where} {self.source.name} of the store's rows, by type"
+        how = {"sum": "Sum", "min": "Minimum", "max": "Maximum", "last": "Last value"}
+        return (
+            f"{how[self.aggregate]} of the {where} {self.source.name} of the store's rows, by type"
+        )
 
 
 @dataclass(frozen=True)
@@ -434,11 +442,16 @@ def load_mapping(path: str | os.PathLike[str]) -> Mapping:
                 raise StoreError(
                     path, f"{what}.name {spec.name!r} is used twice", *_where(keys["name"])
                 )
-            if not valid_metric_name(spec.metric) or spec.metric in BUILTIN_METRICS | metrics:
+            if (
+                not valid_metric_name(spec.metric)
+                or spec.metric.endswith(RESERVED_SUFFIXES)
+                or spec.metric in BUILTIN_METRICS | metrics
+            ):
                 raise StoreError(
                     path,
                     f"{what}.name gives the metric name {spec.metric!r}, "
-                    "which is invalid or already used",
+                    "which is invalid, already used or ends in a reserved suffix "
+                    f"({', '.join(RESERVED_SUFFIXES)})",
                     *_where(keys["name"]),
                 )
             names.add(spec.name)
