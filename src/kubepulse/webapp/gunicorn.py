@@ -25,6 +25,12 @@ def on_starting(server: Any) -> None:
     """
     directory = multiprocess_dir()
     if directory is None:
+        if getattr(server.cfg, "workers", 1) > 1:
+            server.log.warning(
+                "PROMETHEUS_MULTIPROC_DIR is not set: with %d workers each /metrics scrape shows "
+                "only the worker that answered it",
+                server.cfg.workers,
+            )
         return
     directory.mkdir(parents=True, exist_ok=True)
     for path in directory.iterdir():
