@@ -1,7 +1,8 @@
 """The one HTTP server every kubepulse exporter uses: routes, TLS, basic auth, gzip, /healthz.
 
-``--web.config.file`` takes the Prometheus exporter-toolkit format, so an SRE's existing web
-config for node_exporter works unchanged::
+``--web.config.file`` takes the Prometheus exporter-toolkit format (the fields below, plus
+``min_version``/``max_version`` and ``http_server_config.headers``; Go-only cipher settings are
+refused by name rather than silently ignored)::
 
     tls_server_config:
       cert_file: server.crt
@@ -15,7 +16,7 @@ Design, driven by the cluster exporter serving tens of MB per scrape:
 
 - one thread per connection, HTTP/1.1 keep-alive (Prometheus reuses its connection);
 - a handler's body may be a sequence of pre-rendered chunks; they are written with scatter-gather
-  ``sendmsg`` (plain HTTP) or in large batches (TLS), never joined into one string first;
+  ``sendmsg`` (plain HTTP) or joined in 256 KiB batches (TLS, where sendmsg is unavailable);
 - gzip (when the client asks, as Prometheus does) is zlib level 1: in C, off the GIL, fast;
 - bcrypt is deliberately slow (~100+ ms per check), so a successful check is cached in memory by a
   keyed digest of the credentials, as exporter-toolkit does; wrong credentials are never cached;
