@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -162,14 +162,21 @@ def test_deployment_pods_ready_and_replaced_and_watched(
 
 def test_never_ready_label_keeps_pod_unready(core: client.CoreV1Api, namespace: str) -> None:
     """A pod labelled never-ready runs but is still unready well after a 1 s ready-after pod is
-    Ready."""
+    Ready; a pod with no annotation is Ready at once."""
     core.create_namespaced_pod(
         namespace, pod_manifest("stuck", {"kubepulse.dev/never-ready": "true"}, {})
     )
     core.create_namespaced_pod(
         namespace, pod_manifest("control", {}, {"kubepulse.dev/ready-after": "1s"})
     )
+    core.create_namespaced_pod(namespace, pod_manifest("plain", {}, {}))
     wait_for("control Ready", lambda: is_ready(core.read_namespaced_pod("control", namespace)))
+    plain = core.read_namespaced_pod("plain", namespace)
+    assert is_ready(plain)
+    # Without a delay the pod is Ready in the same status write that makes it Running.
+    assert condition_time(plain, "Ready") - condition_time(plain, "PodScheduled") <= timedelta(
+        seconds=1
+    )
     time.sleep(1.5)
     stuck = core.read_namespaced_pod("stuck", namespace)
     assert stuck.status.phase == "Running"
@@ -234,7 +241,8 @@ def test_node_not_ready_label_and_api_taints(cluster: Cluster, core: client.Core
 
 
 def test_apiserver_stop_and_start(cluster: Cluster, core: client.CoreV1Api, namespace: str) -> None:
-    """The API server goes away and comes back on the same address with its data."""
+    """The API server goes away and comes back on the same address with its data; the other
+    components ride out the outage."""
     core.create_namespaced_config_map(
         namespace, {"metadata": {"name": "before"}, "data": {"k": "v"}}
     )
@@ -244,9 +252,33 @@ def test_apiserver_stop_and_start(cluster: Cluster, core: client.CoreV1Api, name
         assert not cluster.ready()
         with pytest.raises(ClusterError):
             cluster.kubectl("get", "namespaces", timeout=10)
+        # Longer than the controllers' old leader-election renew deadline (10 s).
+        time.sleep(11)
     finally:
         cluster.start_apiserver()
     assert cluster.server == server
     assert core.read_namespaced_config_map("before", namespace).data == {"k": "v"}
-    core.create_namespaced_config_map(namespace, {"metadata": {"name": "after"}})
-    assert all(cluster.running().values())
+    assert all(cluster.running().values()), cluster.running()
+    # The controllers still work: a ReplicaSet made after the restart gets its pod Ready.
+    client.AppsV1Api(core.api_client).create_namespaced_replica_set(
+        namespace,
+        {
+            "metadata": {"name": "after"},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "after"}},
+                "template": {
+                    "metadata": {"labels": {"app": "after"}},
+                    "spec": {"containers": [{"name": "app", "image": "registry.invalid/a:1"}]},
+                },
+            },
+        },
+    )
+    wait_for(
+        "the new ReplicaSet's pod Ready",
+        lambda: [
+            p
+            for p in core.list_namespaced_pod(namespace, label_selector="app=after").items
+            if is_ready(p)
+        ],
+    )

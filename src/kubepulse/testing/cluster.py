@@ -209,13 +209,13 @@ class Cluster:
         self.wait_ready(timeout)
         self._pids.update(self.pids())
 
-    def scale_nodes(self, count: int) -> list[str]:
+    def scale_nodes(self, count: int, timeout: float = 60) -> list[str]:
         """Make it ``count`` kwok nodes, wait until all are Ready, return their names."""
         resource = self.workdir / "node-resource.yaml"
         if not resource.exists():
             resource.write_text(NODE_RESOURCE_YAML)
         self.kwokctl("--config", str(resource), "scale", "node", "--replicas", str(count))
-        return self.wait_nodes_ready(count)
+        return self.wait_nodes_ready(count, timeout)
 
     def wait_nodes_ready(self, count: int, timeout: float = 60) -> list[str]:
         """Block until ``count`` nodes exist and are Ready; return their names."""
@@ -298,6 +298,13 @@ def _config_yaml(binaries: Binaries, metrics_server: bool, stages: str) -> str:
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
         "kind": "KwokctlConfiguration",
         "options": options,
+        # With leader election on, the controller manager and scheduler exit when the API server
+        # is gone for longer than the lease renewal deadline (10 s), and nothing here restarts
+        # them as a kubelet would; there is only one of each, so there is nothing to elect.
+        "componentsPatches": [
+            {"name": name, "extraArgs": [{"key": "leader-elect", "value": "false"}]}
+            for name in ("kube-controller-manager", "kube-scheduler")
+        ],
     }
     text = yaml.safe_dump(config, sort_keys=False)
     return f"{text}---\n{stages}" if stages else text
@@ -377,7 +384,7 @@ def start_cluster(
         cluster._pids.update(cluster.pids())
         cluster.wait_ready(timeout)
         if nodes:
-            cluster.scale_nodes(nodes)
+            cluster.scale_nodes(nodes, timeout)
     except (ClusterError, BuildError) as exc:
         detail = cluster.logs("kube-apiserver", 15)
         cluster.down()
