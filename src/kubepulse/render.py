@@ -773,6 +773,7 @@ def _layout(
     import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
 
     top = list(dashboard.get("panels") or [])
     if not top:
@@ -818,23 +819,36 @@ def _layout(
                 va="center",
             )
             continue
-        frame = fig.add_axes(rect)
-        frame.set_facecolor(colors["panel"])
-        frame.set_xticks([])
-        frame.set_yticks([])
-        for spine in frame.spines.values():
-            spine.set_color(colors["grid"])
-        data = data_by_panel.get(id(panel))
-        if data is None:
-            _style(frame, colors, str(panel.get("title") or ""))
-            _message(frame, colors, f"({panel.get('type')} panel)")
-            continue
-        kind = panel.get("type")
-        # Small cells lose less to margins; a time series keeps room for its legend below.
-        inner = (
-            (0.09, 0.24, 0.88, 0.64) if kind in ("timeseries", "graph") else (0.02, 0.04, 0.96, 0.8)
+        # The panel's background is a patch, not an axes: axes are the expensive part.
+        fig.patches.append(
+            Rectangle(
+                rect[:2],
+                rect[2],
+                rect[3],
+                transform=fig.transFigure,
+                facecolor=colors["panel"],
+                edgecolor=colors["grid"],
+                linewidth=1,
+                zorder=-1,  # under the panel's axes (zorder 0)
+            )
         )
-        _draw(frame.inset_axes(inner), panel, data, colors)
+        data = data_by_panel.get(id(panel))
+        kind = panel.get("type")
+        # Margins inside the cell; a time series keeps room for ticks and its legend below.
+        timeseries = kind in ("timeseries", "graph")
+        margins = (0.09, 0.24, 0.88, 0.64) if timeseries else (0.02, 0.04, 0.96, 0.8)
+        inner = (
+            rect[0] + margins[0] * rect[2],
+            rect[1] + margins[1] * rect[3],
+            margins[2] * rect[2],
+            margins[3] * rect[3],
+        )
+        ax = fig.add_axes(inner)
+        if data is None:
+            _style(ax, colors, str(panel.get("title") or ""))
+            _message(ax, colors, f"({kind} panel)")
+            continue
+        _draw(ax, panel, data, colors)
         boxes[id(panel)] = (left, top_px, box_w, box_h)
     canvas.draw()  # type: ignore[no-untyped-call]
     return np.asarray(canvas.buffer_rgba()).copy(), boxes  # type: ignore[no-untyped-call]

@@ -54,6 +54,12 @@ __all__ = ["demo"]
     show_default=True,
     help="kwok nodes in the local cluster.",
 )
+@click.option(
+    "--cluster-name",
+    default="kubepulse-demo",
+    show_default=True,
+    help="Name of the local cluster (two demos at once need two names).",
+)
 @click.option("--no-render", is_flag=True, help="Skip the dashboard PNGs.")
 def demo(
     duration: float,
@@ -62,6 +68,7 @@ def demo(
     use_current_context: bool,
     output: Path,
     nodes: int,
+    cluster_name: str,
     no_render: bool,
 ) -> None:
     """Bring the whole stack up locally and show what it sees.
@@ -89,6 +96,7 @@ def demo(
         duration=None if forever else duration,
         kubeconfig=kubeconfig.resolve() if kubeconfig else None,
         nodes=nodes,
+        cluster_name=cluster_name,
         render=not no_render,
     )
     sys.exit(run_demo(options, lambda line: click.echo(line)))

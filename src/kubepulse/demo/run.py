@@ -82,6 +82,7 @@ class DemoOptions:
     duration: float | None = 120.0  # None: until Ctrl-C
     kubeconfig: Path | None = None  # None: start the local kwok cluster
     nodes: int = 3
+    cluster_name: str = "kubepulse-demo"
     scrape_interval: str = "2s"
     render: bool = True
 
@@ -203,6 +204,7 @@ class Demo:
         self.receiver: WebhookReceiver | None = None
         self.stop_load = threading.Event()
         self.prometheus: str | None = None
+        self.prometheus_started_at = time.time()
         self.recovery: dict[str, Any] | None = None
         self.pngs: list[str] = []
         self.textfile_dir = self.out / "textfile"
@@ -265,7 +267,7 @@ class Demo:
         from kubepulse.testing.cluster import start_cluster
 
         with self.step("cluster", f"starting the local cluster ({self.options.nodes} kwok nodes)"):
-            self.cluster = start_cluster("kubepulse-demo", nodes=self.options.nodes)
+            self.cluster = start_cluster(self.options.cluster_name, nodes=self.options.nodes)
             self.kubeconfig = self.cluster.kubeconfig
             self.memory.extra_pids = lambda: (
                 list(self.cluster.pids().values()) if self.cluster else []
@@ -342,8 +344,12 @@ class Demo:
                         "cluster",
                         "--kubeconfig",
                         str(self.kubeconfig),
+                        "--host",
+                        LOOPBACK,
                         "--port",
                         str(port),
+                        "--telemetry-host",
+                        LOOPBACK,
                         "--telemetry-port",
                         str(telemetry),
                     ],
@@ -503,6 +509,7 @@ class Demo:
                 binary=ensure_prometheus() / "prometheus",
                 port=prom_port,
             )
+            self.prometheus_started_at = time.time()
             self.components["prometheus"] = Component("prometheus", self.prometheus)
             for proc in self.group.processes:
                 if proc.name in self.components:
@@ -708,7 +715,8 @@ class Demo:
         out = self.out / "dashboards"
         with self.step("render", "rendering the dashboards to PNG") as detail:
             end = time.time()
-            start = max(self.started_at, end - 3600)
+            # From Prometheus's first scrape: the time before it holds no data to show.
+            start = max(self.prometheus_started_at, end - 3600)
             prometheus = Prometheus(self.prometheus)
             errors = 0
             for name in DASHBOARDS:
