@@ -129,11 +129,13 @@ class WatchStream:
             yield buffer
 
     def close(self) -> None:
-        """Unblock a reader at once (socket shutdown) and release the connection."""
+        """Unblock a reader at once (socket shutdown) and drop the connection (never pooled)."""
         self._closed.set()
-        with contextlib.suppress(OSError, AttributeError):
+        # shutdown() refuses once the connection went back to the pool: nothing to unblock then.
+        with contextlib.suppress(OSError, AttributeError, RuntimeError, ValueError):
             self._response.shutdown()  # type: ignore[attr-defined]
-        self._response.release_conn()
+        with contextlib.suppress(OSError):
+            self._response.close()
 
     def __enter__(self) -> WatchStream:
         return self

@@ -114,6 +114,8 @@ class Informer:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> Informer:
+        """Start (or, after ``stop()``, resume from ``resource_version``) in a daemon thread."""
+        self._stop.clear()
         self._thread = Threader(
             target=self._run, name=f"informer-{self.label}", daemon=True, stop_event=self._stop
         )

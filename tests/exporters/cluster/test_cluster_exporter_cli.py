@@ -1,0 +1,127 @@
+"""``kubepulse exporter cluster`` as a real process: start-up errors, serving, telemetry."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers_cluster_exporter import fetch, parse, select, value, wait_until
+
+from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.testing.cluster import Cluster
+
+CMD = [sys.executable, "-m", "kubepulse", "exporter", "cluster"]
+
+
+def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CMD, *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--resources", "pods,widgets"], "unknown resource(s) widgets"),
+        (["--shard", "2", "--total-shards", "2"], "--shard 2 must be less than --total-shards"),
+        (["--metric-labels-allowlist", "pods=app"], "--metric-labels-allowlist"),
+        (["--namespaces", "a", "--namespaces-denylist", "b"], "mutually exclusive"),
+        (["--kubeconfig", "/nonexistent/kubeconfig"], "/nonexistent/kubeconfig does not exist"),
+    ],
+)
+def test_bad_flags_fail_with_one_line(args: list[str], needle: str) -> None:
+    result = run(*args, "--port", "0", "--telemetry-port", "0", "--host", "127.0.0.1")
+    assert result.returncode != 0
+    assert needle in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len([line for line in result.stderr.splitlines() if line.startswith("Error")]) == 1
+
+
+def test_unreachable_api_fails_at_startup(tmp_path: Path) -> None:
+    """A kubeconfig pointing at a closed loopback port: one-line error, exit 1, quickly."""
+    port = free_port()
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "c",
+                "cluster": {
+                    "server": f"https://127.0.0.1:{port}",
+                    "insecure-skip-tls-verify": True,
+                },
+            }
+        ],
+        "users": [{"name": "u", "user": {"token": "x"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "c",
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    result = run(
+        "--kubeconfig",
+        str(path),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--telemetry-port",
+        "0",
+        timeout=20,
+    )
+    assert result.returncode == 1
+    assert "Error: cannot use the Kubernetes API" in result.stderr
+    assert f"127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.cluster
+def test_command_serves_metrics_and_telemetry(cluster: Cluster, tmp_path: Path) -> None:
+    port, telemetry = free_port(), free_port()
+    with ProcessGroup(tmp_path) as group:
+        group.start(
+            "cluster-exporter",
+            [
+                *CMD,
+                "--kubeconfig",
+                str(cluster.kubeconfig),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--telemetry-host",
+                "127.0.0.1",
+                "--telemetry-port",
+                str(telemetry),
+                "--resources",
+                "nodes,namespaces,pods",
+                "--metric-labels-allowlist",
+                "nodes=[*]",
+            ],
+            ready_url=f"http://127.0.0.1:{port}/readyz",
+            timeout=30,
+        )
+        status, body, _ = fetch(f"http://127.0.0.1:{port}/metrics")
+        assert status == 200
+        series = parse(body.decode())
+        assert select(series, "kube_node_info")
+        assert not select(series, "kube_deployment_spec_replicas")  # not in --resources
+        assert value(series, "kube_node_labels", node="node-000000", label_type="kwok") == 1
+        status, body, headers = fetch(f"http://127.0.0.1:{port}/metrics", gzip_ok=True)
+        assert status == 200 and headers["content-encoding"] == "gzip"
+        assert parse(body.decode()).keys() >= {k for k in series if k[0] == "kube_node_info"}
+
+        def telemetry_ok() -> dict[object, float]:
+            _, text, _ = fetch(f"http://127.0.0.1:{telemetry}/metrics")
+            tel = parse(text.decode())
+            assert (
+                value(tel, "kube_state_metrics_list_total", resource="nodes", result="success") >= 1
+            )
+            assert value(tel, "kubepulse_cluster_store_objects", resource="nodes") >= 3
+            assert value(tel, "kubepulse_cluster_resource_synced", resource="pods") == 1
+            assert select(tel, "kubepulse_cluster_scrape_duration_seconds_count")
+            return tel
+
+        wait_until(telemetry_ok, timeout=5)
+        assert fetch(f"http://127.0.0.1:{telemetry}/readyz")[0] == 200
