@@ -6,19 +6,17 @@ Alertmanager and (upstream-built, for Kubernetes discovery) Prometheus with the 
 Prometheus discovers the kwok cluster's Services and pods through the loopback apiserver, and
 the local overlay rewrites every discovered target to the loopback process standing in for it:
 nothing contacts kwok's fake pod IPs. The only fake is the webhook receiver, a tiny HTTP server
-in this test, standing in for Slack/a pager (it records what Alertmanager posts).
+(kubepulse.stack.local.WebhookReceiver) standing in for a pager: it records what Alertmanager posts.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +30,7 @@ from kubepulse.stack.alertmanager import render_alertmanager_config
 from kubepulse.stack.binaries import ensure_prometheus
 from kubepulse.stack.dashboards import build_dashboards, panel_queries, substitute, variable_queries
 from kubepulse.stack.local import (
+    WebhookReceiver,
     api_get,
     query,
     stand_in_manifests,
@@ -56,48 +55,6 @@ STORE_XML = """<?xml version="1.0"?>
   <item type="disc" price="9"/>
 </store>
 """
-
-
-class Receiver:
-    """Records the JSON bodies POSTed to it: the webhook end of Alertmanager."""
-
-    def __init__(self) -> None:
-        self.posts: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with receiver.lock:
-                    receiver.posts.append({"path": self.path, "body": json.loads(body)})
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self.url = f"http://{LOOPBACK}:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def alerts(
-        self, path: str, status: str, alertname: str
-    ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-        """(notification, alert) pairs posted to ``path`` with that alert in that status."""
-        with self.lock:
-            return [
-                (post["body"], alert)
-                for post in self.posts
-                if post["path"] == path
-                for alert in post["body"]["alerts"]
-                if alert["status"] == status and alert["labels"]["alertname"] == alertname
-            ]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def kubectl_apply(cluster: Any, manifests: list[dict[str, Any]]) -> None:
@@ -166,7 +123,7 @@ def stack(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
     work = tmp_path_factory.mktemp("stack")
     namespace = f"stack-e2e-{os.getpid()}"
     cluster.kubectl("create", "namespace", namespace)
-    receiver = Receiver()
+    receiver = WebhookReceiver()
     stop = threading.Event()
     ports = {name: free_port() for name in ("prometheus", "ce", "cet", "se", "ne", "pg", "web")}
     kubepulse = str(BIN / "kubepulse")
@@ -391,7 +348,7 @@ def test_replica_mismatch_alert_reaches_the_webhook_and_resolves(
     stack: dict[str, Any], cluster: Any
 ) -> None:
     namespace = stack["namespace"]
-    receiver: Receiver = stack["receiver"]
+    receiver: WebhookReceiver = stack["receiver"]
     kubectl_apply(cluster, [broken_manifest(namespace)])
     notification, alert = wait_until(
         lambda: receiver.alerts("/webhook", "firing", "KubeDeploymentReplicasMismatch"),
