@@ -128,6 +128,28 @@ class _Metrics:
             ["method", "route", "exception"],
             registry=registry,
         )
+        # labels() validates and looks up on every call; the label sets are few (bounded by
+        # the route table), so their children are kept here. Races only repeat a lookup.
+        self._done: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._running: dict[str, Any] = {}
+
+    def running(self, method: str) -> Any:
+        """The in-progress gauge child for ``method``."""
+        child = self._running.get(method)
+        if child is None:
+            child = self._running[method] = self.in_progress.labels(method)
+        return child
+
+    def done(self, method: str, route: str, status: str) -> tuple[Any, Any]:
+        """The (requests counter, duration histogram) children for one label set."""
+        key = (method, route, status)
+        pair = self._done.get(key)
+        if pair is None:
+            pair = self._done[key] = (
+                self.requests.labels(method, route, status),
+                self.duration.labels(method, route, status),
+            )
+        return pair
 
 
 _metrics_by_registry: dict[int, _Metrics] = {}
@@ -165,7 +187,8 @@ class _Instrumented:
         m = self.metrics
         start = time.perf_counter()
         status = ["500"]
-        m.in_progress.labels(method).inc()
+        running = m.running(method)
+        running.inc()
 
         def recording_start_response(
             status_line: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
@@ -185,9 +208,10 @@ class _Instrumented:
             error = environ.get(EXCEPTION_KEY) or (type(exc).__name__ if exc else None)
             if error:
                 m.exceptions.labels(method, route, error).inc()
-            m.requests.labels(method, route, status[0]).inc()
-            m.duration.labels(method, route, status[0]).observe(time.perf_counter() - start)
-            m.in_progress.labels(method).dec()
+            requests, duration = m.done(method, route, status[0])
+            requests.inc()
+            duration.observe(time.perf_counter() - start)
+            running.dec()
 
         try:
             body = self.app(environ, recording_start_response)
