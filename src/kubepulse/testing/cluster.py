@@ -168,9 +168,18 @@ class Cluster:
                 pids[component] = int((self.kwok_dir / "pids" / f"{component}.pid").read_text())
         return pids
 
+    def _owns(self, pid: int) -> bool:
+        """Whether ``pid`` still runs one of this cluster's binaries (kwokctl starts them from
+        links in the cluster's directory), so that a recycled pid is never killed."""
+        try:
+            argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0].decode()
+        except OSError:
+            return False
+        return argv0.startswith(f"{self.kwok_dir}{os.sep}")
+
     def running(self) -> dict[str, bool]:
         """Component name to whether its process is alive."""
-        return {name: _pid_alive(pid) for name, pid in self.pids().items()}
+        return {name: _pid_alive(pid) and self._owns(pid) for name, pid in self.pids().items()}
 
     def ready(self) -> bool:
         """Whether the API server answers ``/readyz`` with ok."""
@@ -194,7 +203,7 @@ class Cluster:
         minute for open watches to end, longer than a reliability test wants to wait.
         """
         pid = self.pids().get("kube-apiserver")
-        if pid is None or not _pid_alive(pid):
+        if pid is None or not (_pid_alive(pid) and self._owns(pid)):
             raise ClusterError(f"cluster {self.name}: kube-apiserver is not running")
         _kill_and_wait([pid], grace)
         # kwokctl treats a pid that still answers signal 0 as running, and an unreaped zombie does.
@@ -249,7 +258,8 @@ class Cluster:
         The cluster's data goes away with it, so there is no graceful shutdown to wait for:
         components get one second after SIGTERM.
         """
-        _kill_and_wait({*self._pids.values(), *self.pids().values()}, grace=1.0)
+        pids = {*self._pids.values(), *self.pids().values()}
+        _kill_and_wait([pid for pid in pids if self._owns(pid)], grace=1.0)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> Cluster:

@@ -14,7 +14,8 @@ Pods (set these in pod templates):
 - label ``kubepulse.dev/crashloop: "true"``: Running, containers waiting with reason
   ``CrashLoopBackOff``, ``restartCount`` 1 at once and one more every 10 s (annotation
   ``kubepulse.dev/crashloop-period`` changes the period), never Ready;
-- pods owned by a Job complete (``Succeeded``) once Ready;
+- pods owned by a Job complete (``Succeeded``) once Ready (annotation
+  ``kubepulse.dev/complete-after`` delays it);
 - a pod being deleted is removed at once (what a kubelet would do after the grace period).
 
 Nodes: Ready at once and kept alive by kwok's lease heartbeat. Label
