@@ -106,7 +106,8 @@ def host_stack() -> Iterator[dict[str, Any]]:
         "node_exporter_port": ports["node_exporter"],
         "kubepulse_exporters_install": False,
         "kubepulse_exporters_venv": str(BIN.parent),
-        "kubepulse_exporters_user": "prometheus",
+        # This venv's Python lives under /root (pyenv), which the prometheus user cannot reach.
+        "kubepulse_exporters_user": "root",
         "kubepulse_exporters_system_exporter_port": ports["system"],
         "kubepulse_exporters_system_exporter_enabled": kubepulse_has("exporter", "system"),
     }
@@ -140,13 +141,14 @@ def host_stack() -> Iterator[dict[str, Any]]:
         shutil.rmtree(prefix, ignore_errors=True)
 
 
-def run_site(stack: dict[str, Any], *args: str) -> dict[str, int]:
+def run_site(stack: dict[str, Any], *args: str) -> dict[str, Any]:
+    """Run site.yml on the stack's inventory: the recap's counts, and "output" (tasks, changes)."""
     prefix = stack["prefix"]
     out = ansible(
         "ansible-playbook", "-i", str(prefix / "inventory.yml"), "site.yml",
         "-e", f"@{prefix / 'vars.json'}", *args,
     )  # fmt: skip
-    return recap(out)
+    return {**recap(out), "output": "\n".join(re.findall(r"^changed: .*|^TASK .*", out, re.M))}
 
 
 @pytest.mark.slow
@@ -169,6 +171,9 @@ def test_host_roles_deploy_the_stack_on_localhost_idempotently(host_stack: dict[
     loaded = {g["name"] for g in get_json(f"{prom}/api/v1/rules")["data"]["groups"]}
     assert expected_groups and loaded == expected_groups
     # Prometheus scrapes node_exporter and itself, and found the Alertmanager.
+    jobs = ["node-exporter", "prometheus", "alertmanager"]
+    if host_stack["extra"]["kubepulse_exporters_system_exporter_enabled"]:
+        jobs.append("kubepulse-system-exporter")
     deadline = time.monotonic() + 20
     while True:
         up = {
@@ -176,7 +181,7 @@ def test_host_roles_deploy_the_stack_on_localhost_idempotently(host_stack: dict[
             for r in get_json(f"{prom}/api/v1/query?query=up")["data"]["result"]
         }
         ams = get_json(f"{prom}/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
-        jobs_up = all(up.get(job) == "1" for job in ("node-exporter", "prometheus", "alertmanager"))
+        jobs_up = all(up.get(job) == "1" for job in jobs)
         if jobs_up and ams:
             break
         assert time.monotonic() < deadline, f"targets not up: {up}"
@@ -194,7 +199,7 @@ def test_host_roles_deploy_the_stack_on_localhost_idempotently(host_stack: dict[
     pid = (prefix / "run/kubepulse/prometheus.pid").read_text().strip()
 
     second = run_site(host_stack, "--tags", "hosts", "--skip-tags", "grafana")
-    assert second["changed"] == 0 and second["failed"] == 0
+    assert second["changed"] == 0 and second["failed"] == 0, second["output"]
 
     # A changed knob is applied through the reload handler: same process, new config.
     extra = {**host_stack["extra"], "prometheus_scrape_interval": "2s"}
