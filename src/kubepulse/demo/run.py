@@ -352,6 +352,11 @@ class Demo:
                         LOOPBACK,
                         "--telemetry-port",
                         str(telemetry),
+                        # The workloads' team label: kube_pod_labels and usage by label.
+                        "--metric-labels-allowlist",
+                        "pods=[team]",
+                        "--usage-labels",
+                        "team",
                     ],
                     f"http://{LOOPBACK}:{port}/metrics",
                     ready=f"http://{LOOPBACK}:{telemetry}/readyz",

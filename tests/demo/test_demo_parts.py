@@ -1,0 +1,118 @@
+"""The demo's parts that need no cluster: its workloads, flags, memory sampling, port check."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from kubepulse.demo import demo
+from kubepulse.demo.run import MemorySampler, _port_free
+from kubepulse.demo.workloads import TAINT, manifests
+from kubepulse.processes import LOOPBACK
+
+
+def by_name(docs: list[dict]) -> dict[str, dict]:
+    return {f"{d['kind']}/{d['metadata']['name']}": d for d in docs}
+
+
+def test_kwok_workloads_use_kwok_labels_and_the_tainted_node() -> None:
+    docs = by_name(manifests(real=False, tainted_node="node-2"))
+    payments = docs["Deployment/payments"]["spec"]["template"]["metadata"]["labels"]
+    assert payments["kubepulse.dev/never-ready"] == "true"
+    crasher = docs["Pod/report-generator"]["metadata"]["labels"]
+    assert crasher["kubepulse.dev/crashloop"] == "true"
+    db = docs["StatefulSet/db"]["spec"]["template"]["spec"]
+    assert db["nodeSelector"] == {"kubernetes.io/hostname": "node-2"}
+    key, value_effect = TAINT.split("=")
+    assert db["tolerations"] == [
+        {
+            "key": key,
+            "operator": "Equal",
+            "value": value_effect.split(":")[0],
+            "effect": "NoSchedule",
+        }
+    ]
+    web = docs["Deployment/web"]["spec"]["template"]["metadata"]["annotations"]
+    assert web["prometheus.io/scrape"] == "true"
+    assert {d["metadata"]["name"] for d in docs.values() if d["kind"] == "Namespace"} == {
+        "demo-shop",
+        "demo-data",
+        "demo-batch",
+        "kubepulse",
+    }
+
+
+def test_real_cluster_workloads_fail_for_real_and_taint_nothing() -> None:
+    docs = by_name(manifests(real=True, tainted_node=None))
+    payments = docs["Deployment/payments"]["spec"]["template"]
+    assert "kubepulse.dev/never-ready" not in payments["metadata"]["labels"]
+    assert payments["spec"]["containers"][0]["readinessProbe"]["tcpSocket"] == {"port": 1}
+    crasher = docs["Pod/report-generator"]
+    assert "kubepulse.dev/crashloop" not in crasher["metadata"]["labels"]
+    assert crasher["spec"]["containers"][0]["command"] == ["sh", "-c", "exit 1"]
+    assert "nodeSelector" not in docs["StatefulSet/db"]["spec"]["template"]["spec"]
+
+
+def test_flags_are_checked_before_anything_starts(tmp_path: Path) -> None:
+    config = tmp_path / "kc.yaml"
+    config.write_text("apiVersion: v1\n")
+    result = CliRunner().invoke(
+        demo, ["--kubeconfig", str(config), "--use-current-context", "--output", str(tmp_path)]
+    )
+    assert result.exit_code == 2 and "not both" in result.output
+    result = CliRunner().invoke(demo, ["--duration", "5"])
+    assert result.exit_code == 2 and "--duration" in result.output
+    result = CliRunner().invoke(
+        demo, ["--use-current-context"], env={"KUBECONFIG": str(tmp_path / "missing")}
+    )
+    assert result.exit_code == 2 and "does not exist" in result.output
+    assert not list(tmp_path.glob("logs"))
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "kubepulse"), "demo", "--help"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0 and "Example: kubepulse demo" in proc.stdout
+
+
+def test_memory_sampler_counts_child_processes() -> None:
+    sampler = MemorySampler()
+    alone = sampler.sample()
+    # A child holding ~60 MiB must show up in the sum.
+    child = subprocess.Popen(
+        [sys.executable, "-c", "b = bytearray(60 * 2**20); import time; time.sleep(30)"]
+    )
+    try:
+        for _ in range(50):
+            if sampler.sample() >= alone + 60 * 2**20:
+                break
+            time.sleep(0.1)
+        assert sampler.peak >= alone + 60 * 2**20
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_port_free_ignores_closed_connections_but_sees_listeners() -> None:
+    server = socket.socket()
+    # As the demo's servers (Go, gunicorn, Python's http.server) do.
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind((LOOPBACK, 0))
+    server.listen()
+    port = server.getsockname()[1]
+    assert not _port_free(port)
+    client = socket.create_connection((LOOPBACK, port))
+    conn, _ = server.accept()
+    conn.close()  # the server side closes first: its end goes to TIME_WAIT
+    client.close()
+    server.close()
+    for _ in range(50):  # the close handshake takes a moment
+        if _port_free(port):
+            break
+        time.sleep(0.05)
+    assert _port_free(port)
