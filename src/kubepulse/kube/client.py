@@ -196,12 +196,19 @@ class KubeClient:
         params: Mapping[str, str] | None,
         timeout: urllib3.Timeout,
         preload: bool,
+        method: str = "GET",
+        body: bytes | None = None,
+        content_type: str = "application/json",
     ) -> urllib3.BaseHTTPResponse:
+        headers = self._headers()
+        if body is not None:
+            headers["Content-Type"] = content_type
         try:
             response = self._pool.request(
-                "GET",
+                method,
                 self.url(path, params),
-                headers=self._headers(),
+                body=body,
+                headers=headers,
                 timeout=timeout,
                 preload_content=preload,
                 redirect=False,
@@ -229,6 +236,28 @@ class KubeClient:
     ) -> dict[str, Any]:
         """A GET decoded with orjson; ``ApiError`` on an error status or a connection failure."""
         data: dict[str, Any] = orjson.loads(self.get_bytes(path, params, timeout))
+        return data
+
+    def send_json(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        content_type: str = "application/json",
+        timeout: float = 60.0,
+    ) -> dict[str, Any]:
+        """POST/PUT/PATCH/DELETE with an orjson-encoded body (``content_type`` picks the patch
+        flavour, e.g. ``application/merge-patch+json``); the decoded answer, ``ApiError``."""
+        response = self._request(
+            path,
+            None,
+            urllib3.Timeout(connect=CONNECT_TIMEOUT, read=timeout),
+            True,
+            method,
+            orjson.dumps(body),
+            content_type,
+        )
+        data: dict[str, Any] = orjson.loads(response.data)
         return data
 
     def stream(

@@ -1,0 +1,359 @@
+"""Cluster exporter benchmark: kubepulse vs kube-state-metrics vs a naive prometheus_client one.
+
+A kwok test cluster gets N nodes, D Deployments (replicas 0: the objects, not their pods) and P
+bare pods bound round-robin to the nodes (kwok marks them Running). Each exporter runs as its own
+process against it, one after the other, and is measured for:
+
+- initial sync: process start until /readyz (kubepulse) or /metrics (others) answers;
+- /metrics latency p50/p99, plain and gzip (keep-alive client, body fully read);
+- peak RSS (VmHWM) after the scrapes;
+- event-to-metric delay: a pod is deleted; time until its kube_pod_info series is gone.
+
+kube-state-metrics is built with ``go install k8s.io/kube-state-metrics/v2@TAG`` into
+``~/.cache/kubepulse/ksm-TAG/bin``; when the Go proxy or checksum database refuses it, the table
+says so and the other two are still compared.
+
+Run: .venv/bin/python benchmarks/cluster_exporter/bench.py [--pods 10000 --nodes 100 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import urllib3
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import table, write_results
+from kubepulse.kube.client import KubeClient, connect
+from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.testing.cluster import Cluster, start_cluster
+
+KSM_TAG = "v2.16.0"
+KSM_BIN = Path.home() / ".cache" / "kubepulse" / f"ksm-{KSM_TAG}" / "bin" / "kube-state-metrics"
+NS = "bench"
+HERE = Path(__file__).resolve().parent
+
+
+def ensure_ksm() -> tuple[Path | None, str]:
+    """The KSM binary, or None and the reason (first error line of ``go install``)."""
+    if KSM_BIN.exists():
+        return KSM_BIN, ""
+    env = {**os.environ, "GOBIN": str(KSM_BIN.parent), "CGO_ENABLED": "0"}
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.run(
+            ["go", "install", f"k8s.io/kube-state-metrics/v2@{KSM_TAG}"],
+            cwd=tmp,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+    if proc.returncode == 0 and KSM_BIN.exists():
+        return KSM_BIN, ""
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("go:")]
+    return None, (lines[-1] if lines else proc.stderr.strip()[:300])
+
+
+def populate(client: KubeClient, nodes: list[str], pods: int, deployments: int) -> None:
+    client.send_json("POST", "/api/v1/namespaces", {"metadata": {"name": NS}})
+
+    def deployment(i: int) -> None:
+        name = f"d{i:05d}"
+        client.send_json(
+            "POST",
+            f"/apis/apps/v1/namespaces/{NS}/deployments",
+            {
+                "metadata": {"name": name, "labels": {"app": name}},
+                "spec": {
+                    "replicas": 0,
+                    "selector": {"matchLabels": {"app": name}},
+                    "template": {
+                        "metadata": {"labels": {"app": name}},
+                        "spec": {"containers": [{"name": "c", "image": "x"}]},
+                    },
+                },
+            },
+        )
+
+    def pod(i: int) -> None:
+        client.send_json(
+            "POST",
+            f"/api/v1/namespaces/{NS}/pods",
+            {
+                "metadata": {"name": f"p{i:06d}", "labels": {"app": f"a{i % 100}"}},
+                "spec": {
+                    "nodeName": nodes[i % len(nodes)],
+                    "containers": [
+                        {
+                            "name": "c",
+                            "image": "example.invalid/x:1",
+                            "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
+                        }
+                    ],
+                },
+            },
+        )
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(deployment, range(deployments)))
+        list(pool.map(pod, range(pods)))
+
+
+def running(client: KubeClient) -> int:
+    items = client.get_json(f"/api/v1/namespaces/{NS}/pods")["items"]
+    return sum(1 for p in items if p.get("status", {}).get("phase") == "Running")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def scrape_latencies(url: str, count: int, gzip: bool) -> tuple[list[float], int]:
+    http = urllib3.PoolManager(maxsize=1)
+    headers = {"Accept-Encoding": "gzip"} if gzip else {"Accept-Encoding": "identity"}
+    out, size = [], 0
+    for _ in range(count):
+        started = time.perf_counter()
+        response = http.request("GET", url, headers=headers, decode_content=False, timeout=120)
+        size = len(response.data)
+        out.append(time.perf_counter() - started)
+        assert response.status == 200, response.status
+    return out, size
+
+
+def delete_delay(client: KubeClient, url: str, names: list[str]) -> list[float]:
+    http = urllib3.PoolManager(maxsize=1)
+    delays = []
+    for name in names:
+        needle = f'pod="{name}"'.encode()
+        client.send_json(
+            "DELETE", f"/api/v1/namespaces/{NS}/pods/{name}", {"gracePeriodSeconds": 0}
+        )
+        deleted = time.perf_counter()
+        while True:
+            body = http.request("GET", url, timeout=120).data
+            if needle not in body:
+                break
+        delays.append(time.perf_counter() - deleted)
+    return delays
+
+
+def vm_hwm(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def measure(
+    name: str,
+    start: Callable[[ProcessGroup, int], Any],
+    client: KubeClient,
+    victims: list[str],
+    scrapes: int,
+    logs: Path,
+) -> dict[str, Any]:
+    port = free_port()
+    with ProcessGroup(logs) as group:
+        started = time.perf_counter()
+        proc = start(group, port)
+        sync = time.perf_counter() - started
+        url = f"http://127.0.0.1:{port}/metrics"
+        plain, plain_size = scrape_latencies(url, scrapes, gzip=False)
+        gz, gz_size = scrape_latencies(url, scrapes, gzip=True)
+        delays = delete_delay(client, url, victims)
+        rss = vm_hwm(proc.pid)
+    return {
+        "name": name,
+        "sync": sync,
+        "p50": statistics.median(plain),
+        "p99": percentile(plain, 0.99),
+        "gz_p50": statistics.median(gz),
+        "gz_p99": percentile(gz, 0.99),
+        "rss": rss,
+        "delay": statistics.median(delays),
+        "size": plain_size,
+        "gz_size": gz_size,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pods", type=int, default=10000)
+    parser.add_argument("--deployments", type=int, default=1000)
+    parser.add_argument("--nodes", type=int, default=100)
+    parser.add_argument("--scrapes", type=int, default=30)
+    parser.add_argument("--naive-scrapes", type=int, default=5)
+    args = parser.parse_args()
+
+    ksm, ksm_error = ensure_ksm()
+    logs = Path(tempfile.mkdtemp(prefix="bench-cluster-exporter-"))
+    t0 = time.perf_counter()
+    cluster: Cluster = start_cluster("bench-cluster-exporter", nodes=args.nodes, timeout=300)
+    try:
+        client = connect(cluster.kubeconfig)
+        nodes = [n["metadata"]["name"] for n in client.get_json("/api/v1/nodes")["items"]]
+        populate(client, nodes, args.pods, args.deployments)
+        deadline = time.monotonic() + 600
+        while running(client) < args.pods * 0.99 and time.monotonic() < deadline:
+            time.sleep(5)
+        setup = time.perf_counter() - t0
+        kubeconfig = str(cluster.kubeconfig)
+        python = sys.executable
+
+        def ours(group: ProcessGroup, port: int) -> Any:
+            return group.start(
+                "kubepulse",
+                [
+                    python,
+                    "-m",
+                    "kubepulse",
+                    "exporter",
+                    "cluster",
+                    "--kubeconfig",
+                    kubeconfig,
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--telemetry-host",
+                    "127.0.0.1",
+                    "--telemetry-port",
+                    str(free_port()),
+                    "--log-level",
+                    "warning",
+                ],
+                ready_url=f"http://127.0.0.1:{port}/readyz",
+                timeout=600,
+            )
+
+        def naive(group: ProcessGroup, port: int) -> Any:
+            return group.start(
+                "naive",
+                [python, str(HERE / "naive.py"), kubeconfig, str(port)],
+                ready_url=f"http://127.0.0.1:{port}/metrics",
+                timeout=900,
+            )
+
+        def kube_state_metrics(group: ProcessGroup, port: int) -> Any:
+            assert ksm is not None
+            return group.start(
+                "ksm",
+                [
+                    str(ksm),
+                    f"--kubeconfig={kubeconfig}",
+                    "--host=127.0.0.1",
+                    f"--port={port}",
+                    "--telemetry-host=127.0.0.1",
+                    f"--telemetry-port={free_port()}",
+                    "--resources=daemonsets,deployments,namespaces,nodes,pods,replicasets,"
+                    "services,statefulsets",
+                ],
+                ready_url=f"http://127.0.0.1:{port}/metrics",
+                timeout=600,
+            )
+
+        results = [
+            measure(
+                "kubepulse", ours, client, ["p000000", "p000001", "p000002"], args.scrapes, logs
+            )
+        ]
+        if ksm is not None:
+            results.append(
+                measure(
+                    "kube-state-metrics " + KSM_TAG,
+                    kube_state_metrics,
+                    client,
+                    ["p000003", "p000004", "p000005"],
+                    args.scrapes,
+                    logs,
+                )
+            )
+        results.append(
+            measure(
+                "naive prometheus_client",
+                naive,
+                client,
+                ["p000006", "p000007", "p000008"],
+                args.naive_scrapes,
+                logs,
+            )
+        )
+    finally:
+        cluster.down()
+
+    rows = [
+        [
+            r["name"],
+            f"{r['sync']:.2f}",
+            f"{r['p50'] * 1000:.1f}",
+            f"{r['p99'] * 1000:.1f}",
+            f"{r['gz_p50'] * 1000:.1f}",
+            f"{r['gz_p99'] * 1000:.1f}",
+            f"{r['rss']:.0f}",
+            f"{r['delay'] * 1000:.0f}",
+            f"{r['size'] / 2**20:.1f} / {r['gz_size'] / 2**20:.1f}",
+        ]
+        for r in results
+    ]
+    ours_r, naive_r = results[0], results[-1]
+    lines = [
+        f"Cluster: {args.nodes} kwok nodes, {args.deployments} Deployments (replicas 0), "
+        f"{args.pods} bare Running pods; setup took {setup:.0f} s. Scrapes: {args.scrapes} "
+        f"(naive: {args.naive_scrapes}) per encoding, one keep-alive client.",
+        "",
+        table(
+            [
+                "exporter",
+                "initial sync s",
+                "p50 ms",
+                "p99 ms",
+                "gzip p50 ms",
+                "gzip p99 ms",
+                "peak RSS MiB",
+                "delete→gone ms",
+                "body MiB plain / gzip",
+            ],
+            rows,
+        ),
+        "",
+        f"- kubepulse vs naive: scrape p50 {naive_r['p50'] / ours_r['p50']:.0f}x faster plain, "
+        f"{naive_r['gz_p50'] / ours_r['gz_p50']:.0f}x gzip (target >= 50x).",
+    ]
+    if ksm is not None:
+        k = results[1]
+        lines.append(
+            f"- kubepulse / KSM: scrape p50 ratio {ours_r['p50'] / k['p50']:.2f} plain, "
+            f"{ours_r['gz_p50'] / k['gz_p50']:.2f} gzip (target <= 1.0); RSS ratio "
+            f"{ours_r['rss'] / k['rss']:.2f} (target <= 1.5)."
+        )
+    else:
+        lines.append(
+            f"- kube-state-metrics {KSM_TAG} NOT measured: `go install "
+            f"k8s.io/kube-state-metrics/v2@{KSM_TAG}` failed here: `{ksm_error}`. "
+            "The module download works but the checksum database refuses it; checksum "
+            "verification was not disabled. The KSM ratios are therefore not known."
+        )
+    lines.append(
+        "- Delete→gone is measured by scraping in a loop, so it includes one scrape time "
+        "(large for the naive exporter)."
+    )
+    write_results(
+        "cluster_exporter", "Cluster exporter: kubepulse vs KSM vs naive", "\n".join(lines)
+    )
+
+
+if __name__ == "__main__":
+    main()
