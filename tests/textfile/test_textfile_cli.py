@@ -388,3 +388,21 @@ def test_interval_keeps_rewriting_survives_bad_input_and_stops_cleanly(
     assert f"kubepulse textfile: error: {store}:1:" in stderr
     assert stderr.rstrip().endswith("kubepulse textfile: stopped")
     assert os.listdir(out) == ["store.prom"]
+
+
+def test_the_example_mapping_config_works(out: Path, promtool: Callable[[str], None]) -> None:
+    examples = Path(__file__).resolve().parents[2] / "examples" / "textfile"
+    store = examples / "store.xml"
+    result = run(store, "--config", examples / "mapping.yml", "--output-dir", out)
+    assert result.exit_code == 0, result.output
+    text = (out / "store.prom").read_text()
+    promtool(text)
+    got = {
+        (name, dict(labels).get("type")): value
+        for name, samples in parse_samples(text).items()
+        for labels, value in samples.items()
+    }
+    assert got[("store_total_rows", None)] == 4
+    assert got[("store_rows", "paid")] == 2 and got[("store_rows", "unknown")] == 1
+    assert got[("store_amount_euros", "paid")] == 19.5
+    assert got[("store_items_max", "refunded")] == 9
