@@ -43,7 +43,7 @@ def output_names(stores: Sequence[Path], name: str | None) -> dict[str, list[Pat
         return {name: list(stores)}
     out: dict[str, list[Path]] = {}
     for store in stores:
-        stem = store.name.removesuffix(".xml") or store.name
+        stem = store.stem
         if stem in out:
             raise click.UsageError(
                 f"{out[stem][0]} and {store} would both write {stem}.prom: "
