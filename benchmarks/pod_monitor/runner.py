@@ -17,18 +17,17 @@ from typing import Any
 
 from kubernetes import client as k8s
 
+from kubepulse.kube.client import connect, load_configuration
 from kubepulse.podmonitor import PodsMonitorPool, PodsStatus
-from kubepulse.podmonitor._kube import make_api_client
 from kubepulse.podmonitor.monitor import RecoveryTracker, Selection
 from kubepulse.threader import Threader, current_stop_event
 
 LABEL = "app=bench"
 
 
-def count_requests(api_client: k8s.ApiClient) -> list[int]:
-    """Wrap the client's urllib3 pool so every HTTP request, of any kind, is counted."""
+def count_requests(pool: Any) -> list[int]:
+    """Wrap a urllib3 pool so every HTTP request through it, of any kind, is counted."""
     counter = [0]
-    pool = api_client.rest_client.pool_manager
     original = pool.request
 
     def counted(*args: Any, **kwargs: Any) -> Any:
@@ -75,17 +74,21 @@ def main() -> None:
     mode, kubeconfig, timeout, settle, *namespaces = sys.argv[1:]
     # CPU from here on: imports cost both contenders the same and are not monitoring work.
     before = resource.getrusage(resource.RUSAGE_SELF)
-    api_client = make_api_client(kubeconfig)
-    requests = count_requests(api_client)
     started = time.monotonic()
     if mode == "watch":
-        pool = PodsMonitorPool(api_client, settle_seconds=float(settle))
+        client = connect(kubeconfig)
+        requests = count_requests(client._pool)
+        pool = PodsMonitorPool(client, settle_seconds=float(settle))
         for ns in namespaces:
             pool.select_and_monitor_by_namespace_pattern_and_label(ns, LABEL, float(timeout))
         pool.wait_until_watching()
         print("WATCHING", flush=True)
         status = pool.join()
     else:
+        configuration = load_configuration(kubeconfig)
+        configuration.connection_pool_maxsize = 32
+        api_client = k8s.ApiClient(configuration)
+        requests = count_requests(api_client.rest_client.pool_manager)
         events = [threading.Event() for _ in namespaces]
         threads = [
             Threader(target=poll_monitor, args=(api_client, ns, float(timeout), float(settle), ev))

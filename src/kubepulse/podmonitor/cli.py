@@ -205,7 +205,7 @@ def _kill(pool: PodsMonitorPool, count: int, seed: int | None) -> PodsStatus:
     candidates = pool.selected_pods()
     if len(candidates) < count:
         result.add_error(f"--kill {count}: only {len(candidates)} pods are selected")
-    api = KubeApi(pool.api_client)
+    api = KubeApi(pool.client)
     for namespace, name in random.Random(seed).sample(candidates, min(count, len(candidates))):
         try:
             api.delete_pod(namespace, name)

@@ -306,10 +306,10 @@ class RecoveryTracker:
 class PodMonitor:
     """Watches one selection for ``max_timeout`` seconds; ``run()`` is a Threader target.
 
-    ``run()`` ends at ``max_timeout`` after it started, when its Threader's stop event is set
-    (``interrupt()`` unblocks a read in progress), or ``settle_seconds`` after every disruption
-    seen so far has recovered. It returns a ``PodsStatus`` and never raises: errors become
-    messages in it, next to whatever was measured.
+    ``run()`` ends ``max_timeout`` after its snapshot was taken, when its Threader's stop event
+    is set (``interrupt()`` unblocks a read in progress), or ``settle_seconds`` after every
+    disruption seen so far has recovered. It returns a ``PodsStatus`` and never raises: errors
+    become messages in it, next to whatever was measured.
     """
 
     def __init__(
@@ -337,12 +337,12 @@ class PodMonitor:
 
     def run(self) -> PodsStatus:
         stop = current_stop_event()
-        started = self.clock()
-        deadline = started + self.max_timeout
         errors = PodsStatus()
         note = ""
         try:
             self._list(initial=True)
+            # The clock starts once the snapshot exists: nothing before it can be observed.
+            deadline = self.clock() + self.max_timeout
             self.watching.set()
             backoff = 0.1
             while not stop.is_set():

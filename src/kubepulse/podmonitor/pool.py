@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from kubepulse.kube.selectors import compile_pattern, validate_label_selector
-from kubepulse.podmonitor._kube import KubeApi, make_api_client
+from kubepulse.podmonitor._kube import KubeApi, make_client
 from kubepulse.podmonitor.models import PodsStatus
 from kubepulse.podmonitor.monitor import DEFAULT_SETTLE_SECONDS, PodMonitor, Progress, Selection
 from kubepulse.threader import Threader
@@ -31,8 +31,10 @@ def _check_timeout(max_timeout: Any) -> float:
 class PodsMonitorPool:
     """Monitors pushed by the ``select_and_monitor_*`` calls, joined and merged by ``join()``.
 
-    ``client`` is a ``kubernetes.client.ApiClient`` or a kubeconfig path. ``settle_seconds``: a
-    monitor whose disruptions have all recovered ends after this long without a new one.
+    ``client`` is a ``kubernetes.client.ApiClient``, a kubeconfig path or a
+    ``kubepulse.kube.client.KubeClient``; all monitors share its connection pool.
+    ``settle_seconds``: a monitor whose disruptions have all recovered ends after this long
+    without a new one.
     ``events`` holds each monitor's stop event, in push order.
     """
 
@@ -41,7 +43,7 @@ class PodsMonitorPool:
             raise ValueError(f"settle_seconds: expected a number, got {settle_seconds!r}")
         if settle_seconds < 0:
             raise ValueError(f"settle_seconds: must not be negative, got {settle_seconds!r}")
-        self.api_client = make_api_client(client)
+        self.client = make_client(client)
         self.settle_seconds = float(settle_seconds)
         self.monitors: list[PodMonitor] = []
         self.threads: list[Threader] = []
@@ -102,7 +104,7 @@ class PodsMonitorPool:
         )
         if selection == Selection():
             raise ValueError("label_selector: give a label selector or a pattern to select pods")
-        monitor = PodMonitor(KubeApi(self.api_client), selection, timeout, self.settle_seconds)
+        monitor = PodMonitor(KubeApi(self.client), selection, timeout, self.settle_seconds)
         thread = Threader(
             target=monitor.run, name=f"podmonitor-{len(self.threads) + 1}", daemon=True
         )
