@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import psutil
+import pytest
 from click.testing import CliRunner
 
 from kubepulse.demo import demo
 from kubepulse.demo.run import MemorySampler, _port_free
 from kubepulse.demo.workloads import TAINT, manifests
 from kubepulse.processes import LOOPBACK
+from kubepulse.testing.cluster import clusters_dir
+
+KUBEPULSE = str(Path(sys.executable).parent / "kubepulse")
 
 
 def by_name(docs: list[dict]) -> dict[str, dict]:
@@ -43,7 +50,7 @@ def test_kwok_workloads_use_kwok_labels_and_the_tainted_node() -> None:
         "demo-shop",
         "demo-data",
         "demo-batch",
-        "kubepulse",
+        "kubepulse-demo",
     }
 
 
@@ -73,7 +80,7 @@ def test_flags_are_checked_before_anything_starts(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "does not exist" in result.output
     assert not list(tmp_path.glob("logs"))
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "kubepulse"), "demo", "--help"],
+        [KUBEPULSE, "demo", "--help"],
         capture_output=True,
         text=True,
     )
@@ -116,3 +123,34 @@ def test_port_free_ignores_closed_connections_but_sees_listeners() -> None:
             break
         time.sleep(0.05)
     assert _port_free(port)
+
+
+@pytest.mark.cluster
+def test_ctrl_c_while_starting_tears_everything_down(tmp_path: Path) -> None:
+    """SIGINT while the exporters start: exit 130, and the cluster and every process are gone."""
+    name = f"demo-int-{os.getpid()}"
+    proc = subprocess.Popen(
+        [KUBEPULSE, "demo", "--output", str(tmp_path), "--cluster-name", name, "--no-render"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "starting exporters" in line:
+            time.sleep(1)  # some servers are up by now, others starting
+            proc.send_signal(signal.SIGINT)
+            break
+    rest, _ = proc.communicate(timeout=120)
+    output = "".join(lines) + rest
+    assert proc.returncode == 130, output
+    assert "interrupted" in output and "0 processes left, 0 ports still bound" in output
+    assert not (clusters_dir() / name).exists()
+    leftovers = [
+        p.info["pid"]
+        for p in psutil.process_iter(["pid", "cmdline"])
+        if any(str(tmp_path) in arg or name in arg for arg in p.info["cmdline"] or [])
+    ]
+    assert leftovers == []

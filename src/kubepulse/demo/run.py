@@ -49,6 +49,7 @@ FOR_OVERRIDES = {
     "KubeStatefulSetReplicasMismatch": "6s",
 }
 PREFERRED_PROMETHEUS_PORT = 9090
+RENDER_WORKERS = 2
 KILL_PODS = 2
 STORE_XML = """<?xml version="1.0" encoding="UTF-8"?>
 <store>
@@ -198,6 +199,7 @@ class Demo:
         self.cluster: Cluster | None = None
         self.kubeconfig: Path | None = options.kubeconfig
         self.nodes: list[str] = []
+        self.created_namespaces: list[str] = []  # deleted at the end on a cluster we didn't start
         self.ports: list[int] = []
         self.group = ProcessGroup(self.out / "logs")
         self.memory = MemorySampler()
@@ -288,6 +290,15 @@ class Demo:
                 self.kubectl("taint", "nodes", tainted, workloads.TAINT, "--overwrite")
                 detail.append(f"node {tainted} tainted {workloads.TAINT}")
             docs = workloads.manifests(real=real, tainted_node=tainted)
+            if real:
+                existing = set(self.kubectl("get", "namespaces", "-o", "name").split())
+                taken = [ns for ns in workloads.NAMESPACES if f"namespace/{ns}" in existing]
+                if taken:
+                    raise DemoError(
+                        f"namespace(s) {', '.join(taken)} already exist in {self.kubeconfig}; "
+                        "the demo creates and deletes its own: remove them or use another cluster"
+                    )
+            self.created_namespaces = list(workloads.NAMESPACES)
             self.kubectl(
                 "apply", "-f", "-", input=yaml.safe_dump_all(docs[: len(workloads.NAMESPACES)])
             )
@@ -713,38 +724,43 @@ class Demo:
             time.sleep(1)
 
     def render(self) -> None:
-        from kubepulse.render import Prometheus, RenderError, draw_dashboard_file
+        """``kubepulse render-dashboard`` on the main dashboards, two processes side by side.
+
+        Drawing is CPU-bound Python; two processes use both cores of a small machine.
+        """
         from kubepulse.stack import deploy_dir
 
         assert self.prometheus is not None
         out = self.out / "dashboards"
+        boards = deploy_dir() / "grafana" / "dashboards"
         with self.step("render", "rendering the dashboards to PNG") as detail:
-            end = time.time()
             # From Prometheus's first scrape: the time before it holds no data to show.
-            start = max(self.prometheus_started_at, end - 3600)
-            prometheus = Prometheus(self.prometheus)
-            errors = 0
-            for name in DASHBOARDS:
+            start = self.prometheus_started_at
+            end = time.time()
+            workers = []
+            for index in range(RENDER_WORKERS):
+                argv = [
+                    _bin("kubepulse"),
+                    "render-dashboard",
+                    *(str(boards / f"{name}.json") for name in DASHBOARDS[index::RENDER_WORKERS]),
+                    *("--prometheus", self.prometheus, "--out", str(out)),
+                    *("--from", f"{start:.0f}", "--to", f"{end:.0f}"),
+                    *("--scrape-interval", self.options.scrape_interval),
+                ]
+                workers.append(self.group.start(f"render-{index + 1}", argv))
+            for worker in workers:
                 try:
-                    results, overview = draw_dashboard_file(
-                        deploy_dir() / "grafana" / "dashboards" / f"{name}.json",
-                        prometheus,
-                        out,
-                        start=start,
-                        end=end,
-                        scrape_interval=_seconds(self.options.scrape_interval),
-                    )
-                except RenderError as exc:
-                    self.say(f"  {name}: {exc}")
-                    errors += 1
-                    continue
-                self.pngs += [str(r.path) for r in results if r.path is not None]
-                if overview is not None:
-                    self.pngs.append(str(overview))
-                errors += sum(bool(r.errors) for r in results)
-            detail.append(
-                f"{len(self.pngs)} PNGs in {out}" + (f", {errors} with errors" if errors else "")
-            )
+                    code = worker.popen.wait(300)
+                except subprocess.TimeoutExpired:
+                    worker.stop()
+                    code = None
+                lines = worker.log_tail(200).splitlines()
+                self.pngs += [line.rsplit("  [", 1)[0] for line in lines if line.endswith("]")]
+                if code != 0:
+                    problem = lines[-1] if lines else f"exit {code}"
+                    self.say(f"  {worker.name}: {problem}")
+                    detail.append(problem)
+            detail.insert(0, f"{len(self.pngs)} PNGs in {out}")
 
     def summary(self, checks: dict[str, bool]) -> dict[str, Any]:
         self.memory.sample()
@@ -853,12 +869,12 @@ class Demo:
             self.receiver.close()
         if self.cluster is not None:
             self.cluster.down()
-        elif self.kubeconfig is not None and self.steps and self.steps[-1].name != "cluster":
+        elif self.created_namespaces:
             with contextlib.suppress(DemoError, subprocess.TimeoutExpired):
                 self.kubectl(
                     "delete",
                     "namespace",
-                    *workloads.NAMESPACES,
+                    *self.created_namespaces,
                     "--wait=false",
                     "--ignore-not-found",
                 )
@@ -908,7 +924,12 @@ class Demo:
             exit_code = 1
         finally:
             self.say("tearing down ...")
-            result = self.teardown()
+            # Another Ctrl-C must not cut the teardown short and leave servers behind.
+            interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                result = self.teardown()
+            finally:
+                signal.signal(signal.SIGINT, interrupt)
             self.memory.stop()
             if summary is not None:
                 summary["teardown"] = result
@@ -920,12 +941,6 @@ class Demo:
                 f"{len(result['ports_still_bound'])} ports still bound"
             )
         return exit_code
-
-
-def _seconds(duration: str) -> float:
-    from kubepulse.render import parse_duration
-
-    return parse_duration(duration)
 
 
 def _examples_dir() -> Path:

@@ -25,8 +25,9 @@ __all__ = [
 SHOP_NAMESPACE = "demo-shop"
 DATA_NAMESPACE = "demo-data"
 BATCH_NAMESPACE = "demo-batch"
-# Where the stand-ins for kubepulse's own components live (what Prometheus discovers).
-STACK_NAMESPACE = "kubepulse"
+# Where the stand-ins for kubepulse's own components live (what Prometheus discovers). Not
+# "kubepulse": on a real cluster that may be the real install, and the demo deletes its namespaces.
+STACK_NAMESPACE = "kubepulse-demo"
 NAMESPACES = (SHOP_NAMESPACE, DATA_NAMESPACE, BATCH_NAMESPACE, STACK_NAMESPACE)
 WEB_SELECTOR = "app.kubernetes.io/name=web"
 TAINT = "dedicated=data:NoSchedule"
