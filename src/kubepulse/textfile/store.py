@@ -277,7 +277,10 @@ class _RowHandler:
                     for i, attr in self.attr_fields:
                         text = attrs.get(attr)
                         if text is not None:
-                            values[i] = self.number(i, text)
+                            try:
+                                values[i] = float(text)
+                            except ValueError:  # blank, or an error with its position
+                                values[i] = self.number(i, text)
                     self.values = values
                 if self.on_row is not None:
                     self.row_pos = self.position()
