@@ -214,10 +214,14 @@ def test_store_update_delete_and_unchanged_family_cache() -> None:
     # kube_pod_info's text did not change, so its cached gzip member is reused as is.
     gz_after = store.gzip_chunks()
     assert store.samples("kube_pod_info") == info_before
-    assert gz_after[0] is gz_before[0]
+    # (members: [0] kube_pod_info's header, [1] its body, ...)
+    assert gz_after[1] is gz_before[1]
     assert gz_after != gz_before
-    # Multi-member gzip decodes to exactly the plain text.
+    # Multi-member gzip decodes to exactly the plain text, in both formats.
     assert gzip.decompress(b"".join(gz_after)) == b"".join(store.chunks())
+    assert gzip.decompress(b"".join(store.gzip_chunks(openmetrics=True))) == b"".join(
+        store.chunks(openmetrics=True)
+    )
     store.apply((), [CRASHLOOP_POD["metadata"]["uid"]], False)
     assert len(store) == 0
     assert b"api-7d9f-x2k" not in b"".join(store.chunks())

@@ -28,7 +28,7 @@ from kubepulse.exporters.cluster import (
     services,
     statefulsets,
 )
-from kubepulse.exporters.cluster.store import KindStore
+from kubepulse.exporters.cluster.store import KindStore, gzip_member
 from kubepulse.exporters.cluster.usage_by_label import CpuUsageByLabel, RequestsByLabel
 from kubepulse.exposition.server import Request, Response
 from kubepulse.exposition.text import CONTENT_TYPE
@@ -54,6 +54,7 @@ KINDS: dict[str, ModuleType] = {
     )
 }
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+_GZ_EOF = gzip_member(b"# EOF\n")
 
 
 def _jump_hash(key: int, buckets: int) -> int:
@@ -97,7 +98,7 @@ class Source(Protocol):
     @property
     def synced(self) -> Any: ...
     def chunks(self, openmetrics: bool = False) -> list[bytes]: ...
-    def gzip_chunks(self) -> list[bytes]: ...
+    def gzip_chunks(self, openmetrics: bool = False) -> list[bytes]: ...
 
 
 class _Fanout:
@@ -285,14 +286,14 @@ class ClusterExporter:
             )
         accept = request.headers.get("Accept") or ""
         openmetrics = "application/openmetrics-text" in accept
-        gzip = not openmetrics and "gzip" in (request.headers.get("Accept-Encoding") or "")
+        gzip = "gzip" in (request.headers.get("Accept-Encoding") or "")
         chunks: list[bytes] = []
         for source in self.sources:
-            chunks.extend(source.gzip_chunks() if gzip else source.chunks(openmetrics))
+            chunks.extend(source.gzip_chunks(openmetrics) if gzip else source.chunks(openmetrics))
         headers = {"Content-Encoding": "gzip"} if gzip else {}
         content_type = CONTENT_TYPE
         if openmetrics:
-            chunks.append(b"# EOF\n")
+            chunks.append(_GZ_EOF if gzip else b"# EOF\n")
             content_type = OPENMETRICS
         self.telemetry.scrape.labels("gzip" if gzip else "identity").observe(
             time.perf_counter() - started

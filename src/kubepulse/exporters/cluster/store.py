@@ -3,9 +3,10 @@
 Each resource kind has a ``KindStore``: one ``dict[uid, bytes]`` per metric family. A watch event
 renders the object's lines once per family (``FamilySpec.generate``); a delete pops them. A scrape
 only concatenates: per family the ``# HELP``/``# TYPE`` header, then ``b"".join`` of the stored
-values, cached until that family changes. Gzip is cached the same way, one gzip member per family:
-gzip streams may be concatenated (RFC 1952 multi-member), so an unchanged family is never
-compressed twice and a scrape storm costs no compression at all.
+values, cached until that family changes. Gzip is cached the same way, as gzip members (one per
+header, one per family body): gzip streams may be concatenated (RFC 1952 multi-member), so an
+unchanged family is never compressed twice and a scrape storm costs no compression at all, in
+text format 0.0.4 and in OpenMetrics alike.
 
 An update that leaves a family's text unchanged (a pod's status moves, its ``kube_pod_info`` does
 not) does not invalidate that family's caches.
@@ -101,6 +102,11 @@ class KindStore:
         self._data: list[dict[str, bytes]] = [{} for _ in self.specs]
         self._generation = [0] * len(self.specs)
         self._cache: list[tuple[int, bytes, bytes | None]] = [(-1, b"", None)] * len(self.specs)
+        self._headers = [
+            (spec.family.header.encode(), openmetrics_header(spec.family).encode())
+            for spec in self.specs
+        ]
+        self._gz_headers = [(gzip_member(t), gzip_member(o)) for t, o in self._headers]
         self._lock = threading.Lock()
         self._render_lock = threading.Lock()
         self._pending_sync = informers
@@ -152,24 +158,29 @@ class KindStore:
                     body = b"".join(self._data[i].values())
                     gz = None
             if gzip and gz is None:
-                gz = gzip_member(self.specs[i].family.header.encode() + body)
+                gz = gzip_member(body) if body else b""
             self._cache[i] = (gen_now, body, gz)
             return body, gz
 
     def chunks(self, openmetrics: bool = False) -> list[bytes]:
         """Header and body of each family, in table order (headers for empty families too)."""
         out: list[bytes] = []
-        for i, spec in enumerate(self.specs):
+        for i in range(len(self.specs)):
             body, _ = self._family(i, False)
-            header = openmetrics_header(spec.family) if openmetrics else spec.family.header
-            out.append(header.encode())
+            out.append(self._headers[i][openmetrics])
             if body:
                 out.append(body)
         return out
 
-    def gzip_chunks(self) -> list[bytes]:
-        """One gzip member per family (text format 0.0.4)."""
-        return [gz for i in range(len(self.specs)) if (gz := self._family(i, True)[1])]
+    def gzip_chunks(self, openmetrics: bool = False) -> list[bytes]:
+        """The same as gzip members: one per header, one per non-empty body, all cached."""
+        out: list[bytes] = []
+        for i in range(len(self.specs)):
+            body_gz = self._family(i, True)[1]
+            out.append(self._gz_headers[i][openmetrics])
+            if body_gz:
+                out.append(body_gz)
+        return out
 
     def samples(self, family: str) -> bytes:
         """The stored text of one family (for tests and debugging)."""

@@ -75,7 +75,7 @@ class _Rendered:
     def chunks(self, openmetrics: bool = False) -> list[bytes]:
         return [self._render()[0]] if self.present() else []
 
-    def gzip_chunks(self) -> list[bytes]:
+    def gzip_chunks(self, openmetrics: bool = False) -> list[bytes]:
         return [self._render()[1]] if self.present() else []
 
 
