@@ -14,9 +14,11 @@ Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 def fetch(
-    url: str, gzip_ok: bool = False, timeout: float = 10
+    url: str, gzip_ok: bool = False, timeout: float = 10, accept: str | None = None
 ) -> tuple[int, bytes, dict[str, str]]:
     request = urllib.request.Request(url)
+    if accept:
+        request.add_header("Accept", accept)
     if gzip_ok:
         request.add_header("Accept-Encoding", "gzip")
     try:

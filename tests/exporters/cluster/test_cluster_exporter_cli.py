@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from helpers_cluster_exporter import fetch, parse, select, value, wait_until
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
 
 from kubepulse.processes import ProcessGroup, free_port
 from kubepulse.testing.cluster import Cluster
@@ -111,6 +112,18 @@ def test_command_serves_metrics_and_telemetry(cluster: Cluster, tmp_path: Path) 
         status, body, headers = fetch(f"http://127.0.0.1:{port}/metrics", gzip_ok=True)
         assert status == 200 and headers["content-encoding"] == "gzip"
         assert parse(body.decode()).keys() >= {k for k in series if k[0] == "kube_node_info"}
+
+        # OpenMetrics when asked (as Prometheus asks), gzip members included.
+        status, body, headers = fetch(
+            f"http://127.0.0.1:{port}/metrics",
+            gzip_ok=True,
+            accept="application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )
+        assert status == 200
+        assert headers["content-type"].startswith("application/openmetrics-text")
+        om = {f.name: f for f in om_parse(body.decode())}
+        assert om["kube_node_info"].samples
+        assert body.endswith(b"# EOF\n")
 
         def telemetry_ok() -> dict[object, float]:
             _, text, _ = fetch(f"http://127.0.0.1:{telemetry}/metrics")
