@@ -78,7 +78,7 @@ def kubepulse_has(*command: str) -> bool:
 
 
 def test_ansible_lint_production_profile_and_syntax_check() -> None:
-    out = ansible("ansible-lint", "--profile", "production", "--nocolor")
+    out = ansible("ansible-lint", "--nocolor")  # profile and offline: deploy/ansible/.ansible-lint
     assert "Profile 'production' was required, and it passed" in out
     out = ansible("ansible-playbook", "--syntax-check", "-i", "inventory/hosts.yml", "site.yml")
     assert "playbook: site.yml" in out
