@@ -99,8 +99,9 @@ def test_no_cpu_throttling_alert() -> None:
 # --syntax-only: the production config names in-cluster files (service-account token, CA) that
 # exist only inside a pod; everything else (SD configs, relabelling, rule files) is checked.
 def test_production_config_passes_upstream_promtool(upstream_promtool: Path) -> None:
-    out = run([upstream_promtool, "check", "config", "--syntax-only", PROM / "prometheus.yml"])
-    assert "SUCCESS" in out and "FAILED" not in out
+    for config in (PROM / "prometheus.yml", PROM / "global" / "prometheus.yml"):
+        out = run([upstream_promtool, "check", "config", "--syntax-only", config])
+        assert "SUCCESS" in out and "FAILED" not in out, config
 
 
 def test_knobs_are_applied(tmp_path: Path, upstream_promtool: Path) -> None:

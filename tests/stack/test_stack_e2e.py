@@ -375,6 +375,29 @@ def test_rules_evaluate_cleanly_and_a_healthy_cluster_fires_nothing(stack: dict[
     assert not pending, pending
 
 
+def test_a_global_prometheus_federates_this_cluster(stack: dict[str, Any]) -> None:
+    """deploy/prometheus/global/prometheus.yml pulls recordings, alerts and up, cluster-labelled."""
+    config = yaml.safe_load((deploy_dir() / "prometheus" / "global" / "prometheus.yml").read_text())
+    job = config["scrape_configs"][0]
+    # Loopback, plain HTTP and no credentials here; matchers and honor_labels as committed.
+    for key in ("scheme", "basic_auth"):
+        job.pop(key)
+    job["static_configs"] = [{"targets": [urlsplit(stack["prometheus"]).netloc]}]
+    config["global"].update(scrape_interval="1s", scrape_timeout="1s")
+    with ProcessGroup(stack["work"] / "global-logs") as group:
+        url = start_prometheus(group, stack["work"] / "global", yaml.safe_dump(config))
+        federated = wait_until(
+            lambda: query(url, 'count by (cluster) ({__name__=~".+:.+"})'),
+            timeout=20,
+            what="federated recording rules",
+        )
+        assert [s["metric"] for s in federated] == [{"cluster": CLUSTER_LABEL}]
+        ups = query(url, 'up{job="kubepulse-cluster-exporter"}')
+        assert [s["metric"]["cluster"] for s in ups] == [CLUSTER_LABEL]
+        # Raw series stay in the cluster: only aggregates cross.
+        assert not query(url, "kube_pod_info")
+
+
 def test_replica_mismatch_alert_reaches_the_webhook_and_resolves(
     stack: dict[str, Any], cluster: Any
 ) -> None:
