@@ -26,6 +26,7 @@ from kubepulse.render import (
     Prometheus,
     RenderError,
     TimeRange,
+    Unreachable,
     draw_dashboard,
     format_value,
     parse_duration,
@@ -257,6 +258,10 @@ def test_cli_errors_are_one_line_and_nonzero(prometheus: str, tmp_path: Path) ->
     assert len(result.stderr.strip().splitlines()) == 1
     with pytest.raises(RenderError, match="not an http"):
         Prometheus("ftp://x")
+    # Without variables to resolve, the panels' own queries find Prometheus gone.
+    no_vars = {"panels": [panel("stat", "Up", ["sum(up)"])]}
+    with pytest.raises(Unreachable, match="Connection refused"):
+        draw_dashboard(no_vars, Prometheus(dead), tmp_path, name="x", start=0, end=60)
     # The real console script is wired to this command.
     proc = subprocess.run([KUBEPULSE, "render-dashboard", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "Example: kubepulse render-dashboard" in proc.stdout

@@ -42,6 +42,7 @@ __all__ = [
     "PanelResult",
     "Prometheus",
     "RenderError",
+    "Unreachable",
     "draw_dashboard",
     "draw_dashboard_file",
     "format_value",
@@ -92,6 +93,10 @@ DPI = 100
 
 class RenderError(RuntimeError):
     """The dashboard or Prometheus could not be used; the message names the file/URL and why."""
+
+
+class Unreachable(RenderError):
+    """Prometheus did not answer (connection refused, timeout, not an API): nothing to draw."""
 
 
 # --- time and units ---------------------------------------------------------------------------
@@ -236,7 +241,7 @@ class Prometheus:
             except ValueError:
                 raise RenderError(f"{self.url}{path}: HTTP {exc.code}") from None
         except (OSError, ValueError) as exc:
-            raise RenderError(f"{self.url}: {exc}") from None
+            raise Unreachable(f"{self.url}: {exc}") from None
         if body.get("status") != "success":
             raise RenderError(f"{body.get('errorType', 'error')}: {body.get('error')}")
         return body["data"]
@@ -439,6 +444,8 @@ def _fetch(
                 result = prometheus.query(expr, window.end)
             else:
                 result = prometheus.query_range(expr, window.start, window.end, window.step)
+        except Unreachable:
+            raise
         except RenderError as exc:
             data.errors.append(f"{target.get('refId', '?')}: {exc}")
             continue
@@ -697,9 +704,9 @@ def draw_dashboard(
     """Render ``dashboard``'s panels into ``out_dir/NAME/NN-title.png`` and, with ``overview``,
     the whole dashboard into ``out_dir/NAME.png``; return per-panel results and the overview path.
 
-    Queries run concurrently. A failing query shows as an error in its panel (and in the
-    result's ``errors``) rather than stopping the render; an unreachable Prometheus raises
-    ``RenderError`` while resolving variables or, if there are none, once every query failed.
+    Queries run concurrently. A query Prometheus rejects shows as an error in its panel (and in
+    the result's ``errors``) rather than stopping the render; an unreachable Prometheus raises
+    ``Unreachable`` (a ``RenderError``).
     """
     import matplotlib
 
@@ -716,10 +723,6 @@ def draw_dashboard(
     drawable = [p for p in panels if p.get("type") in RENDERED_TYPES]
     with ThreadPoolExecutor(max_workers=8) as pool:
         fetched = list(pool.map(lambda p: _fetch(p, prometheus, values, window), drawable))
-    if drawable and all(d.errors and not d.series for d in fetched):
-        first = fetched[0].errors[0]
-        if "Connection refused" in first or "urlopen error" in first:
-            raise RenderError(first)
     data_by_panel = {id(p): d for p, d in zip(drawable, fetched, strict=True)}
 
     fig, boxes = _layout(dashboard, name, data_by_panel, colors)
