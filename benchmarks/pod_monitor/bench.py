@@ -65,7 +65,7 @@ spec:
     return "---\n".join(docs)
 
 
-def wait_ready(api: KubeApi, total: int, timeout: float = 300.0) -> None:
+def wait_ready(api: KubeApi, total: int, timeout: float = 600.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         pods, _ = api.list_pods(None, "app=bench")
@@ -74,7 +74,8 @@ def wait_ready(api: KubeApi, total: int, timeout: float = 300.0) -> None:
             return
         if time.monotonic() > deadline:
             raise TimeoutError(f"{ready}/{total} bench pods Ready after {timeout} s")
-        time.sleep(1)
+        print(f"  {ready}/{total} bench pods Ready", file=sys.stderr, flush=True)
+        time.sleep(2)
 
 
 def run(
@@ -132,7 +133,8 @@ def summarize(label: str, mode: str, pods: int, out: dict[str, Any], kill: int) 
 
 
 def main() -> None:
-    cluster = start_cluster(name="kubepulse-bench-podmon", nodes=2)
+    # kwok nodes take 110 pods each, like a default kubelet.
+    cluster = start_cluster(name="kubepulse-bench-podmon", nodes=10)
     try:
         api = KubeApi(cluster.kubeconfig)
         with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:

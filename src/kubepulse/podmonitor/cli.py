@@ -37,7 +37,8 @@ def monitor() -> None:
 
 
 def _fail(message: str) -> None:
-    click.echo(f"kubepulse monitor pods: {message}", err=True)
+    one_line = " ".join(message.split())
+    click.echo(f"kubepulse monitor pods: {one_line}", err=True)
     sys.exit(EXIT_ERROR)
 
 
@@ -170,7 +171,8 @@ def pods(
         )
     except ValueError as exc:
         argument, _, detail = str(exc).partition(":")
-        _fail(f"{_FLAGS.get(argument, argument)}:{detail}")
+        flag = _FLAGS.get(argument, argument)
+        _fail(f"{flag}: {detail.strip().removeprefix(flag + ':').strip()}")
     except Exception as exc:
         _fail(f"--kubeconfig: cannot use {kubeconfig!r}: {exc}")
 
