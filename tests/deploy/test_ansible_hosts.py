@@ -196,6 +196,19 @@ def test_host_roles_deploy_the_stack_on_localhost_idempotently(host_stack: dict[
     ) as resp:
         metrics = resp.read().decode()
     assert "node_textfile_scrape_error 0" in metrics
+    if "kubepulse_exporters_textfile_stores" in host_stack["extra"]:
+        # `kubepulse textfile` (looping under the direct manager) feeds node_exporter the store.
+        deadline = time.monotonic() + 30
+        while 'store_rows{path="' not in metrics:
+            assert time.monotonic() < deadline, "no store_* metrics from the textfile directory"
+            time.sleep(0.5)
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{ports['node_exporter']}/metrics", timeout=5
+            ) as resp:
+                metrics = resp.read().decode()
+        assert re.search(r'^store_total_rows\{path="[^"]*store\.xml"\} 3$', metrics, re.M), metrics[
+            -2000:
+        ]
     pid = (prefix / "run/kubepulse/prometheus.pid").read_text().strip()
 
     second = run_site(host_stack, "--tags", "hosts", "--skip-tags", "grafana")
