@@ -406,3 +406,14 @@ def test_the_example_mapping_config_works(out: Path, promtool: Callable[[str], N
     assert got[("store_rows", "paid")] == 2 and got[("store_rows", "unknown")] == 1
     assert got[("store_amount_euros", "paid")] == 19.5
     assert got[("store_items_max", "refunded")] == 9
+
+
+def test_unwritable_output_is_a_one_line_error(write_store: StoreWriter, out: Path) -> None:
+    store = write_store('<row type="a"/>')
+    (out / "store.prom").mkdir()  # the rename over it fails after the temp file is written
+    result = run(store, "--output-dir", out)
+    assert result.exit_code == 1
+    assert _error_line(result).startswith(
+        f"kubepulse textfile: error: {out / 'store.prom'}: cannot write: Is a directory"
+    )
+    assert os.listdir(out) == ["store.prom"]
