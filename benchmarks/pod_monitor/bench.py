@@ -4,7 +4,8 @@
 1.5, 2.0 or 2.5 s by namespace), 20 monitors in one pool (one per namespace), 10% of the pods
 killed at once. Each contender runs in its own process (benchmarks/pod_monitor/runner.py) so its
 HTTP requests (counted at the urllib3 pool: every request, of any kind) and CPU seconds are its
-own. Timing error: |measured pod_readiness_time - configured delay|, per recovered pod.
+own. Timing error two ways: against an independent watch's receipt of each Ready event, and
+|pod_readiness_time - configured delay| (which also holds the cluster's own latency).
 Targets: requests independent of pod count and duration (O(monitors)), timing error p95 <= 250 ms,
 at least 10x fewer requests than polling.
 """
@@ -17,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -78,9 +80,38 @@ def wait_ready(api: KubeApi, total: int, timeout: float = 600.0) -> None:
         time.sleep(2)
 
 
+class ReferenceWatch:
+    """An independent watch of every bench pod: when each pod was first seen and first Ready
+    (wall-clock receipt times), the yardstick for when a monitor noticed Ready."""
+
+    def __init__(self, kubeconfig: Path) -> None:
+        self.api = KubeApi(kubeconfig)
+        self.added: dict[str, float] = {}
+        self.ready: dict[str, float] = {}
+        _, rv = self.api.list_pods(None, "app=bench")
+        self.thread = threading.Thread(target=self._run, args=(rv,), daemon=True)
+        self.thread.start()
+
+    def _run(self, rv: str) -> None:
+        for event in self.api.watch_pods(None, "app=bench", rv, 300):
+            now = time.time()
+            pod = event["object"]
+            name = pod["metadata"].get("name")
+            if event["type"] == "BOOKMARK" or name is None:
+                continue
+            self.added.setdefault(name, now)
+            if is_ready(pod):
+                self.ready.setdefault(name, now)
+
+    def stop(self) -> None:
+        self.api.interrupt()
+        self.thread.join(5)
+
+
 def run(
     mode: str, kubeconfig: Path, api: KubeApi, kill: int, timeout: float, settle: float
 ) -> dict[str, Any]:
+    reference = ReferenceWatch(kubeconfig) if kill else None
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -105,17 +136,30 @@ def run(
         )
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda v: api.delete_pod(*v), victims))
-    out = json.loads(proc.stdout.read())
+    out: dict[str, Any] = json.loads(proc.stdout.read())
     proc.wait()
+    if reference is not None:
+        reference.stop()
+        out["reference_ready"] = reference.ready
     return out
+
+
+def p50_p95(values: list[float]) -> tuple[str, str]:
+    if len(values) < 2:
+        return "–", "–"
+    return f"{statistics.median(values):.0f}", f"{statistics.quantiles(values, n=20)[18]:.0f}"
 
 
 def summarize(label: str, mode: str, pods: int, out: dict[str, Any], kill: int) -> list[object]:
     status = out["status"]
-    errors = [
-        abs(p["pod_readiness_time"] - delay_of(p["namespace"])) * 1000 for p in status["recovered"]
+    recovered = status["recovered"]
+    vs_delay = [abs(p["pod_readiness_time"] - delay_of(p["namespace"])) * 1000 for p in recovered]
+    reference = out.get("reference_ready", {})
+    vs_reference = [
+        abs(p["ready_at"] - reference[p["replacement_name"]]) * 1000
+        for p in recovered
+        if p["replacement_name"] in reference
     ]
-    q = statistics.quantiles(errors, n=20) if len(errors) >= 2 else [float("nan")] * 19
     return [
         label,
         mode,
@@ -124,11 +168,11 @@ def summarize(label: str, mode: str, pods: int, out: dict[str, Any], kill: int) 
         f"{out['wall_seconds']:.1f}",
         out["requests"],
         f"{out['cpu_seconds']:.2f}",
-        len(status["recovered"]),
+        len(recovered),
         len(status["unrecovered"]),
         0 if status["error"] is None else len(status["error"].split("\n")),
-        f"{statistics.median(errors):.0f}" if errors else "–",
-        f"{q[18]:.0f}" if errors else "–",
+        *p50_p95(vs_reference),
+        *p50_p95(vs_delay),
     ]
 
 
@@ -148,14 +192,17 @@ def main() -> None:
         watch = run("watch", cluster.kubeconfig, api, kill, TIMEOUT, SETTLE)
         rows.append(summarize("kill 10%", "watch (kubepulse)", total, watch, kill))
         wait_ready(api, total)
-        poll = run("poll", cluster.kubeconfig, api, kill, TIMEOUT, SETTLE)
-        rows.append(summarize("kill 10%", "poll 1 s (krkn-like)", total, poll, kill))
+        poll = run("poll-raw", cluster.kubeconfig, api, kill, TIMEOUT, SETTLE)
+        rows.append(summarize("kill 10%", "poll 1 s, raw JSON", total, poll, kill))
+        wait_ready(api, total)
+        poll_models = run("poll", cluster.kubeconfig, api, kill, TIMEOUT, SETTLE)
+        rows.append(summarize("kill 10%", "poll 1 s, models (krkn-lib)", total, poll_models, kill))
         wait_ready(api, total)
         for seconds in (10.0, 30.0):
             idle = run("watch", cluster.kubeconfig, api, 0, seconds, SETTLE)
             rows.append(summarize(f"idle {seconds:g} s", "watch (kubepulse)", total, idle, 0))
-        idle_poll = run("poll", cluster.kubeconfig, api, 0, 10.0, SETTLE)
-        rows.append(summarize("idle 10 s", "poll 1 s (krkn-like)", total, idle_poll, 0))
+        idle_poll = run("poll-raw", cluster.kubeconfig, api, 0, 10.0, SETTLE)
+        rows.append(summarize("idle 10 s", "poll 1 s, raw JSON", total, idle_poll, 0))
         small = 10
         for ns in NAMESPACES:
             cluster.kubectl("-n", ns, "scale", "deployment/bench", f"--replicas={small}")
@@ -167,6 +214,7 @@ def main() -> None:
     finally:
         cluster.down()
     ratio = poll["requests"] / max(1, watch["requests"])
+    ratio_models = poll_models["requests"] / max(1, watch["requests"])
     headers = [
         "scenario",
         "monitor",
@@ -178,16 +226,29 @@ def main() -> None:
         "recovered",
         "unrecovered",
         "errors",
-        "timing error p50 ms",
-        "timing error p95 ms",
+        "Ready-time error p50 ms",
+        "Ready-time error p95 ms",
+        "readiness - kwok delay p50 ms",
+        "readiness - kwok delay p95 ms",
     ]
     body = (
         f"20 monitors in one pool, one per namespace; kill 10% at once; timeout {TIMEOUT:g} s, "
-        f"settle {SETTLE:g} s. Timing error = |pod_readiness_time - kwok's configured delay|.\n\n"
+        f"settle {SETTLE:g} s. Each contender runs alone, in its own process; requests are "
+        "counted at its urllib3 pool (every HTTP request), CPU is its process's user+system "
+        "time after imports.\n\n"
+        "- *Ready-time error*: |when the monitor says the replacement turned Ready - when an "
+        "independent watch of all bench pods, in the benchmark process, received that Ready "
+        "event|: the monitor's own timing error.\n"
+        "- *readiness - kwok delay*: |pod_readiness_time - the delay kwok was configured with "
+        "(1.0/1.5/2.0/2.5 s)|. This also contains the cluster's own latency (scheduling 100 "
+        "replacements, kwok's stage processing), which on a loaded machine dominates.\n\n"
         + table(headers, rows)
-        + f"\n\nPolling made {ratio:.1f}x the API requests of the watch-based pool in the kill run "
-        "(target >= 10x). The idle rows show the watch pool's request count staying flat as the "
-        "duration triples and as the pod count drops five-fold, while polling grows with time."
+        + f"\n\nRequests, kill run: polling made {ratio:.1f}x (raw JSON) and "
+        f"{ratio_models:.1f}x (models) the watch pool's requests (target >= 10x). A poller "
+        "that kept its 1 s schedule would make 20 x duration requests; the model-based one falls "
+        "far behind it because decoding into models saturates the CPU. The idle rows show the "
+        "watch pool's request count flat (2 per monitor: list + watch) as the duration triples "
+        "and as the pod count drops five-fold, while polling grows with time."
     )
     write_results("pod_monitor", "Pod recovery monitor: watch vs 1 s polling", body)
 

@@ -1,8 +1,9 @@
 """One monitoring run in its own process, so its CPU time and HTTP requests are its own.
 
 ``python runner.py MODE KUBECONFIG TIMEOUT SETTLE NS...`` with MODE ``watch`` (kubepulse's
-PodsMonitorPool) or ``poll`` (a krkn-lib-like monitor: a thread per selection listing pods every
-second through the generated client). Prints ``WATCHING`` once every monitor has its snapshot,
+PodsMonitorPool), ``poll`` (a krkn-lib-like monitor: a thread per selection listing pods every
+second through the generated client and its models) or ``poll-raw`` (the same, listing raw
+JSON). Prints ``WATCHING`` once every monitor has its snapshot,
 then one JSON line: requests, CPU seconds, wall seconds and the merged PodsStatus.
 """
 
@@ -13,12 +14,14 @@ import resource
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client as k8s
 
 from kubepulse.kube.client import connect, load_configuration
 from kubepulse.podmonitor import PodsMonitorPool, PodsStatus
+from kubepulse.podmonitor._kube import KubeApi
 from kubepulse.podmonitor.monitor import RecoveryTracker, Selection
 from kubepulse.threader import Threader, current_stop_event
 
@@ -39,35 +42,46 @@ def count_requests(pool: Any) -> list[int]:
 
 
 def poll_monitor(
-    api_client: k8s.ApiClient, namespace: str, timeout: float, settle: float, ready: threading.Event
+    listed: Callable[[str], list[dict[str, Any]]],
+    namespace: str,
+    timeout: float,
+    settle: float,
+    ready: threading.Event,
 ) -> PodsStatus:
     """krkn-lib's approach: list the selected pods every second and diff the lists."""
-    core = k8s.CoreV1Api(api_client)
     stop = current_stop_event()
     tracker = RecoveryTracker(
         Selection(label_selector=LABEL), timeout, time.time() - time.monotonic()
     )
-
-    def listed() -> list[dict[str, Any]]:
-        pods = core.list_namespaced_pod(namespace, label_selector=LABEL).items
-        return [api_client.sanitize_for_serialization(p) for p in pods]
-
     started = time.monotonic()
-    tracker.snapshot(listed())
+    tracker.snapshot(listed(namespace))
     ready.set()
     while not stop.wait(1.0):
-        pods = listed()
+        pods = listed(namespace)
         now = time.monotonic()
-        seen = set()
-        for pod in pods:
-            seen.add(pod["metadata"]["uid"])
-            tracker.observe(pod, now)
-        for uid in set(tracker.pods) - seen:
-            tracker.observe_gone(uid, now)
+        tracker.reconcile(pods, now)
         resolved = tracker.resolved_at()
         if now - started >= timeout or (resolved is not None and now >= resolved + settle):
             break
     return tracker.status()
+
+
+def pollers(mode: str, kubeconfig: str) -> tuple[Callable[[str], list[dict[str, Any]]], list[int]]:
+    """The list function for ``poll`` (generated models, as krkn-lib) or ``poll-raw`` (raw
+    JSON through kubepulse's client: polling at its cheapest), and its request counter."""
+    if mode == "poll-raw":
+        api = KubeApi(connect(kubeconfig))
+        return (lambda ns: api.list_pods(ns, LABEL)[0]), count_requests(api.client._pool)
+    configuration = load_configuration(kubeconfig)
+    configuration.connection_pool_maxsize = 32
+    api_client = k8s.ApiClient(configuration)
+    core = k8s.CoreV1Api(api_client)
+
+    def listed(ns: str) -> list[dict[str, Any]]:
+        pods = core.list_namespaced_pod(ns, label_selector=LABEL).items
+        return [api_client.sanitize_for_serialization(p) for p in pods]
+
+    return listed, count_requests(api_client.rest_client.pool_manager)
 
 
 def main() -> None:
@@ -85,13 +99,10 @@ def main() -> None:
         print("WATCHING", flush=True)
         status = pool.join()
     else:
-        configuration = load_configuration(kubeconfig)
-        configuration.connection_pool_maxsize = 32
-        api_client = k8s.ApiClient(configuration)
-        requests = count_requests(api_client.rest_client.pool_manager)
+        listed, requests = pollers(mode, kubeconfig)
         events = [threading.Event() for _ in namespaces]
         threads = [
-            Threader(target=poll_monitor, args=(api_client, ns, float(timeout), float(settle), ev))
+            Threader(target=poll_monitor, args=(listed, ns, float(timeout), float(settle), ev))
             for ns, ev in zip(namespaces, events, strict=True)
         ]
         for t in threads:
