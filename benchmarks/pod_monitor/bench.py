@@ -13,6 +13,7 @@ at least 10x fewer requests than polling.
 from __future__ import annotations
 
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -36,7 +37,7 @@ NAMESPACES = [f"bench-{i:02d}" for i in range(20)]
 REPLICAS = 50
 KILL_FRACTION = 0.10
 DELAYS = (1.0, 1.5, 2.0, 2.5)
-TIMEOUT = 30.0
+TIMEOUT = 60.0
 SETTLE = 3.0
 
 
@@ -184,7 +185,7 @@ def main() -> None:
         with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
             f.write(manifests(REPLICAS))
             f.flush()
-            cluster.kubectl("apply", "-f", f.name)
+            cluster.kubectl("apply", "-f", f.name, timeout=300)
         total = REPLICAS * len(NAMESPACES)
         wait_ready(api, total)
         kill = int(total * KILL_FRACTION)
@@ -205,7 +206,9 @@ def main() -> None:
         rows.append(summarize("idle 10 s", "poll 1 s, raw JSON", total, idle_poll, 0))
         small = 10
         for ns in NAMESPACES:
-            cluster.kubectl("-n", ns, "scale", "deployment/bench", f"--replicas={small}")
+            cluster.kubectl(
+                "-n", ns, "scale", "deployment/bench", f"--replicas={small}", timeout=120
+            )
         wait_ready(api, small * len(NAMESPACES))
         idle_small = run("watch", cluster.kubeconfig, api, 0, 10.0, SETTLE)
         rows.append(
@@ -243,6 +246,8 @@ def main() -> None:
         "(1.0/1.5/2.0/2.5 s)|. This also contains the cluster's own latency (scheduling 100 "
         "replacements, kwok's stage processing), which on a loaded machine dominates.\n\n"
         + table(headers, rows)
+        + "\n\nLoad average at the end (1/5/15 min, 2 cores, other work running): "
+        + "/".join(f"{x:.1f}" for x in os.getloadavg())
         + f"\n\nRequests, kill run: polling made {ratio:.1f}x (raw JSON) and "
         f"{ratio_models:.1f}x (models) the watch pool's requests (target >= 10x). A poller "
         "that kept its 1 s schedule would make 20 x duration requests; the model-based one falls "
