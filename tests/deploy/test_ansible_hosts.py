@@ -152,6 +152,7 @@ def run_site(stack: dict[str, Any], *args: str) -> dict[str, Any]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # three playbook runs; ~2 min on an idle machine
 def test_host_roles_deploy_the_stack_on_localhost_idempotently(host_stack: dict[str, Any]) -> None:
     ports = host_stack["ports"]
     prefix = host_stack["prefix"]
