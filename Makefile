@@ -19,10 +19,11 @@ bench: deps
 
 deps: venv debs helm prometheus-upstream bins
 
-# The local Kubernetes test cluster's binaries (etcd, control plane, kubectl, kwok, kwokctl): found
-# or built once from Go modules into ~/.cache/kubepulse/k8s-v*/bin (kubepulse.testing.binaries).
+# The local Kubernetes test cluster's binaries (etcd, control plane, kubectl, kwok, kwokctl,
+# metrics-server): found or built once from Go modules into ~/.cache/kubepulse/k8s-v*/bin
+# (kubepulse.testing.binaries).
 bins: venv
-	$(BIN)/kubepulse cluster build >/dev/null
+	$(BIN)/kubepulse cluster build --metrics-server >/dev/null
 
 # Debian's Prometheus is built without Kubernetes SD; the stack tests need the upstream build
 # (kubepulse.stack.binaries: built once from its Go module into ~/.cache/kubepulse/prometheus-v*).

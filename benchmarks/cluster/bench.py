@@ -139,6 +139,7 @@ def pods_ready(stages: str | None) -> float:
 def main() -> None:
     if "--cold" in sys.argv:
         cold_build()
+    load_before = os.getloadavg()[0]
     ours, plain = warm_starts()
     pods_ours = pods_ready(None)
     pods_plain = pods_ready("")
@@ -162,6 +163,9 @@ def main() -> None:
         ],
     ]
     body = [
+        f"1-minute load average on the 2 cores: {load_before:.1f} at the start, "
+        f"{os.getloadavg()[0]:.1f} at the end (other work shares this machine).",
+        "",
         "Baselines, same run: plain `kwokctl create cluster` (kwok's default stages, no node"
         " wait) for the start; kwok's default one-step pod stages for the 1,000 pods.",
         "",

@@ -287,6 +287,27 @@ class _Builder:
         _log(f"{tag} built {name} in {self.seconds[name]:.0f} s")
 
 
+def metrics_server_manifests() -> Path:
+    """metrics-server's kustomize base (RBAC, Service, APIService) from its Go module, which
+    kwokctl renders with ``kubectl kustomize`` instead of downloading it from GitHub."""
+    out = subprocess.run(
+        [
+            _go(),
+            "mod",
+            "download",
+            "-json",
+            f"sigs.k8s.io/metrics-server@v{METRICS_SERVER_VERSION}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tempfile.gettempdir(),
+        env={**os.environ, "GOFLAGS": ""},
+    )
+    if out.returncode != 0:
+        raise BuildError(f"go mod download sigs.k8s.io/metrics-server: {out.stdout or out.stderr}")
+    return Path(json.loads(out.stdout)["Dir"]) / "manifests" / "base"
+
+
 def ensure_binaries(*, metrics_server: bool = False, build: bool = True) -> Binaries:
     """Paths of every binary the cluster needs, building the missing ones (see module docstring).
 

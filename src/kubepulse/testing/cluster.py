@@ -32,7 +32,13 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from kubepulse.processes import LOOPBACK, free_port, require_loopback
-from kubepulse.testing.binaries import KUBE_VERSION, Binaries, BuildError, ensure_binaries
+from kubepulse.testing.binaries import (
+    KUBE_VERSION,
+    Binaries,
+    BuildError,
+    ensure_binaries,
+    metrics_server_manifests,
+)
 from kubepulse.testing.stages import NODE_RESOURCE_YAML, STAGES_YAML
 
 if TYPE_CHECKING:
@@ -304,6 +310,7 @@ def _config_yaml(binaries: Binaries, metrics_server: bool, stages: str) -> str:
         options["enable"] = ["metrics-server"]
         options["metricsServerBinary"] = str(binaries.metrics_server)
         options["metricsServerPort"] = free_port()
+        options["metricsServerManifests"] = [str(metrics_server_manifests())]
     config = {
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
         "kind": "KwokctlConfiguration",
