@@ -202,8 +202,9 @@ def main() -> None:
         for seconds in (10.0, 30.0):
             idle = run("watch", cluster.kubeconfig, api, 0, seconds, SETTLE)
             rows.append(summarize(f"idle {seconds:g} s", "watch (kubepulse)", total, idle, 0))
-        idle_poll = run("poll-raw", cluster.kubeconfig, api, 0, 10.0, SETTLE)
-        rows.append(summarize("idle 10 s", "poll 1 s, raw JSON", total, idle_poll, 0))
+        for seconds in (10.0, 30.0):
+            idle_poll = run("poll-raw", cluster.kubeconfig, api, 0, seconds, SETTLE)
+            rows.append(summarize(f"idle {seconds:g} s", "poll 1 s, raw JSON", total, idle_poll, 0))
         small = 10
         for ns in NAMESPACES:
             cluster.kubectl(
