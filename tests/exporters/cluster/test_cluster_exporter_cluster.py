@@ -26,7 +26,7 @@ from kubepulse.exporters.cluster.store import KindStore
 from kubepulse.exposition.server import ExporterServer
 from kubepulse.kube.client import KubeClient, connect
 from kubepulse.kube.informer import Backoff, Informer
-from kubepulse.testing.cluster import Cluster
+from kubepulse.testing.cluster import Cluster, ClusterError
 
 pytestmark = pytest.mark.cluster
 
@@ -54,8 +54,17 @@ def exporter(cluster: Cluster, namespace: str) -> Iterator[tuple[ClusterExporter
 
 
 def apply(cluster: Cluster, namespace: str, *objects: dict[str, Any]) -> None:
-    doc = {"apiVersion": "v1", "kind": "List", "items": list(objects)}
-    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(doc))
+    """kubectl apply; retried while a new namespace's default ServiceAccount is not made yet."""
+    doc = json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)})
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            cluster.kubectl("apply", "-n", namespace, "-f", "-", input=doc)
+            return
+        except ClusterError as exc:
+            if "serviceaccount" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def pod(name: str, labels: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
@@ -458,42 +467,6 @@ def _seen(url: str, namespace: str) -> tuple[set[str], dict[str, float]]:
     )
 
 
-@pytest.mark.slow
-def test_apiserver_restart_while_scaling(
-    cluster: Cluster, namespace: str, exporter: tuple[ClusterExporter, str]
-) -> None:
-    """Resilience: API server down ~10 s mid-scale; /metrics equals the truth within 10 s after."""
-    exp, url = exporter
-    apply(cluster, namespace, workload("Deployment", "scaler", 2))
-    wait_until(lambda: len(_seen(url, namespace)[0]) == 2, timeout=20, interval=0.2)
-    lists_before = exp.telemetry.lists.labels("pods", "success")._value.get()
-    cluster.kubectl("scale", "deployment", "scaler", "-n", namespace, "--replicas=6")
-    cluster.stop_apiserver()
-    down = time.monotonic()
-    # While the API is down the last known state keeps being served.
-    status, body, _ = fetch(url + "/metrics")
-    assert status == 200 and b"kube_pod_info" in body
-    time.sleep(max(0.0, 10 - (time.monotonic() - down)))
-    cluster.start_apiserver()
-    back = time.monotonic()
-    cluster.kubectl("scale", "deployment", "scaler", "-n", namespace, "--replicas=3")
-    client = connect(cluster.kubeconfig)
-
-    def equal() -> bool:
-        truth = _truth(client, namespace)
-        return _seen(url, namespace) == truth and truth[1] == {"scaler": 3.0}
-
-    wait_until(equal, timeout=10 - (time.monotonic() - back), interval=0.2)
-    converged = time.monotonic() - back
-    assert converged < 10
-    # Later changes (the controllers catching up on the scale made before the outage) keep
-    # flowing: the exporter equals the truth again a little later.
-    time.sleep(2)
-    wait_until(equal, timeout=5, interval=0.2)
-    lists_after = exp.telemetry.lists.labels("pods", "success")._value.get()
-    assert lists_after >= lists_before  # a re-list happens if the old resourceVersion expired
-
-
 def test_stale_resource_version_relists_without_duplicates(
     cluster: Cluster, namespace: str
 ) -> None:
@@ -573,3 +546,53 @@ def test_scrape_storm_200_concurrent(
         churner.join(10)
     assert len(latencies) == 200
     print(f"storm: slowest response {max(latencies):.2f} s")
+
+
+@pytest.mark.slow
+def test_apiserver_restart_while_scaling(
+    cluster: Cluster, namespace: str, exporter: tuple[ClusterExporter, str]
+) -> None:
+    """Resilience: API server down ~10 s mid-scale; /metrics equals the truth within 10 s after."""
+    exp, url = exporter
+    apply(cluster, namespace, workload("Deployment", "scaler", 2))
+    wait_until(lambda: len(_seen(url, namespace)[0]) == 2, timeout=20, interval=0.2)
+    lists_before = exp.telemetry.lists.labels("pods", "success")._value.get()
+    cluster.kubectl("scale", "deployment", "scaler", "-n", namespace, "--replicas=6")
+    cluster.stop_apiserver()
+    down = time.monotonic()
+    # While the API is down the last known state keeps being served.
+    status, body, _ = fetch(url + "/metrics")
+    assert status == 200 and b"kube_pod_info" in body
+    time.sleep(max(0.0, 10 - (time.monotonic() - down)))
+    cluster.start_apiserver()
+    back = time.monotonic()
+    cluster.kubectl("scale", "deployment", "scaler", "-n", namespace, "--replicas=3")
+    client = connect(cluster.kubeconfig)
+
+    def equal() -> bool:
+        truth = _truth(client, namespace)
+        return _seen(url, namespace) == truth and truth[1] == {"scaler": 3.0}
+
+    wait_until(equal, timeout=10 - (time.monotonic() - back), interval=0.2)
+    converged = time.monotonic() - back
+    assert converged < 10
+    # Later changes (the controllers catching up on the scale made before the outage) keep
+    # flowing: the exporter equals the truth again a little later.
+    time.sleep(2)
+    wait_until(equal, timeout=5, interval=0.2)
+    lists_after = exp.telemetry.lists.labels("pods", "success")._value.get()
+    assert lists_after >= lists_before  # a re-list happens if the old resourceVersion expired
+    # Leave the shared cluster usable for later tests: the controllers are back when a new
+    # namespace gets its default ServiceAccount again.
+    probe = f"{namespace}-probe"
+    cluster.kubectl("create", "namespace", probe)
+    try:
+        wait_until(
+            lambda: (
+                "default" in cluster.kubectl("get", "serviceaccounts", "-n", probe, "-o", "name")
+            ),
+            timeout=60,
+            interval=0.5,
+        )
+    finally:
+        cluster.kubectl("delete", "namespace", probe, "--wait=false")
