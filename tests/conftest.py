@@ -3,7 +3,8 @@
 ``cluster`` (session) is a real local Kubernetes cluster (kubepulse.testing.cluster): etcd,
 kube-apiserver, controller manager and scheduler built from Go modules, and kwok nodes. Mark tests
 that use it ``@pytest.mark.cluster``. ``namespace`` (per test) is a fresh namespace in it, deleted
-afterwards. Tests rely on the kwok behaviour of kubepulse.testing.stages, so they always run on
+afterwards. ``metrics_cluster`` (session) is a second, one-node cluster that also serves
+metrics.k8s.io. Tests rely on the kwok behaviour of kubepulse.testing.stages, so they always run on
 this cluster, never on one from ``KUBECONFIG``.
 """
 
@@ -25,6 +26,18 @@ def cluster() -> Iterator[Cluster]:
     """A ready cluster with ``CLUSTER_NODES`` kwok nodes, removed at the end of the session."""
     with start_cluster(
         f"pytest-{os.getpid()}", nodes=CLUSTER_NODES, owner_pid=os.getpid()
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def metrics_cluster() -> Iterator[Cluster]:
+    """A one-node cluster serving metrics.k8s.io (metrics-server over kwok's simulated usage),
+    shared by the session's metrics API tests so metrics-server starts once. Separate from
+    ``cluster`` because an aggregated API that goes away (apiserver restarts) slows namespace
+    deletion there."""
+    with start_cluster(
+        f"pytest-metrics-{os.getpid()}", nodes=1, metrics_server=True, owner_pid=os.getpid()
     ) as running:
         yield running
 

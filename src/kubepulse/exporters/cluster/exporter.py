@@ -188,6 +188,7 @@ class ClusterExporter:
         self.sources: list[Source] = []
         self.informers: list[Informer] = []
         self.usage: CpuUsageByLabel | None = None
+        requests: RequestsByLabel | None = None
         opts = self.options
         keep = None
         if opts.total_shards > 1:
@@ -241,7 +242,11 @@ class ClusterExporter:
                 )
         if opts.usage_labels and "pods" in self.stores:
             self.usage = CpuUsageByLabel(
-                client, opts.usage_labels, opts.usage_interval, list(opts.namespaces) or None
+                client,
+                opts.usage_labels,
+                opts.usage_interval,
+                list(opts.namespaces) or None,
+                pods=requests,
             )
             self.sources.append(self.usage)
 

@@ -2,9 +2,12 @@
 
 ``kubepulse_pod_cpu_usage_cores_by_label{label_name, label_value, namespace}`` sums the containers'
 CPU usage from the ``metrics.k8s.io/v1beta1`` PodMetrics (metrics-server), polled every
-``interval`` seconds (PodMetrics cannot be watched). PodMetrics carry the pod's labels; a pod
-without the label is not counted. When the metrics API is absent (404, 503: no metrics-server)
-the exporter logs once, omits the family and keeps polling, so it appears when the API does.
+``interval`` seconds (PodMetrics cannot be watched). Only pods the exporter's pod informer keeps
+are counted, with the labels the informer saw: PodMetrics carry no pod UID and the metrics API
+takes no field selector, so without this join a ``--namespaces-denylist`` namespace would be
+counted and every ``--shard`` would count every pod. A pod without any of the labels is not counted. When
+the metrics API is absent (404, 503: no metrics-server) the exporter logs once, omits the family
+and keeps polling, so it appears when the API does.
 
 ``kubepulse_pod_resource_requests_by_label{label_name, label_value, namespace, resource, unit}``
 sums container requests (cpu in cores, memory in bytes) of pods that are not finished
@@ -89,24 +92,44 @@ class RequestsByLabel(_Rendered):
         self.label_names = tuple(label_names)
         # uid -> (namespace, ((label, value), ...), ((resource, unit, value), ...))
         self._pods: dict[str, tuple[str, tuple[tuple[str, str], ...], tuple[Any, ...]]] = {}
+        # (namespace, name) <-> uid of the pods in ``_pods``, for joining PodMetrics.
+        self._uids: dict[tuple[str, str], str] = {}
+        self._names: dict[str, tuple[str, str]] = {}
         self.synced.clear()
+
+    def chosen_labels(self, namespace: str, name: str) -> tuple[tuple[str, str], ...] | None:
+        """The (label, value) pairs of an unfinished pod the informer kept; None if not kept."""
+        with self._lock:
+            uid = self._uids.get((namespace, name))
+            entry = self._pods.get(uid) if uid is not None else None
+        return entry[1] if entry is not None else None
+
+    def _forget(self, uid: str) -> None:
+        if self._pods.pop(uid, None) is not None:
+            self._generation += 1
+        key = self._names.pop(uid, None)
+        if key is not None and self._uids.get(key) == uid:
+            del self._uids[key]
 
     def apply(
         self, upserts: Sequence[dict[str, Any]], deleted_uids: Iterable[str], synced: bool
     ) -> None:
         with self._lock:
             for uid in deleted_uids:
-                if self._pods.pop(uid, None) is not None:
-                    self._generation += 1
+                self._forget(uid)
             for pod in upserts:
                 uid = pod["metadata"]["uid"]
                 entry = self._entry(pod)
                 if entry is None:
-                    if self._pods.pop(uid, None) is not None:
-                        self._generation += 1
-                elif self._pods.get(uid) != entry:
+                    self._forget(uid)
+                    continue
+                if self._pods.get(uid) != entry:
                     self._pods[uid] = entry
                     self._generation += 1
+                if uid not in self._names:
+                    key = (entry[0], pod["metadata"].get("name", ""))
+                    self._names[uid] = key
+                    self._uids[key] = uid
         if synced:
             self.synced.set()
 
@@ -164,9 +187,12 @@ class CpuUsageByLabel(_Rendered):
         label_names: Sequence[str],
         interval: float = 15.0,
         namespaces: Sequence[str] | None = None,
+        pods: RequestsByLabel | None = None,
     ) -> None:
+        """``pods``: the pod informer's view; when given, only its pods count, with its labels."""
         super().__init__()
         self.client = client
+        self.pods = pods
         self.label_names = tuple(label_names)
         self.interval = interval
         self.namespaces = list(namespaces) if namespaces else None
@@ -210,16 +236,22 @@ class CpuUsageByLabel(_Rendered):
             self._absent_logged = False
         sums: dict[tuple[str, str, str], float] = defaultdict(float)
         for item in items:
-            labels = (item.get("metadata") or {}).get("labels") or {}
-            namespace = (item.get("metadata") or {}).get("namespace", "")
+            metadata = item.get("metadata") or {}
+            namespace = metadata.get("namespace", "")
+            if self.pods is not None:
+                chosen = self.pods.chosen_labels(namespace, metadata.get("name", ""))
+                if chosen is None:
+                    continue
+            else:
+                labels = metadata.get("labels") or {}
+                chosen = tuple((n, labels[n]) for n in self.label_names if n in labels)
             cores = 0.0
             for c in item.get("containers") or ():
                 # Nanocore precision: KSM's millicore rounding would inflate idle pods.
                 with contextlib.suppress(ValueError):
                     cores += float(parse_quantity(str((c.get("usage") or {}).get("cpu", "0"))))  # type: ignore[no-untyped-call]
-            for name in self.label_names:
-                if name in labels:
-                    sums[name, labels[name], namespace] += cores
+            for name, value in chosen:
+                sums[name, value, namespace] += cores
         with self._lock:
             self._sums = dict(sums)
             self.available = True
