@@ -5,9 +5,10 @@ CPU usage from the ``metrics.k8s.io/v1beta1`` PodMetrics (metrics-server), polle
 ``interval`` seconds (PodMetrics cannot be watched). Only pods the exporter's pod informer keeps
 are counted, with the labels the informer saw: PodMetrics carry no pod UID and the metrics API
 takes no field selector, so without this join a ``--namespaces-denylist`` namespace would be
-counted and every ``--shard`` would count every pod. A pod without any of the labels is not counted. When
-the metrics API is absent (404, 503: no metrics-server) the exporter logs once, omits the family
-and keeps polling, so it appears when the API does.
+counted and every ``--shard`` would count every pod. Polling starts once that informer has
+synced. A pod without any of the labels is not counted. When the metrics API is absent (404,
+503: no metrics-server) the exporter logs once, omits the family and keeps polling, so it
+appears when the API does.
 
 ``kubepulse_pod_resource_requests_by_label{label_name, label_value, namespace, resource, unit}``
 sums container requests (cpu in cores, memory in bytes) of pods that are not finished
@@ -268,6 +269,10 @@ class CpuUsageByLabel(_Rendered):
         )
 
     def _run(self) -> None:
+        # Joined against an unsynced informer, a poll would publish sums missing pods.
+        while self.pods is not None and not self.pods.synced.wait(0.2):
+            if self._stop.is_set():
+                return
         while not self._stop.is_set():
             self.poll()
             self._stop.wait(self.interval)
