@@ -60,6 +60,8 @@ COMPONENTS = (
     "kube-scheduler",
     "kwok-controller",
 )
+# kwok-controller is left alone: restarted after an outage, it stopped driving pods at all.
+CONTROLLERS = ("kube-controller-manager", "kube-scheduler")
 DEFAULT_NAME = "kubepulse"
 
 
@@ -215,14 +217,44 @@ class Cluster:
         # kwokctl treats a pid that still answers signal 0 as running, and an unreaped zombie does.
         (self.kwok_dir / "pids" / "kube-apiserver.pid").unlink(missing_ok=True)
 
-    def start_apiserver(self, timeout: float = 60) -> None:
+    def start_apiserver(self, timeout: float = 60, restart_controllers: bool = True) -> None:
         """Start kube-apiserver again on the same port and wait until it is ready.
 
-        ``kwokctl start cluster`` starts only the components that are not running.
+        ``kwokctl start cluster`` starts only the components that are not running. With
+        ``restart_controllers`` the controller manager and scheduler are restarted too: they
+        reconnect by themselves, but after a second outage in one session their client-go
+        backoff left replacement pods uncreated for over 90 s, and the tests using this measure
+        kubepulse's recovery, not theirs.
         """
+        if restart_controllers:
+            pids = self.pids()
+            names = [n for n in CONTROLLERS if n in pids and self._owns(pids[n])]
+            _kill_and_wait([pids[n] for n in names], 2.0)
+            for name in names:
+                (self.kwok_dir / "pids" / f"{name}.pid").unlink(missing_ok=True)
         self.kwokctl("start", "cluster", timeout=timeout + 30)
         self.wait_ready(timeout)
         self._pids.update(self.pids())
+        if restart_controllers:
+            self.wait_controllers(timeout)
+
+    def wait_controllers(self, timeout: float = 60) -> None:
+        """Block until the controller manager works again: a new namespace gets its ``default``
+        ServiceAccount (until then the API refuses pods in new namespaces)."""
+        probe = f"kubepulse-probe-{time.monotonic_ns()}"
+        self.kubectl("create", "namespace", probe)
+        try:
+            deadline = time.monotonic() + timeout
+            while not self.kubectl(
+                "-n", probe, "get", "serviceaccount", "default", "--ignore-not-found", "-o", "name"
+            ).strip():
+                if time.monotonic() > deadline:
+                    raise ClusterError(
+                        f"cluster {self.name}: controllers not back after {timeout} s"
+                    )
+                time.sleep(0.2)
+        finally:
+            self.kubectl("delete", "namespace", probe, "--wait=false")
 
     def scale_nodes(self, count: int, timeout: float = 60) -> list[str]:
         """Make it ``count`` kwok nodes, wait until all are Ready, return their names."""
