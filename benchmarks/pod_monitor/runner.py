@@ -1,10 +1,11 @@
 """One monitoring run in its own process, so its CPU time and HTTP requests are its own.
 
 ``python runner.py MODE KUBECONFIG TIMEOUT SETTLE NS...`` with MODE ``watch`` (kubepulse's
-PodsMonitorPool), ``poll`` (a krkn-lib-like monitor: a thread per selection listing pods every
-second through the generated client and its models) or ``poll-raw`` (the same, listing raw
-JSON). Prints ``WATCHING`` once every monitor has its snapshot,
-then one JSON line: requests, CPU seconds, wall seconds and the merged PodsStatus.
+PodsMonitorPool), ``watch-list`` (the same with streamed lists off, as on Kubernetes 1.33: a
+list then a watch per monitor), ``poll`` (a krkn-lib-like monitor: a thread per selection
+listing pods every second through the generated client and its models) or ``poll-raw`` (the
+same, listing raw JSON). Prints ``WATCHING`` once every monitor has its snapshot, then one JSON
+line: requests, CPU seconds, wall seconds and the merged PodsStatus.
 """
 
 from __future__ import annotations
@@ -89,8 +90,10 @@ def main() -> None:
     # CPU from here on: imports cost both contenders the same and are not monitoring work.
     before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.monotonic()
-    if mode == "watch":
+    if mode in ("watch", "watch-list"):
         client = connect(kubeconfig)
+        if mode == "watch-list":
+            client.streaming_lists = False
         requests = count_requests(client._pool)
         pool = PodsMonitorPool(client, settle_seconds=float(settle))
         for ns in namespaces:

@@ -19,7 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kubepulse.podmonitor import PodsMonitorPool, PodsStatus
-from kubepulse.podmonitor._kube import KubeApi
+from kubepulse.podmonitor._kube import KubeApi, make_client
 from kubepulse.podmonitor.monitor import is_ready
 from kubepulse.processes import ProcessGroup, free_port
 
@@ -172,18 +172,52 @@ def test_bare_pod_error_is_merged_with_statefulset_recovery(
     assert db.total_recovery_time is not None and db.total_recovery_time < 8
 
 
+@pytest.mark.parametrize("streaming", [True, False], ids=["streamed-list", "list-then-watch"])
+def test_one_request_per_monitor_covers_snapshot_kill_recovery_and_settle(
+    cluster: Any, namespace: str, tmp_path: Path, streaming: bool
+) -> None:
+    """Kubernetes 1.34 streams the snapshot at the start of the watch (``sendInitialEvents``),
+    so a monitor makes one request in all; where streaming lists are off (1.33), a list and a
+    watch. The settle period ends the open watch instead of opening another."""
+    apply(cluster, tmp_path, deployment("web", namespace, replicas=2, ready_after="500ms"))
+    api = KubeApi(cluster.api_client())
+    victim, survivor = wait_pods(api, namespace, "app=web", 2)
+    client = make_client(cluster.api_client())
+    if not streaming:
+        client.streaming_lists = False
+    pool = PodsMonitorPool(client, settle_seconds=1.0)
+    pool.select_and_monitor_by_namespace_pattern_and_label(namespace, "app=web", 30)
+    assert pool.wait_until_watching(10)
+    assert pool.selected_pods() == [(namespace, victim), (namespace, survivor)]
+    started = time.monotonic()
+    api.delete_pod(namespace, victim)
+    status = pool.join()
+    elapsed = time.monotonic() - started
+
+    assert status.error is None and not status.unrecovered, status.to_json()
+    (recovered,) = status.recovered
+    assert recovered.pod_name == victim
+    # Ended by the settle period after the recovery, long before max_timeout.
+    assert recovered.total_recovery_time + 1.0 <= elapsed < 10  # type: ignore[operator]
+    assert pool.requests == (1 if streaming else 2)
+    assert client.streaming_lists is streaming
+
+
 def test_cancel_returns_join_within_a_second_with_what_was_gathered(
     cluster: Any, namespace: str, tmp_path: Path
 ) -> None:
-    apply(cluster, tmp_path, deployment("web", namespace, never_ready=True))
+    # The all-namespaces monitor would also see other tests' pods die with their
+    # namespaces, so the label value is unique to this test's namespace.
+    app = f"cancel-{namespace}"
+    apply(cluster, tmp_path, deployment(app, namespace, never_ready=True))
     api = KubeApi(cluster.api_client())
-    (victim,) = wait_pods(api, namespace, "app=web", 1, ready=False)
+    (victim,) = wait_pods(api, namespace, f"app={app}", 1, ready=False)
     pool = PodsMonitorPool(cluster.api_client())
-    pool.select_and_monitor_by_namespace_pattern_and_label(namespace, "app=web", 600)
-    pool.select_and_monitor_by_label("app=web", 600)
+    pool.select_and_monitor_by_namespace_pattern_and_label(namespace, f"app={app}", 600)
+    pool.select_and_monitor_by_label(f"app={app}", 600)
     assert pool.wait_until_watching(10)
     api.delete_pod(namespace, victim)
-    wait_pods(api, namespace, "app=web", 1, ready=False)
+    wait_pods(api, namespace, f"app={app}", 1, ready=False)
     deadline = time.monotonic() + 5
     while pool.progress().replaced < 2 and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -168,6 +168,9 @@ class KubeClient:
             if configuration.assert_hostname is not None:
                 kwargs["assert_hostname"] = configuration.assert_hostname
         self._pool = urllib3.PoolManager(**kwargs)
+        # Whether the server streams lists in a watch (sendInitialEvents, on by default since
+        # Kubernetes 1.34 and in 1.32): None until a watch has found out.
+        self.streaming_lists: bool | None = None
 
     @property
     def server(self) -> str:
@@ -246,15 +249,16 @@ class KubeClient:
         content_type: str = "application/json",
         timeout: float = 60.0,
     ) -> dict[str, Any]:
-        """POST/PUT/PATCH/DELETE with an orjson-encoded body (``content_type`` picks the patch
-        flavour, e.g. ``application/merge-patch+json``); the decoded answer, ``ApiError``."""
+        """POST/PUT/PATCH/DELETE with an orjson-encoded body, or none if ``body`` is None
+        (``content_type`` picks the patch flavour, e.g. ``application/merge-patch+json``); the
+        decoded answer, ``ApiError``."""
         response = self._request(
             path,
             None,
             urllib3.Timeout(connect=CONNECT_TIMEOUT, read=timeout),
             True,
             method,
-            orjson.dumps(body),
+            None if body is None else orjson.dumps(body),
             content_type,
         )
         data: dict[str, Any] = orjson.loads(response.data)

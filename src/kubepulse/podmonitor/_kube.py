@@ -7,7 +7,6 @@ polling.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from collections.abc import Generator
@@ -15,7 +14,6 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
-import urllib3
 from kubernetes import client as k8s
 
 from kubepulse.kube.client import ApiError, GoneError, KubeClient, WatchStream, connect
@@ -70,11 +68,15 @@ class KubeApi:
         label_selector: str | None,
         resource_version: str,
         timeout_seconds: int,
+        *,
+        initial: bool = False,
     ) -> Generator[dict[str, Any], None, None]:
         """Watch events from ``resource_version`` until the server ends the stream.
 
         Yields decoded event objects (``type``, ``object``), bookmarks included. Raises
-        ``GoneError`` for 410, either as the HTTP status or as an ERROR event.
+        ``GoneError`` for 410, either as the HTTP status or as an ERROR event. ``initial``
+        asks for a streamed list first (``sendInitialEvents``, a consistent read): an ADDED
+        event per existing pod, then a bookmark annotated ``k8s.io/initial-events-end``.
         """
         params = {
             "watch": "1",
@@ -82,6 +84,9 @@ class KubeApi:
             "allowWatchBookmarks": "true",
             "timeoutSeconds": str(timeout_seconds),
         }
+        if initial:
+            params["sendInitialEvents"] = "true"
+            params["resourceVersionMatch"] = "NotOlderThan"
         if label_selector:
             params["labelSelector"] = label_selector
         # The read timeout guards against a half-open connection; the server ends the stream
@@ -106,20 +111,10 @@ class KubeApi:
     def delete_pod(self, namespace: str, name: str) -> None:
         """Request deletion of one pod (the pod-kill scenario); ``ApiError`` if refused."""
         path = f"{pods_path(namespace)}/{quote(name, safe='')}"
-        # KubeClient speaks GET only; DELETE goes through its pool and headers (the generated
-        # client would decode the returned Pod into models, seconds on a loaded machine).
-        response = self.client._pool.request(
-            "DELETE",
-            self.client.url(path),
-            headers=self.client._headers(),
-            timeout=urllib3.Timeout(connect=5.0, read=30.0),
-            redirect=False,
-        )
-        if response.status >= 400:
-            message = response.data.decode("utf-8", "replace")
-            with contextlib.suppress(orjson.JSONDecodeError, AttributeError):
-                message = orjson.loads(response.data).get("message", message)
-            raise ApiError(response.status, f"DELETE pod {namespace}/{name}: {message}")
+        try:
+            self.client.send_json("DELETE", path, None, timeout=30.0)
+        except ApiError as exc:
+            raise ApiError(exc.status, f"DELETE pod {namespace}/{name}: {exc}") from None
 
     def interrupt(self) -> None:
         """Unblock every watch read in progress on this object: their streams end."""
