@@ -183,26 +183,88 @@ _POD_CONDITIONS = """\
         type: {{ .conditionType | Quote }}
       {{ end }}"""
 
+_COMPLETED_CONDITIONS = """\
+      conditions:
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "False"
+        reason: PodCompleted
+        type: Ready
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "False"
+        reason: PodCompleted
+        type: ContainersReady"""
+
+# A started pod's containers keep their image, name and (unless a crash adds one) restart count
+# from the status the previous stage wrote; $origin is that status, $item the spec.
+_CONTAINERS_AFTER_START = """\
+      containerStatuses:
+      {{ range $index, $item := .spec.containers }}
+      {{ $origin := index $root.status.containerStatuses $index }}
+      - image: {{ $item.image | Quote }}
+        name: {{ $item.name | Quote }}
+        ready: {ready}
+        started: {ready}
+        restartCount: {restart_count}
+{state}
+      {{ end }}"""
+
+_STILL_RUNNING = """\
+        state:
+          running:
+            startedAt: {{ $origin.state.running.startedAt | Quote }}"""
+
+_CRASHED = """\
+        lastState:
+          terminated:
+            exitCode: 1
+            reason: Error
+            startedAt: {{ $now | Quote }}
+            finishedAt: {{ $now | Quote }}
+        state:
+          waiting:
+            reason: CrashLoopBackOff
+            message: back-off restarting failed container {{ $item.name }}"""
+
+_COMPLETED = """\
+        state:
+          terminated:
+            exitCode: 0
+            reason: Completed
+            startedAt: {{ $origin.state.running.startedAt | Quote }}
+            finishedAt: {{ $now | Quote }}"""
+
+_NOW_AND_ROOT = "      {{ $now := Now }}\n      {{ $root := . }}"
+
+
+def _fill(template: str, **values: str) -> str:
+    """``template`` with every ``{name}`` replaced by ``values[name]``; Go's ``{{ }}`` untouched."""
+    for name, value in values.items():
+        template = template.replace("{" + name + "}", value)
+    return template
+
 
 def _running_pod(ready: bool) -> str:
     """A freshly started pod's status: Running, containers running, and Ready or not."""
-    flag = "true" if ready else "false"
+    status, flag = ("True", "true") if ready else ("False", "false")
     return "\n".join(
         [
             "      {{ $now := Now }}",
-            _POD_CONDITIONS.replace("{status}", "True" if ready else "False"),
-            f"""\
+            _fill(_POD_CONDITIONS, status=status),
+            _fill(
+                """\
       containerStatuses:
-      {{{{ range .spec.containers }}}}
-      - image: {{{{ .image | Quote }}}}
-        name: {{{{ .name | Quote }}}}
-        ready: {flag}
+      {{ range .spec.containers }}
+      - image: {{ .image | Quote }}
+        name: {{ .name | Quote }}
+        ready: {ready}
         started: true
         restartCount: 0
         state:
           running:
-            startedAt: {{{{ $now | Quote }}}}
-      {{{{ end }}}}""",
+            startedAt: {{ $now | Quote }}
+      {{ end }}""",
+                ready=flag,
+            ),
             """\
       initContainerStatuses:
       {{ range .spec.initContainers }}
@@ -224,49 +286,37 @@ def _running_pod(ready: bool) -> str:
     )
 
 
-_READY_POD = "\n".join(
-    [
-        "      {{ $now := Now }}",
-        "      {{ $root := . }}",
-        _POD_CONDITIONS.replace("{status}", "True"),
-        """\
-      containerStatuses:
-      {{ range $index, $item := .spec.containers }}
-      {{ $origin := index $root.status.containerStatuses $index }}
-      - image: {{ $item.image | Quote }}
-        name: {{ $item.name | Quote }}
-        ready: true
-        started: true
-        restartCount: {{ $origin.restartCount }}
-        state:
-          running:
-            startedAt: {{ $origin.state.running.startedAt | Quote }}
-      {{ end }}""",
-    ]
-)
+def _started_pod(
+    *, conditions: str = "", ready: bool, restart_count: str, state: str, phase: str = ""
+) -> str:
+    """A started pod's next status: its containers ``ready`` and started or neither, with
+    ``restart_count`` and ``state``; ``conditions`` and ``phase`` if given."""
+    containers = _fill(
+        _CONTAINERS_AFTER_START,
+        ready="true" if ready else "false",
+        restart_count=restart_count,
+        state=state,
+    )
+    parts = [_NOW_AND_ROOT, conditions, containers, f"      phase: {phase}" if phase else ""]
+    return "\n".join(part for part in parts if part)
 
-_CRASHING_POD = """\
-      {{ $now := Now }}
-      {{ $root := . }}
-      containerStatuses:
-      {{ range $index, $item := .spec.containers }}
-      {{ $origin := index $root.status.containerStatuses $index }}
-      - image: {{ $item.image | Quote }}
-        name: {{ $item.name | Quote }}
-        ready: false
-        started: false
-        restartCount: {{ add1 $origin.restartCount }}
-        lastState:
-          terminated:
-            exitCode: 1
-            reason: Error
-            startedAt: {{ $now | Quote }}
-            finishedAt: {{ $now | Quote }}
-        state:
-          waiting:
-            reason: CrashLoopBackOff
-            message: back-off restarting failed container {{ $item.name }}
-      {{ end }}"""
+
+_READY_POD = _started_pod(
+    conditions=_fill(_POD_CONDITIONS, status="True"),
+    ready=True,
+    restart_count="{{ $origin.restartCount }}",
+    state=_STILL_RUNNING,
+)
+_CRASHING_POD = _started_pod(
+    ready=False, restart_count="{{ add1 $origin.restartCount }}", state=_CRASHED
+)
+_COMPLETED_POD = _started_pod(
+    conditions=_COMPLETED_CONDITIONS,
+    ready=False,
+    restart_count="{{ $origin.restartCount }}",
+    state=_COMPLETED,
+    phase="Succeeded",
+)
 
 
 Selector = dict[str, Any]
@@ -280,6 +330,8 @@ def _stage(
     delay: dict[str, Any] | None = None,
     weight: int = 0,
 ) -> dict[str, Any]:
+    """A Stage: objects of ``kind`` matching every ``selector`` expression get the status
+    ``template`` renders, or are deleted if it is empty."""
     spec: dict[str, Any] = {
         "resourceRef": {"apiGroup": "v1", "kind": kind},
         "selector": {"matchExpressions": selector},
@@ -299,6 +351,29 @@ def _stage(
     }
 
 
+def _node_stage(
+    name: str,
+    selector: list[Selector],
+    conditions: str,
+    addresses: str,
+    delay: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A Node stage writing ``conditions`` and ``addresses`` and what every node status has."""
+    template = "\n".join([conditions, addresses, _NODE_STATUS_COMMON])
+    return _stage(name, "Node", selector, template, delay)
+
+
+def _pod_stage(
+    name: str,
+    selector: list[Selector],
+    template: str,
+    delay: dict[str, Any] | None = None,
+    weight: int = 0,
+) -> dict[str, Any]:
+    """A Pod stage for pods that are not being deleted."""
+    return _stage(name, "Pod", [_NOT_DELETED, *selector], template, delay, weight)
+
+
 def _label(key: str, op: str, value: str) -> Selector:
     return {"key": f'.metadata.labels["{key}"]', "operator": op, "values": [value]}
 
@@ -307,153 +382,111 @@ def _field(key: str, op: str, *values: str) -> Selector:
     return {"key": key, "operator": op, **({"values": list(values)} if values else {})}
 
 
+def _annotation(key: str) -> str:
+    return f'.metadata.annotations["{key}"]'
+
+
+def _phase(phase: str) -> Selector:
+    return _field(".status.phase", "In", phase)
+
+
 _NOT_DELETED = _field(".metadata.deletionTimestamp", "DoesNotExist")
 _NODE_HEALTHY = _label("kubepulse.dev/node-not-ready", "NotIn", "true")
 _READY = '.status.conditions.[] | select( .type == "Ready" ) | .status'
 _FIRST_WAITING = ".status.containerStatuses.[0].state.waiting.reason"
+_SCHEDULED = _field(".spec.nodeName", "Exists")
+_CRASHLOOP = _label("kubepulse.dev/crashloop", "In", "true")
+# Neither label that keeps a pod from ever turning Ready.
+_MAY_TURN_READY = [
+    _label("kubepulse.dev/never-ready", "NotIn", "true"),
+    _label("kubepulse.dev/crashloop", "NotIn", "true"),
+]
 
 
 def _delay(annotation: str, default_ms: int, jitter_annotation: str = "") -> dict[str, Any]:
     delay: dict[str, Any] = {
         "durationMilliseconds": default_ms,
-        "durationFrom": {"expressionFrom": f'.metadata.annotations["{annotation}"]'},
+        "durationFrom": {"expressionFrom": _annotation(annotation)},
     }
     if jitter_annotation:
-        delay["jitterDurationFrom"] = {
-            "expressionFrom": f'.metadata.annotations["{jitter_annotation}"]'
-        }
+        delay["jitterDurationFrom"] = {"expressionFrom": _annotation(jitter_annotation)}
     return delay
 
 
 _STAGES = [
-    _stage(
+    _node_stage(
         "node-initialize",
-        "Node",
         [_field(_READY, "NotIn", "True"), _NODE_HEALTHY],
-        "\n".join([_NODE_CONDITIONS, _NODE_INIT_ADDRESSES, _NODE_STATUS_COMMON]),
+        _NODE_CONDITIONS,
+        _NODE_INIT_ADDRESSES,
     ),
-    _stage(
+    _node_stage(
         "node-heartbeat-with-lease",
-        "Node",
-        [_field(".status.phase", "In", "Running"), _field(_READY, "In", "True"), _NODE_HEALTHY],
-        "\n".join([_NODE_CONDITIONS, _NODE_ADDRESSES, _NODE_STATUS_COMMON]),
+        [_phase("Running"), _field(_READY, "In", "True"), _NODE_HEALTHY],
+        _NODE_CONDITIONS,
+        _NODE_ADDRESSES,
         delay={"durationMilliseconds": 600000, "jitterDurationMilliseconds": 610000},
     ),
-    _stage(
+    _node_stage(
         "kubepulse-node-not-ready",
-        "Node",
         [_label("kubepulse.dev/node-not-ready", "In", "true"), _field(_READY, "NotIn", "False")],
-        "\n".join([_NODE_NOT_READY_CONDITIONS, _NODE_INIT_ADDRESSES, _NODE_STATUS_COMMON]),
+        _NODE_NOT_READY_CONDITIONS,
+        _NODE_INIT_ADDRESSES,
     ),
     # kwok picks among matching stages by weight, so for a pod both of these match (no delay
     # asked for, no failure label), the weight-1 stage wins: one status write instead of two,
     # which is what lets 1,000 pods turn Ready quickly. Every other pod starts unready.
-    _stage(
+    _pod_stage(
         "kubepulse-pod-start",
-        "Pod",
-        [
-            _NOT_DELETED,
-            _field(".status.phase", "In", "Pending"),
-            _field(".spec.nodeName", "Exists"),
-        ],
+        [_phase("Pending"), _SCHEDULED],
         _running_pod(ready=False),
     ),
-    _stage(
+    _pod_stage(
         "kubepulse-pod-start-ready",
-        "Pod",
         [
-            _NOT_DELETED,
-            _field(".status.phase", "In", "Pending"),
-            _field(".spec.nodeName", "Exists"),
-            _field('.metadata.annotations["kubepulse.dev/ready-after"]', "DoesNotExist"),
-            _field('.metadata.annotations["kubepulse.dev/ready-jitter"]', "DoesNotExist"),
-            _label("kubepulse.dev/never-ready", "NotIn", "true"),
-            _label("kubepulse.dev/crashloop", "NotIn", "true"),
+            _phase("Pending"),
+            _SCHEDULED,
+            _field(_annotation("kubepulse.dev/ready-after"), "DoesNotExist"),
+            _field(_annotation("kubepulse.dev/ready-jitter"), "DoesNotExist"),
+            *_MAY_TURN_READY,
         ],
         _running_pod(ready=True),
         weight=1,
     ),
-    _stage(
+    _pod_stage(
         "kubepulse-pod-ready",
-        "Pod",
         [
-            _NOT_DELETED,
-            _field(".status.phase", "In", "Running"),
+            _phase("Running"),
             _field(_READY, "NotIn", "True"),
-            _label("kubepulse.dev/never-ready", "NotIn", "true"),
-            _label("kubepulse.dev/crashloop", "NotIn", "true"),
+            *_MAY_TURN_READY,
             _field(".status.containerStatuses.[].state.running.startedAt", "Exists"),
         ],
         _READY_POD,
         delay=_delay("kubepulse.dev/ready-after", 0, "kubepulse.dev/ready-jitter"),
     ),
-    _stage(
+    _pod_stage(
         "kubepulse-pod-crashloop",
-        "Pod",
-        [
-            _NOT_DELETED,
-            _label("kubepulse.dev/crashloop", "In", "true"),
-            _field(".status.phase", "In", "Running"),
-            _field(_FIRST_WAITING, "NotIn", "CrashLoopBackOff"),
-        ],
+        [_CRASHLOOP, _phase("Running"), _field(_FIRST_WAITING, "NotIn", "CrashLoopBackOff")],
         _CRASHING_POD,
     ),
-    _stage(
+    _pod_stage(
         "kubepulse-pod-crashloop-again",
-        "Pod",
-        [
-            _NOT_DELETED,
-            _label("kubepulse.dev/crashloop", "In", "true"),
-            _field(_FIRST_WAITING, "In", "CrashLoopBackOff"),
-        ],
+        [_CRASHLOOP, _field(_FIRST_WAITING, "In", "CrashLoopBackOff")],
         _CRASHING_POD,
         delay=_delay("kubepulse.dev/crashloop-period", 10000),
     ),
-    _stage(
+    _pod_stage(
         "kubepulse-pod-complete",
-        "Pod",
         [
-            _NOT_DELETED,
-            _field(".status.phase", "In", "Running"),
+            _phase("Running"),
             _field(_READY, "In", "True"),
             _field(".metadata.ownerReferences.[].kind", "In", "Job"),
         ],
-        """\
-      {{ $now := Now }}
-      {{ $root := . }}
-      conditions:
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "False"
-        reason: PodCompleted
-        type: Ready
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "False"
-        reason: PodCompleted
-        type: ContainersReady
-      containerStatuses:
-      {{ range $index, $item := .spec.containers }}
-      {{ $origin := index $root.status.containerStatuses $index }}
-      - image: {{ $item.image | Quote }}
-        name: {{ $item.name | Quote }}
-        ready: false
-        started: false
-        restartCount: {{ $origin.restartCount }}
-        state:
-          terminated:
-            exitCode: 0
-            reason: Completed
-            startedAt: {{ $origin.state.running.startedAt | Quote }}
-            finishedAt: {{ $now | Quote }}
-      {{ end }}
-      phase: Succeeded""",
+        _COMPLETED_POD,
         delay=_delay("kubepulse.dev/complete-after", 0),
     ),
-    _stage(
-        "kubepulse-pod-delete",
-        "Pod",
-        [_field(".metadata.deletionTimestamp", "Exists")],
-        "",
-    ),
+    # The one stage for pods being deleted.
+    _stage("kubepulse-pod-delete", "Pod", [_field(".metadata.deletionTimestamp", "Exists")], ""),
 ]
 
 STAGES_YAML = yaml.safe_dump_all(_STAGES, sort_keys=False)
