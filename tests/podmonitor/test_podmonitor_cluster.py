@@ -10,18 +10,17 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
+from podmonitor_helpers import scrape, start_node_exporter, start_pushgateway
 
 from kubepulse.podmonitor import PodsMonitorPool, PodsStatus
 from kubepulse.podmonitor._kube import KubeApi, make_client
 from kubepulse.podmonitor.monitor import is_ready
-from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.processes import ProcessGroup
 
 pytestmark = pytest.mark.cluster
 
@@ -322,16 +321,6 @@ def test_410_gone_relists_without_losing_or_double_counting(
     assert sorted(p.pod_name for p in status.recovered) == sorted([first, second])
 
 
-def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        text = resp.read().decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for fam in text_string_to_metric_families(text)
-        for s in fam.samples
-    }
-
-
 def cli(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "kubepulse", "monitor", "pods", *args],
@@ -360,14 +349,8 @@ def test_cli_exit_codes_and_outputs(
     textdir.mkdir()
     kc = str(cluster.kubeconfig)
     common = ["--kubeconfig", kc, "--label", "app=web", "--kill", "1", "--settle", "0.5"]
-    port = free_port()
-    gateway = f"http://127.0.0.1:{port}"
     with ProcessGroup(tmp_path / "logs") as group:
-        group.start(
-            "pushgateway",
-            ["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}"],
-            ready_url=f"{gateway}/-/ready",
-        )
+        gateway = start_pushgateway(group)
         runs = {
             "ok": cli(
                 *common,
@@ -437,20 +420,8 @@ def test_cli_exit_codes_and_outputs(
         == 2
     )
 
-    port = free_port()
     with ProcessGroup(tmp_path / "logs") as group:
-        group.start(
-            "node_exporter",
-            [
-                "prometheus-node-exporter",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--collector.disable-defaults",
-                "--collector.textfile",
-                f"--collector.textfile.directory={textdir}",
-            ],
-            ready_url=f"http://127.0.0.1:{port}/metrics",
-        )
-        scraped = scrape(f"http://127.0.0.1:{port}/metrics")
+        scraped = scrape(start_node_exporter(group, textdir))
     assert scraped[("kubepulse_pods_recovered_total", (("namespace", ns_ok),))] == 2
     assert scraped[("kubepulse_pod_monitor_errors_total", ())] == 0
     total = sum(p.total_recovery_time or 0 for p in status.recovered)

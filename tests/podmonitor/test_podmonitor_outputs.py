@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import re
-import urllib.request
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
+from podmonitor_helpers import scrape, start_node_exporter, start_pushgateway
 
 from kubepulse.podmonitor import metrics
 from kubepulse.podmonitor.cli import exit_code
 from kubepulse.podmonitor.models import AffectedPod, PodsStatus
 from kubepulse.podmonitor.report import render_report, write_report
-from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.processes import ProcessGroup
 
 
 def sample_status() -> PodsStatus:
@@ -27,16 +26,6 @@ def sample_status() -> PodsStatus:
         ],
         error="pod shop/bare was deleted and has no controller, so nothing replaces it",
     )
-
-
-def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        text = resp.read().decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for fam in text_string_to_metric_families(text)
-        for s in fam.samples
-    }
 
 
 def test_json_round_trip_and_merge_keeps_everything() -> None:
@@ -79,20 +68,8 @@ def test_textfile_is_read_by_a_real_node_exporter(tmp_path: Path) -> None:
     path = metrics.write_textfile(textdir, metrics.build_registry(sample_status(), 1234.0))
     assert path.name == "kubepulse_pod_monitor.prom"
     assert [p.name for p in textdir.iterdir()] == [path.name]  # no temporary file left
-    port = free_port()
     with ProcessGroup(tmp_path / "logs") as group:
-        group.start(
-            "node_exporter",
-            [
-                "prometheus-node-exporter",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--collector.disable-defaults",
-                "--collector.textfile",
-                f"--collector.textfile.directory={textdir}",
-            ],
-            ready_url=f"http://127.0.0.1:{port}/metrics",
-        )
-        got = scrape(f"http://127.0.0.1:{port}/metrics")
+        got = scrape(start_node_exporter(group, textdir))
     assert got[("kubepulse_pods_recovered_total", (("namespace", "shop"),))] == 1
     assert got[("kubepulse_pods_recovered_total", (("namespace", "db"),))] == 1
     assert got[("kubepulse_pods_unrecovered_total", (("namespace", "shop"),))] == 1
@@ -118,14 +95,8 @@ def test_textfile_is_read_by_a_real_node_exporter(tmp_path: Path) -> None:
 
 
 def test_push_is_served_by_a_real_pushgateway(tmp_path: Path) -> None:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     with ProcessGroup(tmp_path / "logs") as group:
-        group.start(
-            "pushgateway",
-            ["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}"],
-            ready_url=f"{url}/-/ready",
-        )
+        url = start_pushgateway(group)
         metrics.push(url, metrics.build_registry(sample_status()))
         got = scrape(f"{url}/metrics")
         # A second run replaces the group: counters are per run, not summed across pushes.
