@@ -1,8 +1,9 @@
-"""Shared helpers for the cluster exporter tests: scraping and parsing /metrics."""
+"""Shared helpers for the cluster exporter tests: applying objects; scraping, parsing /metrics."""
 
 from __future__ import annotations
 
 import gzip
+import json
 import time
 import urllib.request
 from collections.abc import Callable
@@ -10,7 +11,23 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from kubepulse.testing.cluster import Cluster, ClusterError
+
 Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def apply(cluster: Cluster, namespace: str, *objects: dict[str, Any]) -> None:
+    """kubectl apply; retried while a new namespace's default ServiceAccount is not made yet."""
+    doc = json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)})
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            cluster.kubectl("apply", "-n", namespace, "-f", "-", input=doc)
+            return
+        except ClusterError as exc:
+            if "serviceaccount" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def fetch(

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers_cluster_exporter import fetch, parse, scrape, select, value, wait_until
+from helpers_cluster_exporter import apply, fetch, parse, scrape, select, value, wait_until
 from kubernetes import client as k8s
 
 from kubepulse.exporters.cluster import pods as pod_families
@@ -26,7 +26,7 @@ from kubepulse.exporters.cluster.store import KindStore
 from kubepulse.exposition.server import ExporterServer
 from kubepulse.kube.client import KubeClient, connect
 from kubepulse.kube.informer import Backoff, Informer
-from kubepulse.testing.cluster import Cluster, ClusterError
+from kubepulse.testing.cluster import Cluster
 
 pytestmark = pytest.mark.cluster
 
@@ -51,20 +51,6 @@ def exporter(cluster: Cluster, namespace: str) -> Iterator[tuple[ClusterExporter
         server.shutdown()
         exp.stop()
         client.close()
-
-
-def apply(cluster: Cluster, namespace: str, *objects: dict[str, Any]) -> None:
-    """kubectl apply; retried while a new namespace's default ServiceAccount is not made yet."""
-    doc = json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)})
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            cluster.kubectl("apply", "-n", namespace, "-f", "-", input=doc)
-            return
-        except ClusterError as exc:
-            if "serviceaccount" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
 
 
 def pod(name: str, labels: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:

@@ -4,19 +4,17 @@ pod's ``kwok.x-k8s.io/usage-cpu`` annotation."""
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers_cluster_exporter import scrape, select, value, wait_until
+from helpers_cluster_exporter import apply, scrape, select, value, wait_until
 
 from kubepulse.exporters.cluster.exporter import ClusterExporter, Options
 from kubepulse.exposition.server import ExporterServer
 from kubepulse.kube.client import connect
-from kubepulse.testing.cluster import Cluster, ClusterError
+from kubepulse.testing.cluster import Cluster
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -72,62 +70,25 @@ def metrics_namespace(metrics_cluster: Cluster) -> Iterator[str]:
         metrics_cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
 
 
-def _apply(cluster: Cluster, namespace: str) -> None:
-    """kubectl apply; retried while a new namespace's default ServiceAccount is not made yet."""
-    doc = json.dumps({"apiVersion": "v1", "kind": "List", "items": PODS})
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            cluster.kubectl("apply", "-n", namespace, "-f", "-", input=doc)
-            return
-        except ClusterError as exc:
-            if "serviceaccount" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-
-
 def test_cpu_by_label_sums_pod_metrics(metrics_cluster: Cluster, metrics_namespace: str) -> None:
     """Per-label sums of metrics.k8s.io usage equal the annotated totals; a denylisted namespace
     and a second shard add nothing (first metrics need about a minute: two kwok samples at
     metrics-server's 15 s resolution)."""
     ns = metrics_namespace
-    _apply(metrics_cluster, ns)
+    apply(metrics_cluster, ns, *PODS)
     client = connect(metrics_cluster.kubeconfig)
+
+    def pods_exporter(**options: Any) -> ClusterExporter:
+        """Pods only, CPU by app and team sampled every second, and ``options``."""
+        usage = {"resources": ("pods",), "usage_labels": ("app", "team"), "usage_interval": 1.0}
+        return ClusterExporter(client, Options(**usage, **options))
+
     exporters = {
-        "main": ClusterExporter(
-            client,
-            Options(
-                resources=("pods",),
-                namespaces=[ns],
-                usage_labels=("app", "team"),
-                usage_interval=1.0,
-            ),
-        ),
+        "main": pods_exporter(namespaces=[ns]),
         # Every namespace but the test's: the test's pods must not show up.
-        "denied": ClusterExporter(
-            client,
-            Options(
-                resources=("pods",),
-                namespaces_denylist=[ns],
-                usage_labels=("app", "team"),
-                usage_interval=1.0,
-            ),
-        ),
+        "denied": pods_exporter(namespaces_denylist=[ns]),
     }
-    shards = [
-        ClusterExporter(
-            client,
-            Options(
-                resources=("pods",),
-                namespaces=[ns],
-                usage_labels=("app", "team"),
-                usage_interval=1.0,
-                shard=i,
-                total_shards=2,
-            ),
-        )
-        for i in range(2)
-    ]
+    shards = [pods_exporter(namespaces=[ns], shard=i, total_shards=2) for i in range(2)]
     everything = [*exporters.values(), *shards]
     servers = []
     try:
