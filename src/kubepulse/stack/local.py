@@ -18,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from kubepulse.processes import LOOPBACK, ProcessGroup, free_port, require_loopback
+from kubepulse.stack import deploy_dir
+from kubepulse.stack.alertmanager import render_alertmanager_config
+from kubepulse.stack.binaries import ensure_prometheus
+from kubepulse.stack.prometheus import render_prometheus_config, render_rule_files
 
 __all__ = [
     "STAND_INS",
@@ -27,8 +31,38 @@ __all__ = [
     "stand_in_manifests",
     "start_alertmanager",
     "start_prometheus",
+    "start_stack_alertmanager",
+    "start_stack_prometheus",
     "wait_until",
 ]
+
+
+def _start_server(
+    group: ProcessGroup,
+    name: str,
+    workdir: Path,
+    config_text: str,
+    binary: str | Path,
+    port: int | None,
+    flags: Sequence[str],
+) -> str:
+    """Start a Prometheus-project server (Prometheus, Alertmanager) on 127.0.0.1 with its config
+    in ``workdir/NAME.yml`` and ``flags`` after the common ones; return its URL once
+    ``/-/ready`` answers."""
+    port = port or free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / f"{name}.yml"
+    config.write_text(config_text, encoding="utf-8")
+    url = f"http://{LOOPBACK}:{port}"
+    argv = [
+        str(binary),
+        f"--config.file={config}",
+        f"--web.listen-address={LOOPBACK}:{port}",
+        f"--web.external-url={url}",
+        *flags,
+    ]
+    group.start(name, argv, ready_url=f"{url}/-/ready", timeout=60)
+    return url
 
 
 def start_prometheus(
@@ -46,23 +80,20 @@ def start_prometheus(
     It listens on 127.0.0.1 only and has the lifecycle API on (``/-/reload``), so a caller can
     rewrite the config and reload. ``retention`` is ``--storage.tsdb.retention.time``.
     """
-    port = port or free_port()
-    workdir.mkdir(parents=True, exist_ok=True)
-    config = workdir / "prometheus.yml"
-    config.write_text(config_text, encoding="utf-8")
-    url = f"http://{LOOPBACK}:{port}"
-    argv = [
-        str(binary),
-        f"--config.file={config}",
-        f"--storage.tsdb.path={workdir / 'data'}",
-        f"--storage.tsdb.retention.time={retention}",
-        f"--web.listen-address={LOOPBACK}:{port}",
-        f"--web.external-url={url}",
-        "--web.enable-lifecycle",
-        *extra_args,
-    ]
-    group.start("prometheus", argv, ready_url=f"{url}/-/ready", timeout=60)
-    return url
+    return _start_server(
+        group,
+        "prometheus",
+        workdir,
+        config_text,
+        binary,
+        port,
+        [
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--storage.tsdb.retention.time={retention}",
+            "--web.enable-lifecycle",
+            *extra_args,
+        ],
+    )
 
 
 def start_alertmanager(
@@ -78,21 +109,70 @@ def start_alertmanager(
     Clustering is switched off (``--cluster.listen-address=``): by default Alertmanager would
     bind its gossip port on every interface.
     """
-    port = port or free_port()
-    workdir.mkdir(parents=True, exist_ok=True)
-    config = workdir / "alertmanager.yml"
-    config.write_text(config_text, encoding="utf-8")
-    url = f"http://{LOOPBACK}:{port}"
-    argv = [
-        str(binary),
-        f"--config.file={config}",
-        f"--storage.path={workdir / 'data'}",
-        f"--web.listen-address={LOOPBACK}:{port}",
-        f"--web.external-url={url}",
-        "--cluster.listen-address=",
-    ]
-    group.start("alertmanager", argv, ready_url=f"{url}/-/ready", timeout=60)
-    return url
+    return _start_server(
+        group,
+        "alertmanager",
+        workdir,
+        config_text,
+        binary,
+        port,
+        [f"--storage.path={workdir / 'data'}", "--cluster.listen-address="],
+    )
+
+
+def start_stack_alertmanager(
+    group: ProcessGroup, workdir: Path, receiver_url: str, *, port: int | None = None
+) -> str:
+    """Start Alertmanager with the stack's config, notifying the ``WebhookReceiver`` at
+    ``receiver_url`` (webhooks to ``/webhook``, Slack to ``/slack``) within seconds rather than
+    minutes; return its URL."""
+    config = render_alertmanager_config(
+        # Nothing listens there: e-mail fails locally, never leaves the machine.
+        smarthost=f"{LOOPBACK}:{free_port()}",
+        smtp_require_tls=False,
+        webhook_url=f"{receiver_url}/webhook",
+        slack_api_url=f"{receiver_url}/slack",
+        templates_dir=deploy_dir() / "alertmanager" / "templates",
+        group_wait="1s",
+        group_interval="2s",
+        repeat_interval="1h",
+    )
+    return start_alertmanager(group, workdir, config, port=port)
+
+
+def start_stack_prometheus(
+    group: ProcessGroup,
+    workdir: Path,
+    *,
+    port: int,
+    targets: Mapping[str, str],
+    alertmanager_url: str,
+    cluster: str,
+    kubeconfig: Path | None,
+    sd_namespaces: Sequence[str],
+    interval: str,
+    for_overrides: Mapping[str, str],
+) -> str:
+    """Start upstream-built Prometheus (for Kubernetes discovery) on ``port`` with the stack's
+    rules and config as the local overlay; return its URL.
+
+    It discovers ``sd_namespaces`` through ``kubeconfig``'s API server and scrapes ``targets``
+    (job -> loopback ``host:port``, its own job included), scraping and evaluating every
+    ``interval``; ``for_overrides`` shortens alerts' ``for:``. Alerts go to ``alertmanager_url``.
+    """
+    rules = render_rule_files(workdir / "rules", for_overrides=for_overrides)
+    config = render_prometheus_config(
+        cluster=cluster,
+        scrape_interval=interval,
+        evaluation_interval=interval,
+        kubeconfig=kubeconfig,
+        sd_namespaces=sd_namespaces,
+        alertmanagers=[urllib.parse.urlsplit(alertmanager_url).netloc],
+        rule_files=rules,
+        targets=targets,
+    )
+    binary = ensure_prometheus() / "prometheus"
+    return start_prometheus(group, workdir, config, binary=binary, port=port)
 
 
 def api_get(base_url: str, path: str, params: Mapping[str, str] | None = None) -> Any:
