@@ -25,37 +25,26 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from kubepulse.demo.run import STORE_XML
 from kubepulse.processes import LOOPBACK, ProcessGroup, free_port
 from kubepulse.stack import deploy_dir
-from kubepulse.stack.alertmanager import render_alertmanager_config
-from kubepulse.stack.binaries import ensure_prometheus
 from kubepulse.stack.dashboards import build_dashboards, panel_queries, substitute, variable_queries
 from kubepulse.stack.local import (
     WebhookReceiver,
     api_get,
     query,
     stand_in_manifests,
-    start_alertmanager,
     start_prometheus,
+    start_stack_alertmanager,
+    start_stack_prometheus,
     wait_until,
 )
-from kubepulse.stack.prometheus import render_prometheus_config, render_rule_files
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 BIN = Path(sys.executable).parent
 REPO = deploy_dir().parent
 CLUSTER_LABEL = "e2e"
-STORE_XML = """<?xml version="1.0"?>
-<store>
-  <item type="book" price="12"/>
-  <item type="book" price="8"/>
-  <item type="disc" price="15"/>
-  <item type="game" price="40"/>
-  <item type="book" price="5"/>
-  <item type="disc" price="9"/>
-</store>
-"""
 
 
 def kubectl_apply(cluster: Any, manifests: list[dict[str, Any]]) -> None:
@@ -190,32 +179,11 @@ def stack(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
                 },
                 ready_url=f"http://{LOOPBACK}:{ports['web']}/metrics",
             )
-            am_url = start_alertmanager(
+            am_url = start_stack_alertmanager(group, work / "alertmanager", receiver.url)
+            prom = start_stack_prometheus(
                 group,
-                work / "alertmanager",
-                render_alertmanager_config(
-                    smarthost=f"{LOOPBACK}:{free_port()}",  # nothing listens: mail fails locally
-                    smtp_require_tls=False,
-                    webhook_url=f"{receiver.url}/webhook",
-                    slack_api_url=f"{receiver.url}/slack",
-                    templates_dir=deploy_dir() / "alertmanager" / "templates",
-                    group_wait="1s",
-                    group_interval="2s",
-                    repeat_interval="1h",
-                ),
-            )
-            rules = render_rule_files(
-                work / "rules", for_overrides={"KubeDeploymentReplicasMismatch": "5s"}
-            )
-            am = urlsplit(am_url).netloc
-            config = render_prometheus_config(
-                cluster=CLUSTER_LABEL,
-                scrape_interval="1s",
-                evaluation_interval="1s",
-                kubeconfig=cluster.kubeconfig,
-                sd_namespaces=[namespace],
-                alertmanagers=[am],
-                rule_files=rules,
+                work / "prometheus",
+                port=ports["prometheus"],
                 targets={
                     "prometheus": f"{LOOPBACK}:{ports['prometheus']}",
                     "kubepulse-cluster-exporter": f"{LOOPBACK}:{ports['ce']}",
@@ -223,16 +191,15 @@ def stack(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
                     "kubepulse-system-exporter": f"{LOOPBACK}:{ports['se']}",
                     "node-exporter": f"{LOOPBACK}:{ports['ne']}",
                     "pushgateway": f"{LOOPBACK}:{ports['pg']}",
-                    "alertmanager": am,
+                    "alertmanager": urlsplit(am_url).netloc,
                     "kubernetes-pods": f"{LOOPBACK}:{ports['web']}",
                 },
-            )
-            prom = start_prometheus(
-                group,
-                work / "prometheus",
-                config,
-                binary=ensure_prometheus() / "prometheus",
-                port=ports["prometheus"],
+                alertmanager_url=am_url,
+                cluster=CLUSTER_LABEL,
+                kubeconfig=cluster.kubeconfig,
+                sd_namespaces=[namespace],
+                interval="1s",
+                for_overrides={"KubeDeploymentReplicasMismatch": "5s"},
             )
             kubectl_apply(cluster, [*stand_in_manifests(namespace), web_app_manifest(namespace)])
             threading.Thread(

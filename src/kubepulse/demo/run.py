@@ -459,55 +459,29 @@ class Demo:
         )
 
     def start_alerting(self, targets: dict[str, str]) -> None:
-        from kubepulse.stack import deploy_dir
-        from kubepulse.stack.alertmanager import render_alertmanager_config
-        from kubepulse.stack.binaries import ensure_prometheus
-        from kubepulse.stack.local import start_alertmanager, start_prometheus
-        from kubepulse.stack.prometheus import render_prometheus_config, render_rule_files
+        from kubepulse.stack.local import start_stack_alertmanager, start_stack_prometheus
 
         with self.step("alerting", "starting Alertmanager and Prometheus") as detail:
             self.receiver = WebhookReceiver(self._on_alert)
             self.urls["Webhook receiver"] = self.receiver.url
-            am_port = self._port()
-            am_url = start_alertmanager(
-                self.group,
-                self.out / "alertmanager",
-                render_alertmanager_config(
-                    # Nothing listens there: e-mail fails locally, never leaves the machine.
-                    smarthost=f"{LOOPBACK}:{free_port()}",
-                    smtp_require_tls=False,
-                    webhook_url=f"{self.receiver.url}/webhook",
-                    slack_api_url=f"{self.receiver.url}/slack",
-                    templates_dir=deploy_dir() / "alertmanager" / "templates",
-                    group_wait="1s",
-                    group_interval="2s",
-                    repeat_interval="1h",
-                ),
-                port=am_port,
+            am_url = start_stack_alertmanager(
+                self.group, self.out / "alertmanager", self.receiver.url, port=self._port()
             )
             self.components["alertmanager"] = Component("alertmanager", am_url)
             targets["alertmanager"] = urlsplit(am_url).netloc
             prom_port = self._port(PREFERRED_PROMETHEUS_PORT)
             targets = {"prometheus": f"{LOOPBACK}:{prom_port}", **targets}
-            rules = render_rule_files(
-                self.out / "prometheus" / "rules", for_overrides=FOR_OVERRIDES
-            )
-            config = render_prometheus_config(
-                cluster="kubepulse-demo",
-                scrape_interval=self.options.scrape_interval,
-                evaluation_interval=self.options.scrape_interval,
-                kubeconfig=self.kubeconfig,
-                sd_namespaces=list(workloads.NAMESPACES),
-                alertmanagers=[urlsplit(am_url).netloc],
-                rule_files=rules,
-                targets=targets,
-            )
-            self.prometheus = start_prometheus(
+            self.prometheus = start_stack_prometheus(
                 self.group,
                 self.out / "prometheus",
-                config,
-                binary=ensure_prometheus() / "prometheus",
                 port=prom_port,
+                targets=targets,
+                alertmanager_url=am_url,
+                cluster="kubepulse-demo",
+                kubeconfig=self.kubeconfig,
+                sd_namespaces=list(workloads.NAMESPACES),
+                interval=self.options.scrape_interval,
+                for_overrides=FOR_OVERRIDES,
             )
             self.prometheus_started_at = time.time()
             self.components["prometheus"] = Component("prometheus", self.prometheus)
