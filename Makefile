@@ -2,10 +2,21 @@
 # Re-runs with everything present install nothing: each step checks before it acts.
 
 PYTHON ?= python3
-VENV := .venv
-BIN := $(VENV)/bin
+CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/kubepulse
+# .venv links to a virtualenv kept outside git, keyed by the Python version and the declared
+# dependencies, so a fresh clone with the same dependencies reuses it and only re-points the
+# editable install at itself.
+VENV_KEY := $(shell $(PYTHON) -c 'import hashlib, json, sys, tomllib; \
+  p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+  deps = json.dumps([p.get("dependencies"), p.get("optional-dependencies")], sort_keys=True); \
+  print("py%d.%d-" % sys.version_info[:2] + hashlib.sha256(deps.encode()).hexdigest()[:12])')
+VENV := $(CACHE)/venv-$(VENV_KEY)
+BIN := .venv/bin
 DEBS := prometheus prometheus-node-exporter prometheus-alertmanager prometheus-pushgateway
 PYTEST_ARGS ?=
+# Parallel pytest workers (pytest-xdist). Most tests wait on servers and the cluster rather than
+# burn CPU, so three workers fit two cores; each worker starts its own test cluster.
+PYTEST_WORKERS ?= 3
 
 .PHONY: test demo bench lint typecheck pytest deps debs venv clean helm manifests prometheus-upstream bins
 
@@ -50,11 +61,14 @@ manifests: helm
 	HELM=$(KUBEPULSE_HELM) deploy/kubernetes/render.sh
 
 venv: $(VENV)/.installed
+	@test "$$(readlink .venv)" = "$(VENV)" || { rm -rf .venv && ln -s $(VENV) .venv; }
+	@$(BIN)/python -c 'import kubepulse, sys; sys.exit(not kubepulse.__file__.startswith("$(CURDIR)/src/"))' 2>/dev/null \
+	  || $(BIN)/python -m pip install --quiet --no-deps -e .
 
-$(VENV)/.installed: pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(VENV)/.installed:
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
 debs:
@@ -67,11 +81,12 @@ debs:
 lint: venv
 	$(BIN)/ruff check src tests benchmarks
 
+# mypy's cache lives next to the venv it was made with; a fresh clone's files match it by hash.
 typecheck: venv
-	$(BIN)/mypy
+	MYPY_CACHE_DIR=$(VENV).mypy_cache $(BIN)/mypy
 
 pytest: venv
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache
