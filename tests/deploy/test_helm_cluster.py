@@ -159,36 +159,60 @@ def test_helm_install_rbac_upgrade_and_uninstall(cluster: Cluster, namespace: st
     assert run_helm("list", "-n", namespace, "-q", kubeconfig=kubeconfig).strip() == ""
 
 
+def run_k8s_role(cluster: Cluster, namespace: str, tmp_path: Path, **extra: Any) -> dict[str, int]:
+    """Run site.yml's kubepulse_k8s role into ``namespace``; the recap's counts."""
+    from test_ansible_hosts import ansible, recap
+
+    variables = {
+        "kubepulse_k8s_kubeconfig": str(cluster.kubeconfig),
+        "kubepulse_k8s_namespace": namespace,
+        "kubepulse_k8s_wait_timeout": 120,
+        "vault_grafana_admin_password": "test-only",
+        **extra,
+    }
+    (tmp_path / "vars.json").write_text(json.dumps(variables))
+    args = ("-i", "inventory/hosts.yml", "site.yml", "--tags", "k8s")
+    return recap(ansible("ansible-playbook", *args, "-e", f"@{tmp_path / 'vars.json'}"))
+
+
 def test_kubepulse_k8s_role_twice(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
     """The Ansible role installs the chart (kubernetes.core.helm); a second run changes nothing."""
     from deploy_helpers import find_helm
-    from test_ansible_hosts import ansible, recap
 
     release = f"ak-{namespace}"
     extra = {
-        "kubepulse_k8s_kubeconfig": str(cluster.kubeconfig),
-        "kubepulse_k8s_namespace": namespace,
         "kubepulse_k8s_release": release,
         "kubepulse_k8s_helm_binary": find_helm(),
         "kubepulse_k8s_values": {"prometheus": {"persistence": {"enabled": False}}},
-        "kubepulse_k8s_wait_timeout": 120,
-        "vault_grafana_admin_password": "test-only",
     }
-    (tmp_path / "vars.json").write_text(json.dumps(extra))
-    args = (
-        "-i",
-        "inventory/hosts.yml",
-        "site.yml",
-        "--tags",
-        "k8s",
-        "-e",
-        f"@{tmp_path / 'vars.json'}",
-    )
     try:
-        first = recap(ansible("ansible-playbook", *args))
+        first = run_k8s_role(cluster, namespace, tmp_path, **extra)
         assert first["failed"] == 0 and first["changed"] >= 2  # the Secret and the release
         assert all(ready(p) for p in pods(cluster, namespace, release))
-        second = recap(ansible("ansible-playbook", *args))
+        second = run_k8s_role(cluster, namespace, tmp_path, **extra)
         assert second["changed"] == 0 and second["failed"] == 0
     finally:
         run_helm("uninstall", release, "-n", namespace, kubeconfig=cluster.kubeconfig, check=False)
+
+
+def test_kubepulse_k8s_role_applies_the_manifests_twice(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    """The role's other method: server-side apply of rendered manifests (kubernetes.core.k8s),
+    waiting until every workload is Ready; a second run changes nothing. The manifests are
+    rendered for this namespace, as deploy/kubernetes/render.sh renders them for `monitoring`."""
+    release = f"am-{namespace}"
+    manifests = tmp_path / "kubepulse.yaml"
+    manifests.write_text(
+        run_helm("template", release, str(CHART), "--namespace", namespace, *TEST_VALUES)
+    )
+    extra = {"kubepulse_k8s_method": "manifests", "kubepulse_k8s_manifests": str(manifests)}
+    try:
+        first = run_k8s_role(cluster, namespace, tmp_path, **extra)
+        assert first["failed"] == 0 and first["changed"] >= 2  # the Secret and the objects
+        running = pods(cluster, namespace, release)
+        assert running and all(ready(p) for p in running)
+        second = run_k8s_role(cluster, namespace, tmp_path, **extra)
+        assert second["changed"] == 0 and second["failed"] == 0
+    finally:
+        cluster.kubectl("delete", "-f", str(manifests), "--wait=false", "--ignore-not-found")
