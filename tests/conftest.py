@@ -4,8 +4,9 @@
 kube-apiserver, controller manager and scheduler built from Go modules, and kwok nodes. Mark tests
 that use it ``@pytest.mark.cluster``. ``namespace`` (per test) is a fresh namespace in it, deleted
 afterwards. ``metrics_cluster`` (session) is a second, one-node cluster that also serves
-metrics.k8s.io. Tests rely on the kwok behaviour of kubepulse.testing.stages, so they always run on
-this cluster, never on one from ``KUBECONFIG``.
+metrics.k8s.io; ``metrics_namespace`` is a fresh namespace there. Tests rely on the kwok behaviour
+of kubepulse.testing.stages, so they always run on this cluster, never on one from ``KUBECONFIG``.
+Under pytest-xdist each worker starts its own clusters.
 """
 
 from __future__ import annotations
@@ -42,12 +43,22 @@ def metrics_cluster() -> Iterator[Cluster]:
         yield running
 
 
-@pytest.fixture
-def namespace(cluster: Cluster) -> Iterator[str]:
-    """A new namespace for this test; deleted (without waiting) when the test ends."""
+def _new_namespace(cluster: Cluster) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:10]}"
     cluster.kubectl("create", "namespace", name)
     try:
         yield name
     finally:
         cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    """A new namespace for this test; deleted (without waiting) when the test ends."""
+    yield from _new_namespace(cluster)
+
+
+@pytest.fixture
+def metrics_namespace(metrics_cluster: Cluster) -> Iterator[str]:
+    """A new namespace in ``metrics_cluster``, as ``namespace`` is in ``cluster``."""
+    yield from _new_namespace(metrics_cluster)

@@ -4,8 +4,6 @@ pod's ``kwok.x-k8s.io/usage-cpu`` annotation."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -58,16 +56,6 @@ EXPECTED = {
     ("team", "a"): 0.750,
     ("team", "b"): 0.200,
 }
-
-
-@pytest.fixture
-def metrics_namespace(metrics_cluster: Cluster) -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    metrics_cluster.kubectl("create", "namespace", name)
-    try:
-        yield name
-    finally:
-        metrics_cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
 
 
 def test_cpu_by_label_sums_pod_metrics(metrics_cluster: Cluster, metrics_namespace: str) -> None:
