@@ -338,17 +338,21 @@ def test_cli_exit_codes_and_outputs(
         cluster,
         tmp_path,
         deployment("web", ns_ok, replicas=3, ready_after="1s"),
+        deployment("slow", ns_ok, ready_after="1s"),
         deployment("web", ns_bad, never_ready=True),
         bare_pod("web", ns_bare),
     )
     api = KubeApi(cluster.api_client())
     wait_pods(api, ns_ok, "app=web", 3)
+    wait_pods(api, ns_ok, "app=slow", 1)
     wait_pods(api, ns_bad, "app=web", 1, ready=False)
     wait_pods(api, ns_bare, "app=web", 1)
     textdir = tmp_path / "textfile"
     textdir.mkdir()
     kc = str(cluster.kubeconfig)
     common = ["--kubeconfig", kc, "--label", "app=web", "--kill", "1", "--settle", "0.5"]
+    slow_args = [*common[:2], "--label", "app=slow", *common[4:], "--namespace-pattern", ns_ok]
+    slow_args += ["--timeout", "20", "--max-recovery-seconds", "0.1", "--json", "-"]
     with ProcessGroup(tmp_path / "logs") as group:
         gateway = start_pushgateway(group)
         runs = {
@@ -377,6 +381,7 @@ def test_cli_exit_codes_and_outputs(
                 *common, "--namespace-pattern", ns_bad, "--timeout", "3", "--json", "-"
             ),
             "error": cli(*common, "--namespace-pattern", ns_bare, "--timeout", "3"),
+            "slow": cli(*slow_args),
             "bad": cli(*common, "--namespace-pattern", "ns-(", "--timeout", "3"),
         }
         done = {name: (p.wait(60), *p.communicate()) for name, p in runs.items()}
@@ -399,6 +404,10 @@ def test_cli_exit_codes_and_outputs(
     code, out, err = done["unrecovered"]
     assert code == 1, err
     assert len(PodsStatus.from_json(out).unrecovered) == 1
+    code, out, err = done["slow"]
+    assert code == 1, err  # recovered, but slower than --max-recovery-seconds
+    (slow,) = PodsStatus.from_json(out).recovered
+    assert slow.total_recovery_time is not None and slow.total_recovery_time > 0.1
     code, out, err = done["error"]
     assert code == 2
     assert f"pod {ns_bare}/web was deleted and has no controller" in out

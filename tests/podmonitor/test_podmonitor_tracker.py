@@ -91,6 +91,18 @@ def test_bare_pod_and_unreplaced_pod_are_errors_naming_them() -> None:
     ]
 
 
+def test_a_late_kill_cut_short_by_the_monitors_end_says_so() -> None:
+    """The monitor ends max_timeout after its snapshot; a kill near the end had less time."""
+    t = tracker(timeout=5.0)
+    t.snapshot([pod("web", "u1"), pod("api", "u2")])
+    t.observe(pod("web", "u1", deleting=True), now=0.5)
+    t.observe(pod("api", "u2", deleting=True), now=3.75)
+    assert t.status(ended_at=5.5).errors == [
+        "pod ns/web was deleted and was not replaced within 5 s",
+        "pod ns/api was deleted and was not replaced before the monitor ended, 1.8 s later",
+    ]
+
+
 def test_statefulset_same_name_new_uid_is_a_replacement() -> None:
     t = tracker()
     t.snapshot([pod("db-0", "u1", owner="sts"), pod("db-1", "u2", owner="sts")])

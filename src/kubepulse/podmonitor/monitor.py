@@ -267,9 +267,11 @@ class RecoveryTracker:
     def _wall(self, t: float | None) -> float | None:
         return None if t is None else t + self.wall_offset
 
-    def status(self, note: str = "") -> PodsStatus:
+    def status(self, note: str = "", ended_at: float | None = None) -> PodsStatus:
         """Classify every disruption: recovered within ``max_timeout`` of it, unrecovered
-        (replaced but not Ready in time), or an error (never replaced)."""
+        (replaced but not Ready in time), or an error (never replaced). ``ended_at`` is when
+        watching stopped: a kill later than ``ended_at - max_timeout`` had less time than
+        ``max_timeout``, and its error says how much."""
         result = PodsStatus()
         with self._lock:
             for d in self.disruptions:
@@ -281,11 +283,13 @@ class RecoveryTracker:
                     deletion_timestamp=d.deletion_timestamp,
                 )
                 if d.replacement is None or d.replaced_at is None:
-                    why = (
-                        "has no controller, so nothing replaces it"
-                        if d.pod.owner_uid is None
-                        else f"was not replaced within {self.max_timeout:g} s"
-                    )
+                    watched = None if ended_at is None else ended_at - d.killed_at
+                    if d.pod.owner_uid is None:
+                        why = "has no controller, so nothing replaces it"
+                    elif watched is not None and watched < self.max_timeout:
+                        why = f"was not replaced before the monitor ended, {watched:.1f} s later"
+                    else:
+                        why = f"was not replaced within {self.max_timeout:g} s"
                     result.add_error(
                         f"pod {d.pod.namespace}/{d.pod.name} was deleted and {why}{note}"
                     )
@@ -384,7 +388,7 @@ class PodMonitor:
             if events is not None:
                 events.close()
             self.watching.set()
-        return self.tracker.status(note).merge(errors)
+        return self.tracker.status(note, self.clock()).merge(errors)
 
     def _end(self, deadline: float) -> float:
         resolved = self.tracker.resolved_at()
