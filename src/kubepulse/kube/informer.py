@@ -6,8 +6,9 @@
 * ``410 Gone`` (an ``ERROR`` event or an HTTP 410) means that resourceVersion was compacted away:
   list again. A re-list hands the handler the complete new set plus the UIDs that vanished, so
   the cache converges without duplicates or leftovers.
-* Connection failures are retried with capped exponential backoff and full jitter; they are
-  never fatal. The first failure of an outage is logged, recovery is logged once.
+* Connection failures are retried with capped exponential backoff and equal jitter (see
+  ``Backoff``); they are never fatal. The first failure of an outage is logged, recovery is
+  logged once.
 
 The handler sees batches: ``apply(upserts, deleted_uids, synced)`` with raw object dicts.
 """
@@ -63,7 +64,8 @@ class InformerStats(Protocol):
 
 
 class Backoff:
-    """Capped exponential backoff with full jitter: ``uniform(0, min(cap, base * 2**n))``."""
+    """Capped exponential backoff with equal jitter: ``uniform(d / 2, d)`` where
+    ``d = min(cap, base * 2**n)``, so a retry never comes sooner than half the current delay."""
 
     def __init__(self, base: float = 0.2, cap: float = 4.0) -> None:
         self.base, self.cap, self.attempt = base, cap, 0
