@@ -49,6 +49,34 @@ def test_up_status_down(tmp_path: Path) -> None:
     assert "not found" in gone.stderr
 
 
+@pytest.mark.parametrize("command", ["up", "down", "status"])
+def test_bad_names_refused_and_nothing_touched(command: str, tmp_path: Path) -> None:
+    """``/etc`` (stood for by an absolute tmp path, so a broken check could only harm tmp_path),
+    ``..``, ``''`` and ``a/b`` are refused with one line naming --name and exit 2; canaries that
+    an unchecked name would find as a "cluster" and remove are all still there."""
+    clusters = tmp_path / "clusters"
+    outside = tmp_path / "outside"
+    canaries = [
+        outside / "clusters" / "keep.txt",
+        clusters / "a" / "b" / "clusters" / "a" / "b" / "keep.txt",
+        clusters / "clusters" / "keep.txt",
+        clusters / "other" / "clusters" / "other" / "keep.txt",
+    ]
+    for canary in canaries:
+        canary.parent.mkdir(parents=True)
+        canary.write_text("canary")
+    env = {**os.environ, "KUBEPULSE_CLUSTERS_DIR": str(clusters)}
+    for name in (str(outside), "..", "", "a/b"):
+        out = run(command, "--name", name, env=env)
+        assert out.returncode == 2, (name, out.stdout, out.stderr)
+        assert out.stdout == ""
+        lines = out.stderr.splitlines()
+        assert len(lines) == 1, out.stderr
+        assert lines[0].startswith(f"kubepulse cluster {command}: --name: {name!r} is not a DNS")
+    assert [c.read_text() for c in canaries] == ["canary"] * len(canaries)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clusters", "outside"]
+
+
 def test_commands_have_examples() -> None:
     for command in ("up", "down", "status", "build"):
         out = run(command, "--help", env=dict(os.environ))

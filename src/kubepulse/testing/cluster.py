@@ -6,6 +6,8 @@ node behaviour of ``kubepulse.testing.stages``. It returns once the API answers 
 Ready. Each cluster lives in its own directory (``clusters_dir()/NAME``, kwokctl's
 ``KWOK_WORKDIR``), so clusters never share state and the user's ``~/.kwok`` and ``~/.kube/config``
 are never touched; the kubeconfig is ``Cluster.kubeconfig`` in there.
+NAME must be a DNS label (``cluster_workdir``) whose directory resolves inside ``clusters_dir()``:
+that directory is removed whole, so a name like ``..`` or ``/etc`` is refused with ``ValueError``.
 
 kwokctl starts the components as daemons and records their pids. ``with start_cluster(...) as
 cluster:`` or ``Cluster.down()`` kills them by those pids (also remembered here, in case the files
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Cluster",
     "ClusterError",
+    "cluster_workdir",
     "clusters_dir",
     "ensure_binaries",
     "find_cluster",
@@ -63,6 +67,9 @@ COMPONENTS = (
 # kwok-controller is left alone: restarted after an outage, it stopped driving pods at all.
 CONTROLLERS = ("kube-controller-manager", "kube-scheduler")
 DEFAULT_NAME = "kubepulse"
+# A DNS label: the name becomes a directory that down() removes, so it may never be ``..``, empty,
+# absolute or contain a separator.
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 class ClusterError(RuntimeError):
@@ -75,6 +82,26 @@ def clusters_dir() -> Path:
     if env:
         return Path(env)
     return Path(tempfile.gettempdir()) / f"kubepulse-{os.getuid()}" / "clusters"
+
+
+def cluster_workdir(name: str) -> Path:
+    """The directory of cluster ``name``: ``clusters_dir()/name``.
+
+    Raises ``ValueError`` naming ``name`` unless it is a DNS label (lower-case letters, digits and
+    ``-``, at most 63 characters, alphanumeric at both ends) and the directory resolves strictly
+    inside ``clusters_dir()`` (a symlink there could point anywhere, and the directory is removed
+    with everything in it).
+    """
+    if not _NAME.fullmatch(name):
+        raise ValueError(
+            f"name: {name!r} is not a DNS label (a-z, 0-9 and '-', at most 63 characters, "
+            "starting and ending with a letter or digit)"
+        )
+    workdir = clusters_dir() / name
+    root, resolved = clusters_dir().resolve(), workdir.resolve()
+    if resolved == root or not resolved.is_relative_to(root):
+        raise ValueError(f"name: {name!r}: its directory {resolved} is not inside {root}")
+    return workdir
 
 
 def _pid_alive(pid: int) -> bool:
@@ -360,8 +387,11 @@ def _config_yaml(binaries: Binaries, metrics_server: bool, stages: str) -> str:
 
 
 def find_cluster(name: str = DEFAULT_NAME, binaries: Binaries | None = None) -> Cluster | None:
-    """The cluster ``name`` if its directory exists (running or not), else ``None``."""
-    workdir = clusters_dir() / name
+    """The cluster ``name`` if its directory exists (running or not), else ``None``.
+
+    Raises ``ValueError`` if ``name`` is not a valid cluster name (see ``cluster_workdir``).
+    """
+    workdir = cluster_workdir(name)
     if not (workdir / "clusters" / name).exists():
         return None
     return Cluster(name, workdir, binaries or ensure_binaries(build=False))
@@ -372,14 +402,14 @@ def _sweep_orphans(binaries: Binaries) -> None:
     root = clusters_dir()
     if not root.exists():
         return
-    for workdir in root.iterdir():
-        owner = workdir / "owner.pid"
+    for entry in root.iterdir():
         try:
-            pid = int(owner.read_text())
+            workdir = cluster_workdir(entry.name)
+            pid = int((workdir / "owner.pid").read_text())
         except (OSError, ValueError):
             continue
         if not _pid_alive(pid):
-            Cluster(workdir.name, workdir, binaries).down()
+            Cluster(entry.name, workdir, binaries).down()
 
 
 def start_cluster(
@@ -397,15 +427,16 @@ def start_cluster(
     defaults, without the ``kubepulse.dev/*`` behaviour. ``owner_pid``: the cluster belongs to
     that process; once it is dead, any later ``start_cluster`` removes the cluster (for test
     sessions killed before their teardown).
-    Raises ``ClusterError`` if a cluster of that name is already running, or if it fails to come
-    up (after removing what it started), and ``BuildError`` if binaries are missing and cannot be
+    Raises ``ValueError`` if ``name`` is not a valid cluster name (see ``cluster_workdir``),
+    ``ClusterError`` if a cluster of that name is already running, or if it fails to come up
+    (after removing what it started), and ``BuildError`` if binaries are missing and cannot be
     built.
     """
+    workdir = cluster_workdir(name)
     if nodes < 0:
         raise ValueError(f"nodes: must be >= 0, got {nodes}")
     binaries = ensure_binaries(metrics_server=metrics_server)
     _sweep_orphans(binaries)
-    workdir = clusters_dir() / name
     existing = Cluster(name, workdir, binaries)
     if any(existing.running().values()):
         raise ClusterError(

@@ -9,12 +9,29 @@ from kubepulse.testing.cluster import (
     DEFAULT_NAME,
     Cluster,
     ClusterError,
+    cluster_workdir,
     find_cluster,
     start_cluster,
 )
 
+
+def _check_name(ctx: click.Context, param: click.Parameter, name: str) -> str:
+    """Refuse a name that is not a DNS label before anything touches its directory."""
+    try:
+        cluster_workdir(name)
+    except ValueError as exc:
+        message = str(exc).removeprefix("name: ")
+        click.echo(f"kubepulse cluster {ctx.info_name}: --name: {message}", err=True)
+        ctx.exit(2)
+    return name
+
+
 _name_option = click.option(
-    "--name", default=DEFAULT_NAME, show_default=True, help="Cluster name (one directory each)."
+    "--name",
+    default=DEFAULT_NAME,
+    show_default=True,
+    callback=_check_name,
+    help="Cluster name, a DNS label such as 'dev-1' (one directory each).",
 )
 
 
