@@ -67,3 +67,42 @@ def test_bad_client_and_settle_are_refused(tmp_path: Path) -> None:
         PodsMonitorPool(42)
     with pytest.raises(ValueError, match=r"^settle_seconds: "):
         PodsMonitorPool(k8s.ApiClient(), settle_seconds=-1)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("kind: Config\nclusters: [\n", "not YAML"),
+        ("just a string\n", "not a kubeconfig"),
+        ("contexts: [{name: a}]\n", "field 'clusters' is missing or empty"),
+        ("clusters: [{name: a}]\ncontexts: [x]\n", "field 'contexts' must be a list of mappings"),
+    ],
+)
+def test_a_malformed_kubeconfig_is_refused_naming_the_field(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "kc.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=rf"^client: --kubeconfig: {path}: {message}") as info:
+        PodsMonitorPool(path)
+    assert "\n" not in str(info.value)
+
+
+def test_cli_refuses_a_bad_pushgateway_url_before_watching(tmp_path: Path) -> None:
+    """Refused before any connection: the kubeconfig names a server nothing listens on."""
+    from click.testing import CliRunner
+
+    from kubepulse.podmonitor.cli import pods
+
+    kubeconfig = tmp_path / "kc.yaml"
+    kubeconfig.write_text(
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:9'}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n"
+        "users: [{name: u, user: {token: t}}]\n"
+    )
+    args = ["--kubeconfig", str(kubeconfig), "--label", "app=web", "--pushgateway", "gw:9091"]
+    result = CliRunner().invoke(pods, args)
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "kubepulse monitor pods: --pushgateway: 'gw:9091' is not an http(s):// URL"
+    )

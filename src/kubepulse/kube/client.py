@@ -28,6 +28,7 @@ from urllib.parse import urlencode
 
 import orjson
 import urllib3
+import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
@@ -69,6 +70,7 @@ def load_configuration(kubeconfig: str | os.PathLike[str] | None = None) -> k8s.
         path = Path(kubeconfig).expanduser()
         if not path.is_file():
             raise ValueError(f"--kubeconfig: {path} does not exist")
+        _check_kubeconfig(path)
         try:
             k8s_config.load_kube_config(config_file=str(path), client_configuration=cfg)  # type: ignore[no-untyped-call]
         except Exception as exc:  # the loader raises many types for a bad file
@@ -93,6 +95,27 @@ def load_configuration(kubeconfig: str | os.PathLike[str] | None = None) -> k8s.
         "no Kubernetes configuration: not in a cluster, $KUBECONFIG unset and ~/.kube/config "
         "missing (pass --kubeconfig)"
     )
+
+
+def _check_kubeconfig(path: Path) -> None:
+    """A one-line ``ValueError`` naming the field when ``path`` is not a kubeconfig; the
+    loader's own errors for these cases are Python internals ("'str' object does not support
+    item assignment")."""
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(f"--kubeconfig: {path}: not YAML: {first}") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"--kubeconfig: {path}: not a kubeconfig (expected a mapping)")
+    for field in ("clusters", "contexts", "users"):
+        entries = doc.get(field)
+        if field != "users" and not entries:
+            raise ValueError(f"--kubeconfig: {path}: field {field!r} is missing or empty")
+        if entries is not None and not (
+            isinstance(entries, list) and all(isinstance(e, dict) for e in entries)
+        ):
+            raise ValueError(f"--kubeconfig: {path}: field {field!r} must be a list of mappings")
 
 
 def _error_message(body: bytes) -> str:

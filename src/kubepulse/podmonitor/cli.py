@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import click
 
@@ -159,6 +160,11 @@ def pods(
             _check_parent(path, flag)
     if textfile_dir and not Path(textfile_dir).is_dir():
         _fail(f"--textfile: {textfile_dir!r} is not a directory")
+    if pushgateway:
+        url = urlsplit(pushgateway)
+        # Caught now: a typo found only after the run would lose its metrics.
+        if url.scheme not in ("http", "https") or not url.hostname:
+            _fail(f"--pushgateway: {pushgateway!r} is not an http(s):// URL")
     if not Path(kubeconfig).is_file():
         _fail(f"--kubeconfig: {kubeconfig!r} does not exist")
     try:
