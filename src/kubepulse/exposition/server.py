@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import click
@@ -64,6 +64,8 @@ __all__ = [
     "Response",
     "TLSConfig",
     "WebConfig",
+    "fail_usage",
+    "format_listen_address",
     "load_web_config",
     "parse_listen_address",
     "prometheus_client_handler",
@@ -406,6 +408,11 @@ def parse_listen_address(address: str) -> tuple[str, int]:
     return host or "0.0.0.0", port
 
 
+def format_listen_address(host: str, port: int) -> str:
+    """The ``HOST:PORT`` that ``parse_listen_address`` reads back (IPv6 hosts in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 # --------------------------------------------------------------------------- the server
 
 
@@ -689,6 +696,16 @@ def prometheus_client_handler(registry: Any) -> Handler:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def fail_usage(ctx: click.Context, message: str) -> NoReturn:
+    """Refuse bad command-line input: one line ``<command>: message`` on stderr, exit 2.
+
+    click's ``BadParameter`` prints three lines (usage, hint, error); the kubepulse commands
+    answer bad input with the one line that says what is wrong, as ``monitor pods`` does.
+    """
+    click.echo(f"{ctx.command_path}: {' '.join(message.split())}", err=True)
+    ctx.exit(2)
+
+
 def _web_config_option(
     ctx: click.Context, param: click.Parameter, value: str | None
 ) -> WebConfig | None:
@@ -697,22 +714,26 @@ def _web_config_option(
     try:
         return load_web_config(value)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+        # The message starts with the file's path and names the field.
+        fail_usage(ctx, f"--web.config.file: {exc}")
 
 
-def _listen_option(ctx: click.Context, param: click.Parameter, value: str) -> str:
+def _listen_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
     try:
         parse_listen_address(value)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+        fail_usage(ctx, f"--web.listen-address: {exc}")
     return value
 
 
-def web_options(default_listen: str) -> Callable[[F], F]:
+def web_options(default_listen: str | None, listen_help: str | None = None) -> Callable[[F], F]:
     """Add ``--web.listen-address`` and ``--web.config.file`` to a click command.
 
-    The command receives ``listen_address: str`` and ``web_config: WebConfig | None`` (already
-    loaded and validated: a bad file is a one-line usage error naming the file and field).
+    The command receives ``listen_address: str`` (``None`` if ``default_listen`` is ``None`` and
+    the flag is not given) and ``web_config: WebConfig | None`` (already loaded and validated).
+    Bad values are one-line errors naming the flag (and the file and field), exit 2.
     """
 
     def decorate(func: F) -> F:
@@ -727,9 +748,9 @@ def web_options(default_listen: str) -> Callable[[F], F]:
             "--web.listen-address",
             "listen_address",
             default=default_listen,
-            show_default=True,
+            show_default=default_listen is not None,
             callback=_listen_option,
-            help="Address to listen on, HOST:PORT (':PORT' for all interfaces).",
+            help=listen_help or "Address to listen on, HOST:PORT (':PORT' for all interfaces).",
         )(func)
         return func
 

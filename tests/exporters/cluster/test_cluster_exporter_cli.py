@@ -24,19 +24,44 @@ def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--resources", "pods,widgets"], "unknown resource(s) widgets"),
+        (["--resources", "pods,widgets"], "--resources: unknown resource(s) widgets"),
         (["--shard", "2", "--total-shards", "2"], "--shard 2 must be less than --total-shards"),
         (["--metric-labels-allowlist", "pods=app"], "--metric-labels-allowlist"),
         (["--namespaces", "a", "--namespaces-denylist", "b"], "mutually exclusive"),
-        (["--kubeconfig", "/nonexistent/kubeconfig"], "/nonexistent/kubeconfig does not exist"),
+        (["--usage-labels", "a b"], "--usage-labels"),
+        (["--host", "example.com"], "--host: listen address 'example.com:0'"),
+        (["--web.listen-address", "127.0.0.1"], "--web.listen-address: listen address"),
+        # --web.listen-address and --host/--port name the same address: they must agree.
+        (["--web.listen-address", "127.0.0.1:9000"], "127.0.0.1:9000 contradicts --port 0"),
+        (["--web.listen-address", "127.0.0.2:0"], "127.0.0.2:0 contradicts --host 127.0.0.1"),
+        (["--port", "8081", "--telemetry-port", "8081"], "both listen on port 8081"),
     ],
 )
 def test_bad_flags_fail_with_one_line(args: list[str], needle: str) -> None:
-    result = run(*args, "--port", "0", "--telemetry-port", "0", "--host", "127.0.0.1")
-    assert result.returncode != 0
+    result = run("--port", "0", "--telemetry-port", "0", "--host", "127.0.0.1", *args)
+    assert result.returncode == 2
     assert needle in result.stderr
-    assert "Traceback" not in result.stderr
-    assert len([line for line in result.stderr.splitlines() if line.startswith("Error")]) == 1
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+
+
+def test_listen_address_overrides_default_port_but_not_telemetry_port() -> None:
+    """Without --port, --web.listen-address decides; it may not take the telemetry port."""
+    result = run("--web.listen-address", ":8081")
+    assert result.returncode == 2
+    assert "both listen on port 8081: give --telemetry-port another port" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_bad_web_config_is_one_line_naming_flag_file_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "web.yml"
+    bad.write_text("tls_server_config: {cert_file: missing.crt, key_file: missing.key}\n")
+    result = run("--web.config.file", str(bad))
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.endswith(
+        f"kubepulse exporter cluster: --web.config.file: {bad}: tls_server_config.cert_file: "
+        f"no such file {tmp_path / 'missing.crt'}"
+    )
 
 
 def test_unreachable_api_fails_at_startup(tmp_path: Path) -> None:
@@ -75,6 +100,11 @@ def test_unreachable_api_fails_at_startup(tmp_path: Path) -> None:
     assert "Error: cannot use the Kubernetes API" in result.stderr
     assert f"127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
+    missing = run("--kubeconfig", "/nonexistent/kubeconfig", "--port", "0", "--telemetry-port", "0")
+    assert missing.returncode == 1
+    assert missing.stderr.splitlines() == [
+        "Error: cannot use the Kubernetes API: --kubeconfig: /nonexistent/kubeconfig does not exist"
+    ]
 
 
 @pytest.mark.cluster

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from kubepulse.exporters.cluster.common import parse_labels_allowlist, sanitize_label_name
 from kubepulse.exporters.cluster.exporter import KINDS, ClusterExporter, Options
@@ -17,8 +18,11 @@ from kubepulse.exposition.server import (
     Request,
     Response,
     WebConfig,
-    load_web_config,
+    fail_usage,
+    format_listen_address,
+    parse_listen_address,
     prometheus_client_handler,
+    web_options,
 )
 from kubepulse.kube.client import ApiError, connect
 from kubepulse.kube.selectors import validate_label_selector
@@ -34,11 +38,8 @@ def _resources(ctx: click.Context, param: click.Parameter, value: str | None) ->
     chosen = _csv(value) or list(KINDS)
     unknown = [r for r in chosen if r not in KINDS]
     if unknown:
-        raise click.BadParameter(
-            f"unknown resource(s) {', '.join(unknown)}; served: {', '.join(KINDS)}",
-            ctx=ctx,
-            param=param,
-        )
+        served = ", ".join(KINDS)
+        fail_usage(ctx, f"--resources: unknown resource(s) {', '.join(unknown)}; served: {served}")
     return chosen
 
 
@@ -48,10 +49,10 @@ def _allowlist(
     try:
         parsed = parse_labels_allowlist(value or "")
     except ValueError as exc:
-        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+        fail_usage(ctx, f"--metric-labels-allowlist: {exc}")
     unknown = [r for r in parsed if r not in KINDS]
     if unknown:
-        raise click.BadParameter(f"unknown resource(s) {', '.join(unknown)}", ctx=ctx, param=param)
+        fail_usage(ctx, f"--metric-labels-allowlist: unknown resource(s) {', '.join(unknown)}")
     return parsed
 
 
@@ -61,9 +62,9 @@ def _label_keys(ctx: click.Context, param: click.Parameter, value: str | None) -
         try:
             validate_label_selector(key, "--usage-labels")
         except ValueError as exc:
-            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+            fail_usage(ctx, str(exc))
         if sanitize_label_name(key) != key and "/" not in key and "." not in key:
-            raise click.BadParameter(f"invalid label key {key!r}", ctx=ctx, param=param)
+            fail_usage(ctx, f"--usage-labels: invalid label key {key!r}")
     return keys
 
 
@@ -71,23 +72,66 @@ def _ok(_: Request) -> Response:
     return Response(200, b"ok\n", "text/plain; charset=utf-8")
 
 
-def _web_config(ctx: click.Context, param: click.Parameter, value: str | None) -> WebConfig | None:
-    if value is None:
-        return None
-    try:
-        return load_web_config(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+_WILDCARDS = {"0.0.0.0", "::"}
+
+
+def _addresses(
+    ctx: click.Context,
+    listen_address: str | None,
+    host: str,
+    port: int,
+    telemetry_host: str,
+    telemetry_port: int,
+) -> tuple[str, str]:
+    """The /metrics and telemetry listen addresses.
+
+    ``--web.listen-address`` (the exporter-toolkit spelling every kubepulse exporter takes) and
+    ``--host``/``--port`` (KSM's spelling) name the same address. The former wins over the latter's
+    defaults; an explicit ``--host`` or ``--port`` that says otherwise is refused, as is a
+    telemetry address that would collide with /metrics.
+    """
+
+    def parse(flag: str, address: str) -> tuple[str, int]:
+        try:
+            return parse_listen_address(address)
+        except ValueError as exc:
+            fail_usage(ctx, f"{flag}: {exc}")
+
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)
+
+    main_host, main_port = parse("--host", format_listen_address(host, port))
+    if listen_address is not None:
+        listen_host, listen_port = parse("--web.listen-address", listen_address)
+        if given("port") and port != listen_port:
+            fail_usage(ctx, f"--web.listen-address {listen_address} contradicts --port {port}")
+        if given("host") and main_host != listen_host:
+            fail_usage(ctx, f"--web.listen-address {listen_address} contradicts --host {host}")
+        main_host, main_port = listen_host, listen_port
+    tel_host, tel_port = parse(
+        "--telemetry-host", format_listen_address(telemetry_host, telemetry_port)
+    )
+    overlap = main_host == tel_host or {main_host, tel_host} & _WILDCARDS
+    if main_port == tel_port != 0 and overlap:
+        fail_usage(
+            ctx,
+            f"/metrics and telemetry would both listen on port {main_port}: "
+            "give --telemetry-port another port",
+        )
+    return format_listen_address(main_host, main_port), format_listen_address(tel_host, tel_port)
 
 
 @click.command(
     epilog=(
-        "Example: kubepulse exporter cluster --kubeconfig ~/.kube/config --host 127.0.0.1 "
-        "--port 8080 --telemetry-port 8081 --resources pods,deployments,nodes "
+        "Example: kubepulse exporter cluster --kubeconfig ~/.kube/config "
+        "--web.listen-address 127.0.0.1:8080 --telemetry-port 8081 "
+        "--resources pods,deployments,nodes "
         "--metric-labels-allowlist 'pods=[app]' --usage-labels app,team"
     )
 )
-@click.option("--host", default="0.0.0.0", show_default=True, help="Address for /metrics.")
+@click.option(
+    "--host", default="0.0.0.0", show_default=True, help="Address for /metrics (KSM's spelling)."
+)
 @click.option(
     "--port",
     default=8080,
@@ -145,12 +189,10 @@ def _web_config(ctx: click.Context, param: click.Parameter, value: str | None) -
     type=click.FloatRange(min=1.0),
     help="Seconds between metrics API polls.",
 )
-@click.option(
-    "--web.config.file",
-    "web_config",
-    type=click.Path(dir_okay=False),
-    callback=_web_config,
-    help="Exporter-toolkit web config (YAML): TLS, basic auth.",
+@web_options(
+    None,
+    listen_help="HOST:PORT for /metrics, instead of --host and --port (which it overrides; "
+    "an explicit --host or --port must agree with it).",
 )
 @click.option(
     "--log-level",
@@ -172,6 +214,7 @@ def command(
     total_shards: int,
     usage_labels: Sequence[str],
     usage_interval: float,
+    listen_address: str | None,
     web_config: WebConfig | None,
     log_level: str,
 ) -> None:
@@ -184,16 +227,14 @@ def command(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    ctx = click.get_current_context()
     if shard >= total_shards:
-        raise click.BadParameter(
-            f"--shard {shard} must be less than --total-shards {total_shards}",
-            param_hint="--shard",
-        )
+        fail_usage(ctx, f"--shard {shard} must be less than --total-shards {total_shards}")
     if namespaces and namespaces_denylist:
-        raise click.BadParameter(
-            "--namespaces and --namespaces-denylist are mutually exclusive",
-            param_hint="--namespaces-denylist",
-        )
+        fail_usage(ctx, "--namespaces and --namespaces-denylist are mutually exclusive")
+    main_address, telemetry_address = _addresses(
+        ctx, listen_address, host, port, telemetry_host, telemetry_port
+    )
     try:
         client = connect(kubeconfig)
         version = client.check()
@@ -213,7 +254,7 @@ def command(
     try:
         main = ExporterServer(
             {"/metrics": exporter.metrics, "/readyz": exporter.readyz, "/livez": _ok},
-            f"{host}:{port}",
+            main_address,
             web_config,
         )
         telemetry = ExporterServer(
@@ -221,7 +262,7 @@ def command(
                 "/metrics": prometheus_client_handler(exporter.telemetry.registry),
                 "/readyz": exporter.readyz,
             },
-            f"{telemetry_host}:{telemetry_port}",
+            telemetry_address,
             web_config,
         )
     except OSError as exc:
