@@ -8,10 +8,11 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
+import psutil
 import pytest
 from kubernetes import client, watch
 
-from kubepulse.testing.cluster import Cluster, ClusterError
+from kubepulse.testing.cluster import COMPONENTS, Cluster, ClusterError
 
 pytestmark = pytest.mark.cluster
 
@@ -158,6 +159,28 @@ def test_deployment_pods_ready_and_replaced_and_watched(
     assert {name for kind, name, _ in seen if kind == "ADDED"} == all_names
     assert {name for kind, name, ready in seen if kind == "MODIFIED" and ready} == all_names
     assert [name for kind, name, _ in seen if kind == "DELETED"] == [victim.metadata.name]
+
+
+def test_every_component_listens_on_loopback_only(cluster: Cluster) -> None:
+    """Every listening TCP socket of the cluster's processes (and their children) is bound to
+    127.0.0.1 or ::1; each component has at least one, so the check cannot pass vacuously."""
+    pids = cluster.pids()
+    assert set(COMPONENTS) <= set(pids), pids
+    listening: dict[str, set[tuple[str, int]]] = {}
+    for component, pid in pids.items():
+        process = psutil.Process(pid)
+        assert process.cmdline()[0].startswith(f"{cluster.kwok_dir}/"), process.cmdline()
+        addresses = listening.setdefault(component, set())
+        for proc in (process, *process.children(recursive=True)):
+            for conn in proc.net_connections(kind="tcp"):
+                if conn.status == psutil.CONN_LISTEN:
+                    addresses.add((conn.laddr.ip, conn.laddr.port))
+    assert all(listening.values()), listening
+    elsewhere = {
+        component: sorted(a for a in addresses if a[0] not in ("127.0.0.1", "::1"))
+        for component, addresses in listening.items()
+    }
+    assert not any(elsewhere.values()), elsewhere
 
 
 def test_never_ready_label_keeps_pod_unready(core: client.CoreV1Api, namespace: str) -> None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
@@ -17,6 +18,26 @@ def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [KUBEPULSE, "cluster", *args], capture_output=True, text=True, env=env, timeout=180
     )
+
+
+def component_pids(kwok_dir: Path) -> list[int]:
+    """The pids kwokctl recorded, each checked to run a binary from the cluster's directory."""
+    pids = [int(f.read_text()) for f in (kwok_dir / "pids").glob("*.pid")]
+    for pid in pids:
+        assert psutil.Process(pid).cmdline()[0].startswith(f"{kwok_dir}/"), pid
+    return pids
+
+
+def alive(pid: int, workdir: Path) -> bool:
+    """Whether ``pid`` still runs a binary of the cluster at ``workdir``; a zombie is dead, and
+    so is a pid recycled by another program."""
+    try:
+        process = psutil.Process(pid)
+        return process.status() != psutil.STATUS_ZOMBIE and process.cmdline()[0].startswith(
+            f"{workdir}/"
+        )
+    except (psutil.NoSuchProcess, IndexError):
+        return False
 
 
 @pytest.mark.cluster
@@ -40,10 +61,14 @@ def test_up_status_down(tmp_path: Path) -> None:
         assert again.returncode == 1
         assert again.stderr.strip().splitlines()[-1].startswith("Error: cluster")
         assert "already running" in again.stderr
+        pids = component_pids(tmp_path / name / "clusters" / name)
+        assert len(pids) == 5, pids
     finally:
         down = run("down", "--name", name, env=env)
     assert down.returncode == 0, down.stderr
     assert not (tmp_path / name).exists()
+    survivors = [pid for pid in pids if alive(pid, tmp_path / name)]
+    assert not survivors, f"still running after down: {survivors}"
     gone = run("status", "--name", name, env=env)
     assert gone.returncode == 1
     assert "not found" in gone.stderr
