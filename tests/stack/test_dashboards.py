@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -118,3 +119,62 @@ def test_prometheus_loaded_every_rule(prometheus: str) -> None:
     files = {Path(g["file"]).name for g in groups}
     assert files == {p.name for p in (deploy_dir() / "prometheus" / "rules").glob("*.yml")}
     assert all(r["health"] != "err" for g in groups for r in g["rules"]), json.dumps(groups)[:2000]
+
+
+def test_pod_recovery_quantiles_span_every_selected_namespace(tmp_path: Path) -> None:
+    """The pod-recovery panels' exact PromQL, evaluated by promtool on two namespaces' buckets.
+
+    10 pods recovered in 0.8 s in one namespace and 10 in 25 s in the other: over both (the
+    "All" selection) the p90 lies in the (20, 30] bucket, 20 + 10 * (18 - 10) / 10 = 28 s, and
+    the p50 is the 10th of 20, at the 1 s bucket's bound. Taking the max of the buckets instead
+    of their sum would say p90 = 0.95 s, as if the slow namespace did not exist.
+    """
+    board = build_dashboards()["pod-recovery.json"]
+    exprs = {title: substitute(expr) for title, expr in panel_queries(board)}
+    p90 = exprs["p90 recovery"]
+    by_phase = [e for t, e in panel_queries(board) if t.startswith("Recovery time by phase")]
+    cumulative = exprs["Pods recovered within (cumulative buckets)"]
+    bounds = ["0.1", "0.25", "0.5", "1.0", "2.0", "5.0", "10.0", "20.0", "30.0", "60.0", "+Inf"]
+    series = []
+    for namespace, seconds in (("fast", 0.8), ("slow", 25.0)):
+        for le in bounds:
+            count = 10 if le == "+Inf" or float(le) >= seconds else 0
+            series.append(
+                {
+                    "series": "kubepulse_pod_recovery_seconds_bucket"
+                    f'{{namespace="{namespace}", phase="total", le="{le}"}}',
+                    "values": f"{count}x5",
+                }
+            )
+    expr_tests = [
+        {"expr": p90, "eval_time": "2m", "exp_samples": [{"labels": "{}", "value": 28}]},
+        {
+            "expr": substitute(by_phase[0]),
+            "eval_time": "2m",
+            "exp_samples": [{"labels": '{phase="total"}', "value": 1}],
+        },
+        {
+            "expr": substitute(by_phase[1]),
+            "eval_time": "2m",
+            "exp_samples": [{"labels": '{phase="total"}', "value": 28}],
+        },
+        {
+            "expr": cumulative,
+            "eval_time": "2m",
+            "exp_samples": [
+                {"labels": f'{{le="{le}"}}', "value": 0 if i < 3 else 10 if i < 8 else 20}
+                for i, le in enumerate(bounds)
+            ],
+        },
+    ]
+    spec = {
+        "rule_files": [],
+        "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": expr_tests}],
+    }
+    path = tmp_path / "pod_recovery_panels_test.yml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    proc = subprocess.run(
+        ["promtool", "test", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr

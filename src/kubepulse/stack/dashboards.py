@@ -467,6 +467,9 @@ def golden_signals() -> dict[str, Any]:
 
 def pod_recovery() -> dict[str, Any]:
     ns = 'namespace=~"$namespace"'
+    # Each series holds the last run's observations (the monitor replaces them every run), so
+    # buckets are summed as they are, not rate()d; summing across namespaces keeps the quantiles
+    # right when several are selected.
     return (
         _Board(
             "kubepulse-pod-recovery",
@@ -482,7 +485,7 @@ def pod_recovery() -> dict[str, Any]:
         .stat(
             "p90 recovery",
             Q(
-                f'histogram_quantile(0.9, max by (le) (kubepulse_pod_recovery_seconds_bucket{{{ns}, phase="total"}}))'
+                f'histogram_quantile(0.9, sum by (le) (kubepulse_pod_recovery_seconds_bucket{{{ns}, phase="total"}}))'
             ),
             unit="s",
         )
@@ -494,7 +497,7 @@ def pod_recovery() -> dict[str, Any]:
             "Recovery time by phase (p50 / p90 / max bucket)",
             *(
                 Q(
-                    f"histogram_quantile({q}, max by (phase, le) (kubepulse_pod_recovery_seconds_bucket{{{ns}}}))",
+                    f"histogram_quantile({q}, sum by (phase, le) (kubepulse_pod_recovery_seconds_bucket{{{ns}}}))",
                     f"{{{{phase}}}} p{int(q * 100)}",
                 )
                 for q in (0.5, 0.9)
@@ -504,7 +507,7 @@ def pod_recovery() -> dict[str, Any]:
         .graph(
             "Pods recovered within (cumulative buckets)",
             Q(
-                f'max by (le) (kubepulse_pod_recovery_seconds_bucket{{{ns}, phase="total"}})',
+                f'sum by (le) (kubepulse_pod_recovery_seconds_bucket{{{ns}, phase="total"}})',
                 "≤ {{le}} s",
             ),
         )
