@@ -286,6 +286,9 @@ def test_every_expected_target_is_up_and_only_loopback_is_scraped(stack: dict[st
             if target["scrapePool"] not in ("kubepulse-cluster-exporter", "pushgateway"):
                 assert target["labels"]["namespace"] == stack["namespace"]
                 assert target["labels"]["pod"] == discovered["__meta_kubernetes_pod_name"]
+                if "__meta_kubernetes_service_name" in discovered:
+                    service = discovered["__meta_kubernetes_service_name"]
+                    assert target["labels"]["service"] == service, target["scrapePool"]
     pods = query(prom, 'up{job="kubernetes-pods"}')
     assert {s["metric"]["app"] for s in pods} == {"web"}
 
