@@ -1,6 +1,6 @@
-"""Acceptance: a real (Debian) Prometheus scrapes the system exporter and the instrumented Flask app
-(gunicorn, 2 workers) over TLS with basic auth, all on loopback, with the golden-signal rules
-loaded. Assertions go through the Prometheus HTTP API."""
+"""Acceptance: a real (Debian) Prometheus scrapes the system exporter, the instrumented Flask app
+(gunicorn, 2 workers) and the cluster exporter over TLS with basic auth, all on loopback, with the
+golden-signal rules loaded. Assertions go through the Prometheus HTTP API."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ import yaml
 
 from kubepulse.exposition.pki import LoopbackPKI, make_loopback_pki, write_web_config
 from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.testing.cluster import Cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
@@ -31,12 +32,8 @@ USER, PASSWORD = "prometheus", "scrape-secret"
 
 
 @dataclass
-class Stack:
-    pki: LoopbackPKI
-    system_port: int
-    app_port: int
+class PrometheusAPI:
     prometheus: str
-    logs: Path
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         url = f"{self.prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
@@ -66,35 +63,57 @@ class Stack:
             time.sleep(0.25)
 
 
+@dataclass
+class Stack(PrometheusAPI):
+    pki: LoopbackPKI
+    system_port: int
+    app_port: int
+    logs: Path
+
+
+def _job(
+    name: str, port: int, pki: LoopbackPKI, *, password: str = PASSWORD, scheme: str = "https"
+) -> dict[str, Any]:
+    return {
+        "job_name": name,
+        "scheme": scheme,
+        "tls_config": {"ca_file": str(pki.ca_cert)},
+        "basic_auth": {"username": USER, "password": password},
+        "static_configs": [{"targets": [f"127.0.0.1:{port}"]}],
+    }
+
+
+def _start_prometheus(
+    group: ProcessGroup, tmp: Path, jobs: list[dict[str, Any]], rule_files: Sequence[str] = ()
+) -> PrometheusAPI:
+    port = free_port()
+    config = {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+        "rule_files": list(rule_files),
+        "scrape_configs": jobs,
+    }
+    (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
+    group.start(
+        "prometheus",
+        [
+            "prometheus",
+            f"--config.file={tmp / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        ready_url=f"http://127.0.0.1:{port}/-/ready",
+    )
+    return PrometheusAPI(f"http://127.0.0.1:{port}")
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("tls-stack")
     pki = make_loopback_pki(tmp / "pki")
     web = write_web_config(tmp / "web.yml", pki, {USER: PASSWORD}, rounds=10)
-    system_port, app_port, prom_port = free_port(), free_port(), free_port()
+    system_port, app_port = free_port(), free_port()
     mp_dir = tmp / "mp"
     mp_dir.mkdir()
-
-    def job(name: str, port: int, *, password: str = PASSWORD, scheme: str = "https") -> Any:
-        return {
-            "job_name": name,
-            "scheme": scheme,
-            "tls_config": {"ca_file": str(pki.ca_cert)},
-            "basic_auth": {"username": USER, "password": password},
-            "static_configs": [{"targets": [f"127.0.0.1:{port}"]}],
-        }
-
-    config = {
-        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(ROOT / "deploy/prometheus/rules/golden-signals.yml")],
-        "scrape_configs": [
-            job("system", system_port),
-            job("webapp", app_port),
-            job("system-wrong-password", system_port, password="guess"),
-            job("system-plain-http", system_port, scheme="http"),
-        ],
-    }
-    (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
     with ProcessGroup(tmp / "logs") as group:
         group.start(
             "system-exporter",
@@ -119,21 +138,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             },
             ready_port=app_port,
         )
-        group.start(
-            "prometheus",
+        prometheus = _start_prometheus(
+            group,
+            tmp,
             [
-                "prometheus",
-                f"--config.file={tmp / 'prometheus.yml'}",
-                f"--storage.tsdb.path={tmp / 'data'}",
-                f"--web.listen-address=127.0.0.1:{prom_port}",
+                _job("system", system_port, pki),
+                _job("webapp", app_port, pki),
+                _job("system-wrong-password", system_port, pki, password="guess"),
+                _job("system-plain-http", system_port, pki, scheme="http"),
             ],
-            ready_url=f"http://127.0.0.1:{prom_port}/-/ready",
+            [str(ROOT / "deploy/prometheus/rules/golden-signals.yml")],
         )
-        yield Stack(pki, system_port, app_port, f"http://127.0.0.1:{prom_port}", tmp / "logs")
+        yield Stack(prometheus.prometheus, pki, system_port, app_port, tmp / "logs")
 
 
-def _https(stack: Stack, port: int, path: str, auth: tuple[str, str] | None) -> int:
-    ctx = ssl.create_default_context(cafile=str(stack.pki.ca_cert))
+def _https(pki: LoopbackPKI, port: int, path: str, auth: tuple[str, str] | None) -> int:
+    ctx = ssl.create_default_context(cafile=str(pki.ca_cert))
     req = urllib.request.Request(f"https://127.0.0.1:{port}{path}")
     if auth:
         import base64
@@ -178,14 +198,14 @@ def test_webapp_requests_scraped_and_golden_signals_recorded(stack: Stack) -> No
     # Two batches, each seen by a scrape: rate() needs the series to grow after it first appears.
     fails = 'sum(http_requests_total{job="webapp",route="/fail",status="500"})'
     for i in range(10):
-        assert _https(stack, stack.app_port, f"/items/{i}", None) == 200
-    assert _https(stack, stack.app_port, "/fail", None) == 500
+        assert _https(stack.pki, stack.app_port, f"/items/{i}", None) == 200
+    assert _https(stack.pki, stack.app_port, "/fail", None) == 500
     assert stack.value(items, want=10) == 10
     assert stack.value(fails, want=1) == 1
     for i in range(10, 25):
-        assert _https(stack, stack.app_port, f"/items/{i}", None) == 200
+        assert _https(stack.pki, stack.app_port, f"/items/{i}", None) == 200
     for _ in range(2):
-        assert _https(stack, stack.app_port, "/fail", None) == 500
+        assert _https(stack.pki, stack.app_port, "/fail", None) == 500
     assert stack.value(items, want=25) == 25
     assert stack.value('sum(http_request_exceptions_total{job="webapp"})', want=3) == 3
     assert stack.value(fails, want=3) == 3
@@ -203,9 +223,9 @@ def test_webapp_requests_scraped_and_golden_signals_recorded(stack: Stack) -> No
 
 def test_wrong_credentials_get_401_and_plain_http_fails_cleanly(stack: Stack) -> None:
     for port in (stack.system_port, stack.app_port):
-        assert _https(stack, port, "/metrics", (USER, "wrong")) == 401
-        assert _https(stack, port, "/metrics", None) == 401
-        assert _https(stack, port, "/metrics", (USER, PASSWORD)) == 200
+        assert _https(stack.pki, port, "/metrics", (USER, "wrong")) == 401
+        assert _https(stack.pki, port, "/metrics", None) == 401
+        assert _https(stack.pki, port, "/metrics", (USER, PASSWORD)) == 200
     # Plain HTTP to the TLS ports: an answer or a closed connection within a second, no hang.
     for port in (stack.system_port, stack.app_port):
         start = time.monotonic()
@@ -223,3 +243,53 @@ def test_wrong_credentials_get_401_and_plain_http_fails_cleanly(stack: Stack) ->
             assert data.startswith(b"HTTP/1.0 400 Bad Request")
     # Bad clients are routine for an exporter: they leave no traceback in its log.
     assert "Traceback" not in (stack.logs / "system-exporter.log").read_text()
+
+
+@pytest.mark.cluster
+def test_cluster_exporter_scraped_over_tls_with_basic_auth(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """The cluster exporter, given --web.listen-address and --web.config.file like the others:
+    Prometheus scrapes /metrics and the telemetry port over TLS with basic auth, and the values
+    are the API server's."""
+    pki = make_loopback_pki(tmp_path / "pki")
+    web = write_web_config(tmp_path / "web.yml", pki, {USER: PASSWORD}, rounds=10)
+    port, telemetry = free_port(), free_port()
+    with ProcessGroup(tmp_path / "logs") as group:
+        group.start(
+            "cluster-exporter",
+            [
+                *(sys.executable, "-m", "kubepulse", "exporter", "cluster"),
+                *("--kubeconfig", str(cluster.kubeconfig), "--resources", "nodes,namespaces"),
+                *(f"--web.listen-address=127.0.0.1:{port}", f"--web.config.file={web}"),
+                *("--telemetry-host", "127.0.0.1", "--telemetry-port", str(telemetry)),
+            ],
+            ready_port=port,
+        )
+        prom = _start_prometheus(
+            group,
+            tmp_path,
+            [
+                _job("cluster", port, pki),
+                _job("cluster-telemetry", telemetry, pki),
+                _job("cluster-wrong-password", port, pki, password="guess"),
+            ],
+        )
+        assert prom.value('up{job="cluster"}', want=1) == 1
+        assert prom.value('up{job="cluster-telemetry"}', want=1) == 1
+        assert prom.value('up{job="cluster-wrong-password"}') == 0
+
+        nodes = json.loads(cluster.kubectl("get", "nodes", "-o", "json"))["items"]
+        names = {n["metadata"]["name"] for n in nodes}
+        assert prom.value('count(kube_node_info{job="cluster"})', want=len(names)) == len(names)
+        scraped = {r["metric"]["node"] for r in prom.query('kube_node_info{job="cluster"}')}
+        assert scraped == names
+        active = 'kube_namespace_status_phase{job="cluster",namespace="default",phase="Active"}'
+        assert prom.value(active, want=1) == 1
+        synced = 'kubepulse_cluster_resource_synced{job="cluster-telemetry",resource="nodes"}'
+        assert prom.value(synced, want=1) == 1
+        with urllib.request.urlopen(f"{prom.prometheus}/api/v1/targets", timeout=10) as resp:
+            targets = {t["labels"]["job"]: t for t in json.load(resp)["data"]["activeTargets"]}
+        assert "401" in targets["cluster-wrong-password"]["lastError"]
+        assert _https(pki, port, "/metrics", (USER, "wrong")) == 401
+        assert _https(pki, port, "/healthz", (USER, PASSWORD)) == 200
