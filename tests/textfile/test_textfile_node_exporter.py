@@ -3,11 +3,13 @@ being rewritten: the acceptance tests of seed 001."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from textfile_helpers import NodeExporter, StoreWriter
 
 from kubepulse.processes import ProcessGroup
@@ -28,6 +30,9 @@ def test_node_exporter_serves_the_values(
         "<customer/>",
         name="seed.xml",
     )
+    # A known mtime in the past, so the exported one cannot be "now" by accident.
+    os.utime(store, (1_600_000_000.25, 1_600_000_000.25))
+    parse_started = time.time()
     errors = run_once(
         output_names([store], None), node_exporter.directory, DEFAULT_MAPPING, None, "keep"
     )
@@ -35,6 +40,7 @@ def test_node_exporter_serves_the_values(
     promtool((node_exporter.directory / "seed.prom").read_text())
 
     got = node_exporter.scrape()
+    scraped = time.time()
     p = ("path", str(store))
     assert got["node_textfile_scrape_error"] == {(): 0}
     assert got["store_total_rows"] == {(p,): 4}
@@ -45,6 +51,12 @@ def test_node_exporter_serves_the_values(
     }
     assert got["store_parse_success"] == {(p,): 1}
     assert got["store_file_size_bytes"] == {(p,): store.stat().st_size}
+    assert got["store_file_mtime_seconds"] == {(p,): pytest.approx(store.stat().st_mtime, abs=1e-3)}
+    assert store.stat().st_mtime == pytest.approx(1_600_000_000.25)
+    [(labels, parsed_at)] = got["store_last_parse_timestamp_seconds"].items()
+    assert labels == (p,)
+    # Set by this run (not a stale or zero value): between the parse's start and the scrape.
+    assert parse_started - 1 <= parsed_at <= scraped + 1, (parse_started, parsed_at, scraped)
     mtimes = {dict(k)["file"]: v for k, v in got["node_textfile_mtime_seconds"].items()}
     assert any(f.endswith("seed.prom") for f in mtimes), mtimes
     (node_exporter.directory / "seed.prom").unlink()
