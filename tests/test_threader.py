@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import sys
 import threading
 import time
 
@@ -231,3 +233,105 @@ def test_seed_full_example(capsys):
         f"Status: 1 | Result: Job {i} terminé après {i + 1}s | Exception: None" for i in range(3)
     ]
     assert 3.0 <= elapsed < 3.6
+
+
+def test_kill_as_the_target_returns_is_withdrawn_and_never_escapes(monkeypatch):
+    """A kill scheduled after the target returned but before run() marked it finished is
+    cleared, not delivered later: the thread reports the target's value, no exception reaches
+    threading.excepthook, and the thread leaves threading.enumerate().
+
+    To hold the thread in that window, the test swaps the Threader's lock for a re-entrant one
+    and holds it while the target returns; the thread, the kill and the async exception are real.
+    """
+    escaped: list[threading.ExceptHookArgs] = []
+    monkeypatch.setattr(threading, "excepthook", escaped.append)
+    returning = threading.Event()
+    proceed = threading.Event()
+
+    def target():
+        returning.set()
+        proceed.wait(5)
+        return "value"
+
+    t = Threader(target=target)
+    t._lock = threading.RLock()
+    t.start()
+    assert returning.wait(5)
+    with t._lock:
+        proceed.set()
+        # Until the thread's innermost frame is run() itself: the target has returned and
+        # run() waits for the lock, still counting the target as running.
+        deadline = time.monotonic() + 5
+        while sys._current_frames()[t.ident].f_code.co_name != "run":
+            assert time.monotonic() < deadline, "the target did not return"
+            time.sleep(0.01)
+        assert t.kill() is True
+    t.join(5)
+    assert not t.is_alive()
+    assert escaped == []
+    assert t not in threading.enumerate()
+    assert t.exception is None
+    assert t.status_code() == 1
+    assert t.result() == "value"
+
+
+def test_kill_when_the_thread_is_gone_returns_false(monkeypatch):
+    """PyThreadState_SetAsyncExc answering 0 (no thread with that id) is not a kill.
+
+    The call is replaced by one answering 0: a thread cannot be made to vanish while its
+    Threader still believes the target runs."""
+    release = threading.Event()
+    t = Threader(target=lambda: release.wait(5) and "done")
+    t.start()
+    time.sleep(0.05)
+    calls: list[tuple[int, object]] = []
+    monkeypatch.setattr(
+        "kubepulse.threader._set_async_exc", lambda ident, exc: calls.append((ident, exc)) or 0
+    )
+    assert t.kill() is False
+    assert calls == [(t.ident, ThreadKilled)]
+    assert not t.stop_event.is_set()
+    # Nothing was scheduled, so a later kill is not refused as a second one.
+    monkeypatch.undo()
+    assert t.kill() is True
+    release.set()
+    t.join(2)
+    assert isinstance(t.exception, ThreadKilled)
+
+
+def test_kill_reaching_several_threads_is_undone_and_raises(monkeypatch):
+    """PyThreadState_SetAsyncExc answering more than 1 must be undone with NULL and reported.
+
+    The real call runs (the exception is really scheduled, then really withdrawn); only its
+    answer to the scheduling is changed to 2, since two threads never share an id here."""
+    import kubepulse.threader as threader_module
+
+    real = threader_module._set_async_exc
+    calls: list[object] = []
+
+    def reaches_two(ident, exc):
+        calls.append(exc)
+        answer = real(ident, exc)
+        return 2 if exc is ThreadKilled else answer
+
+    def target():
+        for _ in range(30):
+            time.sleep(0.01)
+        return "finished"
+
+    t = Threader(target=target)
+    t.start()
+    time.sleep(0.05)
+    monkeypatch.setattr(threader_module, "_set_async_exc", reaches_two)
+    with pytest.raises(SystemError, match="changed 2 threads; undone"):
+        t.kill()
+    monkeypatch.undo()
+    assert calls[0] is ThreadKilled
+    assert isinstance(calls[1], ctypes.py_object)
+    with pytest.raises(ValueError, match="NULL"):
+        calls[1].value  # noqa: B018 - an empty py_object is what passes NULL
+    assert not t.stop_event.is_set()
+    # Undone: the target runs to its end, neither killed nor hit by a stray exception.
+    assert t.result(timeout=2) == "finished"
+    assert t.exception is None
+    assert t.status_code() == 1

@@ -11,8 +11,9 @@ Two ways to stop a thread:
   ``PyThreadState_SetAsyncExc``. The exception lands at an arbitrary bytecode: a ``with`` block or
   ``finally`` in the target may be skipped half-way, locks taken by C code may stay held, and
   files may be left half-written. A thread blocked in C code (``time.sleep``, a socket read, a
-  lock wait) only sees the exception when that call returns to Python. Use it only for a
-  thread that cannot be made to stop on its own.
+  lock wait) only sees the exception when that call returns to Python; if the target returns
+  before it has seen it, the exception is withdrawn, so it never lands outside the target. Use it
+  only for a thread that cannot be made to stop on its own.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ __all__ = ["ThreadKilled", "Threader", "current_stop_event"]
 _set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
 _set_async_exc.argtypes = (ctypes.c_ulong, ctypes.py_object)
 _set_async_exc.restype = ctypes.c_int
+# An empty py_object is passed as NULL, which clears a pending exception; None would be passed as
+# a pointer to None and schedule it.
+_NO_EXC = ctypes.py_object()
 
 
 class ThreadKilled(SystemExit):
@@ -75,6 +79,8 @@ class Threader(threading.Thread):
         return self.ident
 
     def run(self) -> None:
+        # Read once here: ``self.ident`` is Python code, where a pending kill could land.
+        ident = threading.get_ident()
         try:
             try:
                 with self._lock:
@@ -83,6 +89,12 @@ class Threader(threading.Thread):
             finally:
                 with self._lock:
                     self._in_target = False
+                    if self._kill_scheduled:
+                        # A kill scheduled just as the target returned is still pending and would
+                        # land later in run() or in threading's bootstrap (leaving the thread in
+                        # threading.enumerate()). Clearing is a no-op if it was delivered, and
+                        # nothing in this block is a point where it could be delivered first.
+                        _set_async_exc(ident, _NO_EXC)
             self._value = value
             self._succeeded = True
         except ThreadKilled as exc:
@@ -141,8 +153,11 @@ class Threader(threading.Thread):
         """Force the target to stop by raising ``ThreadKilled`` in it. Unsafe: see the module doc.
 
         Returns True if the exception was scheduled, False if there was nothing to kill (not
-        started, already finished, or already being killed). The thread ends with
-        ``status_code() == 0`` and ``exception`` set to the ``ThreadKilled`` instance.
+        started, already finished, already being killed, or the thread vanished under it). The
+        thread ends with ``status_code() == 0`` and ``exception`` set to the ``ThreadKilled``
+        instance, unless the target returned before the exception reached it: then the exception
+        is withdrawn and the thread ends as its target did. Raises ``SystemError`` if the call
+        reached more than one thread (it is undone first, as the C API documentation requires).
         """
         with self._lock:
             if not self._in_target or self._kill_scheduled or self.ident is None:
@@ -152,7 +167,7 @@ class Threader(threading.Thread):
             if changed == 0:
                 return False
             if changed > 1:
-                _set_async_exc(self.ident, None)
+                _set_async_exc(self.ident, _NO_EXC)
                 raise SystemError(f"PyThreadState_SetAsyncExc changed {changed} threads; undone")
             self._kill_scheduled = True
             self.stop_event.set()
