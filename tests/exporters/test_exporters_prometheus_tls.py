@@ -226,6 +226,8 @@ def test_wrong_credentials_get_401_and_plain_http_fails_cleanly(stack: Stack) ->
         assert _https(stack.pki, port, "/metrics", (USER, "wrong")) == 401
         assert _https(stack.pki, port, "/metrics", None) == 401
         assert _https(stack.pki, port, "/metrics", (USER, PASSWORD)) == 200
+        assert _https(stack.pki, port, "/healthz", None) == 401
+        assert _https(stack.pki, port, "/healthz", (USER, PASSWORD)) == 200
     # Plain HTTP to the TLS ports: an answer or a closed connection within a second, no hang.
     for port in (stack.system_port, stack.app_port):
         start = time.monotonic()

@@ -189,3 +189,42 @@ def test_bad_web_config_is_refused(tmp_path: Path) -> None:
     bad.write_text("basic_auth_users: {prom: not-a-hash}\n")
     with pytest.raises(ValueError, match=f"{bad}: basic_auth_users.prom"):
         instrument(_flask_app(), registry=CollectorRegistry(), web_config=bad)
+
+
+def test_healthz_beside_metrics_not_counted_as_traffic() -> None:
+    registry = CollectorRegistry()
+    client = instrument(_flask_app(), registry=registry).test_client()
+    resp = client.get("/healthz")
+    assert (resp.status_code, resp.get_data(), resp.mimetype) == (200, b"ok\n", "text/plain")
+    assert _status(client, "/items/1") == 200
+    s = _samples(client)
+    counted = {dict(labels)["route"] for name, labels in s if name == "http_requests_total"}
+    assert counted == {"/items/<int:item_id>"}
+
+
+def test_app_own_healthz_is_kept() -> None:
+    app = _flask_app()
+
+    @app.route("/healthz")
+    def healthz() -> str:
+        return "app's own"
+
+    client = instrument(app, registry=CollectorRegistry()).test_client()
+    assert client.get("/healthz").get_data() == b"app's own"
+
+    def plain(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [environ["PATH_INFO"].encode()]
+
+    assert Client(instrument(plain, registry=CollectorRegistry())).get("/healthz").data == b"ok\n"
+    own = Client(instrument(plain, registry=CollectorRegistry(), healthz_path=None))
+    assert own.get("/healthz").data == b"/healthz"
+
+
+def test_healthz_needs_the_metrics_credentials(tmp_path: Path) -> None:
+    config = write_web_config(tmp_path / "web.yml", users={"prom": "pw"}, rounds=4)
+    client = instrument(_flask_app(), registry=CollectorRegistry(), web_config=config).test_client()
+    assert client.get("/healthz").status_code == 401
+    good = base64.b64encode(b"prom:pw").decode()
+    resp = client.get("/healthz", headers={"Authorization": f"Basic {good}"})
+    assert (resp.status_code, resp.get_data()) == (200, b"ok\n")

@@ -1,7 +1,8 @@
 """Prometheus instrumentation for any WSGI or Flask app (seed 004, the application exporter).
 
-``instrument(app)`` mounts ``/metrics`` with werkzeug's ``DispatcherMiddleware`` (as the seed does)
-and records, for every other request:
+``instrument(app)`` mounts ``/metrics`` with werkzeug's ``DispatcherMiddleware`` (as the seed does),
+and ``/healthz`` beside it as every kubepulse exporter answers it, and records, for every other
+request:
 
 - ``http_requests_total{method,route,status}``: counter;
 - ``http_request_duration_seconds{method,route,status}``: histogram, response body included;
@@ -24,8 +25,8 @@ empty folder before the server starts; ``/metrics`` then aggregates every worker
 ``prometheus_client``'s ``MultiProcessCollector``. Use ``kubepulse.webapp.gunicorn`` hooks
 (``on_starting`` empties the folder, ``child_exit`` calls ``mark_process_dead``).
 
-``/metrics`` honours the same ``--web.config.file`` as the exporters for basic auth (pass
-``web_config`` or set ``KUBEPULSE_WEB_CONFIG``); TLS is the WSGI server's job, and
+``/metrics`` and ``/healthz`` honour the same ``--web.config.file`` as the exporters for basic auth
+(pass ``web_config`` or set ``KUBEPULSE_WEB_CONFIG``); TLS is the WSGI server's job, and
 ``kubepulse.webapp.gunicorn.tls_settings`` reads it from that same file.
 """
 
@@ -262,6 +263,11 @@ def _protected(app: WSGIApp, auth: BasicAuth) -> WSGIApp:
     return guarded
 
 
+def _healthz(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+    return [b"ok\n"]
+
+
 def _metrics_app(registry: CollectorRegistry, start: float) -> WSGIApp:
     directory = multiprocess_dir()
     if directory is None:
@@ -293,8 +299,9 @@ def instrument(
     route: Callable[[dict[str, Any]], str | None] | None = None,
     web_config: WebConfig | str | os.PathLike[str] | None = None,
     metrics_path: str = "/metrics",
+    healthz_path: str | None = "/healthz",
 ) -> Any:
-    """Instrument ``app`` and serve its metrics at ``metrics_path``.
+    """Instrument ``app``, serve its metrics at ``metrics_path`` and ``ok`` at ``healthz_path``.
 
     A Flask app is changed in place (its ``wsgi_app`` is wrapped) and returned, so
     ``gunicorn module:app`` keeps working; routes come from Flask's URL rules. Any other WSGI
@@ -302,8 +309,13 @@ def instrument(
     ``environ["kubepulse.route"]`` if the app sets it, else from ``route(environ)``, else
     ``"unmatched"``.
 
-    ``web_config`` (or ``$KUBEPULSE_WEB_CONFIG``) adds basic auth to ``/metrics`` only: the app's
-    own endpoints are left alone. A bad file raises ``ValueError`` naming the file and field.
+    ``/healthz`` answers while the WSGI server serves, like the exporters' (a liveness probe);
+    requests to it and to ``/metrics`` are not counted in the app's traffic. A Flask app with its
+    own ``/healthz`` rule keeps it; for another WSGI app that has one, pass ``healthz_path=None``.
+
+    ``web_config`` (or ``$KUBEPULSE_WEB_CONFIG``) adds basic auth to ``/metrics`` and ``/healthz``
+    (as in the exporters): the app's own endpoints are left alone. A bad file raises
+    ``ValueError`` naming the file and field.
     """
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
@@ -313,16 +325,19 @@ def instrument(
         web_config = os.environ["KUBEPULSE_WEB_CONFIG"]
     if web_config is not None and not isinstance(web_config, WebConfig):
         web_config = load_web_config(web_config)
-    metrics_app = _metrics_app(registry, start)
+    is_flask = hasattr(app, "wsgi_app") and hasattr(app, "url_map")
+    mounts: dict[str, WSGIApp] = {metrics_path: _metrics_app(registry, start)}
+    if healthz_path is not None and not (
+        is_flask and any(rule.rule == healthz_path for rule in app.url_map.iter_rules())
+    ):
+        mounts[healthz_path] = _healthz
     if web_config is not None and web_config.basic_auth is not None:
-        metrics_app = _protected(metrics_app, web_config.basic_auth)
+        auth = web_config.basic_auth
+        mounts = {path: _protected(mounted, auth) for path, mounted in mounts.items()}
     metrics = _metrics_for(registry)
 
-    is_flask = hasattr(app, "wsgi_app") and hasattr(app, "url_map")
     inner = app.wsgi_app if is_flask else app
-    wrapped = DispatcherMiddleware(
-        _Instrumented(inner, metrics, route), {metrics_path: metrics_app}
-    )
+    wrapped = DispatcherMiddleware(_Instrumented(inner, metrics, route), mounts)
     if not is_flask:
         return wrapped
     _connect_flask_signals(app)
