@@ -82,12 +82,14 @@ def wait_ready(api: KubeApi, total: int, timeout: float = 600.0) -> None:
 
 
 class ReferenceWatch:
-    """An independent watch of every bench pod: when each pod was first seen and first Ready
-    (wall-clock receipt times), the yardstick for when a monitor noticed Ready."""
+    """An independent watch of every bench pod: when each pod was first seen, first Running
+    (kwok's ready-after delay starts there) and first Ready (wall-clock receipt times), the
+    yardsticks for when a monitor noticed Ready."""
 
     def __init__(self, kubeconfig: Path) -> None:
         self.api = KubeApi(kubeconfig)
         self.added: dict[str, float] = {}
+        self.running: dict[str, float] = {}
         self.ready: dict[str, float] = {}
         _, rv = self.api.list_pods(None, "app=bench")
         self.thread = threading.Thread(target=self._run, args=(rv,), daemon=True)
@@ -101,6 +103,8 @@ class ReferenceWatch:
             if event["type"] == "BOOKMARK" or name is None:
                 continue
             self.added.setdefault(name, now)
+            if (pod.get("status") or {}).get("phase") == "Running":
+                self.running.setdefault(name, now)
             if is_ready(pod):
                 self.ready.setdefault(name, now)
 
@@ -142,6 +146,7 @@ def run(
     if reference is not None:
         reference.stop()
         out["reference_ready"] = reference.ready
+        out["reference_running"] = reference.running
     return out
 
 
@@ -151,16 +156,29 @@ def p50_p95(values: list[float]) -> tuple[str, str]:
     return f"{statistics.median(values):.0f}", f"{statistics.quantiles(values, n=20)[18]:.0f}"
 
 
-def summarize(label: str, mode: str, pods: int, out: dict[str, Any], kill: int) -> list[object]:
-    status = out["status"]
-    recovered = status["recovered"]
-    vs_delay = [abs(p["pod_readiness_time"] - delay_of(p["namespace"])) * 1000 for p in recovered]
+def timing_errors(out: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """Per recovered pod, in ms: |monitor's Ready time - the reference watch's|, and |monitor's
+    Ready time - (the reference watch's Running time + the kwok-configured delay)|."""
+    recovered = out["status"]["recovered"]
     reference = out.get("reference_ready", {})
+    running = out.get("reference_running", {})
     vs_reference = [
         abs(p["ready_at"] - reference[p["replacement_name"]]) * 1000
         for p in recovered
         if p["replacement_name"] in reference
     ]
+    vs_delay = [
+        abs(p["ready_at"] - running[p["replacement_name"]] - delay_of(p["namespace"])) * 1000
+        for p in recovered
+        if p["replacement_name"] in running
+    ]
+    return vs_reference, vs_delay
+
+
+def summarize(label: str, mode: str, pods: int, out: dict[str, Any], kill: int) -> list[object]:
+    status = out["status"]
+    recovered = status["recovered"]
+    vs_reference, vs_delay = timing_errors(out)
     return [
         label,
         mode,
@@ -224,6 +242,13 @@ def main() -> None:
     ratio = poll["requests"] / max(1, watch["requests"])
     ratio_models = poll_models["requests"] / max(1, watch["requests"])
     ratio_list = poll["requests"] / max(1, watch_list["requests"])
+    vs_reference, vs_delay = timing_errors(watch)
+    p95_reference = statistics.quantiles(vs_reference, n=20)[18]
+    p95_delay = statistics.quantiles(vs_delay, n=20)[18]
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "missed"
+
     headers = [
         "scenario",
         "monitor",
@@ -237,8 +262,8 @@ def main() -> None:
         "errors",
         "Ready-time error p50 ms",
         "Ready-time error p95 ms",
-        "readiness - kwok delay p50 ms",
-        "readiness - kwok delay p95 ms",
+        "Ready - (Running + kwok delay) p50 ms",
+        "Ready - (Running + kwok delay) p95 ms",
     ]
     body = (
         f"20 monitors in one pool, one per namespace; kill 10% at once; timeout {TIMEOUT:g} s, "
@@ -248,12 +273,24 @@ def main() -> None:
         "- *Ready-time error*: |when the monitor says the replacement turned Ready - when an "
         "independent watch of all bench pods, in the benchmark process, received that Ready "
         "event|: the monitor's own timing error.\n"
-        "- *readiness - kwok delay*: |pod_readiness_time - the delay kwok was configured with "
-        "(1.0/1.5/2.0/2.5 s)|. This also contains the cluster's own latency (scheduling 100 "
-        "replacements, kwok's stage processing), which on a loaded machine dominates.\n\n"
+        "- *Ready - (Running + kwok delay)*: |when the monitor says the replacement turned "
+        "Ready - (when the independent watch saw it Running, where kwok's ready-after delay "
+        "starts, + that delay: 1.0/1.5/2.0/2.5 s)|. This also holds kwok's own latency in "
+        "applying the Ready stage to 100 replacements at once. (`pod_readiness_time` itself "
+        "runs from the replacement's creation, so it also holds scheduling.)\n\n"
         + table(headers, rows)
         + "\n\nLoad average at the end (1/5/15 min, 2 cores, other work running): "
         + "/".join(f"{x:.1f}" for x in os.getloadavg())
+        + "\n\nTargets (watch pool, kill run):\n\n"
+        f"- Timing error p95 <= 250 ms: {p95_reference:.0f} ms against the independent watch "
+        f"({verdict(p95_reference <= 250)}); {p95_delay:.0f} ms against Running + the kwok "
+        f"delay ({verdict(p95_delay <= 250)}).\n"
+        f"- >= 10x fewer requests than 1 s polling: {ratio:.1f}x the poller that lists every "
+        f"second ({verdict(ratio >= 10)}); {ratio_models:.1f}x the krkn-lib-like poller "
+        f"({verdict(ratio_models >= 10)}), which cannot keep its 1 s schedule "
+        f"({poll_models['requests']} lists in {poll_models['wall_seconds']:.1f} s for 20 "
+        "monitors).\n"
+        "- Requests independent of pod count and duration: see the idle rows."
         + f"\n\nRequests, kill run: polling made {ratio:.1f}x (raw JSON) and "
         f"{ratio_models:.1f}x (models) the watch pool's requests (target >= 10x); "
         f"{ratio_list:.1f}x those of the pool on a server without streamed lists. Each monitor "
