@@ -202,6 +202,65 @@ def test_one_request_per_monitor_covers_snapshot_kill_recovery_and_settle(
     assert client.streaming_lists is streaming
 
 
+def test_in_place_restart_repeated_kills_and_a_quiet_monitor_end_to_end(
+    cluster: Any, namespace: str, extra_namespaces: list[str], tmp_path: Path
+) -> None:
+    """A pod that turns NotReady and back without being deleted (its Ready condition set False
+    through the status subresource; kwok's ready stage turns it Ready again 1 s later) is
+    recovered with rescheduling time 0; a pod killed, replaced and killed again is measured per
+    kill; a monitor that sees no disruption runs to max_timeout and reports nothing."""
+    quiet_ns = extra_namespaces[0]
+    apply(
+        cluster,
+        tmp_path,
+        deployment("flap", namespace, ready_after="1s"),
+        deployment("twice", namespace, ready_after="500ms"),
+        deployment("calm", quiet_ns),
+    )
+    api = KubeApi(cluster.api_client())
+    (flapping,) = wait_pods(api, namespace, "app=flap", 1)
+    (first,) = wait_pods(api, namespace, "app=twice", 1)
+    wait_pods(api, quiet_ns, "app=calm", 1)
+    pool = PodsMonitorPool(cluster.api_client(), settle_seconds=1.0)
+    pool.select_and_monitor_by_namespace_pattern_and_label(namespace, "app=flap", 20)
+    pool.select_and_monitor_by_namespace_pattern_and_label(namespace, "app=twice", 20)
+    quiet = pool.select_and_monitor_by_namespace_pattern_and_label(quiet_ns, "app=calm", 3)
+    assert pool.wait_until_watching(10)
+    started = time.monotonic()
+    api.client.send_json(
+        "PATCH",
+        f"/api/v1/namespaces/{namespace}/pods/{flapping}/status",
+        {"status": {"conditions": [{"type": "Ready", "status": "False"}]}},
+        content_type="application/strategic-merge-patch+json",
+    )
+    api.delete_pod(namespace, first)
+    deadline = time.monotonic() + 20
+    while True:
+        (second,) = wait_pods(api, namespace, "app=twice", 1)
+        if second != first:
+            break
+        assert time.monotonic() < deadline, "no Ready replacement for the first kill"
+        time.sleep(0.1)
+    api.delete_pod(namespace, second)
+    status = pool.join()
+
+    assert status.error is None and not status.unrecovered, status.to_json()
+    restart = [p for p in status.recovered if p.pod_name == flapping]
+    assert len(restart) == 1
+    assert restart[0].disruption == "restart" and restart[0].pod_rescheduling_time == 0
+    assert restart[0].pod_readiness_time == pytest.approx(1.0, abs=0.5)
+    kills = sorted(
+        (p for p in status.recovered if p.pod_name in (first, second)),
+        key=lambda p: p.killed_at or 0,
+    )
+    assert [p.pod_name for p in kills] == [first, second]
+    assert kills[0].replacement_name == second and kills[1].replacement_name not in (first, second)
+    assert all(p.total_recovery_time is not None for p in kills)
+    quiet_status = quiet.tracker.status()
+    assert not (quiet_status.recovered or quiet_status.unrecovered or quiet_status.error)
+    assert time.monotonic() - started >= 3 - 0.5  # ran to its max_timeout, from its snapshot
+
+
 def test_cancel_returns_join_within_a_second_with_what_was_gathered(
     cluster: Any, namespace: str, tmp_path: Path
 ) -> None:
