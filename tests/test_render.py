@@ -220,8 +220,10 @@ def test_cli_renders_and_reports_paths(prometheus: str, tmp_path: Path) -> None:
     board = tmp_path / "board.json"
     good = dashboard()
     good["panels"] = [p for p in good["panels"] if p["title"] != "Broken"]
+    good["panels"].append(panel("stat", "Nothing", ['up{job="no-such-job"}']))
     board.write_text(json.dumps(good))
     out = tmp_path / "out"
+    report = tmp_path / "panels.json"
     result = cli(
         str(board),
         "--prometheus",
@@ -232,12 +234,32 @@ def test_cli_renders_and_reports_paths(prometheus: str, tmp_path: Path) -> None:
         "now-1m",
         "--scrape-interval",
         "1s",
+        "--json",
+        str(report),
     )
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert f"{out / 'board.png'}  [dashboard]" in lines
     assert f"{out / 'board' / '04-targets-up.png'}  [1 series]" in lines
     assert (out / "board" / "02-http-requests-by-handler.png").is_file()
+    # The row and the text panel are not drawn, so not listed; the empty panel says 0 series.
+    panels = {p["title"]: p for p in json.loads(report.read_text())["board"]}
+    assert list(panels) == [
+        "HTTP requests by handler",
+        "Resident memory",
+        "Targets up",
+        "Head series",
+        "Head chunks vs 1000",
+        "Nothing",
+    ]
+    assert panels["Targets up"] == {
+        "title": "Targets up",
+        "type": "stat",
+        "png": str(out / "board" / "04-targets-up.png"),
+        "series": 1,
+        "errors": [],
+    }
+    assert panels["Nothing"]["series"] == 0 and Path(panels["Nothing"]["png"]).is_file()
 
 
 def test_cli_errors_are_one_line_and_nonzero(prometheus: str, tmp_path: Path) -> None:
@@ -248,8 +270,19 @@ def test_cli_errors_are_one_line_and_nonzero(prometheus: str, tmp_path: Path) ->
     assert len(result.stderr.strip().splitlines()) == 1
     board = tmp_path / "b.json"
     board.write_text(json.dumps(dashboard()))
-    result = cli(str(board), "--prometheus", prometheus, "--out", str(tmp_path / "o"))
+    report = tmp_path / "panels.json"
+    result = cli(
+        str(board), "--prometheus", prometheus, "--out", str(tmp_path / "o"), "--json", str(report)
+    )
     assert result.exit_code == 1 and "1 panel(s) had query errors" in result.stderr
+    broken = [p for p in json.loads(report.read_text())["b"] if p["title"] == "Broken"]
+    assert broken[0]["series"] == 0 and "parse error" in broken[0]["errors"][0]
+    nowhere = tmp_path / "missing" / "panels.json"
+    result = cli(
+        str(board), "--prometheus", prometheus, "--out", str(tmp_path / "o"), "--json", str(nowhere)
+    )
+    assert result.exit_code == 2 and f"--json {nowhere}: No such file" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     result = cli(str(board), "--prometheus", prometheus, "--out", str(tmp_path), "--from", "soon")
     assert result.exit_code == 2 and "bad time 'soon'" in result.stderr
     dead = f"http://{LOOPBACK}:{free_port()}"

@@ -915,6 +915,13 @@ def _parse_vars(pairs: Sequence[str]) -> dict[str, str]:
 )
 @click.option("--var", "var_pairs", multiple=True, help="Template variable NAME=VALUE (repeat).")
 @click.option("--theme", type=click.Choice(sorted(THEMES)), default="dark", show_default=True)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    help="Also write each drawn panel's title, type, PNG, series count and query errors here, "
+    "by dashboard: a panel with 0 series shows No data.",
+)
 def render_dashboard(
     dashboards: tuple[str, ...],
     prometheus_url: str,
@@ -925,6 +932,7 @@ def render_dashboard(
     scrape_interval: str,
     var_pairs: tuple[str, ...],
     theme: str,
+    json_path: str | None,
 ) -> None:
     """Render Grafana dashboards' time-series, stat and gauge panels to PNG.
 
@@ -945,6 +953,7 @@ def render_dashboard(
         loaded = [(Path(p), load_dashboard(Path(p))) for p in dashboards]
         out = Path(out_dir)
         failed = 0
+        report: dict[str, list[dict[str, Any]]] = {}
         for path, board in loaded:
             results, overview = draw_dashboard(
                 board,
@@ -958,17 +967,32 @@ def render_dashboard(
                 variables=variables,
                 theme=theme,
             )
-            for result in results:
-                if result.skipped:
-                    continue
+            drawn = [result for result in results if not result.skipped]
+            for result in drawn:
                 state = "error" if result.errors else f"{result.series} series"
                 click.echo(f"{result.path}  [{state}]")
                 failed += bool(result.errors)
             if overview:
                 click.echo(f"{overview}  [dashboard]")
+            report[path.stem] = [
+                {
+                    "title": r.title,
+                    "type": r.type,
+                    "png": str(r.path),
+                    "series": r.series,
+                    "errors": list(r.errors),
+                }
+                for r in drawn
+            ]
     except RenderError as exc:
         click.echo(f"kubepulse render-dashboard: {exc}", err=True)
         sys.exit(2)
+    if json_path:
+        try:
+            Path(json_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            click.echo(f"kubepulse render-dashboard: --json {json_path}: {exc.strerror}", err=True)
+            sys.exit(2)
     if failed:
         click.echo(f"kubepulse render-dashboard: {failed} panel(s) had query errors", err=True)
         sys.exit(1)
