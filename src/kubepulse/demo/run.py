@@ -200,6 +200,9 @@ class Demo:
         self.prometheus_started_at = time.time()
         self.recovery: dict[str, Any] | None = None
         self.pngs: list[str] = []
+        # Per dashboard, render-dashboard's drawn panels: title, type, png, series, errors.
+        self.panels: dict[str, list[dict[str, Any]]] = {}
+        self.rendered = False
         self.textfile_dir = self.out / "textfile"
         self.lock = threading.Lock()
 
@@ -682,7 +685,9 @@ class Demo:
     def render(self) -> None:
         """``kubepulse render-dashboard`` on the main dashboards, two processes side by side.
 
-        Drawing is CPU-bound Python; two processes use both cores of a small machine.
+        Drawing is CPU-bound Python; two processes use both cores of a small machine. Each one's
+        ``--json`` keeps every panel's series count: a PNG of a "No data" panel is not blank, so
+        only the count tells an empty panel from a drawn one.
         """
         from kubepulse.stack import deploy_dir
 
@@ -694,6 +699,7 @@ class Demo:
             start = self.prometheus_started_at
             end = time.time()
             workers = []
+            reports = [self.out / "logs" / f"render-{i + 1}.json" for i in range(RENDER_WORKERS)]
             for index in range(RENDER_WORKERS):
                 argv = [
                     _bin("kubepulse"),
@@ -702,21 +708,31 @@ class Demo:
                     *("--prometheus", self.prometheus, "--out", str(out)),
                     *("--from", f"{start:.0f}", "--to", f"{end:.0f}"),
                     *("--scrape-interval", self.options.scrape_interval),
+                    *("--json", str(reports[index])),
                 ]
                 workers.append(self.group.start(f"render-{index + 1}", argv))
+            codes = []
             for worker in workers:
                 try:
                     code = worker.popen.wait(300)
                 except subprocess.TimeoutExpired:
                     worker.stop()
                     code = None
+                codes.append(code)
                 lines = worker.log_tail(200).splitlines()
                 self.pngs += [line.rsplit("  [", 1)[0] for line in lines if line.endswith("]")]
                 if code != 0:
                     problem = lines[-1] if lines else f"exit {code}"
                     self.say(f"  {worker.name}: {problem}")
                     detail.append(problem)
-            detail.insert(0, f"{len(self.pngs)} PNGs in {out}")
+            for report in reports:
+                if report.is_file():
+                    self.panels.update(json.loads(report.read_text()))
+            self.panels = {name: self.panels[name] for name in DASHBOARDS if name in self.panels}
+            self.rendered = codes == [0] * RENDER_WORKERS and len(self.panels) == len(DASHBOARDS)
+            empty = len(_empty_panels(self.panels))
+            drawn = sum(len(panels) for panels in self.panels.values())
+            detail.insert(0, f"{len(self.pngs)} PNGs in {out}, {empty} of {drawn} panels empty")
 
     def summary(self, checks: dict[str, bool]) -> dict[str, Any]:
         self.memory.sample()
@@ -742,6 +758,7 @@ class Demo:
             "recovery": self.recovery,
             "urls": self.urls,
             "pngs": self.pngs,
+            "dashboards": self.panels,
             "peak_memory_bytes": self.memory.peak,
             "ports": self.ports,
             "pids": [p.pid for p in self.group.processes],
@@ -793,6 +810,14 @@ class Demo:
             lines.append(f"  {name:32} {replacement:32} not Ready in time")
         if recovery["error"]:
             lines.append(f"  error: {recovery['error']}")
+        if data["dashboards"]:
+            empty = _empty_panels(data["dashboards"])
+            drawn = sum(len(panels) for panels in data["dashboards"].values())
+            lines.append("")
+            lines.append(
+                f"dashboards: {drawn} panels drawn, {len(empty)} with no data"
+                + (f" ({', '.join(empty)})" if empty else "")
+            )
         lines.append("")
         lines.append("URLs:")
         for name, url in data["urls"].items():
@@ -868,6 +893,7 @@ class Demo:
             checks = self.checks()
             if self.options.render:
                 self.render()
+                checks["dashboards rendered without query errors"] = self.rendered
             summary = self.summary(checks)
             (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
             self.print_summary(summary)
@@ -897,6 +923,16 @@ class Demo:
                 f"{len(result['ports_still_bound'])} ports still bound"
             )
         return exit_code
+
+
+def _empty_panels(dashboards: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """``dashboard / title`` of every drawn panel whose queries returned no series."""
+    return [
+        f"{name} / {panel['title']}"
+        for name, panels in dashboards.items()
+        for panel in panels
+        if panel["series"] == 0
+    ]
 
 
 def _examples_dir() -> Path:
