@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -71,3 +73,24 @@ def test_a_process_that_never_gets_ready_is_stopped_and_its_log_reported(tmp_pat
             timeout=5,
         )
     assert group.processes == []
+
+
+def test_free_ports_are_distinct_bindable_and_outside_the_ephemeral_range() -> None:
+    ports = [free_port() for _ in range(50)]
+    assert len(set(ports)) == 50
+    low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    assert not [p for p in ports if low <= p <= high]
+    for port in ports[:5]:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))
+
+
+def test_xdist_workers_pick_from_disjoint_bands(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "3")
+    bands = []
+    for worker in ("gw0", "gw1", "gw2"):
+        monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
+        picked = {free_port() for _ in range(20)}
+        bands.append((min(picked), max(picked)))
+    bands.sort()
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(bands))

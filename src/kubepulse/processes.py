@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -49,12 +50,52 @@ def require_loopback(url_or_host: str) -> str:
     raise ValueError(f"refusing non-loopback address {url_or_host!r}: only 127.0.0.0/8 is allowed")
 
 
+# Below Linux's default ephemeral range (32768-60999): between free_port() and the server's
+# bind, an outgoing connection could take an ephemeral port, but never one of these.
+PORT_BAND = range(20000, 32768)
+_handed_out: set[int] = set()
+
+
+def _ephemeral_range() -> range:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)
+
+
+def _band() -> range:
+    """This process's share of ``PORT_BAND``: under pytest-xdist each worker (and whatever it
+    starts, which inherits its environment) picks from its own slice, so workers never race
+    for a port."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    size = len(PORT_BAND) // max(count, 1)
+    start = PORT_BAND.start + (index % max(count, 1)) * size
+    return range(start, start + size)
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    """A TCP port on 127.0.0.1 that was free a moment ago and that this process has not handed
+    out before, outside the kernel's ephemeral range where it can; see ``PORT_BAND``."""
+    band = _band()
+    ephemeral = _ephemeral_range()
+    candidates = [p for p in band if p not in _handed_out and p not in ephemeral]
+    random.shuffle(candidates)
+    for port in candidates[:200]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((LOOPBACK, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
+        chosen: int = sock.getsockname()[1]
+    _handed_out.add(chosen)
+    return chosen
 
 
 def wait_for_port(port: int, timeout: float = 30.0, host: str = LOOPBACK) -> None:
