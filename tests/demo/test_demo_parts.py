@@ -78,6 +78,8 @@ def test_flags_are_checked_before_anything_starts(tmp_path: Path) -> None:
         demo, ["--use-current-context"], env={"KUBECONFIG": str(tmp_path / "missing")}
     )
     assert result.exit_code == 2 and "does not exist" in result.output
+    result = CliRunner().invoke(demo, ["--cluster-name", "../x", "--output", str(tmp_path)])
+    assert result.exit_code == 2 and "--cluster-name: '../x' is not a DNS label" in result.output
     assert not list(tmp_path.glob("logs"))
     proc = subprocess.run(
         [KUBEPULSE, "demo", "--help"],

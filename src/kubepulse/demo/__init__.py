@@ -91,6 +91,14 @@ def demo(
             raise click.BadParameter(
                 f"{kubeconfig} does not exist", param_hint="--use-current-context"
             )
+    if kubeconfig is None:
+        from kubepulse.testing.cluster import cluster_workdir
+
+        try:
+            cluster_workdir(cluster_name)
+        except ValueError as exc:
+            detail = str(exc).removeprefix("name: ")
+            raise click.BadParameter(detail, param_hint="--cluster-name") from None
     options = DemoOptions(
         output=output.resolve(),
         duration=None if forever else duration,
