@@ -8,23 +8,25 @@ a real system directory, so a regression can only ever damage tmp_path.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from kubepulse.testing.cluster import cluster_workdir, clusters_dir, find_cluster, start_cluster
 
+# Linux's largest pid (pid_max 2^22): the longest name a pid makes. Not this process's pid,
+# which would give each pytest-xdist worker different test ids.
+PID = 4194304
 VALID = [
     "kubepulse",
-    f"pytest-{os.getpid()}",
-    f"pytest-metrics-{os.getpid()}",
+    f"pytest-{PID}",
+    f"pytest-metrics-{PID}",
     "kubepulse-bench-podmon",
     "bench-cluster-exporter",
     "bench-up-0",
     "bench-plain-0",
     "kubepulse-demo",
-    f"cli-{os.getpid()}",
+    f"cli-{PID}",
     "a",
     "0",
     "a" * 63,
