@@ -1,14 +1,16 @@
 """The Helm chart against the real test cluster (kube-apiserver + controllers, kwok nodes).
 
 Covers server-side dry-run of the rendered objects, a real `helm install` whose pods all become
-Ready, the exporter's RBAC proven by SubjectAccessReview, an upgrade that rolls out, and an
-uninstall that leaves nothing behind. kwok runs no containers, so images are never pulled.
+Ready, the exporter's and Prometheus' RBAC proven by SubjectAccessReview, an upgrade that rolls
+out, an uninstall that leaves nothing behind, and Prometheus' PVC bound to a static volume and
+kept or deleted on uninstall as configured. kwok runs no containers, so images are never pulled.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,8 @@ from kubepulse.testing.cluster import Cluster
 
 pytestmark = pytest.mark.cluster
 
-# kwok has no storage provisioner, so the PVC would stay Pending; the chart's PVC path is covered
-# by the offline tests and by the dry-run below.
+# kwok has no storage provisioner, so the default StorageClass-less PVC would stay Pending; the
+# chart's PVC path has its own test with a static volume.
 TEST_VALUES = ("--set", "prometheus.persistence.enabled=false")
 
 
@@ -46,6 +48,87 @@ def ready(pod: dict[str, Any]) -> bool:
     )
 
 
+# What each ServiceAccount reads (verbs get/list/watch), as (resource, subresource, API group).
+EXPORTER_READS = (
+    ("pods", "", ""),
+    ("nodes", "", ""),
+    ("namespaces", "", ""),
+    ("services", "", ""),
+    ("deployments", "", "apps"),
+    ("replicasets", "", "apps"),
+    ("statefulsets", "", "apps"),
+    ("daemonsets", "", "apps"),
+    ("pods", "", "metrics.k8s.io"),
+)
+PROMETHEUS_READS = (
+    ("nodes", "", ""),
+    ("nodes", "metrics", ""),
+    ("nodes", "proxy", ""),
+    ("services", "", ""),
+    ("endpoints", "", ""),
+    ("pods", "", ""),
+    ("endpointslices", "", "discovery.k8s.io"),
+)
+READ_VERBS = ("get", "list", "watch")
+WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
+
+
+def assert_rbac(cluster: Cluster, namespace: str, release: str) -> None:
+    """Both ServiceAccounts may read exactly what they need, in one namespace and cluster-wide
+    (namespace ""), and may neither write what they read nor touch Secrets or kinds not granted."""
+    from kubernetes import client
+
+    api = client.AuthorizationV1Api(cluster.api_client())
+
+    def review(sa: str, **attributes: Any) -> bool:
+        spec = client.V1SubjectAccessReviewSpec(
+            user=f"system:serviceaccount:{namespace}:{sa}",
+            # The groups a real token of this account carries.
+            groups=[
+                "system:serviceaccounts",
+                f"system:serviceaccounts:{namespace}",
+                "system:authenticated",
+            ],
+            **attributes,
+        )
+        status = api.create_subject_access_review(client.V1SubjectAccessReview(spec=spec)).status
+        result: bool = status.allowed
+        return result
+
+    def allowed(sa: str, verb: str, resource: str, sub: str, group: str, scope: str) -> bool:
+        attributes = client.V1ResourceAttributes(
+            verb=verb, resource=resource, subresource=sub, group=group, namespace=scope
+        )
+        return review(sa, resource_attributes=attributes)
+
+    exporter = f"{release}-kubepulse-cluster-exporter"
+    prometheus = f"{release}-kubepulse-prometheus"
+    # Granted to neither; reads of these would be a least-privilege leak.
+    not_granted = (("secrets", "", ""), ("configmaps", "", ""), ("serviceaccounts", "", ""))
+    cases = (
+        (exporter, EXPORTER_READS, (*not_granted, ("endpoints", "", ""), ("nodes", "proxy", ""))),
+        (prometheus, PROMETHEUS_READS, (*not_granted, ("deployments", "", "apps"))),
+    )
+    for sa, reads, others in cases:
+        for scope in ("default", ""):
+            for resource, sub, group in reads:
+                where = (sa, resource, sub, group, scope)
+                for verb in READ_VERBS:
+                    assert allowed(sa, verb, resource, sub, group, scope), (verb, *where)
+                for verb in WRITE_VERBS:
+                    assert not allowed(sa, verb, resource, sub, group, scope), (verb, *where)
+            for resource, sub, group in others:
+                for verb in READ_VERBS + WRITE_VERBS:
+                    where = (sa, resource, sub, group, scope)
+                    assert not allowed(sa, verb, resource, sub, group, scope), (verb, *where)
+            # Reading pods must not extend to running commands in them.
+            assert not allowed(sa, "create", "pods", "exec", "", scope), (sa, scope)
+    # Prometheus scrapes the API server's own /metrics; the exporter has no business there.
+    metrics = client.V1NonResourceAttributes(verb="get", path="/metrics")
+    assert review(prometheus, non_resource_attributes=metrics)
+    assert not review(exporter, non_resource_attributes=metrics)
+
+
 def test_rendered_chart_passes_server_side_dry_run(cluster: Cluster, namespace: str) -> None:
     """Every object, with all options on (PVCs, shards, sidecar), is accepted by the API server."""
     manifest = run_helm(
@@ -62,8 +145,6 @@ def test_rendered_chart_passes_server_side_dry_run(cluster: Cluster, namespace: 
 
 
 def test_helm_install_rbac_upgrade_and_uninstall(cluster: Cluster, namespace: str) -> None:
-    from kubernetes import client
-
     release = f"kp-{namespace}"
     kubeconfig = cluster.kubeconfig
     grafana_secret(cluster, namespace)
@@ -88,34 +169,7 @@ def test_helm_install_rbac_upgrade_and_uninstall(cluster: Cluster, namespace: st
     ]
 
     # RBAC, decided by the real API server's authorizer.
-    sa = f"{release}-kubepulse-cluster-exporter"
-    api = client.AuthorizationV1Api(cluster.api_client())
-
-    def allowed(verb: str, resource: str, group: str = "") -> bool:
-        review = client.V1SubjectAccessReview(
-            spec=client.V1SubjectAccessReviewSpec(
-                user=f"system:serviceaccount:{namespace}:{sa}",
-                groups=["system:serviceaccounts", f"system:serviceaccounts:{namespace}"],
-                resource_attributes=client.V1ResourceAttributes(
-                    verb=verb, resource=resource, group=group, namespace="default"
-                ),
-            )
-        )
-        result: bool = api.create_subject_access_review(review).status.allowed
-        return result
-
-    assert allowed("list", "pods") and allowed("watch", "nodes")
-    assert allowed("list", "deployments", "apps")
-    assert not allowed("get", "secrets") and not allowed("list", "secrets")
-    assert not allowed("create", "pods")
-    for resource, group in (
-        ("pods", ""),
-        ("nodes", ""),
-        ("deployments", "apps"),
-        ("namespaces", ""),
-    ):
-        assert not allowed("delete", resource, group), resource
-        assert not allowed("deletecollection", resource, group), resource
+    assert_rbac(cluster, namespace, release)
 
     # An upgrade with a changed value rolls Prometheus out with it.
     run_helm(
@@ -157,6 +211,129 @@ def test_helm_install_rbac_upgrade_and_uninstall(cluster: Cluster, namespace: st
     )  # fmt: skip
     assert leftovers.strip() == ""
     assert run_helm("list", "-n", namespace, "-q", kubeconfig=kubeconfig).strip() == ""
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60) -> Any:
+    """Poll ``probe`` until it returns something truthy, which is returned."""
+    deadline = time.monotonic() + timeout
+    while not (found := probe()):
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        time.sleep(0.5)
+    return found
+
+
+@pytest.mark.parametrize("retain", [False, True], ids=["delete-on-uninstall", "retain"])
+def test_prometheus_pvc_binds_a_static_volume_and_follows_the_retention_policy(
+    cluster: Cluster, namespace: str, retain: bool
+) -> None:
+    """The chart's PVC path on the real cluster. kwok has no storage provisioner, so the test
+    brings a StorageClass without one (kubernetes.io/no-provisioner) and a matching hostPath
+    PersistentVolume; kube-controller-manager's PV controller binds the StatefulSet's claim to it.
+    kwok mounts nothing, so the host path under /tmp is never written. After `helm uninstall` the
+    claim is deleted with the StatefulSet, or kept with `prometheus.persistence.retainOnUninstall`,
+    as the StatefulSet's persistentVolumeClaimRetentionPolicy says."""
+    release = f"pv-{namespace}"
+    storage_class = pv_name = f"kubepulse-{namespace}"
+    size = "3Gi"
+    # Reclaim Retain: the PV controller has no deleter for hostPath volumes; a Released volume
+    # shows that the claim on it went away.
+    objects = f"""
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {{name: {storage_class}}}
+provisioner: kubernetes.io/no-provisioner
+volumeBindingMode: Immediate
+reclaimPolicy: Retain
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {{name: {pv_name}}}
+spec:
+  storageClassName: {storage_class}
+  capacity: {{storage: {size}}}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  hostPath: {{path: /tmp/kubepulse-pv-{namespace}, type: DirectoryOrCreate}}
+"""
+    cluster.kubectl("apply", "-f", "-", input=objects)
+    try:
+        run_helm(
+            "install", release, str(CHART), "--namespace", namespace,
+            "--set", "clusterExporter.enabled=false", "--set", "nodeExporter.enabled=false",
+            "--set", "alertmanager.enabled=false", "--set", "grafana.enabled=false",
+            "--set", f"prometheus.persistence.storageClassName={storage_class}",
+            "--set", f"prometheus.persistence.size={size}",
+            "--set", f"prometheus.persistence.retainOnUninstall={str(retain).lower()}",
+            "--wait", "--timeout", "120s", kubeconfig=cluster.kubeconfig,
+        )  # fmt: skip
+        sts_name = f"{release}-kubepulse-prometheus"
+        sts = json.loads(
+            cluster.kubectl("-n", namespace, "get", "statefulset", sts_name, "-o", "json")
+        )
+        assert sts["spec"]["persistentVolumeClaimRetentionPolicy"] == {
+            "whenDeleted": "Retain" if retain else "Delete",
+            "whenScaled": "Retain",
+        }
+        pvc_name = f"data-{sts_name}-0"
+
+        def pvc() -> dict[str, Any]:
+            out = cluster.kubectl(
+                "-n", namespace, "get", "pvc", pvc_name, "-o", "json", "--ignore-not-found"
+            )
+            return json.loads(out) if out.strip() else {}
+
+        def bound() -> dict[str, Any] | None:
+            claim = pvc()
+            return claim if claim.get("status", {}).get("phase") == "Bound" else None
+
+        claim = wait_for(f"{pvc_name} Bound", bound)
+        assert claim["spec"]["volumeName"] == pv_name
+        assert claim["spec"]["storageClassName"] == storage_class
+        assert claim["status"]["capacity"] == {"storage": size}
+        volume = json.loads(cluster.kubectl("get", "pv", pv_name, "-o", "json"))
+        assert volume["status"]["phase"] == "Bound"
+        assert volume["spec"]["claimRef"]["uid"] == claim["metadata"]["uid"]
+        # whenDeleted: Delete works through the garbage collector: the StatefulSet controller
+        # makes the StatefulSet the claim's owner; Retain leaves the claim unowned.
+        owners = [(o["kind"], o["uid"]) for o in claim["metadata"].get("ownerReferences", [])]
+        assert owners == ([] if retain else [("StatefulSet", sts["metadata"]["uid"])])
+
+        prom = wait_for(
+            "Prometheus Ready",
+            lambda: [p for p in pods(cluster, namespace, release) if ready(p)],
+        )
+        assert [p["metadata"]["name"] for p in prom] == [f"{sts_name}-0"]
+        (data,) = [v for v in prom[0]["spec"]["volumes"] if v["name"] == "data"]
+        assert data["persistentVolumeClaim"]["claimName"] == pvc_name
+
+        run_helm(
+            "uninstall", release, "--namespace", namespace, "--wait", kubeconfig=cluster.kubeconfig
+        )
+        wait_for("Prometheus' pod gone", lambda: not pods(cluster, namespace, release))
+        if retain:
+            # The history outlives the release: the claim stays bound to the same volume.
+            kept = pvc()
+            assert kept["metadata"]["uid"] == claim["metadata"]["uid"]
+            assert kept["status"]["phase"] == "Bound" and not kept["metadata"].get(
+                "deletionTimestamp"
+            )
+            assert not kept["metadata"].get("ownerReferences")
+        else:
+            # The garbage collector removes the claim the StatefulSet owned; its volume is released.
+            wait_for(f"{pvc_name} deleted", lambda: not pvc())
+
+            def released() -> bool:
+                pv = json.loads(cluster.kubectl("get", "pv", pv_name, "-o", "json"))
+                return bool(pv["status"]["phase"] == "Released")
+
+            wait_for(f"{pv_name} Released", released)
+    finally:
+        run_helm("uninstall", release, "-n", namespace, kubeconfig=cluster.kubeconfig, check=False)
+        cluster.kubectl("-n", namespace, "delete", "pvc", "--all", "--wait=false")
+        cluster.kubectl(
+            "delete", f"pv/{pv_name}", f"storageclass/{storage_class}", "--wait=false",
+            "--ignore-not-found",
+        )  # fmt: skip
 
 
 def run_k8s_role(cluster: Cluster, namespace: str, tmp_path: Path, **extra: Any) -> dict[str, int]:
