@@ -7,12 +7,19 @@ the entry point the chart's containers use.
 
 from __future__ import annotations
 
+import base64
 import re
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
+import bcrypt
+import pytest
 from deploy_helpers import REPO
+
+from kubepulse.processes import ProcessGroup, free_port
 
 
 def test_dockerfile_is_slim_pinned_non_root_and_installs_only_the_wheel() -> None:
@@ -47,6 +54,40 @@ def test_wheel_installs_in_a_clean_venv_and_the_cli_runs(tmp_path: Path) -> None
         check=True,
     ).stdout
     assert "exporter" in out and "textfile" in out
+    # Sub-commands import their runtime dependencies (kubernetes, psutil, ...) only when they
+    # run, so the top-level help alone would not notice one missing from the wheel's metadata.
+    for command, expected in (
+        (("exporter", "cluster"), "--kubeconfig"),
+        (("exporter", "system"), "--web.listen-address"),
+        (("textfile",), "--output-dir"),
+        (("monitor", "pods"), "--label"),
+    ):
+        sub = subprocess.run(
+            [str(venv / "bin/kubepulse"), *command, "--help"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert sub.returncode == 0 and expected in sub.stdout, (command, sub.stderr)
+    # bcrypt loads only when a basic-auth request arrives: serve one from the clean venv.
+    web_config = tmp_path / "web.yml"
+    hashed = bcrypt.hashpw(b"test-only", bcrypt.gensalt(4)).decode()
+    web_config.write_text(f"basic_auth_users: {{prom: '{hashed}'}}\n")
+    port = free_port()
+    with ProcessGroup(tmp_path / "logs") as group:
+        exporter = group.start(
+            "system-exporter",
+            [str(venv / "bin/kubepulse"), "exporter", "system",
+             "--web.listen-address", f"127.0.0.1:{port}", "--web.config.file", str(web_config)],
+            ready_port=port,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}/metrics"
+        request = urllib.request.Request(url)
+        request.add_header("Authorization", "Basic " + base64.b64encode(b"prom:test-only").decode())
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            assert resp.status == 200
+            assert b"system_memory" in resp.read(), exporter.log_tail()
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            urllib.request.urlopen(url, timeout=30)
+        assert denied.value.code == 401
     version = subprocess.run(
         [str(venv / "bin/kubepulse"), "--version"], capture_output=True, text=True, check=True
     ).stdout
