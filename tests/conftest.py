@@ -59,6 +59,12 @@ def namespace(cluster: Cluster) -> Iterator[str]:
 
 
 @pytest.fixture
+def other_namespace(cluster: Cluster) -> Iterator[str]:
+    """A second fresh namespace in ``cluster``, for tests that need two."""
+    yield from _new_namespace(cluster)
+
+
+@pytest.fixture
 def metrics_namespace(metrics_cluster: Cluster) -> Iterator[str]:
     """A new namespace in ``metrics_cluster``, as ``namespace`` is in ``cluster``."""
     yield from _new_namespace(metrics_cluster)

@@ -12,7 +12,6 @@ import socket
 import subprocess
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -68,17 +67,6 @@ def running_exporter(
 def exporter(cluster: Cluster, namespace: str) -> Iterator[tuple[ClusterExporter, str]]:
     with running_exporter(cluster, [namespace]) as running:
         yield running
-
-
-@pytest.fixture
-def other_namespace(cluster: Cluster) -> Iterator[str]:
-    """A second fresh namespace, deleted (without waiting) when the test ends."""
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    cluster.kubectl("create", "namespace", name)
-    try:
-        yield name
-    finally:
-        cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
 
 
 def telemetry(exp: ClusterExporter, family: str, resource: str, result: str) -> float:
