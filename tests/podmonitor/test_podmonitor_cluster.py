@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -288,8 +288,9 @@ def test_cancel_returns_join_within_a_second_with_what_was_gathered(
     assert status.error is None
 
 
-def restart_apiserver(cluster: Any) -> None:
-    """Restart kube-apiserver; bring back what died with it.
+def restart_apiserver(cluster: Any, while_down: Callable[[], None] = lambda: None) -> None:
+    """Restart kube-apiserver, calling ``while_down`` while it is stopped; bring back what died
+    with it.
 
     The controller manager and scheduler exit when they cannot renew their leader lease during
     the outage ("leaderelection lost"); ``start_apiserver`` (kwokctl start) starts whatever is
@@ -313,6 +314,7 @@ def restart_apiserver(cluster: Any) -> None:
 
     before = holders()
     cluster.stop_apiserver()
+    while_down()
     cluster.start_apiserver()
     deadline = time.monotonic() + 45
     restarted = False
@@ -350,34 +352,48 @@ def test_monitor_survives_an_apiserver_restart(
 def test_410_gone_relists_without_losing_or_double_counting(
     cluster: Any, namespace: str, tmp_path: Path
 ) -> None:
+    """A watch resumed from a resourceVersion the API server no longer has gets 410 Gone, and
+    the monitor re-lists. An old resourceVersion alone is not enough: a young cluster's watch
+    cache still holds every event since it started and replays them. A restarted API server's
+    cache starts at the current revision, so resuming from before the first kill is a real 410.
+    """
     apply(cluster, tmp_path, deployment("web", namespace, replicas=3))
     api = KubeApi(cluster.api_client())
     first, second, _ = wait_pods(api, namespace, "app=web", 3)
-    pool = PodsMonitorPool(cluster.api_client(), settle_seconds=3)
-    monitor = pool.select_and_monitor_by_namespace_pattern_and_label(namespace, "app=web", 20)
+    # Nothing ends the monitor but cancel(): the restart may outlast any settle period.
+    pool = PodsMonitorPool(cluster.api_client(), settle_seconds=600)
+    monitor = pool.select_and_monitor_by_namespace_pattern_and_label(namespace, "app=web", 600)
     assert pool.wait_until_watching(10)
+    before_kill = monitor.resource_version
+
+    def wait_ready(count: int, why: str) -> None:
+        deadline = time.monotonic() + 30
+        while pool.progress().ready < count:
+            assert time.monotonic() < deadline, why
+            time.sleep(0.05)
+
     api.delete_pod(namespace, first)
-    deadline = time.monotonic() + 5
-    while pool.progress().ready < 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    while any(p.name == first for p in list(monitor.tracker.pods.values())):
-        time.sleep(0.05)  # the monitor has seen the killed pod go; the cluster is quiet now
-    # Make the monitor fall behind the API server's window and drop its stream: the reconnect
-    # gets a real 410 Gone and must re-list. A late event could still move the monitor's
-    # resourceVersion forward before the reconnect, so try again if it did.
-    for _ in range(5):
-        monitor.resource_version = "1"
-        monitor.interrupt()
-        wait_until = time.monotonic() + 1
-        while monitor.relists == 0 and time.monotonic() < wait_until:
-            time.sleep(0.02)
-        if monitor.relists:
-            break
+    wait_ready(1, "the first kill did not recover")
+
+    def rewind() -> None:
+        time.sleep(0.5)  # whatever was in flight when the server died has been read by now
+        monitor.resource_version = before_kill
+
+    restart_apiserver(cluster, rewind)
+    deadline = time.monotonic() + 30
+    while monitor.relists == 0:
+        assert time.monotonic() < deadline, "no 410 re-list after the restart"
+        time.sleep(0.1)
     api.delete_pod(namespace, second)
+    wait_ready(2, "the second kill did not recover")
+    pool.cancel()
     status = pool.join()
     assert monitor.relists >= 1
     assert status.error is None and not status.unrecovered
+    # The re-list saw the first kill's replacement again: it is neither a new kill nor a second
+    # replacement.
     assert sorted(p.pod_name for p in status.recovered) == sorted([first, second])
+    assert pool.progress().killed == 2
 
 
 def cli(*args: str) -> subprocess.Popen[str]:
