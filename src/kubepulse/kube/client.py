@@ -145,7 +145,9 @@ class WatchStream:
                 for line in complete:
                     if line:
                         yield line
-        except (urllib3.exceptions.HTTPError, OSError, ValueError):
+        # close() from another thread can land mid-read: urllib3 then fails on the file it just
+        # dropped (AttributeError on None, ValueError on a closed file). Only then is it an end.
+        except (urllib3.exceptions.HTTPError, OSError, ValueError, AttributeError):
             if not self._closed.is_set():
                 raise
         if buffer.strip() and not self._closed.is_set():
