@@ -423,7 +423,7 @@ def main() -> None:
         k = results[1]
         lines.append(
             f"- kubepulse / KSM: scrape p50 ratio {ours_r['p50'] / k['p50']:.2f} plain, "
-            f"{ours_r['gz_p50'] / k['gz_p50']:.2f} gzip (target <= 1.0); RSS ratio "
+            f"{ours_r['gz_p50'] / k['gz_p50']:.3f} gzip (target <= 1.0); RSS ratio "
             f"{ours_r['rss'] / k['rss']:.2f} (target <= 1.5)."
         )
         lines.append(
