@@ -7,15 +7,14 @@ heavy dependencies (the Kubernetes client, matplotlib) load only for the command
 from __future__ import annotations
 
 import importlib
-import sys
 from typing import Any
 
 import click
 
 from kubepulse import __version__
 
-# name -> ("module:attribute", one-line help). An entry whose module does not exist yet is a
-# capability still to come: it answers with a clear error and exit code 2, never a fake success.
+# name -> ("module:attribute", one-line help). Every entry must import: a missing module is a bug,
+# and tests/test_cli.py runs each command's --help to prove it.
 COMMANDS: dict[str, tuple[str, str]] = {
     "cluster": ("kubepulse.testing.cluster_cli:cluster", "Local Kubernetes test cluster."),
     "exporter": ("kubepulse.exporters.cli:exporter", "Run a Prometheus exporter."),
@@ -27,20 +26,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Render a Grafana dashboard's panels to PNG.",
     ),
 }
-
-
-def _not_available(name: str, short_help: str) -> click.Command:
-    @click.command(
-        name=name,
-        short_help=f"{short_help} (not yet available)",
-        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-        add_help_option=False,
-    )
-    def placeholder() -> None:
-        click.echo(f"kubepulse: '{name}' is not yet available in this version", err=True)
-        sys.exit(2)
-
-    return placeholder
 
 
 class LazyGroup(click.Group):
@@ -60,14 +45,9 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.lazy_commands:
             return None
-        target, short_help = self.lazy_commands[cmd_name]
+        target, _short_help = self.lazy_commands[cmd_name]
         module_name, attr = target.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not module_name.startswith(exc.name):
-                raise
-            return _not_available(cmd_name, short_help)
+        module = importlib.import_module(module_name)
         command: click.Command = getattr(module, attr)
         return command
 
