@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -84,14 +84,14 @@ def owner_samples(meta: Mapping[str, Any]) -> list[Sample]:
 def labels_sample(
     labels: Mapping[str, str] | None, allowed: tuple[str, ...] | None
 ) -> list[Sample]:
-    """``kube_<kind>_labels``: one series with ``label_<key>`` for each allow-listed label."""
+    """``kube_<kind>_labels``: one series with ``label_<key>`` for each allow-listed label.
+
+    A kind with nothing allow-listed has no series at all, as in KSM since v2.10.
+    """
     labels = labels or {}
-    if allowed is None:
-        keys: Iterable[str] = ()
-    elif "*" in allowed:
-        keys = sorted(labels)
-    else:
-        keys = sorted(k for k in allowed if k in labels)
+    if not allowed:
+        return []
+    keys = sorted(labels) if "*" in allowed else sorted(k for k in allowed if k in labels)
     return [(tuple((f"label_{sanitize_label_name(k)}", labels[k]) for k in keys), 1.0)]
 
 
