@@ -15,8 +15,10 @@ from kubernetes.utils import parse_quantity
 from kubepulse.exporters.cluster.store import Labels, Sample
 
 __all__ = [
+    "GO_ZERO_TIME",
     "LabelAllowlist",
     "condition_samples",
+    "go_timestamp",
     "labels_sample",
     "owner_samples",
     "parse_labels_allowlist",
@@ -37,6 +39,15 @@ def sanitize_label_name(name: str) -> str:
     return _INVALID_LABEL_CHARS.sub("_", name)
 
 
+# Go's zero time.Time as Unix seconds: what KSM exports for a timestamp field left unset.
+GO_ZERO_TIME = -62135596800.0
+
+
+def go_timestamp(value: str | None) -> float:
+    """``timestamp``, or Go's zero time for a missing value (KSM's ``t.Unix()`` on a zero time)."""
+    return timestamp(value) if value else GO_ZERO_TIME
+
+
 @lru_cache(maxsize=65536)
 def timestamp(value: str) -> float:
     """RFC 3339 time → Unix seconds (whole seconds, as KSM's ``.Unix()``)."""
@@ -55,15 +66,18 @@ def condition_samples(
 
 
 def owner_samples(meta: Mapping[str, Any]) -> list[Sample]:
-    """``owner_kind``/``owner_name``/``owner_is_controller``, or ``<none>`` three times."""
+    """``owner_kind``/``owner_name``/``owner_is_controller``; empty three times for no owner.
+
+    (KSM v2.16 gives ``""``, which Prometheus stores as the label being absent.)
+    """
     owners = meta.get("ownerReferences") or ()
     if not owners:
         return [
             (
                 (
-                    ("owner_kind", "<none>"),
-                    ("owner_name", "<none>"),
-                    ("owner_is_controller", "<none>"),
+                    ("owner_kind", ""),
+                    ("owner_name", ""),
+                    ("owner_is_controller", ""),
                 ),
                 1.0,
             )

@@ -12,7 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kubepulse.exporters.cluster.common import condition_samples, labels_sample, timestamp
+from kubepulse.exporters.cluster.common import (
+    condition_samples,
+    labels_sample,
+    owner_samples,
+    timestamp,
+)
 from kubepulse.exporters.cluster.store import FamilySpec, Sample
 from kubepulse.exporters.cluster.workload import created, namespaced_prefix, number
 from kubepulse.kube.informer import Resource
@@ -65,24 +70,6 @@ def _time(key: str) -> Callable[[Obj], list[Sample]]:
 
 def _suspended(obj: Obj) -> list[Sample]:
     return [((), 1.0 if c.get("status") == "True" else 0.0) for c in _conditions(obj, "Suspended")]
-
-
-def _owner(obj: Obj) -> list[Sample]:
-    """Unlike pods (``<none>``), KSM gives an unowned Job empty owner labels."""
-    owners = obj["metadata"].get("ownerReferences") or ()
-    if not owners:
-        return [((("owner_kind", ""), ("owner_name", ""), ("owner_is_controller", "")), 1.0)]
-    return [
-        (
-            (
-                ("owner_kind", o.get("kind", "")),
-                ("owner_name", o.get("name", "")),
-                ("owner_is_controller", "true" if o.get("controller") else "false"),
-            ),
-            1.0,
-        )
-        for o in owners
-    ]
 
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
@@ -143,5 +130,9 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             "The number of pods which reached Phase Suspended.",
             _suspended,
         ),
-        FamilySpec("kube_job_owner", "Information about the Job's owner.", _owner),
+        FamilySpec(
+            "kube_job_owner",
+            "Information about the Job's owner.",
+            lambda o: owner_samples(o["metadata"]),
+        ),
     ]
