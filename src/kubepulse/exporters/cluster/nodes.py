@@ -1,10 +1,18 @@
-"""Node families: kube-state-metrics ``internal/store/node.go``; series start with ``node``."""
+"""Node families: kube-state-metrics v2.16 ``internal/store/node.go``; series start with ``node``.
+
+All of KSM's default node families but ``kube_node_annotations`` (no annotations allowlist yet).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.exporters.cluster.common import condition_samples, labels_sample, quantity_samples
+from kubepulse.exporters.cluster.common import (
+    condition_samples,
+    labels_sample,
+    quantity_samples,
+    timestamp,
+)
 from kubepulse.exporters.cluster.store import FamilySpec, Labels, Sample
 from kubepulse.exporters.cluster.workload import created
 from kubepulse.kube.informer import Resource
@@ -36,7 +44,7 @@ def info(node: Node) -> list[Sample]:
                 ("os_image", ni.get("osImage", "")),
                 ("container_runtime_version", ni.get("containerRuntimeVersion", "")),
                 ("kubelet_version", ni.get("kubeletVersion", "")),
-                ("kube_proxy_version", ni.get("kubeProxyVersion", "")),
+                ("kubeproxy_version", "deprecated"),  # KSM's literal since kube-proxy left it
                 ("provider_id", spec.get("providerID", "")),
                 ("pod_cidr", spec.get("podCIDR", "")),
                 ("system_uuid", ni.get("systemUUID", "")),
@@ -74,28 +82,54 @@ def taints(node: Node) -> list[Sample]:
     ]
 
 
+ROLE_PREFIX = "node-role.kubernetes.io/"
+
+
+def roles(node: Node) -> list[Sample]:
+    return [
+        ((("role", key[len(ROLE_PREFIX) :]),), 1.0)
+        for key in (node["metadata"].get("labels") or {})
+        if key.startswith(ROLE_PREFIX)
+    ]
+
+
+def addresses(node: Node) -> list[Sample]:
+    return [
+        ((("type", a.get("type", "")), ("address", a.get("address", ""))), 1.0)
+        for a in (node.get("status") or {}).get("addresses") or ()
+    ]
+
+
+def deletion_timestamp(node: Node) -> list[Sample]:
+    value = node["metadata"].get("deletionTimestamp")
+    return [((), timestamp(value))] if value else []
+
+
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
-        FamilySpec("kube_node_info", "Information about a cluster node.", info),
         FamilySpec("kube_node_created", "Unix creation timestamp", created),
+        FamilySpec("kube_node_deletion_timestamp", "Unix deletion timestamp", deletion_timestamp),
+        FamilySpec("kube_node_info", "Information about a cluster node.", info),
         FamilySpec(
             "kube_node_labels",
             "Kubernetes labels converted to Prometheus labels.",
             lambda n: labels_sample(n["metadata"].get("labels"), allowed_labels),
         ),
+        FamilySpec("kube_node_role", "The role of a cluster node.", roles),
         FamilySpec(
             "kube_node_spec_unschedulable", "Whether a node can schedule new pods.", unschedulable
         ),
         FamilySpec("kube_node_spec_taint", "The taint of a cluster node.", taints),
-        FamilySpec("kube_node_status_condition", "The condition of a cluster node.", conditions),
-        FamilySpec(
-            "kube_node_status_capacity",
-            "The capacity for different resources of a node.",
-            lambda n: quantity_samples((n.get("status") or {}).get("capacity")),
-        ),
         FamilySpec(
             "kube_node_status_allocatable",
             "The allocatable for different resources of a node that are available for scheduling.",
             lambda n: quantity_samples((n.get("status") or {}).get("allocatable")),
         ),
+        FamilySpec(
+            "kube_node_status_capacity",
+            "The capacity for different resources of a node.",
+            lambda n: quantity_samples((n.get("status") or {}).get("capacity")),
+        ),
+        FamilySpec("kube_node_status_condition", "The condition of a cluster node.", conditions),
+        FamilySpec("kube_node_status_addresses", "Node address information.", addresses),
     ]

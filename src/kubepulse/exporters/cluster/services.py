@@ -1,4 +1,8 @@
-"""Service families: kube-state-metrics ``internal/store/service.go``."""
+"""Service families: kube-state-metrics v2.16 ``internal/store/service.go``.
+
+All of KSM's default service families but ``kube_service_annotations`` (no annotations allowlist
+yet).
+"""
 
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ def info(svc: dict[str, Any]) -> list[Sample]:
                 ("cluster_ip", spec.get("clusterIP", "")),
                 ("external_name", spec.get("externalName", "")),
                 ("load_balancer_ip", spec.get("loadBalancerIP", "")),
+                ("external_traffic_policy", spec.get("externalTrafficPolicy", "")),
             ),
             1.0,
         )
@@ -37,6 +42,17 @@ def info(svc: dict[str, Any]) -> list[Sample]:
 
 def spec_type(svc: dict[str, Any]) -> list[Sample]:
     return [((("type", (svc.get("spec") or {}).get("type", "")),), 1.0)]
+
+
+def external_ips(svc: dict[str, Any]) -> list[Sample]:
+    return [
+        ((("external_ip", ip),), 1.0) for ip in (svc.get("spec") or {}).get("externalIPs") or ()
+    ]
+
+
+def load_balancer_ingress(svc: dict[str, Any]) -> list[Sample]:
+    ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or ()
+    return [((("ip", i.get("ip", "")), ("hostname", i.get("hostname", ""))), 1.0) for i in ingress]
 
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
@@ -48,5 +64,15 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             "kube_service_labels",
             "Kubernetes labels converted to Prometheus labels.",
             lambda s: labels_sample(s["metadata"].get("labels"), allowed_labels),
+        ),
+        FamilySpec(
+            "kube_service_spec_external_ip",
+            "Service external ips. One series for each ip",
+            external_ips,
+        ),
+        FamilySpec(
+            "kube_service_status_load_balancer_ingress",
+            "Service load balancer ingress status",
+            load_balancer_ingress,
         ),
     ]

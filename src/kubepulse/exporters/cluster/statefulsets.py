@@ -20,6 +20,19 @@ def _revision(key: str) -> Callable[[dict[str, Any]], list[Sample]]:
     return generate
 
 
+def _ordinals_start(obj: dict[str, Any]) -> list[Sample]:
+    ordinals = (obj.get("spec") or {}).get("ordinals")
+    return [] if ordinals is None else [((), float(ordinals.get("start") or 0))]
+
+
+def _retention_policy(obj: dict[str, Any]) -> list[Sample]:
+    policy = (obj.get("spec") or {}).get("persistentVolumeClaimRetentionPolicy") or {}
+    deleted, scaled = policy.get("whenDeleted", ""), policy.get("whenScaled", "")
+    if not (deleted or scaled):
+        return []
+    return [((("when_deleted", deleted), ("when_scaled", scaled)), 1.0)]
+
+
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
         *common_families("statefulset", allowed_labels),
@@ -67,5 +80,13 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             "kube_statefulset_status_update_revision",
             "Indicates the version of the StatefulSet used to generate Pods in the sequence [replicas-updatedReplicas,replicas)",  # noqa: E501 (KSM's help text)
             _revision("updateRevision"),
+        ),
+        FamilySpec(
+            "kube_statefulset_ordinals_start", "Start ordinal of the StatefulSet.", _ordinals_start
+        ),
+        FamilySpec(
+            "kube_statefulset_persistentvolumeclaim_retention_policy",
+            "Count of retention policy for StatefulSet template PVCs",
+            _retention_policy,
         ),
     ]
