@@ -27,7 +27,17 @@ def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         (["--resources", "pods,widgets"], "--resources: unknown resource(s) widgets"),
         (["--shard", "2", "--total-shards", "2"], "--shard 2 must be less than --total-shards"),
         (["--metric-labels-allowlist", "pods=app"], "--metric-labels-allowlist"),
-        (["--namespaces", "a", "--namespaces-denylist", "b"], "mutually exclusive"),
+        (
+            ["--metric-allowlist", "kube_pod_info", "--metric-denylist", "kube_node_info"],
+            "--metric-allowlist and --metric-denylist are mutually exclusive",
+        ),
+        (
+            ["--metric-denylist", "kube_(pod"],
+            "--metric-denylist: bad regular expression 'kube_(pod'",
+        ),
+        (["--metric-opt-in-list", "*x"], "--metric-opt-in-list: bad regular expression"),
+        (["--metric-annotations-allowlist", "pods=[a"], "--metric-annotations-allowlist: cannot"),
+        (["--metric-annotations-allowlist", "widgets=[a]"], "unknown resource(s) widgets"),
         (["--usage-labels", "a b"], "--usage-labels"),
         (["--host", "example.com"], "--host: listen address 'example.com:0'"),
         (["--web.listen-address", "127.0.0.1"], "--web.listen-address: listen address"),

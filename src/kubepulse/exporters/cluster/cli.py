@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import threading
 from collections.abc import Sequence
@@ -46,14 +47,27 @@ def _resources(ctx: click.Context, param: click.Parameter, value: str | None) ->
 def _allowlist(
     ctx: click.Context, param: click.Parameter, value: str | None
 ) -> dict[str, tuple[str, ...]]:
+    flag = f"--{(param.name or '').replace('_', '-')}"
     try:
-        parsed = parse_labels_allowlist(value or "")
+        parsed = parse_labels_allowlist(value or "", flag)
     except ValueError as exc:
-        fail_usage(ctx, f"--metric-labels-allowlist: {exc}")
-    unknown = [r for r in parsed if r not in KINDS]
+        fail_usage(ctx, str(exc))
+    unknown = [r for r in parsed if r not in KINDS and r != "*"]
     if unknown:
-        fail_usage(ctx, f"--metric-labels-allowlist: unknown resource(s) {', '.join(unknown)}")
+        fail_usage(ctx, f"{flag}: unknown resource(s) {', '.join(unknown)}")
     return parsed
+
+
+def _patterns(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str]:
+    """Comma-separated family names or regexes (matched anywhere in the name, as in KSM)."""
+    flag = f"--{(param.name or '').replace('_', '-')}"
+    patterns = _csv(value)
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            fail_usage(ctx, f"{flag}: bad regular expression {pattern!r}: {exc}")
+    return patterns
 
 
 def _label_keys(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str]:
@@ -155,7 +169,11 @@ def _addresses(
     help="Kubeconfig (default: in-cluster, then $KUBECONFIG, then ~/.kube/config).",
 )
 @click.option("--namespaces", default="", help="Only these namespaces (comma-separated).")
-@click.option("--namespaces-denylist", default="", help="All namespaces but these.")
+@click.option(
+    "--namespaces-denylist",
+    default="",
+    help="Namespaces left out (with --namespaces: those namespaces but these).",
+)
 @click.option(
     "--resources", callback=_resources, help=f"Resources to serve (default all: {','.join(KINDS)})."
 )
@@ -163,7 +181,32 @@ def _addresses(
     "--metric-labels-allowlist",
     callback=_allowlist,
     default="",
-    help="Labels exposed in kube_<resource>_labels: 'pods=[app,team],nodes=[*]'.",
+    help="Labels exposed in kube_<resource>_labels: 'pods=[app,team],nodes=[*]'; '*=[...]' "
+    "applies to every resource. Without it the _labels families have no series.",
+)
+@click.option(
+    "--metric-annotations-allowlist",
+    callback=_allowlist,
+    default="",
+    help="Annotations exposed in kube_<resource>_annotations, in the same form.",
+)
+@click.option(
+    "--metric-allowlist",
+    callback=_patterns,
+    default="",
+    help="Serve only these families (comma-separated names or regexes, matched anywhere).",
+)
+@click.option(
+    "--metric-denylist",
+    callback=_patterns,
+    default="",
+    help="Serve every family but these (names or regexes; excludes --metric-allowlist).",
+)
+@click.option(
+    "--metric-opt-in-list",
+    callback=_patterns,
+    default="",
+    help="Opt-in families to serve as well (e.g. kube_pod_nodeselectors).",
 )
 @click.option(
     "--shard",
@@ -210,6 +253,10 @@ def command(
     namespaces_denylist: str,
     resources: Sequence[str],
     metric_labels_allowlist: dict[str, tuple[str, ...]],
+    metric_annotations_allowlist: dict[str, tuple[str, ...]],
+    metric_allowlist: Sequence[str],
+    metric_denylist: Sequence[str],
+    metric_opt_in_list: Sequence[str],
     shard: int,
     total_shards: int,
     usage_labels: Sequence[str],
@@ -230,8 +277,8 @@ def command(
     ctx = click.get_current_context()
     if shard >= total_shards:
         fail_usage(ctx, f"--shard {shard} must be less than --total-shards {total_shards}")
-    if namespaces and namespaces_denylist:
-        fail_usage(ctx, "--namespaces and --namespaces-denylist are mutually exclusive")
+    if metric_allowlist and metric_denylist:
+        fail_usage(ctx, "--metric-allowlist and --metric-denylist are mutually exclusive")
     main_address, telemetry_address = _addresses(
         ctx, listen_address, host, port, telemetry_host, telemetry_port
     )
@@ -245,6 +292,10 @@ def command(
         namespaces=_csv(namespaces),
         namespaces_denylist=_csv(namespaces_denylist),
         labels_allowlist=metric_labels_allowlist,
+        annotations_allowlist=metric_annotations_allowlist,
+        metric_allowlist=metric_allowlist,
+        metric_denylist=metric_denylist,
+        metric_opt_in=metric_opt_in_list,
         shard=shard,
         total_shards=total_shards,
         usage_labels=usage_labels,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -17,9 +17,13 @@ from kubepulse.exporters.cluster.store import Labels, Sample
 __all__ = [
     "GO_ZERO_TIME",
     "LabelAllowlist",
+    "allowed_map_sample",
     "condition_samples",
+    "expand_allowlist",
     "go_timestamp",
+    "label_name",
     "labels_sample",
+    "map_to_labels",
     "owner_samples",
     "parse_labels_allowlist",
     "quantity_samples",
@@ -28,7 +32,8 @@ __all__ = [
 ]
 
 _INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
-_ALLOWLIST_ITEM = re.compile(r"\s*([a-z0-9.]+)\s*=\s*\[([^\]]*)\]\s*(?:,|$)")
+_ALLOWLIST_ITEM = re.compile(r"\s*([a-z0-9.]+|\*)\s*=\s*\[([^\]]*)\]\s*(?:,|$)")
+_ALL_CAP = re.compile(r"([a-z0-9])([A-Z])")
 
 # None: no labels; ("*",): all labels; else the allowed keys.
 LabelAllowlist = Mapping[str, tuple[str, ...]]
@@ -95,24 +100,62 @@ def owner_samples(meta: Mapping[str, Any]) -> list[Sample]:
     ]
 
 
+def label_name(prefix: str, key: str) -> str:
+    """KSM's ``labelName``: ``prefix_`` + the key sanitized and snake-cased (``appVersion`` →
+    ``label_app_version``)."""
+    snake = _ALL_CAP.sub(r"\1_\2", sanitize_label_name(key)).lower()
+    return f"{prefix}_{snake}"
+
+
+def map_to_labels(prefix: str, data: Mapping[str, str]) -> Labels:
+    """KSM's ``mapToPrometheusLabels``: sorted keys; clashing names get ``_conflictN``."""
+    keys: list[str] = []
+    values: list[str] = []
+    first: dict[str, tuple[int, list[int]]] = {}  # name -> (index of first, [count])
+    for key in sorted(data):
+        name = label_name(prefix, key)
+        if name in first:
+            initial, count = first[name]
+            if count[0] == 1:
+                keys[initial] = f"{keys[initial]}_conflict1"
+            count[0] += 1
+            name = f"{name}_conflict{count[0]}"
+        else:
+            first[name] = (len(keys), [1])
+        keys.append(name)
+        values.append(data[key])
+    return tuple(zip(keys, values, strict=True))
+
+
+def allowed_map_sample(
+    prefix: str, data: Mapping[str, str] | None, allowed: tuple[str, ...] | None
+) -> list[Sample]:
+    """``kube_<kind>_labels`` / ``_annotations``: one series of the allow-listed keys.
+
+    A kind with nothing allow-listed has no series at all, as in KSM since v2.10; ``[*]`` (the
+    list's first entry) allows every key.
+    """
+    if not allowed:
+        return []
+    data = data or {}
+    chosen = data if allowed[0] == "*" else {k: data[k] for k in allowed if k in data}
+    return [(map_to_labels(prefix, chosen), 1.0)]
+
+
 def labels_sample(
     labels: Mapping[str, str] | None, allowed: tuple[str, ...] | None
 ) -> list[Sample]:
-    """``kube_<kind>_labels``: one series with ``label_<key>`` for each allow-listed label.
-
-    A kind with nothing allow-listed has no series at all, as in KSM since v2.10.
-    """
-    labels = labels or {}
-    if not allowed:
-        return []
-    keys = sorted(labels) if "*" in allowed else sorted(k for k in allowed if k in labels)
-    return [(tuple((f"label_{sanitize_label_name(k)}", labels[k]) for k in keys), 1.0)]
+    """``kube_<kind>_labels``: one series with ``label_<key>`` for each allow-listed label."""
+    return allowed_map_sample("label", labels, allowed)
 
 
 def parse_labels_allowlist(
     text: str, flag: str = "--metric-labels-allowlist"
 ) -> dict[str, tuple[str, ...]]:
-    """``pods=[app,team],deployments=[*]`` → ``{"pods": ("app", "team"), ...}``; ValueError."""
+    """``pods=[app,team],deployments=[*]`` → ``{"pods": ("app", "team"), ...}``; ValueError.
+
+    ``*=[...]`` names every served resource (``expand_allowlist`` resolves it).
+    """
     result: dict[str, tuple[str, ...]] = {}
     text = text.strip()
     pos = 0
@@ -120,12 +163,21 @@ def parse_labels_allowlist(
         match = _ALLOWLIST_ITEM.match(text, pos)
         if not match:
             raise ValueError(
-                f"{flag}: cannot parse {text[pos:]!r} (expected RESOURCE=[label,...],...)"
+                f"{flag}: cannot parse {text[pos:]!r} (expected RESOURCE=[key,...],...)"
             )
         keys = tuple(k.strip() for k in match.group(2).split(",") if k.strip())
         result[match.group(1)] = keys
         pos = match.end()
     return result
+
+
+def expand_allowlist(
+    allowlist: Mapping[str, tuple[str, ...]], resources: Iterable[str]
+) -> dict[str, tuple[str, ...]]:
+    """KSM's rule: a ``*`` entry takes precedence and applies to every served resource."""
+    if "*" not in allowlist:
+        return dict(allowlist)
+    return {r: allowlist["*"] for r in resources}
 
 
 def _integer(value: Decimal) -> float:

@@ -8,6 +8,7 @@ re-list never empties the cache: the last known state is served until the watch 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,14 +31,15 @@ from kubepulse.exporters.cluster import (
     services,
     statefulsets,
 )
-from kubepulse.exporters.cluster.store import KindStore, gzip_member
+from kubepulse.exporters.cluster.common import allowed_map_sample, expand_allowlist
+from kubepulse.exporters.cluster.store import FamilySpec, KindStore, gzip_member
 from kubepulse.exporters.cluster.usage_by_label import CpuUsageByLabel, RequestsByLabel
 from kubepulse.exposition.server import Request, Response
 from kubepulse.exposition.text import CONTENT_TYPE
 from kubepulse.kube.client import KubeClient
 from kubepulse.kube.informer import Backoff, Informer, InformerHandler
 
-__all__ = ["KINDS", "ClusterExporter", "Options", "shard_of"]
+__all__ = ["KINDS", "ClusterExporter", "Options", "family_enabled", "kind_families", "shard_of"]
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +93,57 @@ class Options:
     namespaces: Sequence[str] = ()
     namespaces_denylist: Sequence[str] = ()
     labels_allowlist: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    annotations_allowlist: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Family name patterns (Python regexes, matched anywhere in the name, as KSM's ECMAScript
+    # ones are): an allowlist or a denylist, never both; opt-in families need the opt-in list.
+    metric_allowlist: Sequence[str] = ()
+    metric_denylist: Sequence[str] = ()
+    metric_opt_in: Sequence[str] = ()
     shard: int = 0
     total_shards: int = 1
     usage_labels: Sequence[str] = ()
     usage_interval: float = 15.0
     backoff_cap: float = 4.0
+
+
+_LABELS_FAMILY = re.compile(r"^kube_([a-z]+)_labels$")
+# KSM kinds whose labels family has no annotations twin.
+_NO_ANNOTATIONS = frozenset({"volumeattachments"})
+
+
+def kind_families(name: str, module: ModuleType, opts: Options) -> list[FamilySpec]:
+    """The families a kind serves under ``opts``: its table, plus ``kube_<kind>_annotations``
+    beside its labels family, less what the metric allow/deny/opt-in lists leave out."""
+    labels = expand_allowlist(opts.labels_allowlist, opts.resources).get(name)
+    annotations = expand_allowlist(opts.annotations_allowlist, opts.resources).get(name)
+    specs: list[FamilySpec] = []
+    for spec in module.families(labels):
+        match = _LABELS_FAMILY.match(spec.name)
+        if match and name not in _NO_ANNOTATIONS:
+            specs.append(_annotations_family(match.group(1), annotations))
+        specs.append(spec)
+    return [s for s in specs if family_enabled(s, opts)]
+
+
+def _annotations_family(kind: str, allowed: tuple[str, ...] | None) -> FamilySpec:
+    return FamilySpec(
+        f"kube_{kind}_annotations",
+        "Kubernetes annotations converted to Prometheus labels.",
+        lambda o: allowed_map_sample("annotation", o["metadata"].get("annotations"), allowed),
+    )
+
+
+def family_enabled(spec: FamilySpec, opts: Options) -> bool:
+    """KSM's allow/deny list (unanchored regexes) and opt-in filter, both applied."""
+
+    def hit(patterns: Sequence[str]) -> bool:
+        return any(re.search(p, spec.name) for p in patterns)
+
+    if opts.metric_allowlist:
+        included = hit(opts.metric_allowlist)
+    else:
+        included = not hit(opts.metric_denylist)
+    return included and (not spec.opt_in or hit(opts.metric_opt_in))
 
 
 class Source(Protocol):
@@ -213,7 +261,7 @@ class ClusterExporter:
             )
             store = KindStore(
                 name,
-                module.families(opts.labels_allowlist.get(name)),
+                kind_families(name, module, opts),
                 module.prefix,
                 informers=len(scopes),
             )

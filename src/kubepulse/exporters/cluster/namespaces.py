@@ -1,7 +1,7 @@
 """Namespace families: kube-state-metrics v2.16 ``internal/store/namespace.go``.
 
-All of KSM's default namespace families but ``kube_namespace_annotations`` (no annotations
-allowlist yet).
+All of KSM's default namespace families (``kube_namespace_annotations`` is added by the
+exporter).
 """
 
 from __future__ import annotations

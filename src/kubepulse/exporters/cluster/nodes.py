@@ -1,6 +1,6 @@
 """Node families: kube-state-metrics v2.16 ``internal/store/node.go``; series start with ``node``.
 
-All of KSM's default node families but ``kube_node_annotations`` (no annotations allowlist yet).
+All of KSM's default node families (``kube_node_annotations`` is added by the exporter).
 """
 
 from __future__ import annotations

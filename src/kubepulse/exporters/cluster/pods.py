@@ -1,8 +1,8 @@
 """Pod families: kube-state-metrics v2.16 ``internal/store/pod.go`` names, labels and semantics.
 
 Every series starts with ``namespace``, ``pod``, ``uid``. Every family KSM serves by default is
-here, in KSM's order, except ``kube_pod_annotations`` (no annotations allowlist yet);
-``kube_pod_nodeselectors`` is opt-in in KSM too and is not served.
+here, in KSM's order (``kube_pod_annotations`` is added by the exporter beside
+``kube_pod_labels``); ``kube_pod_nodeselectors`` is opt-in, as in KSM.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from kubepulse.exporters.cluster.common import (
     condition_samples,
     go_timestamp,
     labels_sample,
+    map_to_labels,
     owner_samples,
     quantity,
     quantity_samples,
@@ -533,5 +534,11 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             "kube_pod_scheduler",
             "The scheduler for a pod.",
             _spec_label("name", "schedulerName"),
+        ),
+        FamilySpec(
+            "kube_pod_nodeselectors",
+            "Describes the Pod nodeSelectors.",
+            lambda p: [(map_to_labels("nodeselector", _spec(p).get("nodeSelector") or {}), 1.0)],
+            opt_in=True,
         ),
     ]

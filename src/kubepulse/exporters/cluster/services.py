@@ -1,7 +1,6 @@
 """Service families: kube-state-metrics v2.16 ``internal/store/service.go``.
 
-All of KSM's default service families but ``kube_service_annotations`` (no annotations allowlist
-yet).
+All of KSM's default service families (``kube_service_annotations`` is added by the exporter).
 """
 
 from __future__ import annotations

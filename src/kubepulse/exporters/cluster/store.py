@@ -44,6 +44,7 @@ class FamilySpec:
     help: str
     generate: Callable[[Object], Iterable[Sample]]
     type: str = "gauge"
+    opt_in: bool = False  # served only when named by --metric-opt-in-list, as in KSM
     family: Family = field(init=False)
 
     def __post_init__(self) -> None:
