@@ -34,7 +34,7 @@ deps: venv debs helm prometheus-upstream bins
 # metrics-server): found or built once from Go modules into ~/.cache/kubepulse/k8s-v*/bin
 # (kubepulse.testing.binaries).
 bins: venv
-	$(BIN)/kubepulse cluster build --metrics-server >/dev/null
+	$(BIN)/kubepulse cluster build --metrics-server --kube-state-metrics >/dev/null
 
 # Debian's Prometheus is built without Kubernetes SD; the stack tests need the upstream build
 # (kubepulse.stack.binaries: built once from its Go module into ~/.cache/kubepulse/prometheus-v*).

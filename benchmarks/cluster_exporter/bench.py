@@ -42,41 +42,21 @@ from common import table, write_results
 from kubepulse.exporters.cluster.exporter import KINDS
 from kubepulse.kube.client import KubeClient, connect
 from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.testing.binaries import KSM_VERSION, BuildError, ensure_kube_state_metrics
 from kubepulse.testing.cluster import Cluster, start_cluster
 
-KSM_TAG = "v2.16.0"
-KSM_BIN = Path.home() / ".cache" / "kubepulse" / f"ksm-{KSM_TAG}" / "bin" / "kube-state-metrics"
-# Modules whose proxy zips have no checksum database entry here (404).
-SUMDB_EXEMPT = "k8s.io/kube-state-metrics,k8s.io/sample-controller"
+KSM_TAG = f"v{KSM_VERSION}"
+SUMDB_EXEMPT = "k8s.io/kube-state-metrics,k8s.io/sample-controller"  # as the builder sets
 NS = "bench"
 HERE = Path(__file__).resolve().parent
 
 
 def ensure_ksm() -> tuple[Path | None, str]:
-    """The KSM binary, or None and the reason (last ``go:`` error line of the build)."""
-    if KSM_BIN.exists():
-        return KSM_BIN, ""
-    env = {**os.environ, "CGO_ENABLED": "0", "GONOSUMDB": SUMDB_EXEMPT, "GOFLAGS": "-mod=mod"}
-    KSM_BIN.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        # KSM's go.mod has no replace directives, so the wrapper resolves the same versions.
-        Path(tmp, "go.mod").write_text(
-            f"module kubepulse.dev/ksmbuild\n\ngo 1.24.0\n\n"
-            f"require k8s.io/kube-state-metrics/v2 {KSM_TAG}\n"
-        )
-        proc = subprocess.run(
-            ["go", "build", "-o", str(KSM_BIN), "k8s.io/kube-state-metrics/v2"],
-            cwd=tmp,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            check=False,
-        )
-    if proc.returncode == 0 and KSM_BIN.exists():
-        return KSM_BIN, ""
-    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("go:")]
-    return None, (lines[-1] if lines else proc.stderr.strip()[:300])
+    """The KSM binary (the one builder's, kubepulse.testing.binaries), or None and the reason."""
+    try:
+        return ensure_kube_state_metrics(), ""
+    except BuildError as exc:
+        return None, str(exc).splitlines()[-1][:300]
 
 
 def populate(client: KubeClient, nodes: list[str], pods: int, deployments: int) -> None:

@@ -34,6 +34,7 @@ from pathlib import Path
 
 __all__ = [
     "ETCD_VERSION",
+    "KSM_VERSION",
     "KUBE_VERSION",
     "KWOK_VERSION",
     "METRICS_SERVER_VERSION",
@@ -41,12 +42,17 @@ __all__ = [
     "BuildError",
     "cache_dir",
     "ensure_binaries",
+    "ensure_kube_state_metrics",
 ]
 
 KUBE_VERSION = "1.34.4"
 ETCD_VERSION = "3.6.16"
 KWOK_VERSION = "0.8.0"
 METRICS_SERVER_VERSION = "0.9.0"
+# The kube-state-metrics release the cluster exporter matches, built for the differential test.
+KSM_VERSION = "2.16.0"
+# Modules whose proxy zips have no checksum database entry here (404).
+_SUMDB_EXEMPT = "k8s.io/kube-state-metrics,k8s.io/sample-controller"
 
 KUBE_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 CORE = (*KUBE_COMPONENTS, "etcd", "kwok", "kwokctl")
@@ -357,3 +363,33 @@ def ensure_binaries(*, metrics_server: bool = False, build: bool = True) -> Bina
         kwokctl=paths["kwokctl"],
         metrics_server=paths.get("metrics-server"),
     )
+
+
+def ensure_kube_state_metrics(*, build: bool = True) -> Path:
+    """kube-state-metrics v``KSM_VERSION``, built once from its Go module into
+    ``~/.cache/kubepulse/ksm-v<version>/bin`` (its go.mod has no replaces, so a wrapper module
+    that requires it resolves the same versions)."""
+    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kubepulse"
+    root = root / f"ksm-v{KSM_VERSION}"
+    bin_dir = root / "bin"
+    path = bin_dir / "kube-state-metrics"
+    if path.is_file():
+        return path
+    if not build:
+        raise BuildError(f"kube-state-metrics v{KSM_VERSION} is not built: `make bins` builds it")
+    src = root / "src"
+    src.mkdir(parents=True, exist_ok=True)
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    (src / "go.mod").write_text(
+        "module kubepulse.local/ksmbuild\n\ngo 1.24.0\n\n"
+        f"require k8s.io/kube-state-metrics/v2 v{KSM_VERSION}\n"
+    )
+    builder = _Builder(_go(), root, bin_dir, total=1)
+    builder.step(
+        "kube-state-metrics",
+        ["build", "-trimpath", "-ldflags", "-s -w", "-o", OUT, "k8s.io/kube-state-metrics/v2"],
+        cwd=src,
+        env={"GONOSUMDB": _SUMDB_EXEMPT},
+    )
+    return path
+

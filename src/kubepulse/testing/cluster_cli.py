@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from kubepulse.testing.binaries import BuildError, ensure_binaries
+from kubepulse.testing.binaries import BuildError, ensure_binaries, ensure_kube_state_metrics
 from kubepulse.testing.cluster import (
     DEFAULT_NAME,
     Cluster,
@@ -57,15 +57,24 @@ def cluster() -> None:
 
 @cluster.command(epilog="Example: kubepulse cluster build")
 @click.option("--metrics-server", is_flag=True, help="Also build metrics-server.")
-def build(metrics_server: bool) -> None:
+@click.option(
+    "--kube-state-metrics",
+    "ksm",
+    is_flag=True,
+    help="Also build kube-state-metrics (the peer the cluster exporter is tested against).",
+)
+def build(metrics_server: bool, ksm: bool) -> None:
     """Find or build every binary the cluster needs and print where each one is."""
     try:
         binaries = ensure_binaries(metrics_server=metrics_server)
+        extra = {"kube-state-metrics": ensure_kube_state_metrics()} if ksm else {}
     except BuildError as exc:
         raise click.ClickException(str(exc)) from exc
     for field, path in vars(binaries).items():
         if path is not None:
             click.echo(f"{field.replace('_', '-')}: {path}")
+    for name, path in extra.items():
+        click.echo(f"{name}: {path}")
 
 
 @cluster.command(
