@@ -24,9 +24,7 @@ Run: .venv/bin/python benchmarks/cluster_exporter/bench.py [--pods 10000 --nodes
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
