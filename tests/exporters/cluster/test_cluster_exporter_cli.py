@@ -168,9 +168,15 @@ def test_command_serves_metrics_and_telemetry(cluster: Cluster, tmp_path: Path) 
         def telemetry_ok() -> dict[object, float]:
             _, text, _ = fetch(f"http://127.0.0.1:{telemetry}/metrics")
             tel = parse(text.decode())
-            assert (
-                value(tel, "kube_state_metrics_list_total", resource="nodes", result="success") >= 1
-            )
+            # KSM's self-metrics, with its names and labels (its alerts select them).
+            node_type = {"resource": "*v1.Node", "result": "success"}
+            assert value(tel, "kube_state_metrics_list_total", **node_type) >= 1
+            assert value(tel, "kube_state_metrics_watch_total", **node_type) >= 1
+            assert value(tel, "kube_state_metrics_shard_ordinal", shard_ordinal="0") == 0
+            assert value(tel, "kube_state_metrics_total_shards") == 1
+            assert select(tel, "kube_state_metrics_build_info")
+            assert value(tel, "http_request_duration_seconds_count", method="get") >= 2
+            assert select(tel, "process_resident_memory_bytes")
             assert value(tel, "kubepulse_cluster_store_objects", resource="nodes") >= 3
             assert value(tel, "kubepulse_cluster_resource_synced", resource="pods") == 1
             assert select(tel, "kubepulse_cluster_scrape_duration_seconds_count")

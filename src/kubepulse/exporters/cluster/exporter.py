@@ -8,17 +8,27 @@ re-list never empties the cache: the last known state is served until the watch 
 from __future__ import annotations
 
 import logging
+import platform
 import re
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    ProcessCollector,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from kubepulse import __version__
 from kubepulse.exporters.cluster import (
     cronjobs,
     daemonsets,
@@ -165,21 +175,98 @@ class _Fanout:
             handler.apply(upserts, deleted, synced)
 
 
+# KSM labels its list/watch counters with the Go type it watches (reflect's "*v1.Pod").
+_KINDS_BY_PLURAL = {
+    "certificatesigningrequests": "CertificateSigningRequest",
+    "configmaps": "ConfigMap",
+    "cronjobs": "CronJob",
+    "daemonsets": "DaemonSet",
+    "deployments": "Deployment",
+    "endpointslices": "EndpointSlice",
+    "horizontalpodautoscalers": "HorizontalPodAutoscaler",
+    "ingresses": "Ingress",
+    "jobs": "Job",
+    "leases": "Lease",
+    "limitranges": "LimitRange",
+    "mutatingwebhookconfigurations": "MutatingWebhookConfiguration",
+    "namespaces": "Namespace",
+    "networkpolicies": "NetworkPolicy",
+    "nodes": "Node",
+    "persistentvolumeclaims": "PersistentVolumeClaim",
+    "persistentvolumes": "PersistentVolume",
+    "poddisruptionbudgets": "PodDisruptionBudget",
+    "pods": "Pod",
+    "replicasets": "ReplicaSet",
+    "replicationcontrollers": "ReplicationController",
+    "resourcequotas": "ResourceQuota",
+    "secrets": "Secret",
+    "services": "Service",
+    "statefulsets": "StatefulSet",
+    "storageclasses": "StorageClass",
+    "validatingwebhookconfigurations": "ValidatingWebhookConfiguration",
+    "volumeattachments": "VolumeAttachment",
+}
+
+
+def ksm_type_name(resource: str) -> str:
+    """``pods`` → ``*v1.Pod``, ``horizontalpodautoscalers`` → ``*v2.HorizontalPodAutoscaler``."""
+    module = KINDS.get(resource)
+    kind = _KINDS_BY_PLURAL.get(resource)
+    if module is None or kind is None:
+        return resource
+    return f"*{module.RESOURCE.group_version.rsplit('/', 1)[-1]}.{kind}"
+
+
 class _Telemetry:
-    """KSM-style self-metrics (list/watch totals keep KSM's names)."""
+    """Self-metrics with KSM's names and labels (so its alerts work), plus kubepulse's own."""
 
     def __init__(self, exporter: ClusterExporter) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        ProcessCollector(registry=self.registry)
+        opts = exporter.options
+        Info(
+            "kube_state_metrics_build",
+            "A metric with a constant '1' value labeled by version, revision, branch, goversion "
+            "from which kube_state_metrics was built, and the goos and goarch for the build.",
+            registry=self.registry,
+        ).info(
+            {
+                "branch": "",
+                "goarch": platform.machine(),
+                "goos": sys.platform,
+                "goversion": f"python{platform.python_version()}",
+                "revision": "",
+                "tags": "",
+                "version": f"kubepulse-{__version__}",
+            }
+        )
+        Gauge(
+            "kube_state_metrics_shard_ordinal",
+            "Current sharding ordinal/index of this instance",
+            ["shard_ordinal"],
+            registry=self.registry,
+        ).labels(str(opts.shard)).set(opts.shard)
+        Gauge(
+            "kube_state_metrics_total_shards",
+            "Number of total shards this instance is aware of",
+            registry=self.registry,
+        ).set(opts.total_shards)
         self.lists = Counter(
             "kube_state_metrics_list_total",
-            "Number of total resource list in kube-state-metrics",
-            ["resource", "result"],
+            "Number of total resource list calls in kube-state-metrics",
+            ["result", "resource"],
             registry=self.registry,
         )
         self.watches = Counter(
             "kube_state_metrics_watch_total",
-            "Number of total resource watches in kube-state-metrics",
-            ["resource", "result"],
+            "Number of total resource watch calls in kube-state-metrics",
+            ["result", "resource"],
+            registry=self.registry,
+        )
+        self.http = Histogram(
+            "http_request_duration_seconds",
+            "A histogram of requests for kube-state-metrics metrics handler.",
+            ["method"],
             registry=self.registry,
         )
         self.events = Counter(
@@ -198,10 +285,10 @@ class _Telemetry:
         self.registry.register(_StoreCollector(exporter))
 
     def list_result(self, resource: str, ok: bool) -> None:
-        self.lists.labels(resource, "success" if ok else "error").inc()
+        self.lists.labels("success" if ok else "error", ksm_type_name(resource)).inc()
 
     def watch_result(self, resource: str, ok: bool) -> None:
-        self.watches.labels(resource, "success" if ok else "error").inc()
+        self.watches.labels("success" if ok else "error", ksm_type_name(resource)).inc()
 
     def event(self, resource: str, kind: str) -> None:
         self.events.labels(resource, kind).inc()
@@ -352,9 +439,9 @@ class ClusterExporter:
         if openmetrics:
             chunks.append(_GZ_EOF if gzip else b"# EOF\n")
             content_type = OPENMETRICS
-        self.telemetry.scrape.labels("gzip" if gzip else "identity").observe(
-            time.perf_counter() - started
-        )
+        elapsed = time.perf_counter() - started
+        self.telemetry.scrape.labels("gzip" if gzip else "identity").observe(elapsed)
+        self.telemetry.http.labels(request.method.lower()).observe(elapsed)
         return Response(200, chunks, content_type, headers)
 
     def readyz(self, _: Request) -> Response:
