@@ -214,8 +214,8 @@ def test_spec_families() -> None:
 
 def test_status_families() -> None:
     assert series(POD, "kube_pod_ips") == [
-        f'kube_pod_ips{{{H},ip="10.244.0.7",ip_family="IPv4"}} 1',
-        f'kube_pod_ips{{{H},ip="fd00::7",ip_family="IPv6"}} 1',
+        f'kube_pod_ips{{{H},ip="10.244.0.7",ip_family="4"}} 1',
+        f'kube_pod_ips{{{H},ip="fd00::7",ip_family="6"}} 1',
     ]
     assert series(POD, "kube_pod_status_qos_class") == [
         f'kube_pod_status_qos_class{{{H},qos_class="BestEffort"}} 0',

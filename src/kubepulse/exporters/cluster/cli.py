@@ -13,7 +13,7 @@ import click
 from click.core import ParameterSource
 
 from kubepulse.exporters.cluster.common import parse_labels_allowlist, sanitize_label_name
-from kubepulse.exporters.cluster.exporter import KINDS, ClusterExporter, Options
+from kubepulse.exporters.cluster.exporter import KINDS, KSM_RESOURCES, ClusterExporter, Options
 from kubepulse.exposition.server import (
     ExporterServer,
     Request,
@@ -52,7 +52,7 @@ def _allowlist(
         parsed = parse_labels_allowlist(value or "", flag)
     except ValueError as exc:
         fail_usage(ctx, str(exc))
-    unknown = [r for r in parsed if r not in KINDS and r != "*"]
+    unknown = [r for r in parsed if r not in KINDS and r not in KSM_RESOURCES and r != "*"]
     if unknown:
         fail_usage(ctx, f"{flag}: unknown resource(s) {', '.join(unknown)}")
     return parsed

@@ -49,7 +49,16 @@ from kubepulse.exposition.text import CONTENT_TYPE
 from kubepulse.kube.client import KubeClient
 from kubepulse.kube.informer import Backoff, Informer, InformerHandler
 
-__all__ = ["KINDS", "ClusterExporter", "Options", "family_enabled", "kind_families", "shard_of"]
+__all__ = [
+    "KINDS",
+    "KSM_RESOURCES",
+    "ClusterExporter",
+    "Options",
+    "family_enabled",
+    "kind_families",
+    "ksm_type_name",
+    "shard_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +215,22 @@ _KINDS_BY_PLURAL = {
     "validatingwebhookconfigurations": "ValidatingWebhookConfiguration",
     "volumeattachments": "VolumeAttachment",
 }
+
+
+# Every resource name KSM v2.16 knows (flags naming one that is not served are accepted, as KSM
+# accepts them).
+KSM_RESOURCES = frozenset(
+    {
+        *_KINDS_BY_PLURAL,
+        "clusterrolebindings",
+        "clusterroles",
+        "endpoints",
+        "ingressclasses",
+        "rolebindings",
+        "roles",
+        "serviceaccounts",
+    }
+)
 
 
 def ksm_type_name(resource: str) -> str:

@@ -246,7 +246,7 @@ def _ips(pod: Pod) -> list[Sample]:
     for entry in _status(pod).get("podIPs") or ():
         ip = entry.get("ip", "")
         try:
-            family = "IPv4" if ipaddress.ip_address(ip).version == 4 else "IPv6"
+            family = str(ipaddress.ip_address(ip).version)  # k8s.io/utils/net: "4", "6"
         except ValueError:
             continue  # KSM skips an address it cannot parse
         out.append(((("ip", ip), ("ip_family", family)), 1.0))
