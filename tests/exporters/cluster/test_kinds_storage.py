@@ -1,0 +1,514 @@
+"""PersistentVolumeClaim, PersistentVolume, StorageClass and VolumeAttachment family tables,
+table-driven as KSM's ``*_test.go``: an API object in, the exact series out (headers aside,
+sorted), no cluster needed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from kubepulse.exporters.cluster import (
+    persistentvolumeclaims,
+    persistentvolumes,
+    storageclasses,
+    volumeattachments,
+)
+from kubepulse.exporters.cluster.exporter import Options, kind_families
+from kubepulse.exporters.cluster.store import KindStore
+
+Obj = dict[str, Any]
+
+
+def series(module: ModuleType, obj: Obj, labels: tuple[str, ...] | None = None) -> list[str]:
+    """Every family of the module's table (opt-in ones too)."""
+    store = KindStore("x", module.families(labels), module.prefix)
+    store.apply([obj], (), True)
+    text = b"".join(store.chunks()).decode()
+    return sorted(line for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def epoch(text: str) -> int:
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+
+
+CREATED = "2026-03-01T10:00:00Z"
+DELETED = "2026-03-04T08:30:00Z"
+GI = 1024**3
+
+# --- PersistentVolumeClaim ---------------------------------------------------------------------
+
+PVC_HEAD = 'namespace="db",persistentvolumeclaim="data-postgres-0"'
+BOUND_PVC: Obj = {
+    "metadata": {
+        "name": "data-postgres-0",
+        "namespace": "db",
+        "uid": "pvc1",
+        "creationTimestamp": CREATED,
+        "labels": {"app.kubernetes.io/name": "postgres", "team": "data"},
+        "annotations": {"pv.kubernetes.io/bind-completed": "yes"},
+    },
+    "spec": {
+        "accessModes": ["ReadWriteOnce", "ReadWriteOncePod"],
+        "resources": {"requests": {"storage": "20Gi"}},
+        "storageClassName": "fast-ssd",
+        "volumeMode": "Filesystem",
+        "volumeName": "pvc-0d6f0e3a",
+    },
+    "status": {
+        "phase": "Bound",
+        "accessModes": ["ReadWriteOnce"],
+        "capacity": {"storage": "20Gi"},
+        "conditions": [
+            {"type": "FileSystemResizePending", "status": "True"},
+            {"type": "Resizing", "status": "False"},
+        ],
+    },
+}
+
+
+def test_bound_claim_with_conditions() -> None:
+    h = PVC_HEAD
+    assert series(persistentvolumeclaims, BOUND_PVC, ("app.kubernetes.io/name", "absent")) == (
+        sorted(
+            [
+                f'kube_persistentvolumeclaim_labels{{{h},label_app_kubernetes_io_name="postgres"}} 1',  # noqa: E501
+                f'kube_persistentvolumeclaim_info{{{h},storageclass="fast-ssd",volumename="pvc-0d6f0e3a",volumemode="Filesystem"}} 1',  # noqa: E501
+                f'kube_persistentvolumeclaim_status_phase{{{h},phase="Lost"}} 0',
+                f'kube_persistentvolumeclaim_status_phase{{{h},phase="Bound"}} 1',
+                f'kube_persistentvolumeclaim_status_phase{{{h},phase="Pending"}} 0',
+                f"kube_persistentvolumeclaim_resource_requests_storage_bytes{{{h}}} {20 * GI}",
+                f'kube_persistentvolumeclaim_access_mode{{{h},access_mode="ReadWriteOnce"}} 1',
+                f'kube_persistentvolumeclaim_access_mode{{{h},access_mode="ReadWriteOncePod"}} 1',
+                f'kube_persistentvolumeclaim_status_condition{{{h},condition="FileSystemResizePending",status="true"}} 1',  # noqa: E501
+                f'kube_persistentvolumeclaim_status_condition{{{h},condition="FileSystemResizePending",status="false"}} 0',  # noqa: E501
+                f'kube_persistentvolumeclaim_status_condition{{{h},condition="FileSystemResizePending",status="unknown"}} 0',  # noqa: E501
+                f'kube_persistentvolumeclaim_status_condition{{{h},condition="Resizing",status="true"}} 0',  # noqa: E501
+                f'kube_persistentvolumeclaim_status_condition{{{h},condition="Resizing",status="false"}} 1',  # noqa: E501
+                f'kube_persistentvolumeclaim_status_condition{{{h},condition="Resizing",status="unknown"}} 0',  # noqa: E501
+                f"kube_persistentvolumeclaim_created{{{h}}} {epoch(CREATED)}",
+            ]
+        )
+    )
+
+
+def test_pending_claim_being_deleted_with_the_beta_class_annotation() -> None:
+    pvc: Obj = {
+        "metadata": {
+            "name": "scratch",
+            "namespace": "ci",
+            "uid": "pvc2",
+            "creationTimestamp": CREATED,
+            "deletionTimestamp": DELETED,
+            # The beta annotation wins over spec.storageClassName, as in KSM.
+            "annotations": {"volume.beta.kubernetes.io/storage-class": "legacy"},
+            "labels": {"a": "b"},
+        },
+        "spec": {
+            "accessModes": ["ReadWriteMany"],
+            "resources": {"requests": {"storage": "1500M"}, "limits": {"storage": "2G"}},
+            "storageClassName": "fast-ssd",
+            "volumeMode": "Block",
+        },
+        "status": {"phase": "Pending"},
+    }
+    h = 'namespace="ci",persistentvolumeclaim="scratch"'
+    # No labels allowlist: no kube_persistentvolumeclaim_labels series (KSM since 2.10).
+    assert series(persistentvolumeclaims, pvc) == sorted(
+        [
+            f'kube_persistentvolumeclaim_info{{{h},storageclass="legacy",volumename="",volumemode="Block"}} 1',  # noqa: E501
+            f'kube_persistentvolumeclaim_status_phase{{{h},phase="Lost"}} 0',
+            f'kube_persistentvolumeclaim_status_phase{{{h},phase="Bound"}} 0',
+            f'kube_persistentvolumeclaim_status_phase{{{h},phase="Pending"}} 1',
+            f"kube_persistentvolumeclaim_resource_requests_storage_bytes{{{h}}} 1500000000",
+            f'kube_persistentvolumeclaim_access_mode{{{h},access_mode="ReadWriteMany"}} 1',
+            f"kube_persistentvolumeclaim_created{{{h}}} {epoch(CREATED)}",
+            f"kube_persistentvolumeclaim_deletion_timestamp{{{h}}} {epoch(DELETED)}",
+        ]
+    )
+
+
+def test_bare_claim_has_only_info_and_wildcard_labels() -> None:
+    # No phase, no requests, no access modes, no conditions, no creation time: none of those
+    # families has a series; info has empty storageclass/volumename/volumemode.
+    pvc: Obj = {
+        "metadata": {"name": "bare", "namespace": "ci", "uid": "pvc3", "labels": {"tier": "x"}},
+        "spec": {"resources": {"requests": {"cpu": "1"}}},
+    }
+    h = 'namespace="ci",persistentvolumeclaim="bare"'
+    assert series(persistentvolumeclaims, pvc, ("*",)) == [
+        f'kube_persistentvolumeclaim_info{{{h},storageclass="",volumename="",volumemode=""}} 1',
+        f'kube_persistentvolumeclaim_labels{{{h},label_tier="x"}} 1',
+    ]
+
+
+def test_claim_with_a_fractional_request_rounds_up() -> None:
+    pvc: Obj = {
+        "metadata": {"name": "odd", "namespace": "ci", "uid": "pvc4"},
+        "spec": {"resources": {"requests": {"storage": "1.5"}}},
+    }
+    out = series(persistentvolumeclaims, pvc)
+    assert (
+        'kube_persistentvolumeclaim_resource_requests_storage_bytes{namespace="ci",persistentvolumeclaim="odd"} 2'  # noqa: E501
+        in out
+    )
+
+
+# --- PersistentVolume --------------------------------------------------------------------------
+
+INFO_EMPTY = {
+    "gce_persistent_disk_name": "",
+    "ebs_volume_id": "",
+    "azure_disk_name": "",
+    "fc_wwids": "",
+    "fc_lun": "",
+    "fc_target_wwns": "",
+    "iscsi_target_portal": "",
+    "iscsi_iqn": "",
+    "iscsi_lun": "",
+    "iscsi_initiator_name": "",
+    "nfs_server": "",
+    "nfs_path": "",
+    "csi_driver": "",
+    "csi_volume_handle": "",
+    "local_path": "",
+    "local_fs": "",
+    "host_path": "",
+    "host_path_type": "",
+}
+
+
+def pv_info(name: str, storageclass: str, reclaim: str, **sources: str) -> str:
+    """KSM's kube_persistentvolume_info line: storageclass, the source labels, reclaim_policy."""
+    assert set(sources) <= set(INFO_EMPTY)
+    pairs = [("persistentvolume", name), ("storageclass", storageclass)]
+    pairs += [(k, sources.get(k, v)) for k, v in INFO_EMPTY.items()]
+    pairs.append(("reclaim_policy", reclaim))
+    body = ",".join(f'{k}="{v}"' for k, v in pairs)
+    return f"kube_persistentvolume_info{{{body}}} 1"
+
+
+CSI_PV: Obj = {
+    "metadata": {
+        "name": "pvc-0d6f0e3a",
+        "uid": "pv1",
+        "creationTimestamp": CREATED,
+        "labels": {"topology.kubernetes.io/zone": "eu-west-1a"},
+    },
+    "spec": {
+        "capacity": {"storage": "20Gi"},
+        "accessModes": ["ReadWriteOnce"],
+        "claimRef": {"kind": "PersistentVolumeClaim", "namespace": "db", "name": "data-postgres-0"},
+        "persistentVolumeReclaimPolicy": "Delete",
+        "storageClassName": "fast-ssd",
+        "volumeMode": "Block",
+        "csi": {
+            "driver": "rbd.csi.ceph.com",
+            "volumeHandle": "0001-0009-rook-ceph",
+            "volumeAttributes": {"mounter": "rbd-nbd", "mapOptions": "krbd:rxbounce", "x": "y"},
+        },
+    },
+    "status": {"phase": "Bound"},
+}
+
+
+def test_bound_csi_volume() -> None:
+    h = 'persistentvolume="pvc-0d6f0e3a"'
+    assert series(persistentvolumes, CSI_PV, ("topology.kubernetes.io/zone",)) == sorted(
+        [
+            f'kube_persistentvolume_claim_ref{{{h},name="data-postgres-0",claim_namespace="db"}} 1',
+            f'kube_persistentvolume_labels{{{h},label_topology_kubernetes_io_zone="eu-west-1a"}} 1',
+            f'kube_persistentvolume_status_phase{{{h},phase="Pending"}} 0',
+            f'kube_persistentvolume_status_phase{{{h},phase="Available"}} 0',
+            f'kube_persistentvolume_status_phase{{{h},phase="Bound"}} 1',
+            f'kube_persistentvolume_status_phase{{{h},phase="Released"}} 0',
+            f'kube_persistentvolume_status_phase{{{h},phase="Failed"}} 0',
+            pv_info(
+                "pvc-0d6f0e3a",
+                "fast-ssd",
+                "Delete",
+                csi_driver="rbd.csi.ceph.com",
+                csi_volume_handle="0001-0009-rook-ceph",
+            ),
+            f"kube_persistentvolume_capacity_bytes{{{h}}} {20 * GI}",
+            f"kube_persistentvolume_created{{{h}}} {epoch(CREATED)}",
+            # The opt-in family (served only under --metric-opt-in-list; see below).
+            f'kube_persistentvolume_csi_attributes{{{h},csi_mounter="rbd-nbd",csi_map_options="krbd:rxbounce"}} 1',  # noqa: E501
+            f'kube_persistentvolume_volume_mode{{{h},volumemode="Block"}} 1',
+        ]
+    )
+
+
+def test_released_host_path_volume_being_deleted() -> None:
+    pv: Obj = {
+        "metadata": {"name": "local-1", "uid": "pv2", "deletionTimestamp": DELETED},
+        "spec": {
+            "capacity": {"storage": "500Mi"},
+            "persistentVolumeReclaimPolicy": "Retain",
+            "hostPath": {"path": "/mnt/disks/1", "type": "DirectoryOrCreate"},
+            "claimRef": {"name": "gone"},
+        },
+        "status": {"phase": "Released"},
+    }
+    h = 'persistentvolume="local-1"'
+    # No creation time, no labels allowlist, no CSI source, no volumeMode (Filesystem).
+    assert series(persistentvolumes, pv) == sorted(
+        [
+            f'kube_persistentvolume_claim_ref{{{h},name="gone",claim_namespace=""}} 1',
+            f'kube_persistentvolume_status_phase{{{h},phase="Pending"}} 0',
+            f'kube_persistentvolume_status_phase{{{h},phase="Available"}} 0',
+            f'kube_persistentvolume_status_phase{{{h},phase="Bound"}} 0',
+            f'kube_persistentvolume_status_phase{{{h},phase="Released"}} 1',
+            f'kube_persistentvolume_status_phase{{{h},phase="Failed"}} 0',
+            pv_info(
+                "local-1",
+                "",
+                "Retain",
+                host_path="/mnt/disks/1",
+                host_path_type="DirectoryOrCreate",
+            ),
+            f"kube_persistentvolume_capacity_bytes{{{h}}} {500 * 1024**2}",
+            f"kube_persistentvolume_deletion_timestamp{{{h}}} {epoch(DELETED)}",
+            f'kube_persistentvolume_volume_mode{{{h},volumemode="Filesystem"}} 1',
+        ]
+    )
+
+
+def test_bare_volume_without_phase_claim_or_capacity() -> None:
+    pv: Obj = {"metadata": {"name": "bare", "uid": "pv3"}, "spec": {}}
+    h = 'persistentvolume="bare"'
+    # No phase: no status_phase series; no claimRef: no claim_ref; capacity is Go's zero, 0.
+    assert series(persistentvolumes, pv) == sorted(
+        [
+            pv_info("bare", "", ""),
+            f"kube_persistentvolume_capacity_bytes{{{h}}} 0",
+            f'kube_persistentvolume_volume_mode{{{h},volumemode="Filesystem"}} 1',
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (
+            {"gcePersistentDisk": {"pdName": "disk-1", "fsType": "ext4"}},
+            {"gce_persistent_disk_name": "disk-1"},
+        ),
+        (
+            {"awsElasticBlockStore": {"volumeID": "aws://eu-west-1c/vol-0a1b"}},
+            {"ebs_volume_id": "aws://eu-west-1c/vol-0a1b"},
+        ),
+        ({"azureDisk": {"diskName": "az-1", "diskURI": "u"}}, {"azure_disk_name": "az-1"}),
+        (
+            {"fc": {"lun": 7, "targetWWNs": ["0123", "4567"], "wwids": ["w1", "w2", "w3"]}},
+            {"fc_lun": "7", "fc_target_wwns": "0123,4567", "fc_wwids": "w1,w2,w3"},
+        ),
+        # No lun: fc_lun stays empty; no wwids: empty.
+        ({"fc": {"targetWWNs": ["89ab"]}}, {"fc_target_wwns": "89ab"}),
+        (
+            {
+                "iscsi": {
+                    "targetPortal": "10.0.0.5:3260",
+                    "iqn": "iqn.2026-01.org.example:store",
+                    "lun": 3,
+                    "initiatorName": "iqn.2026-01.org.example:node1",
+                }
+            },
+            {
+                "iscsi_target_portal": "10.0.0.5:3260",
+                "iscsi_iqn": "iqn.2026-01.org.example:store",
+                "iscsi_lun": "3",
+                "iscsi_initiator_name": "iqn.2026-01.org.example:node1",
+            },
+        ),
+        # lun is a plain int32 in Go: absent is "0"; no initiator name: empty.
+        (
+            {"iscsi": {"targetPortal": "p", "iqn": "q"}},
+            {"iscsi_target_portal": "p", "iscsi_iqn": "q", "iscsi_lun": "0"},
+        ),
+        (
+            {"nfs": {"server": "nas.local", "path": "/export/a"}},
+            {"nfs_server": "nas.local", "nfs_path": "/export/a"},
+        ),
+        (
+            {"local": {"path": "/mnt/ssd0", "fsType": "xfs"}},
+            {"local_path": "/mnt/ssd0", "local_fs": "xfs"},
+        ),
+        ({"local": {"path": "/mnt/ssd1"}}, {"local_path": "/mnt/ssd1"}),
+        ({"hostPath": {"path": "/srv"}}, {"host_path": "/srv"}),
+        # KSM's switch: the first source present wins (gce before nfs).
+        (
+            {"nfs": {"server": "s", "path": "/p"}, "gcePersistentDisk": {"pdName": "g"}},
+            {"gce_persistent_disk_name": "g"},
+        ),
+        # A source KSM does not name (cephfs): every source label empty.
+        ({"cephfs": {"monitors": ["m"]}}, {}),
+    ],
+)
+def test_volume_info_per_source(source: Obj, expected: dict[str, str]) -> None:
+    pv: Obj = {
+        "metadata": {"name": "v", "uid": "pv4"},
+        "spec": {"storageClassName": "standard", "persistentVolumeReclaimPolicy": "Recycle"},
+    }
+    pv["spec"].update(source)
+    info = [s for s in series(persistentvolumes, pv) if s.startswith("kube_persistentvolume_info")]
+    assert info == [pv_info("v", "standard", "Recycle", **expected)]
+
+
+def test_csi_attributes_without_ceph_keys_and_without_csi() -> None:
+    pv: Obj = {"metadata": {"name": "c", "uid": "pv5"}, "spec": {"csi": {"driver": "d"}}}
+    out = [s for s in series(persistentvolumes, pv) if "csi_attributes" in s]
+    assert out == [
+        'kube_persistentvolume_csi_attributes{persistentvolume="c",csi_mounter="",csi_map_options=""} 1'  # noqa: E501
+    ]
+    assert not [s for s in series(persistentvolumes, CSI_PV | {"spec": {}}) if "csi_attr" in s]
+
+
+def test_csi_attributes_is_opt_in_and_annotations_come_from_the_exporter() -> None:
+    def names(module: ModuleType, name: str, opts: Options) -> list[str]:
+        return [s.name for s in kind_families(name, module, opts)]
+
+    default = names(persistentvolumes, "persistentvolumes", Options())
+    assert "kube_persistentvolume_csi_attributes" not in default
+    assert default[:3] == [
+        "kube_persistentvolume_claim_ref",
+        "kube_persistentvolume_annotations",
+        "kube_persistentvolume_labels",
+    ]
+    opted = Options(metric_opt_in=("kube_persistentvolume_csi_attributes",))
+    assert "kube_persistentvolume_csi_attributes" in names(
+        persistentvolumes, "persistentvolumes", opted
+    )
+    assert "kube_storageclass_annotations" in names(storageclasses, "storageclasses", Options())
+    assert "kube_persistentvolumeclaim_annotations" in names(
+        persistentvolumeclaims, "persistentvolumeclaims", Options()
+    )
+    # KSM has no volumeattachment annotations family.
+    assert not [
+        n
+        for n in names(volumeattachments, "volumeattachments", Options())
+        if n.endswith("_annotations")
+    ]
+
+
+def test_resources() -> None:
+    assert (
+        persistentvolumeclaims.RESOURCE.path("db") == "/api/v1/namespaces/db/persistentvolumeclaims"
+    )
+    assert persistentvolumes.RESOURCE.path("db") == "/api/v1/persistentvolumes"
+    assert storageclasses.RESOURCE.path() == "/apis/storage.k8s.io/v1/storageclasses"
+    assert volumeattachments.RESOURCE.path() == "/apis/storage.k8s.io/v1/volumeattachments"
+    assert not persistentvolumes.RESOURCE.namespaced
+    assert not storageclasses.RESOURCE.namespaced
+    assert not volumeattachments.RESOURCE.namespaced
+
+
+# --- StorageClass ------------------------------------------------------------------------------
+
+
+def test_storage_class_with_explicit_policies() -> None:
+    sc: Obj = {
+        "metadata": {
+            "name": "fast-ssd",
+            "uid": "sc1",
+            "creationTimestamp": CREATED,
+            "labels": {"addonmanager.kubernetes.io/mode": "EnsureExists"},
+            "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+        },
+        "provisioner": "ebs.csi.aws.com",
+        "reclaimPolicy": "Retain",
+        "volumeBindingMode": "WaitForFirstConsumer",
+        "allowVolumeExpansion": True,
+        "parameters": {"type": "gp3"},
+    }
+    h = 'storageclass="fast-ssd"'
+    assert series(storageclasses, sc, ("*",)) == sorted(
+        [
+            f'kube_storageclass_info{{{h},provisioner="ebs.csi.aws.com",reclaim_policy="Retain",volume_binding_mode="WaitForFirstConsumer"}} 1',  # noqa: E501
+            f"kube_storageclass_created{{{h}}} {epoch(CREATED)}",
+            f'kube_storageclass_labels{{{h},label_addonmanager_kubernetes_io_mode="EnsureExists"}} 1',  # noqa: E501
+        ]
+    )
+
+
+def test_storage_class_defaults() -> None:
+    sc: Obj = {
+        "metadata": {"name": "standard", "uid": "sc2"},
+        "provisioner": "rancher.io/local-path",
+    }
+    # Unset reclaimPolicy/volumeBindingMode: KSM's defaults, Delete and Immediate; no creation
+    # time, no allowlist: no created or labels series.
+    assert series(storageclasses, sc, ()) == [
+        'kube_storageclass_info{storageclass="standard",provisioner="rancher.io/local-path",reclaim_policy="Delete",volume_binding_mode="Immediate"} 1'  # noqa: E501
+    ]
+
+
+# --- VolumeAttachment --------------------------------------------------------------------------
+
+
+def test_attached_csi_volume_attachment() -> None:
+    va: Obj = {
+        "metadata": {
+            "name": "csi-8a1f",
+            "uid": "va1",
+            "creationTimestamp": CREATED,
+            "labels": {"app": "db", "storage.example/tier": "gold"},
+        },
+        "spec": {
+            "attacher": "ebs.csi.aws.com",
+            "nodeName": "worker-2",
+            "source": {"persistentVolumeName": "pvc-0d6f0e3a"},
+        },
+        "status": {
+            "attached": True,
+            "attachmentMetadata": {"DevicePath": "/dev/nvme1n1", "devicePath": "/dev/xvdb"},
+        },
+    }
+    h = 'volumeattachment="csi-8a1f"'
+    # The labels family takes no allowlist in KSM: every label, even with none allowed.
+    assert series(volumeattachments, va) == sorted(
+        [
+            f'kube_volumeattachment_labels{{{h},label_app="db",label_storage_example_tier="gold"}} 1',  # noqa: E501
+            f'kube_volumeattachment_info{{{h},attacher="ebs.csi.aws.com",node="worker-2"}} 1',
+            f"kube_volumeattachment_created{{{h}}} {epoch(CREATED)}",
+            f'kube_volumeattachment_spec_source_persistentvolume{{{h},volumename="pvc-0d6f0e3a"}} 1',  # noqa: E501
+            f"kube_volumeattachment_status_attached{{{h}}} 1",
+            # Both keys snake-case to device_path: KSM's _conflictN suffixes, sorted key order.
+            f'kube_volumeattachment_status_attachment_metadata{{{h},metadata_device_path_conflict1="/dev/nvme1n1",metadata_device_path_conflict2="/dev/xvdb"}} 1',  # noqa: E501
+        ]
+    )
+
+
+def test_detached_inline_volume_attachment() -> None:
+    va: Obj = {
+        "metadata": {"name": "csi-inline", "uid": "va2"},
+        "spec": {
+            "attacher": "pd.csi.storage.gke.io",
+            "nodeName": "worker-1",
+            "source": {"inlineVolumeSpec": {"csi": {"driver": "pd.csi.storage.gke.io"}}},
+        },
+        "status": {"attached": False},
+    }
+    h = 'volumeattachment="csi-inline"'
+    # No labels and no metadata: one series each with only the name; no persistentVolumeName:
+    # no spec_source_persistentvolume series; no creation time: no created series.
+    assert series(volumeattachments, va, ("*",)) == sorted(
+        [
+            f"kube_volumeattachment_labels{{{h}}} 1",
+            f'kube_volumeattachment_info{{{h},attacher="pd.csi.storage.gke.io",node="worker-1"}} 1',
+            f"kube_volumeattachment_status_attached{{{h}}} 0",
+            f"kube_volumeattachment_status_attachment_metadata{{{h}}} 1",
+        ]
+    )
+
+
+def test_volume_attachment_without_status() -> None:
+    va: Obj = {
+        "metadata": {"name": "new", "uid": "va3"},
+        "spec": {"attacher": "a", "nodeName": "n"},
+    }
+    assert 'kube_volumeattachment_status_attached{volumeattachment="new"} 0' in series(
+        volumeattachments, va
+    )
