@@ -36,10 +36,14 @@ from kubepulse.exporters.cluster import (
     jobs,
     namespaces,
     nodes,
+    persistentvolumeclaims,
+    persistentvolumes,
     pods,
     replicasets,
     services,
     statefulsets,
+    storageclasses,
+    volumeattachments,
 )
 from kubepulse.exporters.cluster.common import allowed_map_sample, expand_allowlist
 from kubepulse.exporters.cluster.store import FamilySpec, KindStore, gzip_member
@@ -72,10 +76,14 @@ KINDS: dict[str, ModuleType] = {
         jobs,
         namespaces,
         nodes,
+        persistentvolumeclaims,
+        persistentvolumes,
         pods,
         replicasets,
         services,
         statefulsets,
+        storageclasses,
+        volumeattachments,
     )
 }
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
