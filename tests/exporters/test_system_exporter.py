@@ -34,7 +34,9 @@ def test_values_match_the_host_and_are_fresh() -> None:
         end = time.time() + 0.3
         while time.time() < end:  # burn some CPU so the counters must move
             pass
+        before = time.perf_counter()
         second = _scrape(server.url)
+        round_trip = time.perf_counter() - before
 
     assert first["system_memory_total_bytes"][()] == psutil.virtual_memory().total
     assert first["system_swap_total_bytes"][()] == psutil.swap_memory().total
@@ -64,7 +66,10 @@ def test_values_match_the_host_and_are_fresh() -> None:
     assert 0.0 < second["system_cpu_usage_ratio"][()] <= 1.0
     for value in second["system_cpu_core_usage_ratio"].values():
         assert 0.0 <= value <= 1.0
-    assert second["kubepulse_system_collect_duration_seconds"][()] < 0.5
+    # The exporter times its own reading of the host (its speed is benchmarks/system_exporter's
+    # business): a real measurement is above zero and inside the scrape's round trip, timed here
+    # on the same clock (the server runs in this process).
+    assert 0.0 < second["kubepulse_system_collect_duration_seconds"][()] < round_trip
 
 
 def test_both_outputs_pass_promtool_and_agree() -> None:
