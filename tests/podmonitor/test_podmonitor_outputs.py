@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,14 +12,24 @@ from podmonitor_helpers import scrape, start_node_exporter, start_pushgateway
 from kubepulse.podmonitor import metrics
 from kubepulse.podmonitor.cli import exit_code
 from kubepulse.podmonitor.models import AffectedPod, PodsStatus
-from kubepulse.podmonitor.report import render_report, write_report
+from kubepulse.podmonitor.report import write_report
 from kubepulse.processes import ProcessGroup
 
 
 def sample_status() -> PodsStatus:
     return PodsStatus(
         recovered=[
-            AffectedPod("web-a", "shop", 2.5, 2.0, 0.5, replacement_name="web-c", killed_at=1e9),
+            AffectedPod(
+                "web-a",
+                "shop",
+                2.5,
+                2.0,
+                0.5,
+                replacement_name="web-c",
+                killed_at=1e9,
+                deletion_timestamp="2001-09-09T01:46:40Z",
+                ready_transition_timestamp="2001-09-09T01:46:43Z",
+            ),
             AffectedPod("db-0", "db", 7.0, 6.75, 0.25, replacement_name="db-0", killed_at=1e9 + 1),
         ],
         unrecovered=[
@@ -111,21 +122,64 @@ def test_push_is_served_by_a_real_pushgateway(tmp_path: Path) -> None:
 
 
 def test_report_is_self_contained_with_a_timeline_per_pod(tmp_path: Path) -> None:
-    status = sample_status()
-    path = write_report(tmp_path / "r.html", status)
+    """The file's content is checked against values written out from ``sample_status()``."""
+    before = datetime.now(UTC).replace(microsecond=0)
+    path = write_report(tmp_path / "r.html", sample_status())
+    after = datetime.now(UTC)
+    assert [p.name for p in tmp_path.iterdir()] == ["r.html"]  # no temporary file left
     html = path.read_text()
-    assert html == render_report(status).replace(
-        re.search(r"Generated [^.]*\.", render_report(status)).group(0),  # type: ignore[union-attr]
-        re.search(r"Generated [^.]*\.", html).group(0),  # type: ignore[union-attr]
-    )
+    generated = re.search(r"<p>Generated (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC\. ", html)
+    assert generated, html[:600]
+    stamp = datetime.strptime(generated.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    assert before <= stamp <= after
+    assert "Recovered: <b>2</b>, unrecovered: <b>1</b>, errors: <b>1</b>.</p>" in html
+    assert re.findall(r'<li class="error">(.*?)</li>', html) == [
+        "pod shop/bare was deleted and has no controller, so nothing replaces it"
+    ]
     # Nothing fetched at view time: no URLs, no external scripts, styles or images.
     assert not re.search(r"https?://|src=|href=|@import|url\(", html)
-    assert html.count("<svg ") == 3
-    assert "api-&quot;&lt;x&gt;&quot;" in html and "<x>" not in html
-    rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td>.*?<td class=\"(\w+)\">", html)
-    assert sorted(rows) == [
-        ("db", "db-0", "recovered"),
-        ("shop", "api-1", "unrecovered"),
-        ("shop", "web-a", "recovered"),
+    # Ordered by kill time (api-1 has none: first); every cluster string escaped.
+    assert re.findall(r'<div class="pod (\w+)"><div class="label">(.*?)</div>', html) == [
+        ("unrecovered", "shop/api-1 → api-&quot;&lt;x&gt;&quot;"),
+        ("recovered", "shop/web-a → web-c"),
+        ("recovered", "db/db-0 → db-0"),
     ]
-    assert "no controller" in html and "7.000" in html
+    assert html.count("<svg ") == 3 and "<x>" not in html
+    # The scale ends at the longest recovery (7 s) plus 10 %; x(t) = 10 + 730 * t / 7.7 px.
+    assert "scale: 0 to 7.70 s" in html
+    assert re.findall(r"<text [^>]*>(.*?)</text>", html) == [
+        "deleted, unrecovered",
+        "deleted, recovered, 2.500 s",
+        "deleted, recovered, 7.000 s",
+    ]
+    titles = re.findall(r"<title>(.*?)</title>", html)[1:]  # [0] is the page title
+    assert titles == [
+        "rescheduling 0.300 s",
+        "replacement not Ready",
+        "killed at +0.000 s",
+        "replacement created at +0.300 s",
+        "rescheduling 0.500 s",
+        "readiness 2.000 s",
+        "killed at +0.000 s",
+        "replacement created at +0.500 s",
+        "Ready at +2.500 s",
+        "rescheduling 0.250 s",
+        "readiness 6.750 s",
+        "killed at +0.000 s",
+        "replacement created at +0.250 s",
+        "Ready at +7.000 s",
+    ]
+    # db-0: rescheduling bar 730 * 0.25 / 7.7 = 23.7 px wide, Ready marker at 673.6 px.
+    assert '<rect x="10.0" y="17" width="23.7" height="10" fill="#f0ad4e">' in html
+    assert '<circle cx="673.6" cy="22" r="5" fill="#1a7f37"><title>Ready at +7.000 s' in html
+    rows = [
+        re.findall(r"<td[^>]*>(.*?)</td>", row)
+        for row in re.findall(r"<tr><td>.*?</tr>", html.split("<tbody>")[1])
+    ]
+    unrecovered = ["shop", "api-1", "api-&quot;&lt;x&gt;&quot;", "deleted", "unrecovered"]
+    web_a = ["shop", "web-a", "web-c", "deleted", "recovered", "0.500", "2.000", "2.500"]
+    assert rows == [
+        [*unrecovered, "0.300", "–", "–", "–", "–"],
+        [*web_a, "2001-09-09T01:46:40Z", "2001-09-09T01:46:43Z"],
+        ["db", "db-0", "db-0", "deleted", "recovered", "0.250", "6.750", "7.000", "–", "–"],
+    ]
