@@ -6,6 +6,7 @@ import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -20,7 +21,7 @@ from kubepulse.stack.dashboards import (
     substitute,
     variable_queries,
 )
-from kubepulse.stack.local import api_get, query, start_prometheus
+from kubepulse.stack.local import api_get, query, start_prometheus, wait_until
 from kubepulse.stack.prometheus import render_prometheus_config
 
 GRAFANA = deploy_dir() / "grafana"
@@ -89,7 +90,10 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Debian's Prometheus, empty but with the stack's rules loaded, on loopback."""
     workdir = tmp_path_factory.mktemp("prom")
     rules = sorted(str(p) for p in (deploy_dir() / "prometheus" / "rules").glob("*.yml"))
-    config = render_prometheus_config(targets={"prometheus": "127.0.0.1:1"}, rule_files=rules)
+    # Rules every second: the rule test waits for each rule's first evaluation.
+    config = render_prometheus_config(
+        targets={"prometheus": "127.0.0.1:1"}, rule_files=rules, evaluation_interval="1s"
+    )
     # Scrape nothing: only query parsing and evaluation matter here.
     config_dict = yaml.safe_load(config)
     config_dict["scrape_configs"] = []
@@ -114,11 +118,41 @@ def test_every_panel_query_is_valid_promql(prometheus: str) -> None:
     assert checked >= 50
 
 
-def test_prometheus_loaded_every_rule(prometheus: str) -> None:
-    groups = api_get(prometheus, "/api/v1/rules")["groups"]
+# Go's zero time: a rule's lastEvaluation before its first evaluation.
+NEVER_EVALUATED = "0001-01-01T00:00:00Z"
+
+
+def test_prometheus_loaded_and_evaluated_every_rule(prometheus: str) -> None:
+    """Every rule of every file was loaded, evaluated at least once, and evaluated cleanly.
+
+    Before its first evaluation a rule's health is "unknown", so the test waits (evaluation every
+    second) until every rule has a lastEvaluation, then wants "ok" and no lastError for each: a
+    rule that parses but fails when run (e.g. a duplicate labelset) shows as "err" here.
+    """
+
+    def evaluated() -> list[dict[str, Any]] | None:
+        groups: list[dict[str, Any]] = api_get(prometheus, "/api/v1/rules")["groups"]
+        rules = [r for g in groups for r in g["rules"]]
+        done = rules and all(r["lastEvaluation"] != NEVER_EVALUATED for r in rules)
+        return groups if done else None
+
+    groups = wait_until(evaluated, timeout=60, what="every rule evaluated once")
     files = {Path(g["file"]).name for g in groups}
     assert files == {p.name for p in (deploy_dir() / "prometheus" / "rules").glob("*.yml")}
-    assert all(r["health"] != "err" for g in groups for r in g["rules"]), json.dumps(groups)[:2000]
+    rules = [r for g in groups for r in g["rules"]]
+    on_disk = [
+        r
+        for path in (deploy_dir() / "prometheus" / "rules").glob("*.yml")
+        for g in yaml.safe_load(path.read_text())["groups"]
+        for r in g["rules"]
+    ]
+    assert len(rules) == len(on_disk)
+    bad = [
+        (r["name"], r["health"], r.get("lastError", ""))
+        for r in rules
+        if r["health"] != "ok" or r.get("lastError")
+    ]
+    assert bad == [], json.dumps(bad)[:2000]
 
 
 def test_pod_recovery_quantiles_span_every_selected_namespace(tmp_path: Path) -> None:
