@@ -13,6 +13,7 @@ import pytest
 from kubernetes import client as k8s
 
 from kubepulse.podmonitor import PodsMonitorPool
+from kubepulse.processes import free_port
 
 
 @pytest.mark.parametrize(
@@ -89,20 +90,23 @@ def test_a_malformed_kubeconfig_is_refused_naming_the_field(
 
 
 def test_cli_refuses_a_bad_pushgateway_url_before_watching(tmp_path: Path) -> None:
-    """Refused before any connection: the kubeconfig names a server nothing listens on."""
+    """Refused before any connection: the kubeconfig names a loopback port nothing listens on,
+    and the Pushgateway address (host:port without a scheme) is a loopback one too, so even a
+    broken check connects nowhere but 127.0.0.1."""
     from click.testing import CliRunner
 
     from kubepulse.podmonitor.cli import pods
 
     kubeconfig = tmp_path / "kc.yaml"
     kubeconfig.write_text(
-        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:9'}}]\n"
+        f"clusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:{free_port()}'}}}}]\n"
         "contexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n"
         "users: [{name: u, user: {token: t}}]\n"
     )
-    args = ["--kubeconfig", str(kubeconfig), "--label", "app=web", "--pushgateway", "gw:9091"]
+    gateway = f"127.0.0.1:{free_port()}"
+    args = ["--kubeconfig", str(kubeconfig), "--label", "app=web", "--pushgateway", gateway]
     result = CliRunner().invoke(pods, args)
     assert result.exit_code == 2
     assert result.output.strip() == (
-        "kubepulse monitor pods: --pushgateway: 'gw:9091' is not an http(s):// URL"
+        f"kubepulse monitor pods: --pushgateway: '{gateway}' is not an http(s):// URL"
     )
