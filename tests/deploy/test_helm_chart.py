@@ -213,3 +213,100 @@ def test_rendered_manifests_in_deploy_kubernetes_are_current(tmp_path: Path) -> 
         tmp_path, REPO / "deploy/kubernetes", names, shallow=False
     )
     assert not mismatch and not errors, f"stale: {mismatch + errors}; run `make manifests`"
+
+
+def test_remote_write_extra_secret_mounts_and_retention_size_render_what_they_promise(
+    tmp_path: Path,
+) -> None:
+    remote_write = [
+        {
+            "url": "https://mimir.example.org/api/v1/push",
+            "basic_auth": {
+                "username": "tenant-1",
+                "password_file": "/etc/prometheus/secrets/mimir/password",
+            },
+            "queue_config": {"max_samples_per_send": 2000},
+            "write_relabel_configs": [
+                {"source_labels": ["__name__"], "regex": "go_.*", "action": "drop"}
+            ],
+        },
+        {"url": "http://thanos-receive.monitoring:19291/api/v1/receive"},
+    ]
+    values = {
+        "prometheus": {
+            "remoteWrite": remote_write,
+            "extraSecretMounts": [
+                {"name": "mimir-creds", "secretName": "mimir-basic-auth",
+                 "mountPath": "/etc/prometheus/secrets/mimir"},
+                {"name": "ca", "secretName": "remote-ca", "mountPath": "/etc/prometheus/ca"},
+            ],
+            "retentionSize": "18GB",
+        }
+    }  # fmt: skip
+    (tmp_path / "values.yaml").write_text(yaml.safe_dump(values))
+    objects = render("--values", str(tmp_path / "values.yaml"))
+    config = yaml.safe_load(
+        find(objects, "ConfigMap", "-prometheus-config")["data"]["prometheus.yml"]
+    )
+    assert config["remote_write"] == remote_write
+    spec = find(objects, "StatefulSet", "-prometheus")["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    assert [a for a in container["args"] if a.startswith("--storage.tsdb.retention.")] == [
+        "--storage.tsdb.retention.time=15d",
+        "--storage.tsdb.retention.size=18GB",
+    ]
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    for name, secret, path in (
+        ("mimir-creds", "mimir-basic-auth", "/etc/prometheus/secrets/mimir"),
+        ("ca", "remote-ca", "/etc/prometheus/ca"),
+    ):
+        assert mounts[name] == {"name": name, "mountPath": path, "readOnly": True}
+        assert volumes[name] == {"name": name, "secret": {"secretName": secret}}
+    # The chart creates none of these Secrets: they are the user's.
+    assert not [o for o in objects if o["kind"] == "Secret" and "mimir" in o["metadata"]["name"]]
+
+
+def test_prometheus_defaults_render_no_remote_write_secret_mounts_or_size_retention(
+    rendered: list[dict[str, Any]],
+) -> None:
+    config = yaml.safe_load(
+        find(rendered, "ConfigMap", "-prometheus-config")["data"]["prometheus.yml"]
+    )
+    assert "remote_write" not in config
+    spec = find(rendered, "StatefulSet", "-prometheus")["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    assert [a for a in container["args"] if a.startswith("--storage.tsdb.retention.")] == [
+        "--storage.tsdb.retention.time=15d"
+    ]
+    assert sorted(m["name"] for m in container["volumeMounts"]) == ["config", "data", "rules"]
+    assert sorted(v["name"] for v in spec["volumes"]) == ["config", "rules"]  # data: the PVC
+    assert not [v for v in spec["volumes"] if "secret" in v]
+
+
+def test_alertmanager_existing_secret_is_mounted_and_the_chart_renders_none() -> None:
+    objects = render("--set", "alertmanager.existingSecret=team-alertmanager")
+    spec = find(objects, "StatefulSet", "-alertmanager")["spec"]["template"]
+    volumes = {v["name"]: v for v in spec["spec"]["volumes"]}
+    assert volumes["config"] == {"name": "config", "secret": {"secretName": "team-alertmanager"}}
+    (container,) = spec["spec"]["containers"]
+    assert {"name": "config", "mountPath": "/etc/alertmanager", "readOnly": True} in container[
+        "volumeMounts"
+    ]
+    assert "--config.file=/etc/alertmanager/alertmanager.yml" in container["args"]
+    secrets = [o["metadata"]["name"] for o in objects if o["kind"] == "Secret"]
+    assert secrets == [], "with existingSecret the chart must not render its own config Secret"
+    # No checksum of a config the chart does not hold.
+    assert "checksum/config" not in (spec["metadata"]["annotations"] or {})
+
+
+def test_alertmanager_without_existing_secret_mounts_the_chart_s_own(
+    rendered: list[dict[str, Any]],
+) -> None:
+    secret = find(rendered, "Secret", "-alertmanager-config")
+    assert secret["metadata"]["name"] == "kp-kubepulse-alertmanager-config"
+    assert "alertmanager.yml" in secret["stringData"]
+    spec = find(rendered, "StatefulSet", "-alertmanager")["spec"]["template"]
+    volumes = {v["name"]: v for v in spec["spec"]["volumes"]}
+    assert volumes["config"]["secret"] == {"secretName": "kp-kubepulse-alertmanager-config"}
+    assert "checksum/config" in spec["metadata"]["annotations"]
