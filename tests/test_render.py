@@ -27,6 +27,8 @@ from kubepulse.render import (
     RenderError,
     TimeRange,
     Unreachable,
+    _fetch,
+    _legend,
     draw_dashboard,
     format_value,
     parse_duration,
@@ -207,8 +209,35 @@ def test_variables_resolve_to_what_grafana_shows_first(prometheus: str) -> None:
     assert substitute('a{job="$job", q="${quantile:csv}", i=~"[[instance]]"} $nope', values) == (
         'a{job="prometheus", q="0.9", i=~".*"} $nope'
     )
-    # A series with the handler legend came back: the template was filled from labels.
-    assert query(prometheus, 'prometheus_http_requests_total{handler="/-/ready"}')
+
+
+def test_legend_template_is_filled_from_each_series_labels(prometheus: str) -> None:
+    """The time series panel's ``legendFormat: "{{handler}}"``: each series is named by its own
+    ``handler`` label, as Grafana shows it (``_fetch`` is what the drawn legend is made from).
+
+    The expected names come from Prometheus's answer to the same query, read here as raw labels.
+    """
+    end = time.time()
+    window = TimeRange(end - 60, end, step=2, scrape_interval=1)
+    server = Prometheus(prometheus)
+    board = dashboard()
+    values = resolve_variables(board, {}, server, window)
+    series_panel = next(p for p in board["panels"] if p["title"] == "HTTP requests by handler")
+    data = _fetch(series_panel, server, values, window)
+    assert data.errors == []
+    expr = substitute(series_panel["targets"][0]["expr"], values)
+    raw = server.query_range(expr, window.start, window.end, window.step)
+    handlers = sorted(sample["metric"]["handler"] for sample in raw)
+    # start_prometheus waited on /-/ready, so that handler has requests in the window.
+    assert "/-/ready" in handlers
+    assert sorted(s.legend for s in data.series) == handlers
+    # The substitution itself: spaces inside braces, several labels, a missing label is empty.
+    metric = {"__name__": "x_total", "handler": "/api", "code": "200"}
+    assert _legend("{{handler}} {{ code }} ({{nope}})", metric, "e") == "/api 200 ()"
+    # No template (or Grafana's "__auto"): the series as PromQL writes it, labels sorted.
+    assert _legend(None, metric, "e") == 'x_total{code="200", handler="/api"}'
+    assert _legend("__auto", metric, "e") == 'x_total{code="200", handler="/api"}'
+    assert _legend(None, {}, "sum(up)") == "sum(up)"
 
 
 def cli(*args: str) -> Result:
