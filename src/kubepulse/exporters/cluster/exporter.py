@@ -299,7 +299,7 @@ class _Telemetry:
         self.http = Histogram(
             "http_request_duration_seconds",
             "A histogram of requests for kube-state-metrics metrics handler.",
-            ["method"],
+            ["handler", "method"],
             registry=self.registry,
         )
         self.events = Counter(
@@ -474,7 +474,7 @@ class ClusterExporter:
             content_type = OPENMETRICS
         elapsed = time.perf_counter() - started
         self.telemetry.scrape.labels("gzip" if gzip else "identity").observe(elapsed)
-        self.telemetry.http.labels(request.method.lower()).observe(elapsed)
+        self.telemetry.http.labels("metrics", request.method.lower()).observe(elapsed)
         return Response(200, chunks, content_type, headers)
 
     def readyz(self, _: Request) -> Response:
