@@ -30,19 +30,24 @@ from prometheus_client.registry import Collector
 
 from kubepulse import __version__
 from kubepulse.exporters.cluster import (
+    certificatesigningrequests,
     cronjobs,
     daemonsets,
     deployments,
     jobs,
+    leases,
+    mutatingwebhookconfigurations,
     namespaces,
     nodes,
     persistentvolumeclaims,
     persistentvolumes,
     pods,
     replicasets,
+    replicationcontrollers,
     services,
     statefulsets,
     storageclasses,
+    validatingwebhookconfigurations,
     volumeattachments,
 )
 from kubepulse.exporters.cluster.common import allowed_map_sample, expand_allowlist
@@ -70,19 +75,24 @@ log = logging.getLogger(__name__)
 KINDS: dict[str, ModuleType] = {
     m.RESOURCE.name: m
     for m in (
+        certificatesigningrequests,
         cronjobs,
         daemonsets,
         deployments,
         jobs,
+        leases,
+        mutatingwebhookconfigurations,
         namespaces,
         nodes,
         persistentvolumeclaims,
         persistentvolumes,
         pods,
         replicasets,
+        replicationcontrollers,
         services,
         statefulsets,
         storageclasses,
+        validatingwebhookconfigurations,
         volumeattachments,
     )
 }
