@@ -69,14 +69,6 @@ def get_json(url: str) -> Any:
         return json.load(resp)
 
 
-def kubepulse_has(*command: str) -> bool:
-    """True once the kubepulse sub-command exists (other issues add them)."""
-    proc = subprocess.run(
-        [str(BIN / "kubepulse"), *command, "--help"], capture_output=True, check=False
-    )
-    return proc.returncode == 0
-
-
 def test_ansible_lint_production_profile_and_syntax_check() -> None:
     out = ansible("ansible-lint", "--nocolor")  # profile and offline: deploy/ansible/.ansible-lint
     assert "Profile 'production' was required, and it passed" in out
@@ -92,6 +84,8 @@ def host_stack() -> Iterator[dict[str, Any]]:
     ports = {
         name: free_port() for name in ("prometheus", "alertmanager", "node_exporter", "system")
     }
+    store = prefix / "store.xml"
+    store.write_text('<store><item type="a"/><item type="b"/><item type="a"/></store>\n')
     extra: dict[str, Any] = {
         "kubepulse_service_manager": "direct",
         "kubepulse_prefix": str(prefix),
@@ -109,13 +103,11 @@ def host_stack() -> Iterator[dict[str, Any]]:
         # This venv's Python lives under /root (pyenv), which the prometheus user cannot reach.
         "kubepulse_exporters_user": "root",
         "kubepulse_exporters_system_exporter_port": ports["system"],
-        "kubepulse_exporters_system_exporter_enabled": kubepulse_has("exporter", "system"),
+        "kubepulse_exporters_system_exporter_enabled": True,
+        # `kubepulse textfile` (looping under the direct manager) feeds node_exporter this store.
+        "kubepulse_exporters_textfile_stores": [str(store)],
+        "kubepulse_exporters_textfile_interval": 1,
     }
-    if kubepulse_has("textfile"):
-        store = prefix / "store.xml"
-        store.write_text('<store><item type="a"/><item type="b"/><item type="a"/></store>\n')
-        extra["kubepulse_exporters_textfile_stores"] = [str(store)]
-        extra["kubepulse_exporters_textfile_interval"] = 1
     inventory = {
         "all": {
             "hosts": {
@@ -141,14 +133,23 @@ def host_stack() -> Iterator[dict[str, Any]]:
         shutil.rmtree(prefix, ignore_errors=True)
 
 
-def run_site(stack: dict[str, Any], *args: str) -> dict[str, Any]:
-    """Run site.yml on the stack's inventory: the recap's counts, and "output" (tasks, changes)."""
+def run_site(stack: dict[str, Any], *args: str, check: bool = True) -> dict[str, Any]:
+    """Run site.yml on the stack's inventory: the recap's counts, "output" (tasks, changes),
+    "log" (all of it) and "failed_tasks" (the names of the tasks that failed)."""
     prefix = stack["prefix"]
     out = ansible(
         "ansible-playbook", "-i", str(prefix / "inventory.yml"), "site.yml",
-        "-e", f"@{prefix / 'vars.json'}", *args,
+        "-e", f"@{prefix / 'vars.json'}", *args, check=check,
     )  # fmt: skip
-    return {**recap(out), "output": "\n".join(re.findall(r"^changed: .*|^TASK .*", out, re.M))}
+    failed_tasks = re.findall(
+        r"^TASK \[([^\]]*)\].*\n(?:(?!TASK \[).*\n)*?(?:fatal|failed): \[", out, re.M
+    )
+    return {
+        **recap(out),
+        "output": "\n".join(re.findall(r"^changed: .*|^TASK .*", out, re.M)),
+        "log": out,
+        "failed_tasks": failed_tasks,
+    }
 
 
 @pytest.mark.slow
@@ -172,9 +173,7 @@ def test_host_roles_deploy_the_stack_on_localhost_idempotently(host_stack: dict[
     loaded = {g["name"] for g in get_json(f"{prom}/api/v1/rules")["data"]["groups"]}
     assert expected_groups and loaded == expected_groups
     # Prometheus scrapes node_exporter and itself, and found the Alertmanager.
-    jobs = ["node-exporter", "prometheus", "alertmanager"]
-    if host_stack["extra"]["kubepulse_exporters_system_exporter_enabled"]:
-        jobs.append("kubepulse-system-exporter")
+    jobs = ["node-exporter", "prometheus", "alertmanager", "kubepulse-system-exporter"]
     deadline = time.monotonic() + 20
     while True:
         up = {
@@ -197,19 +196,18 @@ def test_host_roles_deploy_the_stack_on_localhost_idempotently(host_stack: dict[
     ) as resp:
         metrics = resp.read().decode()
     assert "node_textfile_scrape_error 0" in metrics
-    if "kubepulse_exporters_textfile_stores" in host_stack["extra"]:
-        # `kubepulse textfile` (looping under the direct manager) feeds node_exporter the store.
-        deadline = time.monotonic() + 30
-        while 'store_rows{path="' not in metrics:
-            assert time.monotonic() < deadline, "no store_* metrics from the textfile directory"
-            time.sleep(0.5)
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{ports['node_exporter']}/metrics", timeout=5
-            ) as resp:
-                metrics = resp.read().decode()
-        assert re.search(r'^store_total_rows\{path="[^"]*store\.xml"\} 3$', metrics, re.M), metrics[
-            -2000:
-        ]
+    # `kubepulse textfile` (looping under the direct manager) feeds node_exporter the store.
+    deadline = time.monotonic() + 30
+    while 'store_rows{path="' not in metrics:
+        assert time.monotonic() < deadline, "no store_* metrics from the textfile directory"
+        time.sleep(0.5)
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{ports['node_exporter']}/metrics", timeout=5
+        ) as resp:
+            metrics = resp.read().decode()
+    assert re.search(r'^store_total_rows\{path="[^"]*store\.xml"\} 3$', metrics, re.M), metrics[
+        -2000:
+    ]
     pid = (prefix / "run/kubepulse/prometheus.pid").read_text().strip()
 
     second = run_site(host_stack, "--tags", "hosts", "--skip-tags", "grafana")
@@ -242,3 +240,95 @@ def test_grafana_role_in_check_mode(host_stack: dict[str, Any]) -> None:
     )  # fmt: skip
     assert result["failed"] == 0 and result["changed"] > 0
     assert not (host_stack["prefix"] / "etc/grafana").exists(), "--check must not write anything"
+
+
+def config_files(etc: Path) -> list[Path]:
+    """The config files the host roles install under etc/prometheus."""
+    return sorted([etc / "prometheus.yml", etc / "alertmanager.yml", *etc.glob("rules/*.yml")])
+
+
+def served_configs(ports: dict[str, int]) -> dict[str, Any]:
+    """What the running Prometheus and Alertmanager answer: their config and the loaded rules."""
+    prom = f"http://127.0.0.1:{ports['prometheus']}"
+    return {
+        "prometheus": get_json(f"{prom}/api/v1/status/config")["data"]["yaml"],
+        "rules": sorted(
+            (g["name"], tuple(r["query"] for r in g["rules"]))
+            for g in get_json(f"{prom}/api/v1/rules")["data"]["groups"]
+        ),
+        "alertmanager": get_json(f"http://127.0.0.1:{ports['alertmanager']}/api/v2/status")[
+            "config"
+        ]["original"],
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # four playbook runs
+def test_host_roles_refuse_a_config_promtool_or_amtool_rejects(host_stack: dict[str, Any]) -> None:
+    """A rule file promtool rejects, a prometheus.yml promtool rejects and an alertmanager.yml
+    amtool rejects each stop the play at the validating task; the installed file stays byte for
+    byte, and the running server keeps serving the old config (no reload, no restart)."""
+    prefix = host_stack["prefix"]
+    ports = host_stack["ports"]
+    # The roles template from a copy of deploy/, so this test can break one rule file in it.
+    deploy = prefix / "deploy"
+    for part in ("prometheus", "alertmanager"):
+        shutil.copytree(REPO / "deploy" / part, deploy / part)
+    good = {**host_stack["extra"], "kubepulse_deploy_dir": str(deploy)}
+    (prefix / "vars.json").write_text(json.dumps(good))
+    first = run_site(host_stack, "--tags", "hosts", "--skip-tags", "grafana")
+    assert first["failed"] == 0 and first["changed"] > 0
+
+    etc = prefix / "etc/prometheus"
+    installed = config_files(etc)
+    assert len(installed) == 2 + len(list((REPO / "deploy/prometheus/rules").glob("*.yml")))
+    before = {path: path.read_bytes() for path in installed}
+    pids = {
+        unit: (prefix / f"run/kubepulse/{unit}.pid").read_text()
+        for unit in ("prometheus", "prometheus-alertmanager")
+    }
+    served = served_configs(ports)
+    assert "scrape_interval: 1s" in served["prometheus"]
+    assert "receiver: team" in served["alertmanager"]
+    assert any(name == "targets" for name, _ in served["rules"])
+
+    def refused(task: str, error: str) -> None:
+        result = run_site(host_stack, "--tags", "hosts", "--skip-tags", "grafana", check=False)
+        assert result["failed"] == 1, result["log"][-4000:]
+        assert result["failed_tasks"] == [task], result["log"][-4000:]
+        assert "failed to validate" in result["log"] and error in result["log"], result["log"][
+            -4000:
+        ]
+        assert config_files(etc) == installed
+        for path, content in before.items():
+            assert path.read_bytes() == content, f"{path} changed although validation failed"
+        for unit, pid in pids.items():
+            assert (prefix / f"run/kubepulse/{unit}.pid").read_text() == pid, f"{unit} restarted"
+        assert served_configs(ports) == served
+
+    # amtool: a route to a receiver that does not exist.
+    bad_am = {**good, "alertmanager_config_overrides": {"route": {"receiver": "no-such-team"}}}
+    (prefix / "vars.json").write_text(json.dumps(bad_am))
+    refused(
+        "alertmanager : Template alertmanager.yml from deploy/alertmanager/alertmanager.yml",
+        "undefined receiver",
+    )
+
+    # promtool check config: a scrape timeout longer than the scrape interval.
+    bad_prom = {**good, "prometheus_scrape_timeout": "5s"}
+    (prefix / "vars.json").write_text(json.dumps(bad_prom))
+    refused(
+        "prometheus : Template prometheus.yml from deploy/prometheus/prometheus.yml",
+        "scrape timeout greater than scrape interval",
+    )
+
+    # promtool check rules: an installed rule file gains a group whose expression does not parse.
+    (prefix / "vars.json").write_text(json.dumps(good))
+    targets = deploy / "prometheus/rules/targets.yml"
+    rules = yaml.safe_load(targets.read_text())
+    rules["groups"].append({"name": "broken", "rules": [{"record": "x:y", "expr": "sum(up"}]})
+    targets.write_text(yaml.safe_dump(rules))
+    refused(
+        "prometheus : Install the alert and recording rules from deploy/prometheus/rules",
+        "unclosed left parenthesis",
+    )
