@@ -27,12 +27,13 @@ from kubernetes import client as k8s
 from kubernetes.utils import parse_quantity
 
 from kubepulse.exporters.cluster import pods as pod_families
-from kubepulse.exporters.cluster.exporter import ClusterExporter, Options
+from kubepulse.exporters.cluster.exporter import ClusterExporter, Options, ksm_type_name
 from kubepulse.exporters.cluster.pods import RESOURCE as PODS
 from kubepulse.exporters.cluster.store import KindStore
 from kubepulse.exposition.server import ExporterServer
 from kubepulse.kube.client import KubeClient, connect, load_configuration
 from kubepulse.kube.informer import Backoff, Informer
+from kubepulse.processes import free_port
 from kubepulse.testing.cluster import Cluster, ClusterError
 
 pytestmark = pytest.mark.cluster
@@ -70,10 +71,10 @@ def exporter(cluster: Cluster, namespace: str) -> Iterator[tuple[ClusterExporter
 
 
 def telemetry(exp: ClusterExporter, family: str, resource: str, result: str) -> float:
-    """A ``kube_state_metrics_{list,watch}_total`` sample from the exporter's own registry."""
-    sample = exp.telemetry.registry.get_sample_value(
-        f"kube_state_metrics_{family}_total", {"resource": resource, "result": result}
-    )
+    """A ``kube_state_metrics_{list,watch}_total`` sample from the exporter's own registry;
+    ``resource`` is the kind's name (``pods``), labelled with KSM's Go type (``*v1.Pod``)."""
+    labels = {"resource": ksm_type_name(resource), "result": result}
+    sample = exp.telemetry.registry.get_sample_value(f"kube_state_metrics_{family}_total", labels)
     return sample or 0.0
 
 
@@ -160,6 +161,12 @@ def unix(rfc3339: str) -> float:
     return float(int(datetime.fromisoformat(rfc3339).timestamp()))
 
 
+def ready_after(p: dict[str, Any], delay: str) -> dict[str, Any]:
+    """``p``, made Ready by kwok ``delay`` (a Go duration) after it starts."""
+    p["metadata"]["annotations"] = {"kubepulse.dev/ready-after": delay}
+    return p
+
+
 def held(p: dict[str, Any]) -> dict[str, Any]:
     """``p`` with a finalizer that keeps it in the API after a delete until ``release``."""
     p["metadata"]["finalizers"] = [HOLD]
@@ -236,7 +243,8 @@ def expected_node_info(node: dict[str, Any]) -> frozenset[tuple[str, str]]:
             "os_image": ni.get("osImage", ""),
             "container_runtime_version": ni.get("containerRuntimeVersion", ""),
             "kubelet_version": ni.get("kubeletVersion", ""),
-            "kube_proxy_version": ni.get("kubeProxyVersion", ""),
+            # KSM v2.16 exports this literal since nodeInfo.kubeProxyVersion was deprecated.
+            "kubeproxy_version": "deprecated",
             "provider_id": spec.get("providerID", ""),
             "pod_cidr": spec.get("podCIDR", ""),
             "system_uuid": ni.get("systemUUID", ""),
@@ -302,7 +310,7 @@ def _check_every_family(
     apply(
         cluster,
         namespace,
-        pod("ready"),
+        ready_after(pod("ready"), "2s"),
         pod("never-ready", {"kubepulse.dev/never-ready": "true"}),
         pod("crashloop", {"kubepulse.dev/crashloop": "true"}),
         # No node matches: stays Pending, PodScheduled False.
@@ -378,7 +386,8 @@ def _check_every_family(
     dsl = {"daemonset": "ds", **ns}
     assert value(s, "kube_daemonset_metadata_generation", **dsl) == ds["metadata"]["generation"]
     assert value(s, "kube_daemonset_created", **dsl) == unix(ds["metadata"]["creationTimestamp"])
-    assert select(s, "kube_daemonset_labels", **dsl) == {frozenset(dsl.items()): 1.0}
+    # Nothing allow-listed for daemonsets (only pods=app): no labels series at all, as KSM >= 2.10.
+    assert select(s, "kube_daemonset_labels", **dsl) == {}
     ds_pods = select(s, "kube_pod_owner", owner_kind="DaemonSet", owner_name="ds", **ns)
     assert len(ds_pods) == ds["status"]["currentNumberScheduled"]
     ds_nodes = {dict(k)["node"] for k in select(s, "kube_pod_info", created_by_name="ds", **ns)}
@@ -388,10 +397,17 @@ def _check_every_family(
     assert value(s, "kube_pod_status_ready", pod="never-ready", condition="true", **ns) == 0
     assert value(s, "kube_pod_status_ready", pod="never-ready", condition="unknown", **ns) == 0
     assert value(s, "kube_pod_status_scheduled", pod="pending", condition="false", **ns) == 1
-    assert value(s, "kube_pod_status_ready_time", pod="ready", **ns) > 1.7e9
+    # Ready 2 s after it started (its ready-after), so the start, Initialized and Ready times
+    # differ: each family must read its own field of the object.
+    ready = client.get_json(PODS.path(namespace) + "/ready")
+    since = {c["type"]: c["lastTransitionTime"] for c in ready["status"]["conditions"]}
+    assert unix(since["Ready"]) >= unix(ready["status"]["startTime"]) + 2, since
+    assert value(s, "kube_pod_status_ready_time", pod="ready", **ns) == unix(since["Ready"])
     assert value(s, "kube_pod_status_ready_time", pod="never-ready", **ns) is None
-    assert value(s, "kube_pod_status_container_ready_time", pod="ready", **ns) > 1.7e9
-    assert value(s, "kube_pod_start_time", pod="ready", **ns) > 1.7e9
+    assert value(s, "kube_pod_status_container_ready_time", pod="ready", **ns) == unix(
+        since["ContainersReady"]
+    )
+    assert value(s, "kube_pod_start_time", pod="ready", **ns) == unix(ready["status"]["startTime"])
     assert value(s, "kube_pod_start_time", pod="pending", **ns) is None
     # The held pod after its delete: deletionTimestamp (checked against the API above) is set.
     deleting = client.get_json(PODS.path(namespace) + "/deleting")["metadata"]
@@ -464,10 +480,14 @@ def _check_every_family(
     # Info and owner.
     info = select(s, "kube_pod_info", pod="ready", **ns)
     (labels,) = info
-    assert dict(labels)["created_by_kind"] == "<none>" and dict(labels)["node"].startswith("node-")
+    # Unowned: KSM v2.16's empty created_by labels (not the old "<none>").
+    assert dict(labels)["created_by_kind"] == "" and dict(labels)["created_by_name"] == ""
+    assert (
+        dict(labels)["node"] == client.get_json(PODS.path(namespace) + "/ready")["spec"]["nodeName"]
+    )
     deploy_pods = [dict(k) for k in select(s, "kube_pod_owner", owner_kind="ReplicaSet", **ns)]
     assert len(deploy_pods) == 2 and all(p["owner_is_controller"] == "true" for p in deploy_pods)
-    assert value(s, "kube_pod_owner", pod="ready", owner_kind="<none>", **ns) == 1
+    assert value(s, "kube_pod_owner", pod="ready", owner_kind="", owner_name="", **ns) == 1
     sts_info = select(
         s, "kube_pod_info", created_by_kind="StatefulSet", created_by_name="sts", **ns
     )
@@ -770,12 +790,6 @@ def test_scrape_storm_200_concurrent(
         churner.join(10)
     assert len(latencies) == 200
     print(f"storm: slowest response {max(latencies):.2f} s")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
