@@ -30,8 +30,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 KUBEPULSE = str(Path(sys.executable).parent / "kubepulse")
 EXPECTED_JOBS = {
     "prometheus",
-    "kubepulse-cluster-exporter",
-    "kubepulse-cluster-exporter-telemetry",
+    "kube-state-metrics",
+    "kube-state-metrics-telemetry",
     "kubepulse-system-exporter",
     "node-exporter",
     "pushgateway",

@@ -127,7 +127,7 @@ def test_local_overlay_scrapes_only_loopback(tmp_path: Path, upstream_promtool: 
         cluster="test",
         targets={
             "prometheus": "127.0.0.1:9090",
-            "kubepulse-cluster-exporter": "127.0.0.1:18080",
+            "kube-state-metrics": "127.0.0.1:18080",
             "kubernetes-pods": "127.0.0.1:18000",
         },
         kubeconfig=kubeconfig,
@@ -136,11 +136,11 @@ def test_local_overlay_scrapes_only_loopback(tmp_path: Path, upstream_promtool: 
     )
     config = yaml.safe_load(text)
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert set(jobs) == {"prometheus", "kubepulse-cluster-exporter", "kubernetes-pods"}
+    assert set(jobs) == {"prometheus", "kube-state-metrics", "kubernetes-pods"}
     assert jobs["prometheus"]["static_configs"] == [{"targets": ["127.0.0.1:9090"]}]
     # Each Kubernetes SD job is scraped at the loopback address given for it, and no other.
     for name, address in (
-        ("kubepulse-cluster-exporter", "127.0.0.1:18080"),
+        ("kube-state-metrics", "127.0.0.1:18080"),
         ("kubernetes-pods", "127.0.0.1:18000"),
     ):
         job = jobs[name]

@@ -365,8 +365,8 @@ class Demo:
                 ready=f"http://{LOOPBACK}:{telemetry}/readyz",
                 timeout=60,
             )
-            targets["kubepulse-cluster-exporter"] = f"{LOOPBACK}:{port}"
-            targets["kubepulse-cluster-exporter-telemetry"] = f"{LOOPBACK}:{telemetry}"
+            targets["kube-state-metrics"] = f"{LOOPBACK}:{port}"
+            targets["kube-state-metrics-telemetry"] = f"{LOOPBACK}:{telemetry}"
 
             port = self._port()
             self._start(
