@@ -13,6 +13,11 @@ import click
 from click.core import ParameterSource
 
 from kubepulse.exporters.cluster.common import parse_labels_allowlist, sanitize_label_name
+from kubepulse.exporters.cluster.custom_resources import (
+    ConfigError,
+    CustomResourceConfig,
+    parse_config,
+)
 from kubepulse.exporters.cluster.exporter import KINDS, KSM_RESOURCES, ClusterExporter, Options
 from kubepulse.exposition.server import (
     ExporterServer,
@@ -80,6 +85,27 @@ def _label_keys(ctx: click.Context, param: click.Parameter, value: str | None) -
         if sanitize_label_name(key) != key and "/" not in key and "." not in key:
             fail_usage(ctx, f"--usage-labels: invalid label key {key!r}")
     return keys
+
+
+def _custom_resource_state(
+    ctx: click.Context, inline: str, path: str
+) -> CustomResourceConfig | None:
+    """KSM's rule: the inline config wins over the file; neither means no CRS metrics."""
+    if inline:
+        flag, text = "--custom-resource-state-config", inline
+    elif path:
+        flag = "--custom-resource-state-config-file"
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as exc:
+            fail_usage(ctx, f"{flag}: cannot read {path}: {exc.strerror or exc}")
+    else:
+        return None
+    try:
+        return parse_config(text)
+    except ConfigError as exc:
+        fail_usage(ctx, f"{flag}: {exc}")
 
 
 def _ok(_: Request) -> Response:
@@ -232,6 +258,25 @@ def _addresses(
     type=click.FloatRange(min=1.0),
     help="Seconds between metrics API polls.",
 )
+@click.option(
+    "--custom-resource-state-config",
+    default="",
+    help="Inline CustomResourceStateMetrics YAML, as kube-state-metrics takes it (wins over "
+    "the file).",
+)
+@click.option(
+    "--custom-resource-state-config-file",
+    default="",
+    help="Path to a CustomResourceStateMetrics config file.",
+)
+@click.option(
+    "--custom-resource-state-only",
+    type=click.BOOL,
+    is_flag=False,
+    flag_value=True,
+    default=False,
+    help="Serve only the custom resource state metrics (--resources is then ignored, as in KSM).",
+)
 @web_options(
     None,
     listen_help="HOST:PORT for /metrics, instead of --host and --port (which it overrides; "
@@ -261,6 +306,9 @@ def command(
     total_shards: int,
     usage_labels: Sequence[str],
     usage_interval: float,
+    custom_resource_state_config: str,
+    custom_resource_state_config_file: str,
+    custom_resource_state_only: bool,
     listen_address: str | None,
     web_config: WebConfig | None,
     log_level: str,
@@ -282,6 +330,11 @@ def command(
     main_address, telemetry_address = _addresses(
         ctx, listen_address, host, port, telemetry_host, telemetry_port
     )
+    custom_resource_state = _custom_resource_state(
+        ctx, custom_resource_state_config, custom_resource_state_config_file
+    )
+    if custom_resource_state_only:
+        resources = []
     try:
         client = connect(kubeconfig)
         version = client.check()
@@ -300,6 +353,7 @@ def command(
         total_shards=total_shards,
         usage_labels=usage_labels,
         usage_interval=usage_interval,
+        custom_resource_state=custom_resource_state,
     )
     exporter = ClusterExporter(client, options)
     try:

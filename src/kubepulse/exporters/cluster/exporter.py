@@ -51,6 +51,10 @@ from kubepulse.exporters.cluster import (
     volumeattachments,
 )
 from kubepulse.exporters.cluster.common import allowed_map_sample, expand_allowlist
+from kubepulse.exporters.cluster.custom_resources import (
+    CustomResourceConfig,
+    CustomResourceSource,
+)
 from kubepulse.exporters.cluster.store import FamilySpec, KindStore, gzip_member
 from kubepulse.exporters.cluster.usage_by_label import CpuUsageByLabel, RequestsByLabel
 from kubepulse.exposition.server import Request, Response
@@ -141,6 +145,8 @@ class Options:
     usage_labels: Sequence[str] = ()
     usage_interval: float = 15.0
     backoff_cap: float = 4.0
+    # --custom-resource-state-config(-file): KSM's custom resource state metrics.
+    custom_resource_state: CustomResourceConfig | None = None
 
 
 _LABELS_FAMILY = re.compile(r"^kube_([a-z]+)_labels$")
@@ -431,6 +437,19 @@ class ClusterExporter:
                 pods=requests,
             )
             self.sources.append(self.usage)
+        self.custom_resources: CustomResourceSource | None = None
+        if opts.custom_resource_state is not None:
+            self.custom_resources = CustomResourceSource(
+                client,
+                opts.custom_resource_state,
+                family_filter=lambda spec: family_enabled(spec, opts),
+                namespaces=opts.namespaces,
+                field_selector=field_selector,
+                keep=keep,
+                stats=self.telemetry,
+                backoff_cap=opts.backoff_cap,
+            )
+            self.sources.append(self.custom_resources)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -439,6 +458,8 @@ class ClusterExporter:
             informer.start()
         if self.usage is not None:
             self.usage.start()
+        if self.custom_resources is not None:
+            self.custom_resources.start()
         return self
 
     def stop(self) -> None:
@@ -446,17 +467,26 @@ class ClusterExporter:
             informer.stop(timeout=0)
         if self.usage is not None:
             self.usage.stop()
+        if self.custom_resources is not None:
+            self.custom_resources.stop()
         for informer in self.informers:
             informer.stop()
 
     def unsynced(self) -> list[str]:
-        return [name for name, store in self.stores.items() if not store.synced.is_set()]
+        waiting = [name for name, store in self.stores.items() if not store.synced.is_set()]
+        if self.custom_resources is not None:
+            waiting.extend(self.custom_resources.unsynced())
+        return waiting
 
     def wait_synced(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         for store in self.stores.values():
             if not store.synced.wait(max(0.0, deadline - time.monotonic())):
                 return False
+        while self.custom_resources is not None and self.custom_resources.unsynced():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
         return True
 
     # ------------------------------------------------------------------ HTTP handlers

@@ -1,0 +1,461 @@
+"""Custom resource state metrics against the real kube-state-metrics, series for series.
+
+Two CRDs (a namespaced ``Widget`` without a status subresource, so ``kubectl apply`` sets its
+status; a cluster-scoped ``Gizmo`` served in two versions) and custom objects in varied states
+(integers, floats, booleans and boolean-like strings, quantities, percentages, RFC 3339 times
+with and without offsets, maps for ``labelFromKey``, lists for gauges/stateSets/infos, missing
+fields for ``nilIsZero``) are watched by kube-state-metrics and kubepulse with the same
+``--custom-resource-state-config-file`` and ``--custom-resource-state-only=true`` (which makes both
+ignore ``--resources``). Every series of the fixture's groups must be equal.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from helpers_cluster_exporter import Series, apply, fetch, scrape
+
+from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.testing.binaries import KSM_VERSION, ensure_kube_state_metrics
+from kubepulse.testing.cluster import Cluster
+
+pytestmark = pytest.mark.cluster
+
+SCHEMA = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+
+
+def crds(group: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"widgets.{group}"},
+            "spec": {
+                "group": group,
+                "scope": "Namespaced",
+                "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                "versions": [{"name": "v1", "served": True, "storage": True, "schema": SCHEMA}],
+            },
+        },
+        {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"gizmos.{group}"},
+            "spec": {
+                "group": group,
+                "scope": "Cluster",
+                "names": {"plural": "gizmos", "singular": "gizmo", "kind": "Gizmo"},
+                "versions": [
+                    {"name": "v1", "served": True, "storage": True, "schema": SCHEMA},
+                    {"name": "v2", "served": True, "storage": False, "schema": SCHEMA},
+                ],
+            },
+        },
+    ]
+
+
+def widgets(group: str) -> list[dict[str, Any]]:
+    api = f"{group}/v1"
+    return [
+        {
+            "apiVersion": api,
+            "kind": "Widget",
+            "metadata": {"name": "alpha", "labels": {"app": "shop", "tier": "front"}},
+            "spec": {
+                "replicas": 3,
+                "enabled": True,
+                "ratio": "0.3",
+                "memory": "1.5Gi",
+                "cpu": "250m",
+                "percent": "50%",
+                "version": "v1.2.3",
+                "refs": ["a", "b"],
+                "weights": {"a": 1, "b": 2.5},
+                "owners": {"team": "shop", "oncall": "ops"},
+            },
+            "status": {
+                "phase": "Ready",
+                "lastUpdated": "2026-03-01T10:00:00Z",
+                "conditions": [
+                    {"type": "Ready", "status": "True", "since": "2026-01-02T03:04:05Z"},
+                    {"type": "Degraded", "status": "False", "since": "2026-01-02T03:04:06Z"},
+                ],
+                "shards": {"eu": {"ready": 2, "total": 3}, "us": {"ready": 1, "total": 1}},
+            },
+        },
+        {
+            "apiVersion": api,
+            "kind": "Widget",
+            "metadata": {"name": "beta", "labels": {"app": "db"}},
+            "spec": {
+                "enabled": False,
+                "ratio": 1.25,
+                "memory": "100M",
+                "cpu": "1.5",
+                "percent": "7%",
+                "version": "v0.9.0",
+                "refs": [],
+                "weights": {"x": "3"},
+            },
+            "status": {
+                "phase": "Pending",
+                "lastUpdated": "2026-03-01T12:30:15.123+02:00",
+                "conditions": [
+                    {"type": "Ready", "status": "Unknown", "since": "2026-01-01T00:00:00Z"}
+                ],
+                "shards": {"eu": {"ready": 0, "total": 2}},
+            },
+        },
+        {
+            # Go's and apimachinery's corners: slow-path quantities, hex floats, %v of floats,
+            # maps and lists, negative and out-of-range indexes, [key=value] lookups.
+            "apiVersion": api,
+            "kind": "Widget",
+            "metadata": {"name": "delta"},
+            "spec": {
+                "quirks": {
+                    "a": "0.1Gi",
+                    "b": "1.0000000001",
+                    "c": "0x1p-2",
+                    "d": "+Inf",
+                    "e": "m",
+                    "f": "5Ki",
+                    "g": "2.5e-3",
+                    "h": "123456789012345678901",
+                    "i": "unknown",
+                    "j": "1.5E2",
+                    "k": "-0.7",
+                    "l": "bad",
+                    "m": "12.5%",
+                },
+                "refs": ["p", "q"],
+                "order": [{"id": 3, "name": "three"}, {"id": 4, "name": "four", "on": True}],
+                "weights": {"a": 1, "b": 2.5},
+                "flags": [True],
+            },
+            "status": {
+                "big": 1234567.5,
+                "small": 0.00001,
+                "nested": {"k": {"a": 1}, "l": [1, "x", True]},
+                "conditions": [
+                    {"type": "Ready", "status": "True", "since": "1999-12-31T23:59:59-01:30"}
+                ],
+            },
+        },
+        {
+            "apiVersion": api,
+            "kind": "Widget",
+            "metadata": {"name": "gamma"},
+            "spec": {"replicas": 0, "enabled": "yes", "ratio": "1e3", "memory": "2Ki"},
+            "status": {},
+        },
+    ]
+
+
+def gizmos(group: str, ns: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "apiVersion": f"{group}/v1",
+            "kind": "Gizmo",
+            "metadata": {"name": f"{ns}-big"},
+            "spec": {"size": 12, "color": "red"},
+        },
+        {
+            "apiVersion": f"{group}/v1",
+            "kind": "Gizmo",
+            "metadata": {"name": f"{ns}-small"},
+            "spec": {"size": "0.5", "color": "blue"},
+        },
+    ]
+
+
+def gauge(name: str, path: list[str], **more: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "help": f"{name} help",
+        "each": {"type": "Gauge", "gauge": {"path": path, **more}},
+    }
+
+
+def crs_config(group: str) -> dict[str, Any]:
+    widget_metrics = [
+        gauge("widget_replicas", ["spec", "replicas"], nilIsZero=True),
+        gauge("widget_replicas_strict", ["spec", "replicas"]),
+        gauge("widget_enabled", ["spec", "enabled"]),
+        gauge("widget_ratio", ["spec", "ratio"]),
+        {**gauge("widget_memory", ["spec", "memory"]), "commonLabels": {"unit": "byte"}},
+        gauge("widget_cpu", ["spec", "cpu"]),
+        gauge("widget_percent", ["spec", "percent"]),
+        gauge("widget_last_updated", ["status", "lastUpdated"]),
+        gauge(
+            "widget_condition",
+            ["status", "conditions"],
+            labelsFromPath={"type": ["type"]},
+            valueFrom=["status"],
+        ),
+        gauge(
+            "widget_condition_since",
+            ["status", "conditions"],
+            labelsFromPath={"type": ["type"]},
+            valueFrom=["since"],
+        ),
+        gauge(
+            "widget_ready_condition",
+            ["status", "conditions", "[type=Ready]", "status"],
+        ),
+        gauge(
+            "widget_shard_ready",
+            ["status", "shards"],
+            labelFromKey="shard",
+            labelsFromPath={"total": ["total"]},
+            valueFrom=["ready"],
+        ),
+        gauge("widget_weight", ["spec", "weights"], labelFromKey="weight"),
+        gauge("widget_quirk", ["spec", "quirks"], labelFromKey="key"),
+        gauge("widget_weight_b", ["spec", "weights"], valueFrom=["b"]),
+        gauge(
+            "widget_weight_zero",
+            ["spec", "weights"],
+            valueFrom=["zzz"],
+            nilIsZero=True,
+            labelFromKey="w",
+        ),
+        gauge("widget_order_on", ["spec", "order", "[on=true]", "id"]),
+        gauge("widget_order_last", ["spec", "order", "-1", "id"]),
+        {
+            "name": "widget_quirk_labels",
+            "help": "Go's %v",
+            "each": {
+                "type": "Info",
+                "info": {
+                    "labelsFromPath": {
+                        "big": ["status", "big"],
+                        "small": ["status", "small"],
+                        "map": ["status", "nested"],
+                        "list": ["spec", "refs"],
+                        "oob": ["spec", "refs", "5"],
+                        "neg": ["spec", "refs", "-1"],
+                        "cond": ["status", "conditions", "[type=Ready]", "status"],
+                        "byval": ["spec", "order", "[id=3]", "name"],
+                        "flag": ["spec", "flags", "0"],
+                    }
+                },
+            },
+        },
+        {
+            "name": "widget_phase",
+            "help": "phase",
+            "each": {
+                "type": "StateSet",
+                "stateSet": {
+                    "path": ["status"],
+                    "labelName": "phase",
+                    "valueFrom": ["phase"],
+                    "list": ["Ready", "Pending", "Failed"],
+                },
+            },
+        },
+        {
+            "name": "widget_condition_status",
+            "help": "condition status",
+            "each": {
+                "type": "stateset",
+                "stateSet": {
+                    "path": ["status", "conditions"],
+                    "labelName": "status",
+                    "valueFrom": ["status"],
+                    "list": ["True", "False", "Unknown"],
+                    "labelsFromPath": {"condition": ["type"]},
+                },
+            },
+        },
+        {
+            "name": "widget_version_info",
+            "help": "version",
+            "each": {"type": "Info", "info": {"labelsFromPath": {"version": ["spec", "version"]}}},
+        },
+        {
+            "name": "widget_ref_info",
+            "help": "refs",
+            "each": {
+                "type": "Info",
+                "info": {"path": ["spec", "refs"], "labelsFromPath": {"ref": []}},
+            },
+        },
+        {
+            "name": "widget_owner_info",
+            "help": "owners",
+            "each": {"type": "Info", "info": {"path": ["spec", "owners"], "labelFromKey": "role"}},
+        },
+        {
+            "name": "widget_labels",
+            "help": "labels",
+            "labelsFromPath": {"label_*": ["metadata", "labels"]},
+            "each": {"type": "Info", "info": {"labelsFromPath": {"uid_set": ["metadata", "name"]}}},
+        },
+    ]
+    return {
+        "kind": "CustomResourceStateMetrics",
+        "spec": {
+            "resources": [
+                {
+                    "groupVersionKind": {"group": group, "version": "v1", "kind": "Widget"},
+                    "commonLabels": {"source": "crs"},
+                    "labelsFromPath": {
+                        "name": ["metadata", "name"],
+                        "namespace": ["metadata", "namespace"],
+                    },
+                    "metrics": widget_metrics,
+                },
+                {
+                    "groupVersionKind": {"group": group, "version": "*", "kind": "Gizmo"},
+                    "metricNamePrefix": "",
+                    "labelsFromPath": {"gizmo": ["metadata", "name"]},
+                    "metrics": [
+                        gauge("kubepulse_test_gizmo_size", ["spec", "size"]),
+                        {
+                            "name": "kubepulse_test_gizmo_info",
+                            "help": "gizmo",
+                            "each": {
+                                "type": "Info",
+                                "info": {"labelsFromPath": {"color": ["spec", "color"]}},
+                            },
+                        },
+                    ],
+                },
+            ]
+        },
+    }
+
+
+def relevant(series: Series, group: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    out = {}
+    for (name, labels), value in series.items():
+        if dict(labels).get("customresource_group") == group:
+            out[(name, frozenset((k, v) for k, v in labels if v != ""))] = value
+    return out
+
+
+def _headers(text: str, families: set[str]) -> list[str]:
+    return sorted(
+        line for line in text.splitlines() if line.startswith("# ") and line.split()[2] in families
+    )
+
+
+def test_custom_resource_state_matches_kube_state_metrics(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    ns = namespace
+    group = f"{ns}.kubepulse-test.dev"
+    definitions = crds(group)
+    crd_file = tmp_path / "crds.yaml"
+    crd_file.write_text(yaml.safe_dump_all(definitions))
+    cluster.kubectl("apply", "-f", str(crd_file))
+    try:
+        for crd in definitions:
+            cluster.kubectl(
+                "wait",
+                "--for=condition=established",
+                "--timeout=60s",
+                f"crd/{crd['metadata']['name']}",
+            )
+        apply(cluster, ns, *widgets(group), *gizmos(group, ns))
+        config = tmp_path / "crs.yaml"
+        config.write_text(yaml.safe_dump(crs_config(group)))
+        _compare(cluster, tmp_path, config, group)
+    finally:
+        cluster.kubectl("delete", "--wait=false", "--ignore-not-found", "-f", str(crd_file))
+
+
+def _compare(cluster: Cluster, tmp_path: Path, config: Path, group: str) -> None:
+    ksm = ensure_kube_state_metrics()
+    ports = {name: free_port() for name in ("ksm", "ksm-tel", "kp", "kp-tel")}
+    common = [
+        "--kubeconfig",
+        str(cluster.kubeconfig),
+        "--resources=pods",
+        f"--custom-resource-state-config-file={config}",
+        "--custom-resource-state-only=true",
+    ]
+    with ProcessGroup(tmp_path) as group_:
+        group_.start(
+            "kube-state-metrics",
+            [
+                str(ksm),
+                "--host=127.0.0.1",
+                f"--port={ports['ksm']}",
+                "--telemetry-host=127.0.0.1",
+                f"--telemetry-port={ports['ksm-tel']}",
+                *common,
+            ],
+            ready_url=f"http://127.0.0.1:{ports['ksm-tel']}/metrics",
+            timeout=60,
+        )
+        group_.start(
+            "kubepulse",
+            [
+                str(Path(sys.executable).parent / "kubepulse"),
+                "exporter",
+                "cluster",
+                "--host=127.0.0.1",
+                f"--port={ports['kp']}",
+                "--telemetry-host=127.0.0.1",
+                f"--telemetry-port={ports['kp-tel']}",
+                "--usage-labels=",
+                *common,
+            ],
+            ready_url=f"http://127.0.0.1:{ports['kp']}/readyz",
+            timeout=60,
+        )
+        # KSM discovers CRDs every 3 s: compare until both agree (and at least 5 s more).
+        deadline = time.monotonic() + 60
+        settled_at = time.monotonic() + 5
+        while True:
+            ksm_all = scrape(f"http://127.0.0.1:{ports['ksm']}")
+            kp_all = scrape(f"http://127.0.0.1:{ports['kp']}")
+            theirs, ours = relevant(ksm_all, group), relevant(kp_all, group)
+            equal = sum(1 for k, v in theirs.items() if ours.get(k) == v)
+            done = equal == len(theirs) == len(ours) and len(theirs) > 0
+            if (done and time.monotonic() > settled_at) or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        headers = [
+            _headers(
+                fetch(f"http://127.0.0.1:{ports[p]}/metrics")[1].decode(), {n for n, _ in theirs}
+            )
+            for p in ("ksm", "kp")
+        ]
+        Path(tmp_path / "ksm.txt").write_bytes(fetch(f"http://127.0.0.1:{ports['ksm']}/metrics")[1])
+    missing = sorted(k for k in theirs if k not in ours)
+    extra = sorted(k for k in ours if k not in theirs)
+    differ = sorted(k for k in theirs if k in ours and ours[k] != theirs[k])
+    families = {name for name, _ in theirs}
+    print(
+        f"\nCRS parity with kube-state-metrics v{KSM_VERSION}: {equal}/{len(theirs)} series equal "
+        f"({100 * equal / max(len(theirs), 1):.1f} %), {len(families)} families, "
+        f"{len(extra)} extra"
+    )
+
+    def show(keys: list[tuple[str, frozenset[tuple[str, str]]]]) -> str:
+        return "\n".join(
+            f"  {n}{dict(sorted(lbl))} ksm={theirs.get((n, lbl))} ours={ours.get((n, lbl))}"
+            for n, lbl in keys[:40]
+        )
+
+    assert not missing and not extra and not differ, (
+        f"missing ({len(missing)}):\n{show(missing)}\nextra ({len(extra)}):\n{show(extra)}\n"
+        f"different ({len(differ)}):\n{show(differ)}"
+    )
+    # The same # HELP and # TYPE lines (stateset and info types included).
+    assert headers[0] == headers[1]
+    # The fixture covers every metric of the config, and CRS-only means no built-in kinds.
+    assert len(families) == 27, sorted(families)
+    assert not any(name.startswith("kube_pod_") for name, _ in ksm_all)
+    assert not any(name.startswith("kube_pod_") for name, _ in kp_all)
+    versions = {dict(lbl)["customresource_version"] for n, lbl in theirs if "gizmo" in n}
+    assert versions == {"v1", "v2"}
