@@ -20,6 +20,7 @@ import pytest
 import yaml
 from helpers_cluster_exporter import Series, apply, fetch, scrape
 
+from kubepulse.exporters.cluster.custom_resources import UNSTRUCTURED
 from kubepulse.processes import ProcessGroup, free_port
 from kubepulse.testing.binaries import KSM_VERSION, ensure_kube_state_metrics
 from kubepulse.testing.cluster import Cluster
@@ -347,40 +348,80 @@ def _headers(text: str, families: set[str]) -> list[str]:
     )
 
 
+def sprocket_crd(group: str) -> dict[str, Any]:
+    """A CRD made while both exporters run (they must discover it)."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"sprockets.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": "sprockets", "singular": "sprocket", "kind": "Sprocket"},
+            "versions": [{"name": "v1", "served": True, "storage": True, "schema": SCHEMA}],
+        },
+    }
+
+
+MODES = {
+    # --custom-resource-state-only makes both ignore --resources.
+    "crs-only": ["--resources=pods", "--custom-resource-state-only=true"],
+    # Beside a built-in kind, one namespace: a cluster-scoped kind has no series then.
+    "namespaces": ["--resources=namespaces", "--namespaces={ns}"],
+}
+
+
+@pytest.mark.parametrize("mode", list(MODES))
 def test_custom_resource_state_matches_kube_state_metrics(
-    cluster: Cluster, namespace: str, tmp_path: Path
+    cluster: Cluster, namespace: str, tmp_path: Path, mode: str
 ) -> None:
     ns = namespace
     group = f"{ns}.kubepulse-test.dev"
-    definitions = crds(group)
+    definitions = [*crds(group), sprocket_crd(group)]
     crd_file = tmp_path / "crds.yaml"
     crd_file.write_text(yaml.safe_dump_all(definitions))
-    cluster.kubectl("apply", "-f", str(crd_file))
     try:
-        for crd in definitions:
-            cluster.kubectl(
-                "wait",
-                "--for=condition=established",
-                "--timeout=60s",
-                f"crd/{crd['metadata']['name']}",
-            )
+        _apply_crds(cluster, tmp_path / "first.yaml", definitions[:2])
         apply(cluster, ns, *widgets(group), *gizmos(group, ns))
         config = tmp_path / "crs.yaml"
-        config.write_text(yaml.safe_dump(crs_config(group)))
-        _compare(cluster, tmp_path, config, group)
+        cfg = crs_config(group)
+        cfg["spec"]["resources"].append(
+            {
+                "groupVersionKind": {"group": group, "version": "v1", "kind": "Sprocket"},
+                "metrics": [gauge("sprocket_teeth", ["spec", "teeth"])],
+            }
+        )
+        config.write_text(yaml.safe_dump(cfg))
+        flags = [f.format(ns=ns) for f in MODES[mode]]
+        _compare(cluster, tmp_path, config, group, ns, flags, mode)
     finally:
         cluster.kubectl("delete", "--wait=false", "--ignore-not-found", "-f", str(crd_file))
 
 
-def _compare(cluster: Cluster, tmp_path: Path, config: Path, group: str) -> None:
+def _apply_crds(cluster: Cluster, path: Path, definitions: list[dict[str, Any]]) -> None:
+    path.write_text(yaml.safe_dump_all(definitions))
+    cluster.kubectl("apply", "-f", str(path))
+    for crd in definitions:
+        name = crd["metadata"]["name"]
+        cluster.kubectl("wait", "--for=condition=established", "--timeout=60s", f"crd/{name}")
+
+
+def _compare(
+    cluster: Cluster,
+    tmp_path: Path,
+    config: Path,
+    group: str,
+    ns: str,
+    flags: list[str],
+    mode: str,
+) -> None:
     ksm = ensure_kube_state_metrics()
     ports = {name: free_port() for name in ("ksm", "ksm-tel", "kp", "kp-tel")}
     common = [
         "--kubeconfig",
         str(cluster.kubeconfig),
-        "--resources=pods",
         f"--custom-resource-state-config-file={config}",
-        "--custom-resource-state-only=true",
+        *flags,
     ]
     with ProcessGroup(tmp_path) as group_:
         group_.start(
@@ -412,32 +453,76 @@ def _compare(cluster: Cluster, tmp_path: Path, config: Path, group: str) -> None
             ready_url=f"http://127.0.0.1:{ports['kp']}/readyz",
             timeout=60,
         )
-        # KSM discovers CRDs every 3 s: compare until both agree (and at least 5 s more).
-        deadline = time.monotonic() + 60
-        settled_at = time.monotonic() + 5
-        while True:
-            ksm_all = scrape(f"http://127.0.0.1:{ports['ksm']}")
-            kp_all = scrape(f"http://127.0.0.1:{ports['kp']}")
-            theirs, ours = relevant(ksm_all, group), relevant(kp_all, group)
-            equal = sum(1 for k, v in theirs.items() if ours.get(k) == v)
-            done = equal == len(theirs) == len(ours) and len(theirs) > 0
-            if (done and time.monotonic() > settled_at) or time.monotonic() > deadline:
-                break
-            time.sleep(1)
-        headers = [
-            _headers(
-                fetch(f"http://127.0.0.1:{ports[p]}/metrics")[1].decode(), {n for n, _ in theirs}
-            )
-            for p in ("ksm", "kp")
-        ]
-        Path(tmp_path / "ksm.txt").write_bytes(fetch(f"http://127.0.0.1:{ports['ksm']}/metrics")[1])
+        theirs, ksm_all, kp_all = _converge(ports, group, f"{mode}, at start")
+        families = {name for name, _ in theirs}
+        if mode == "crs-only":
+            # Every metric of the config has series, and no built-in kind is served.
+            assert len(families) == 27, sorted(families)
+            assert not any(name.startswith("kube_pod_") for name, _ in ksm_all)
+            assert not any(name.startswith("kube_pod_") for name, _ in kp_all)
+            versions = {dict(lbl)["customresource_version"] for n, lbl in theirs if "gizmo" in n}
+            assert versions == {"v1", "v2"}
+        else:
+            assert not any("gizmo" in name for name in families)
+            assert any(name.startswith("kube_namespace_") for name, _ in kp_all)
+        # Changes while both run: an update, a delete, and a CRD that did not exist at start.
+        api = f"{group}/v1"
+        cluster.kubectl(
+            "patch", "-n", ns, f"widgets.{group}", "alpha", "--type=merge",
+            "-p", '{"spec": {"replicas": 5}}',
+        )  # fmt: skip
+        cluster.kubectl("delete", "-n", ns, f"widgets.{group}", "gamma")
+        _apply_crds(cluster, tmp_path / "later.yaml", [sprocket_crd(group)])
+        apply(
+            cluster,
+            ns,
+            {
+                "apiVersion": api,
+                "kind": "Sprocket",
+                "metadata": {"name": "s1"},
+                "spec": {"teeth": 9},
+            },
+        )
+        theirs, _, _ = _converge(ports, group, f"{mode}, after changes")
+        names = {dict(lbl).get("name") for _, lbl in theirs}
+        assert "gamma" not in names
+        assert "kube_customresource_sprocket_teeth" in {n for n, _ in theirs}
+        replicas = [v for (n, lbl), v in theirs.items() if n.endswith("widget_replicas")]
+        assert 5.0 in replicas
+        # Their lists and watches are counted as KSM counts them (by Go type).
+        for port in ("ksm-tel", "kp-tel"):
+            tel = scrape(f"http://127.0.0.1:{ports[port]}")
+            for family in ("kube_state_metrics_list_total", "kube_state_metrics_watch_total"):
+                key = (family, frozenset({("result", "success"), ("resource", UNSTRUCTURED)}))
+                assert tel.get(key, 0) > 0, (port, family)
+
+
+def _converge(
+    ports: dict[str, int], group: str, label: str
+) -> tuple[dict[tuple[str, frozenset[tuple[str, str]]], float], Series, Series]:
+    """Scrape both until they agree (KSM discovers CRDs every 3 s); assert series for series."""
+    deadline = time.monotonic() + 60
+    settled_at = time.monotonic() + 5
+    while True:
+        ksm_all = scrape(f"http://127.0.0.1:{ports['ksm']}")
+        kp_all = scrape(f"http://127.0.0.1:{ports['kp']}")
+        theirs, ours = relevant(ksm_all, group), relevant(kp_all, group)
+        equal = sum(1 for k, v in theirs.items() if ours.get(k) == v)
+        done = equal == len(theirs) == len(ours) and len(theirs) > 0
+        if (done and time.monotonic() > settled_at) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    headers = [
+        _headers(fetch(f"http://127.0.0.1:{ports[p]}/metrics")[1].decode(), {n for n, _ in theirs})
+        for p in ("ksm", "kp")
+    ]
     missing = sorted(k for k in theirs if k not in ours)
     extra = sorted(k for k in ours if k not in theirs)
     differ = sorted(k for k in theirs if k in ours and ours[k] != theirs[k])
     families = {name for name, _ in theirs}
     print(
-        f"\nCRS parity with kube-state-metrics v{KSM_VERSION}: {equal}/{len(theirs)} series equal "
-        f"({100 * equal / max(len(theirs), 1):.1f} %), {len(families)} families, "
+        f"\nCRS parity with kube-state-metrics v{KSM_VERSION} ({label}): {equal}/{len(theirs)} "
+        f"series equal ({100 * equal / max(len(theirs), 1):.1f} %), {len(families)} families, "
         f"{len(extra)} extra"
     )
 
@@ -453,9 +538,4 @@ def _compare(cluster: Cluster, tmp_path: Path, config: Path, group: str) -> None
     )
     # The same # HELP and # TYPE lines (stateset and info types included).
     assert headers[0] == headers[1]
-    # The fixture covers every metric of the config, and CRS-only means no built-in kinds.
-    assert len(families) == 27, sorted(families)
-    assert not any(name.startswith("kube_pod_") for name, _ in ksm_all)
-    assert not any(name.startswith("kube_pod_") for name, _ in kp_all)
-    versions = {dict(lbl)["customresource_version"] for n, lbl in theirs if "gizmo" in n}
-    assert versions == {"v1", "v2"}
+    return theirs, ksm_all, kp_all
