@@ -3,6 +3,7 @@ exact series out; KSM's value parsing and Go formatting; config errors; CRD reso
 
 from __future__ import annotations
 
+import gzip
 import math
 import subprocess
 import sys
@@ -23,7 +24,9 @@ from kubepulse.exporters.cluster.custom_resources import (
     quantity_float,
     to_float64,
 )
+from kubepulse.exporters.cluster.exporter import ClusterExporter, Options
 from kubepulse.exporters.cluster.store import render_object
+from kubepulse.exposition.server import Request
 
 # KSM's own test object (registry_factory_test.go), in the shape the API returns it.
 FOO: dict[str, Any] = {
@@ -625,3 +628,36 @@ def test_cli_refuses_a_bad_config_in_one_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "--custom-resource-state-config-file: cannot read" in result.stderr
+
+
+def test_exporter_serves_them_after_the_crds_are_listed() -> None:
+    """Through ClusterExporter: 503 until the CRDs (then each CR kind) are listed; the metric
+    allow/deny lists apply to CRS families as in KSM; text and gzip agree."""
+    cfg = parse_config(
+        config(
+            each("Gauge", path=["spec", "replicas"]),
+            {**each("Gauge", path=["status", "uptime"]), "name": "uptime"},
+        )
+    )
+    opts = Options(resources=(), custom_resource_state=cfg, metric_denylist=["_uptime$"])
+    exporter = ClusterExporter(None, opts)  # type: ignore[arg-type]
+    source = exporter.custom_resources
+    assert source is not None
+    assert exporter.unsynced() == ["customresourcedefinitions"]
+    request = Request("GET", "/metrics", {}, {})
+    assert exporter.metrics(request).status == 503
+    source.apply([_crd("myteam.io", "Foo", "foos", ["v1"])], (), True)
+    assert exporter.unsynced() == ["foos.myteam.io/v1"]
+    source.stores[0].apply([FOO], (), True)
+    assert exporter.unsynced() == []
+    assert exporter.text().decode() == (
+        "# HELP kube_customresource_m h\n# TYPE kube_customresource_m gauge\n"
+        f"kube_customresource_m{{{GVK}}} 1\n"
+    )
+    response = exporter.metrics(Request("GET", "/metrics", {}, {"Accept-Encoding": "gzip"}))
+    assert response.status == 200
+    body = response.body if isinstance(response.body, bytes) else b"".join(response.body)
+    assert gzip.decompress(body) == exporter.text()
+    # The CRD goes away: so do its series.
+    source.apply((), ["foos.myteam.io"], False)
+    assert exporter.text() == b""
