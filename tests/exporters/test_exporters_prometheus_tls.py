@@ -228,9 +228,10 @@ def test_wrong_credentials_get_401_and_plain_http_fails_cleanly(stack: Stack) ->
         assert _https(stack.pki, port, "/metrics", (USER, PASSWORD)) == 200
         assert _https(stack.pki, port, "/healthz", None) == 401
         assert _https(stack.pki, port, "/healthz", (USER, PASSWORD)) == 200
-    # Plain HTTP to the TLS ports: an answer or a closed connection within a second, no hang.
+    # Plain HTTP to the TLS ports: an answer or a closed connection, no hang (the socket's 5 s
+    # timeout raises TimeoutError if a server waits instead; kubepulse's own handshake timeout
+    # is 10 s).
     for port in (stack.system_port, stack.app_port):
-        start = time.monotonic()
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
             sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             data = b""
@@ -239,7 +240,6 @@ def test_wrong_credentials_get_401_and_plain_http_fails_cleanly(stack: Stack) ->
                     data += chunk
             except ConnectionResetError:
                 pass
-        assert time.monotonic() - start < 2
         assert b"200 OK" not in data
         if port == stack.system_port:
             assert data.startswith(b"HTTP/1.0 400 Bad Request")

@@ -212,7 +212,8 @@ def test_plain_http_to_tls_port_fails_cleanly(
 ) -> None:
     config = load_web_config(write_web_config(tmp_path / "web.yml", pki))
     with ExporterServer({}, web_config=config) as server:
-        t0 = time.perf_counter()
+        # No hang: the socket's 5 s timeout (half the server's 10 s handshake timeout) raises
+        # TimeoutError if the server waits for a TLS hello instead of answering at once.
         with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             data = b""
@@ -220,7 +221,6 @@ def test_plain_http_to_tls_port_fails_cleanly(
                 data += chunk
         assert data.startswith(b"HTTP/1.0 400 Bad Request")
         assert b"HTTP request to an HTTPS server" in data
-        assert time.perf_counter() - t0 < 2
         assert _get(f"http://127.0.0.1:{server.port}", "/healthz")[0] == 400
         # A garbage TLS client and a silent one do not break the server.
         with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
