@@ -500,6 +500,7 @@ def _error(text: str) -> str:
         ("spec: {resources: 3}\n", "spec.resources: expected a list, got '3'"),
         ("spec: [\n", "cannot parse YAML"),
         ("", "empty config"),
+        ("spec:[", "expected a CustomResourceStateMetrics mapping, got 'spec:['"),
         (
             config(each("Gauge", path=["a"]), labelsFromPath={"n": ["[x]"]}),
             "spec.resources[0].labelsFromPath.n[0]: invalid list lookup: [x]",

@@ -531,6 +531,10 @@ class _Decoder:
         if node is None or _is_null(node):
             return {}
         if not isinstance(node, yaml.MappingNode):
+            if not where:
+                raise ConfigError(
+                    f"expected a CustomResourceStateMetrics mapping, got {_what(node)}"
+                )
             raise ConfigError(f"{where}: expected a mapping, got {_what(node)}")
         out: dict[str, yaml.Node] = {}
         for key, value in node.value:
