@@ -228,6 +228,19 @@ def crs_config(group: str) -> dict[str, Any]:
         ),
         gauge("widget_order_on", ["spec", "order", "[on=true]", "id"]),
         gauge("widget_order_last", ["spec", "order", "-1", "id"]),
+        # No path: the object is a map, so each top-level field is an element.
+        gauge("widget_fields", [], valueFrom=["replicas"], nilIsZero=True, labelFromKey="field"),
+        {
+            "name": "widget_child_info",
+            "help": "a label path resolving under a child",
+            "each": {"type": "Info", "info": {"labelsFromPath": {"child": ["name"]}}},
+        },
+        {
+            "name": "widget_star_info",
+            "help": "maps copied",
+            "labelsFromPath": {"**": ["metadata", "labels"], "*x": ["spec", "owners"]},
+            "each": {"type": "Info", "info": {"labelsFromPath": {"v": ["spec", "version"]}}},
+        },
         {
             "name": "widget_quirk_labels",
             "help": "Go's %v",
@@ -457,7 +470,7 @@ def _compare(
         families = {name for name, _ in theirs}
         if mode == "crs-only":
             # Every metric of the config has series, and no built-in kind is served.
-            assert len(families) == 27, sorted(families)
+            assert len(families) == 30, sorted(families)
             assert not any(name.startswith("kube_pod_") for name, _ in ksm_all)
             assert not any(name.startswith("kube_pod_") for name, _ in kp_all)
             versions = {dict(lbl)["customresource_version"] for n, lbl in theirs if "gizmo" in n}
