@@ -175,7 +175,8 @@ def test_command_serves_metrics_and_telemetry(cluster: Cluster, tmp_path: Path) 
             assert value(tel, "kube_state_metrics_shard_ordinal", shard_ordinal="0") == 0
             assert value(tel, "kube_state_metrics_total_shards") == 1
             assert select(tel, "kube_state_metrics_build_info")
-            assert value(tel, "http_request_duration_seconds_count", handler="metrics", method="get") >= 2
+            scrapes = {"handler": "metrics", "method": "get"}
+            assert value(tel, "http_request_duration_seconds_count", **scrapes) >= 2
             assert select(tel, "process_resident_memory_bytes")
             assert value(tel, "kubepulse_cluster_store_objects", resource="nodes") >= 3
             assert value(tel, "kubepulse_cluster_resource_synced", resource="pods") == 1
