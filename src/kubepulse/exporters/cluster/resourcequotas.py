@@ -1,0 +1,73 @@
+"""ResourceQuota families: kube-state-metrics ``internal/store/resourcequota.go``.
+
+Families, in KSM's order: created, ``kube_resourcequota`` (``resource``, ``type`` = hard/used),
+labels. ``kube_resourcequota_annotations`` is left out for now (the annotations allowlist flag
+does not exist yet; KSM emits no series for it without one). KSM has no opt-in family here.
+
+``quantity_value`` (KSM's ``convertValueToFloat64``) lives here and is shared by the
+HorizontalPodAutoscaler and LimitRange tables.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Any
+
+from kubernetes.utils import parse_quantity
+
+from kubepulse.exporters.cluster.common import labels_sample
+from kubepulse.exporters.cluster.store import FamilySpec, Sample
+from kubepulse.exporters.cluster.workload import created, namespaced_prefix
+from kubepulse.kube.informer import Resource
+
+RESOURCE = Resource("resourcequotas", "/api/v1")
+prefix = namespaced_prefix("resourcequota")
+
+Obj = dict[str, Any]
+# resource.MaxMilliValue: the largest value whose milli-units fit an int64.
+MAX_MILLI_VALUE = (2**63 - 1) // 1000
+
+
+def _round_away(value: Decimal) -> int:
+    """Go's Quantity rounding: up, away from zero."""
+    return math.ceil(value) if value >= 0 else math.floor(value)
+
+
+def quantity_value(raw: object) -> float | None:
+    """KSM's ``convertValueToFloat64``: milli precision (rounded up), or the rounded-up integer
+    when the milli value would overflow. None for a string that is no quantity (the API server
+    never sends one)."""
+    try:
+        value = parse_quantity(str(raw))  # type: ignore[no-untyped-call]
+    except ValueError:
+        return None
+    if not value.is_finite():
+        return None
+    whole = _round_away(value)
+    if whole > MAX_MILLI_VALUE:
+        return float(whole)
+    return float(_round_away(value * 1000)) / 1000
+
+
+def _quota(obj: Obj) -> list[Sample]:
+    status = obj.get("status") or {}
+    samples: list[Sample] = []
+    for kind in ("hard", "used"):
+        for resource, raw in (status.get(kind) or {}).items():
+            value = quantity_value(raw)
+            if value is not None:
+                samples.append(((("resource", resource), ("type", kind)), value))
+    return samples
+
+
+def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
+    return [
+        FamilySpec("kube_resourcequota_created", "Unix creation timestamp", created),
+        FamilySpec("kube_resourcequota", "Information about resource quota.", _quota),
+        FamilySpec(
+            "kube_resourcequota_labels",
+            "Kubernetes labels converted to Prometheus labels.",
+            lambda o: labels_sample(o["metadata"].get("labels"), allowed_labels),
+        ),
+    ]
