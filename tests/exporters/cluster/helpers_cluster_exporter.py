@@ -93,3 +93,52 @@ def wait_until(check: Callable[[], Any], timeout: float, interval: float = 0.05)
     if last is not None:
         raise last
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+Keyed = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def assert_same_series(theirs: Keyed, ours: Keyed, title: str) -> None:
+    """Print the parity figure (series equal / KSM's) and fail on any missing, extra or
+    different series, listing the first 40 of each."""
+    equal = sum(1 for k, v in theirs.items() if ours.get(k) == v)
+    missing = sorted(k for k in theirs if k not in ours)
+    extra = sorted(k for k in ours if k not in theirs)
+    differ = sorted(k for k in theirs if k in ours and ours[k] != theirs[k])
+    families = {name for name, _ in theirs}
+    print(
+        f"\n{title}: {equal}/{len(theirs)} series equal "
+        f"({100 * equal / max(len(theirs), 1):.1f} %), {len(families)} families, "
+        f"{len(extra)} extra"
+    )
+
+    def show(keys: list[tuple[str, frozenset[tuple[str, str]]]]) -> str:
+        return "\n".join(
+            f"  {n}{dict(sorted(lbl))} ksm={theirs.get((n, lbl))} ours={ours.get((n, lbl))}"
+            for n, lbl in keys[:40]
+        )
+
+    assert not missing and not extra and not differ, (
+        f"missing ({len(missing)}):\n{show(missing)}\nextra ({len(extra)}):\n{show(extra)}\n"
+        f"different ({len(differ)}):\n{show(differ)}"
+    )
+
+
+def table_series(
+    module: Any, obj: dict[str, Any], labels: tuple[str, ...] | None = None
+) -> list[str]:
+    """A kind table's exposition lines for one object (headers aside), sorted: the table-driven
+    tests' view, as KSM's ``*_test.go`` compare them."""
+    from kubepulse.exporters.cluster.store import KindStore
+
+    store = KindStore("x", module.families(labels), module.prefix)
+    store.apply([obj], (), True)
+    text = b"".join(store.chunks()).decode()
+    return sorted(line for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def epoch(text: str) -> int:
+    """RFC 3339 → Unix seconds, independently of the exporter's own parser."""
+    from datetime import datetime
+
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())

@@ -7,21 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from helpers_cluster_exporter import epoch, table_series
 
 from kubepulse.exporters.cluster import cronjobs, jobs
-from kubepulse.exporters.cluster.store import KindStore
-
-
-def series(module: Any, obj: dict[str, Any], labels: tuple[str, ...] | None = None) -> list[str]:
-    store = KindStore("x", module.families(labels), module.prefix)
-    store.apply([obj], (), True)
-    text = b"".join(store.chunks()).decode()
-    return sorted(line for line in text.splitlines() if line and not line.startswith("#"))
-
-
-def epoch(text: str) -> int:
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
-
 
 CREATED = "2026-03-01T10:00:00Z"
 FAILED_JOB: dict[str, Any] = {
@@ -45,10 +33,9 @@ FAILED_JOB: dict[str, Any] = {
 }
 
 
-
 def test_failed_job() -> None:
     t = epoch(CREATED)
-    assert series(jobs, FAILED_JOB, ("app",)) == sorted(
+    assert table_series(jobs, FAILED_JOB, ("app",)) == sorted(
         [
             'kube_job_labels{namespace="ops",job_name="backup",label_app="backup"} 1',
             'kube_job_info{namespace="ops",job_name="backup"} 1',
@@ -86,7 +73,7 @@ def test_completed_unowned_job_without_labels_allowlisted() -> None:
     head = 'namespace="ops",job_name="once"'
     # No allowlist: kube_job_labels has no series at all (KSM since 2.10); no Failed condition:
     # kube_job_failed has none either, and kube_job_status_failed is the plain 0.
-    assert series(jobs, job) == sorted(
+    assert table_series(jobs, job) == sorted(
         [
             f"kube_job_info{{{head}}} 1",
             f"kube_job_spec_completions{{{head}}} 3",
@@ -111,7 +98,7 @@ def test_failed_pods_of_an_unknown_reason_and_a_suspended_job() -> None:
             "conditions": [{"type": "Suspended", "status": "True", "reason": "JobSuspended"}],
         },
     }
-    out = series(jobs, job)
+    out = table_series(jobs, job)
     head = 'namespace="ops",job_name="j"'
     assert f'kube_job_status_failed{{{head},reason=""}} 2' in out
     assert f"kube_job_status_suspended{{{head}}} 1" in out
@@ -144,7 +131,7 @@ CRONJOB: dict[str, Any] = {
 
 def test_cronjob() -> None:
     head = 'namespace="ops",cronjob="nightly"'
-    assert series(cronjobs, CRONJOB) == sorted(
+    assert table_series(cronjobs, CRONJOB) == sorted(
         [
             f'kube_cronjob_info{{{head},schedule="30 2 * * *",concurrency_policy="Forbid",timezone="local"}} 1',  # noqa: E501
             f"kube_cronjob_created{{{head}}} {epoch(CREATED)}",
@@ -186,6 +173,6 @@ def test_next_schedule_time(
 
 def test_suspended_cronjob_has_no_next_schedule_time() -> None:
     suspended = {**CRONJOB, "spec": {**CRONJOB["spec"], "suspend": True}}
-    out = series(cronjobs, suspended)
+    out = table_series(cronjobs, suspended)
     assert 'kube_cronjob_spec_suspend{namespace="ops",cronjob="nightly"} 1' in out
     assert not [s for s in out if s.startswith("kube_cronjob_next_schedule_time")]

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from helpers_cluster_exporter import table_series
 
 from kubepulse.exporters.cluster import (
     configmaps,
@@ -15,15 +16,6 @@ from kubepulse.exporters.cluster import (
     networkpolicies,
     secrets,
 )
-from kubepulse.exporters.cluster.store import KindStore
-
-
-def series(module: Any, obj: dict[str, Any], labels: tuple[str, ...] | None = None) -> list[str]:
-    store = KindStore("x", module.families(labels), module.prefix)
-    store.apply([obj], (), True)
-    text = b"".join(store.chunks()).decode()
-    return sorted(line for line in text.splitlines() if line and not line.startswith("#"))
-
 
 CREATED = "2026-03-01T10:00:00Z"
 T = int(datetime.fromisoformat(CREATED.replace("Z", "+00:00")).timestamp())
@@ -310,7 +302,7 @@ CASES: list[tuple[str, Any, dict[str, Any], tuple[str, ...] | None, list[str]]] 
 def test_series(
     module: Any, obj: dict[str, Any], labels: tuple[str, ...] | None, expected: list[str]
 ) -> None:
-    assert series(module, obj, labels) == sorted(expected)
+    assert table_series(module, obj, labels) == sorted(expected)
 
 
 def test_resources_and_family_order() -> None:

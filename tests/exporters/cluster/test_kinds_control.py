@@ -5,11 +5,11 @@ aside, sorted), no cluster needed."""
 from __future__ import annotations
 
 import base64
-from datetime import datetime
 from types import ModuleType
 from typing import Any
 
 import pytest
+from helpers_cluster_exporter import epoch, table_series
 
 from kubepulse.exporters.cluster import (
     certificatesigningrequests,
@@ -18,20 +18,8 @@ from kubepulse.exporters.cluster import (
     replicationcontrollers,
     validatingwebhookconfigurations,
 )
-from kubepulse.exporters.cluster.store import KindStore
 
 Obj = dict[str, Any]
-
-
-def series(module: ModuleType, obj: Obj, labels: tuple[str, ...] | None = None) -> list[str]:
-    store = KindStore("x", module.families(labels), module.prefix)
-    store.apply([obj], (), True)
-    text = b"".join(store.chunks()).decode()
-    return sorted(line for line in text.splitlines() if line and not line.startswith("#"))
-
-
-def epoch(text: str) -> int:
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
 
 
 CREATED = "2026-03-01T10:00:00Z"
@@ -166,7 +154,7 @@ RC = 'namespace="shop",replicationcontroller="legacy-web"'
 
 def test_replicationcontroller_rolling_out() -> None:
     # Labels allow-listed change nothing: KSM has no kube_replicationcontroller_labels.
-    assert series(replicationcontrollers, RC_FULL, ("*",)) == sorted(
+    assert table_series(replicationcontrollers, RC_FULL, ("*",)) == sorted(
         [
             f"kube_replicationcontroller_created{{{RC}}} {T}",
             f"kube_replicationcontroller_status_replicas{{{RC}}} 3",
@@ -185,7 +173,7 @@ def test_replicationcontroller_bare() -> None:
     """No creation time, no spec.replicas, empty status, no owner: zeros, two series fewer."""
     rc = {"metadata": {"name": "old", "namespace": "legacy", "uid": "rc2"}, "spec": {}}
     head = 'namespace="legacy",replicationcontroller="old"'
-    assert series(replicationcontrollers, rc) == sorted(
+    assert table_series(replicationcontrollers, rc) == sorted(
         [
             f"kube_replicationcontroller_status_replicas{{{head}}} 0",
             f"kube_replicationcontroller_status_fully_labeled_replicas{{{head}}} 0",
@@ -215,7 +203,7 @@ def test_replicationcontroller_scaled_to_zero_with_uncontrolling_owners() -> Non
         "status": {"replicas": 0, "observedGeneration": 2},
     }
     head = 'namespace="legacy",replicationcontroller="idle"'
-    lines = series(replicationcontrollers, rc)
+    lines = table_series(replicationcontrollers, rc)
     assert f"kube_replicationcontroller_spec_replicas{{{head}}} 0" in lines
     assert f"kube_replicationcontroller_created{{{head}}} {epoch('2026-03-02T00:00:00Z')}" in lines
     assert [line for line in lines if "_owner" in line] == sorted(
@@ -253,7 +241,7 @@ CSR = 'certificatesigningrequest="alice-client",signer_name="kubernetes.io/kube-
 
 
 def test_csr_approved_and_issued() -> None:
-    assert series(certificatesigningrequests, CSR_ISSUED, ("*",)) == sorted(
+    assert table_series(certificatesigningrequests, CSR_ISSUED, ("*",)) == sorted(
         [
             f'kube_certificatesigningrequest_labels{{{CSR},label_app_kubernetes_io_name="alice",label_team="identity"}} 1',  # noqa: E501
             f"kube_certificatesigningrequest_created{{{CSR}}} {T}",
@@ -265,10 +253,10 @@ def test_csr_approved_and_issued() -> None:
 
 
 def test_csr_labels_follow_the_allowlist() -> None:
-    lines = series(certificatesigningrequests, CSR_ISSUED, ("team", "absent"))
+    lines = table_series(certificatesigningrequests, CSR_ISSUED, ("team", "absent"))
     assert f'kube_certificatesigningrequest_labels{{{CSR},label_team="identity"}} 1' in lines
     # Nothing allow-listed: no labels series at all.
-    assert not [s for s in series(certificatesigningrequests, CSR_ISSUED) if "_labels" in s]
+    assert not [s for s in table_series(certificatesigningrequests, CSR_ISSUED) if "_labels" in s]
 
 
 def test_csr_pending_without_status_or_creation_time() -> None:
@@ -280,7 +268,7 @@ def test_csr_pending_without_status_or_creation_time() -> None:
         'certificatesigningrequest="node-csr-x",'
         'signer_name="kubernetes.io/kube-apiserver-client-kubelet"'
     )
-    assert series(certificatesigningrequests, csr) == sorted(
+    assert table_series(certificatesigningrequests, csr) == sorted(
         [
             f'kube_certificatesigningrequest_condition{{{head},condition="approved"}} 0',
             f'kube_certificatesigningrequest_condition{{{head},condition="denied"}} 0',
@@ -305,7 +293,7 @@ def test_csr_conditions_are_counted_and_other_types_ignored() -> None:
         },
     }
     head = 'certificatesigningrequest="odd",signer_name="example.com/signer"'
-    assert series(certificatesigningrequests, csr) == sorted(
+    assert table_series(certificatesigningrequests, csr) == sorted(
         [
             f"kube_certificatesigningrequest_created{{{head}}} {T}",
             f'kube_certificatesigningrequest_condition{{{head},condition="approved"}} 2',
@@ -317,7 +305,7 @@ def test_csr_conditions_are_counted_and_other_types_ignored() -> None:
 
 def test_csr_without_signer_name() -> None:
     csr = {"metadata": {"name": "bare", "uid": "csr4"}, "spec": {}, "status": {}}
-    lines = series(certificatesigningrequests, csr)
+    lines = table_series(certificatesigningrequests, csr)
     assert (
         'kube_certificatesigningrequest_cert_length{certificatesigningrequest="bare",signer_name=""} 0'  # noqa: E501
         in lines
@@ -342,7 +330,7 @@ NODE_LEASE: Obj = {
 
 def test_node_lease() -> None:
     # The microsecond renew time is cut to whole seconds, as Go's Unix().
-    assert series(leases, NODE_LEASE, ("*",)) == sorted(
+    assert table_series(leases, NODE_LEASE, ("*",)) == sorted(
         [
             'kube_lease_owner{lease="worker-1",owner_kind="Node",owner_name="worker-1",namespace="kube-node-lease",lease_holder="worker-1"} 1',  # noqa: E501
             f'kube_lease_renew_time{{lease="worker-1",namespace="kube-node-lease"}} {T + 5}',
@@ -355,7 +343,7 @@ def test_leader_election_lease_in_another_namespace_unowned_unheld() -> None:
         "metadata": {"name": "my-operator-lock", "namespace": "operators", "uid": "l2"},
         "spec": {"leaseDurationSeconds": 15},
     }
-    assert series(leases, lease) == [
+    assert table_series(leases, lease) == [
         'kube_lease_owner{lease="my-operator-lock",owner_kind="",owner_name="",namespace="operators",lease_holder=""} 1',  # noqa: E501
     ]
 
@@ -372,7 +360,7 @@ def test_lease_with_two_owners_and_no_spec() -> None:
             ],
         },
     }
-    assert series(leases, lease) == sorted(
+    assert table_series(leases, lease) == sorted(
         [
             'kube_lease_owner{lease="shared",owner_kind="Deployment",owner_name="a",namespace="apps",lease_holder=""} 1',  # noqa: E501
             'kube_lease_owner{lease="shared",owner_kind="Pod",owner_name="a-1",namespace="apps",lease_holder=""} 1',  # noqa: E501
@@ -415,7 +403,7 @@ def test_webhook_configuration_with_service_and_url_webhooks(module: ModuleType,
         ],
     }
     head = f'{kind}="policy-engine"'
-    assert series(module, config, ("*",)) == sorted(
+    assert table_series(module, config, ("*",)) == sorted(
         [
             f"kube_{kind}_info{{{head}}} 1",
             f"kube_{kind}_created{{{head}}} {T}",
@@ -435,7 +423,7 @@ def test_webhook_configuration_empty_with_unparsable_version(
     meta: Obj = {"name": "empty", "uid": "w2"}
     if version is not None:
         meta["resourceVersion"] = version
-    assert series(module, {"metadata": meta, "webhooks": None}) == [
+    assert table_series(module, {"metadata": meta, "webhooks": None}) == [
         f'kube_{kind}_info{{{kind}="empty"}} 1'
     ]
 
@@ -443,7 +431,7 @@ def test_webhook_configuration_empty_with_unparsable_version(
 @pytest.mark.parametrize("version", ["7", "1e3", "0012"])
 def test_resource_version_parses_as_go_does(version: str) -> None:
     config = {"metadata": {"name": "v", "uid": "w3", "resourceVersion": version}}
-    lines = series(validatingwebhookconfigurations, config)
+    lines = table_series(validatingwebhookconfigurations, config)
     value = int(float(version))
     assert (
         f'kube_validatingwebhookconfiguration_metadata_resource_version{{validatingwebhookconfiguration="v"}} {value}'  # noqa: E501
@@ -453,7 +441,7 @@ def test_resource_version_parses_as_go_does(version: str) -> None:
 
 def test_webhook_without_client_config() -> None:
     config = {"metadata": {"name": "odd", "uid": "w4"}, "webhooks": [{"name": "a.example.com"}]}
-    lines = series(mutatingwebhookconfigurations, config)
+    lines = table_series(mutatingwebhookconfigurations, config)
     assert (
         'kube_mutatingwebhookconfiguration_webhook_clientconfig_service{mutatingwebhookconfiguration="odd",webhook_name="a.example.com",service_name="",service_namespace=""} 1'  # noqa: E501
         in lines

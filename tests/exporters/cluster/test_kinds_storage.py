@@ -4,11 +4,11 @@ sorted), no cluster needed."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from types import ModuleType
 from typing import Any
 
 import pytest
+from helpers_cluster_exporter import epoch, table_series
 
 from kubepulse.exporters.cluster import (
     persistentvolumeclaims,
@@ -17,21 +17,8 @@ from kubepulse.exporters.cluster import (
     volumeattachments,
 )
 from kubepulse.exporters.cluster.exporter import Options, kind_families
-from kubepulse.exporters.cluster.store import KindStore
 
 Obj = dict[str, Any]
-
-
-def series(module: ModuleType, obj: Obj, labels: tuple[str, ...] | None = None) -> list[str]:
-    """Every family of the module's table (opt-in ones too)."""
-    store = KindStore("x", module.families(labels), module.prefix)
-    store.apply([obj], (), True)
-    text = b"".join(store.chunks()).decode()
-    return sorted(line for line in text.splitlines() if line and not line.startswith("#"))
-
-
-def epoch(text: str) -> int:
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
 
 
 CREATED = "2026-03-01T10:00:00Z"
@@ -71,7 +58,9 @@ BOUND_PVC: Obj = {
 
 def test_bound_claim_with_conditions() -> None:
     h = PVC_HEAD
-    assert series(persistentvolumeclaims, BOUND_PVC, ("app.kubernetes.io/name", "absent")) == (
+    assert table_series(
+        persistentvolumeclaims, BOUND_PVC, ("app.kubernetes.io/name", "absent")
+    ) == (
         sorted(
             [
                 f'kube_persistentvolumeclaim_labels{{{h},label_app_kubernetes_io_name="postgres"}} 1',  # noqa: E501
@@ -116,7 +105,7 @@ def test_pending_claim_being_deleted_with_the_beta_class_annotation() -> None:
     }
     h = 'namespace="ci",persistentvolumeclaim="scratch"'
     # No labels allowlist: no kube_persistentvolumeclaim_labels series (KSM since 2.10).
-    assert series(persistentvolumeclaims, pvc) == sorted(
+    assert table_series(persistentvolumeclaims, pvc) == sorted(
         [
             f'kube_persistentvolumeclaim_info{{{h},storageclass="legacy",volumename="",volumemode="Block"}} 1',  # noqa: E501
             f'kube_persistentvolumeclaim_status_phase{{{h},phase="Lost"}} 0',
@@ -138,7 +127,7 @@ def test_bare_claim_has_only_info_and_wildcard_labels() -> None:
         "spec": {"resources": {"requests": {"cpu": "1"}}},
     }
     h = 'namespace="ci",persistentvolumeclaim="bare"'
-    assert series(persistentvolumeclaims, pvc, ("*",)) == [
+    assert table_series(persistentvolumeclaims, pvc, ("*",)) == [
         f'kube_persistentvolumeclaim_info{{{h},storageclass="",volumename="",volumemode=""}} 1',
         f'kube_persistentvolumeclaim_labels{{{h},label_tier="x"}} 1',
     ]
@@ -149,7 +138,7 @@ def test_claim_with_a_fractional_request_rounds_up() -> None:
         "metadata": {"name": "odd", "namespace": "ci", "uid": "pvc4"},
         "spec": {"resources": {"requests": {"storage": "1.5"}}},
     }
-    out = series(persistentvolumeclaims, pvc)
+    out = table_series(persistentvolumeclaims, pvc)
     assert (
         'kube_persistentvolumeclaim_resource_requests_storage_bytes{namespace="ci",persistentvolumeclaim="odd"} 2'  # noqa: E501
         in out
@@ -216,7 +205,7 @@ CSI_PV: Obj = {
 
 def test_bound_csi_volume() -> None:
     h = 'persistentvolume="pvc-0d6f0e3a"'
-    assert series(persistentvolumes, CSI_PV, ("topology.kubernetes.io/zone",)) == sorted(
+    assert table_series(persistentvolumes, CSI_PV, ("topology.kubernetes.io/zone",)) == sorted(
         [
             f'kube_persistentvolume_claim_ref{{{h},name="data-postgres-0",claim_namespace="db"}} 1',
             f'kube_persistentvolume_labels{{{h},label_topology_kubernetes_io_zone="eu-west-1a"}} 1',
@@ -254,7 +243,7 @@ def test_released_host_path_volume_being_deleted() -> None:
     }
     h = 'persistentvolume="local-1"'
     # No creation time, no labels allowlist, no CSI source, no volumeMode (Filesystem).
-    assert series(persistentvolumes, pv) == sorted(
+    assert table_series(persistentvolumes, pv) == sorted(
         [
             f'kube_persistentvolume_claim_ref{{{h},name="gone",claim_namespace=""}} 1',
             f'kube_persistentvolume_status_phase{{{h},phase="Pending"}} 0',
@@ -280,7 +269,7 @@ def test_bare_volume_without_phase_claim_or_capacity() -> None:
     pv: Obj = {"metadata": {"name": "bare", "uid": "pv3"}, "spec": {}}
     h = 'persistentvolume="bare"'
     # No phase: no status_phase series; no claimRef: no claim_ref; capacity is Go's zero, 0.
-    assert series(persistentvolumes, pv) == sorted(
+    assert table_series(persistentvolumes, pv) == sorted(
         [
             pv_info("bare", "", ""),
             f"kube_persistentvolume_capacity_bytes{{{h}}} 0",
@@ -353,17 +342,21 @@ def test_volume_info_per_source(source: Obj, expected: dict[str, str]) -> None:
         "spec": {"storageClassName": "standard", "persistentVolumeReclaimPolicy": "Recycle"},
     }
     pv["spec"].update(source)
-    info = [s for s in series(persistentvolumes, pv) if s.startswith("kube_persistentvolume_info")]
+    info = [
+        s for s in table_series(persistentvolumes, pv) if s.startswith("kube_persistentvolume_info")
+    ]
     assert info == [pv_info("v", "standard", "Recycle", **expected)]
 
 
 def test_csi_attributes_without_ceph_keys_and_without_csi() -> None:
     pv: Obj = {"metadata": {"name": "c", "uid": "pv5"}, "spec": {"csi": {"driver": "d"}}}
-    out = [s for s in series(persistentvolumes, pv) if "csi_attributes" in s]
+    out = [s for s in table_series(persistentvolumes, pv) if "csi_attributes" in s]
     assert out == [
         'kube_persistentvolume_csi_attributes{persistentvolume="c",csi_mounter="",csi_map_options=""} 1'  # noqa: E501
     ]
-    assert not [s for s in series(persistentvolumes, CSI_PV | {"spec": {}}) if "csi_attr" in s]
+    assert not [
+        s for s in table_series(persistentvolumes, CSI_PV | {"spec": {}}) if "csi_attr" in s
+    ]
 
 
 def test_csi_attributes_is_opt_in_and_annotations_come_from_the_exporter() -> None:
@@ -424,7 +417,7 @@ def test_storage_class_with_explicit_policies() -> None:
         "parameters": {"type": "gp3"},
     }
     h = 'storageclass="fast-ssd"'
-    assert series(storageclasses, sc, ("*",)) == sorted(
+    assert table_series(storageclasses, sc, ("*",)) == sorted(
         [
             f'kube_storageclass_info{{{h},provisioner="ebs.csi.aws.com",reclaim_policy="Retain",volume_binding_mode="WaitForFirstConsumer"}} 1',  # noqa: E501
             f"kube_storageclass_created{{{h}}} {epoch(CREATED)}",
@@ -440,7 +433,7 @@ def test_storage_class_defaults() -> None:
     }
     # Unset reclaimPolicy/volumeBindingMode: KSM's defaults, Delete and Immediate; no creation
     # time, no allowlist: no created or labels series.
-    assert series(storageclasses, sc, ()) == [
+    assert table_series(storageclasses, sc, ()) == [
         'kube_storageclass_info{storageclass="standard",provisioner="rancher.io/local-path",reclaim_policy="Delete",volume_binding_mode="Immediate"} 1'  # noqa: E501
     ]
 
@@ -468,7 +461,7 @@ def test_attached_csi_volume_attachment() -> None:
     }
     h = 'volumeattachment="csi-8a1f"'
     # The labels family takes no allowlist in KSM: every label, even with none allowed.
-    assert series(volumeattachments, va) == sorted(
+    assert table_series(volumeattachments, va) == sorted(
         [
             f'kube_volumeattachment_labels{{{h},label_app="db",label_storage_example_tier="gold"}} 1',  # noqa: E501
             f'kube_volumeattachment_info{{{h},attacher="ebs.csi.aws.com",node="worker-2"}} 1',
@@ -494,7 +487,7 @@ def test_detached_inline_volume_attachment() -> None:
     h = 'volumeattachment="csi-inline"'
     # No labels and no metadata: one series each with only the name; no persistentVolumeName:
     # no spec_source_persistentvolume series; no creation time: no created series.
-    assert series(volumeattachments, va, ("*",)) == sorted(
+    assert table_series(volumeattachments, va, ("*",)) == sorted(
         [
             f"kube_volumeattachment_labels{{{h}}} 1",
             f'kube_volumeattachment_info{{{h},attacher="pd.csi.storage.gke.io",node="worker-1"}} 1',
@@ -509,6 +502,6 @@ def test_volume_attachment_without_status() -> None:
         "metadata": {"name": "new", "uid": "va3"},
         "spec": {"attacher": "a", "nodeName": "n"},
     }
-    assert 'kube_volumeattachment_status_attached{volumeattachment="new"} 0' in series(
+    assert 'kube_volumeattachment_status_attached{volumeattachment="new"} 0' in table_series(
         volumeattachments, va
     )

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers_cluster_exporter import Series, apply, fetch, scrape
+from helpers_cluster_exporter import Series, apply, assert_same_series, fetch, scrape
 
 from kubepulse.exporters.cluster.custom_resources import UNSTRUCTURED
 from kubepulse.processes import ProcessGroup, free_port
@@ -529,25 +529,8 @@ def _converge(
         _headers(fetch(f"http://127.0.0.1:{ports[p]}/metrics")[1].decode(), {n for n, _ in theirs})
         for p in ("ksm", "kp")
     ]
-    missing = sorted(k for k in theirs if k not in ours)
-    extra = sorted(k for k in ours if k not in theirs)
-    differ = sorted(k for k in theirs if k in ours and ours[k] != theirs[k])
-    families = {name for name, _ in theirs}
-    print(
-        f"\nCRS parity with kube-state-metrics v{KSM_VERSION} ({label}): {equal}/{len(theirs)} "
-        f"series equal ({100 * equal / max(len(theirs), 1):.1f} %), {len(families)} families, "
-        f"{len(extra)} extra"
-    )
-
-    def show(keys: list[tuple[str, frozenset[tuple[str, str]]]]) -> str:
-        return "\n".join(
-            f"  {n}{dict(sorted(lbl))} ksm={theirs.get((n, lbl))} ours={ours.get((n, lbl))}"
-            for n, lbl in keys[:40]
-        )
-
-    assert not missing and not extra and not differ, (
-        f"missing ({len(missing)}):\n{show(missing)}\nextra ({len(extra)}):\n{show(extra)}\n"
-        f"different ({len(differ)}):\n{show(differ)}"
+    assert_same_series(
+        theirs, ours, f"CRS parity with kube-state-metrics v{KSM_VERSION} ({label})"
     )
     # The same # HELP and # TYPE lines (stateset and info types included).
     assert headers[0] == headers[1]
