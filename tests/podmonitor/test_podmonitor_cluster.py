@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,25 @@ def wait_pods(api: KubeApi, ns: str, label: str, count: int, ready: bool = True)
         time.sleep(0.2)
 
 
+def delete(api: KubeApi, ns: str, name: str) -> str:
+    """Delete a pod; the deletionTimestamp the API set, from its answer."""
+    answer = api.client.send_json("DELETE", f"/api/v1/namespaces/{ns}/pods/{name}", None)
+    stamp: str = answer["metadata"]["deletionTimestamp"]
+    return stamp
+
+
+def live_pod(api: KubeApi, ns: str) -> dict[str, Any]:
+    """The one pod in ``ns`` that is not being deleted."""
+    pods, _ = api.list_pods(ns, "app=web")
+    (live,) = [p for p in pods if "deletionTimestamp" not in p["metadata"]]
+    return live
+
+
+def epoch(rfc3339: str | None) -> float:
+    assert rfc3339 is not None
+    return datetime.fromisoformat(rfc3339).timestamp()
+
+
 @pytest.fixture
 def extra_namespaces(cluster: Any, namespace: str) -> Iterator[list[str]]:
     names = [f"{namespace}-b", f"{namespace}-c"]
@@ -113,8 +133,8 @@ def test_three_namespaces_merge_two_recovered_one_unrecovered(
         pool.select_and_monitor_by_namespace_pattern_and_label(ns, "app=web", max_timeout=6)
     assert len(pool.events) == 3 and len({id(e) for e in pool.events}) == 3
     assert pool.wait_until_watching(10)
-    for ns, name in victims:
-        api.delete_pod(ns, name)
+    # The DELETE answer is the pod as the API marked it: its deletionTimestamp, exactly.
+    deleted_at = {ns: delete(api, ns, name) for ns, name in victims}
     status = pool.join()
 
     assert status.error is None
@@ -122,7 +142,13 @@ def test_three_namespaces_merge_two_recovered_one_unrecovered(
     assert sorted(by_ns) == sorted([ns_a, ns_b])
     (unrecovered,) = status.unrecovered
     assert (unrecovered.namespace, unrecovered.pod_name) == (ns_c, victims[2][1])
-    assert unrecovered.replacement_name and unrecovered.pod_readiness_time is None
+    # The replacements are the Deployments' only live pods now; names and times from the API.
+    replacement = {ns: live_pod(api, ns) for ns in (ns_a, ns_b, ns_c)}
+    assert unrecovered.replacement_name == replacement[ns_c]["metadata"]["name"]
+    assert unrecovered.pod_readiness_time is None
+    assert unrecovered.deletion_timestamp == deleted_at[ns_c]
+    created = replacement[ns_c]["metadata"]["creationTimestamp"]
+    assert unrecovered.replacement_creation_timestamp == created
     slow, fast = by_ns[ns_a], by_ns[ns_b]
     assert slow.pod_readiness_time == pytest.approx(2.0, abs=0.5)
     # Readiness counts from the replacement's creation, so scheduling latency adds to kwok's
@@ -136,9 +162,19 @@ def test_three_namespaces_merge_two_recovered_one_unrecovered(
             pod.pod_rescheduling_time + pod.pod_readiness_time,
             abs=1e-5,  # type: ignore[operator]
         )
-        # API timestamps are kept next to the sub-second receipt times.
-        assert pod.deletion_timestamp and pod.replacement_creation_timestamp
-        assert pod.ready_transition_timestamp
+        # API timestamps are kept next to the sub-second receipt times, as the API gave them.
+        new = replacement[pod.namespace]
+        assert pod.replacement_name == new["metadata"]["name"]
+        assert pod.deletion_timestamp == deleted_at[pod.namespace]
+        assert pod.replacement_creation_timestamp == new["metadata"]["creationTimestamp"]
+        ready = next(c for c in new["status"]["conditions"] if c["type"] == "Ready")
+        assert ready["status"] == "True"
+        assert pod.ready_transition_timestamp == ready["lastTransitionTime"]
+        # And they agree with the receipt times: the replacement was created, then Ready
+        # (2 s or 500 ms later), between the kill and the end of the run.
+        born = epoch(pod.replacement_creation_timestamp)
+        became_ready = epoch(pod.ready_transition_timestamp)
+        assert pod.killed_at - 1 <= born <= became_ready <= pod.ready_at + 1  # type: ignore[operator]
     assert PodsStatus.from_json(status.to_json()) == status
 
 
