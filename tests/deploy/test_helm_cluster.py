@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from deploy_helpers import CHART, run_helm
 
 from kubepulse.testing.cluster import Cluster
@@ -46,6 +48,26 @@ def ready(pod: dict[str, Any]) -> bool:
     return pod["status"].get("phase") == "Running" and any(
         c["type"] == "Ready" and c["status"] == "True" for c in conditions
     )
+
+
+COMPONENTS = {"cluster-exporter", "node-exporter", "prometheus", "alertmanager", "grafana"}
+
+
+def assert_release_ready(cluster: Cluster, namespace: str, release: str, manifest: str) -> None:
+    """The release runs exactly the pods its rendered manifest asks for, every one Ready: per
+    component, each Deployment's and StatefulSet's replicas and one DaemonSet pod per node."""
+    nodes = len(json.loads(cluster.kubectl("get", "nodes", "-o", "json"))["items"])
+    expected: Counter[str] = Counter()
+    for obj in yaml.safe_load_all(manifest):
+        if obj and obj["kind"] in ("Deployment", "StatefulSet", "DaemonSet"):
+            component = obj["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+            count = nodes if obj["kind"] == "DaemonSet" else obj["spec"].get("replicas", 1)
+            expected[component] += count
+    assert set(expected) == COMPONENTS and nodes > 0, expected
+    running = pods(cluster, namespace, release)
+    got = Counter(p["metadata"]["labels"]["app.kubernetes.io/component"] for p in running)
+    assert got == expected, f"pods {dict(got)}, the chart asks for {dict(expected)}"
+    assert all(ready(p) for p in running), [p["metadata"]["name"] for p in running if not ready(p)]
 
 
 # What each ServiceAccount reads (verbs get/list/watch), as (resource, subresource, API group).
@@ -365,7 +387,9 @@ def test_kubepulse_k8s_role_twice(cluster: Cluster, namespace: str, tmp_path: Pa
     try:
         first = run_k8s_role(cluster, namespace, tmp_path, **extra)
         assert first["failed"] == 0 and first["changed"] >= 2  # the Secret and the release
-        assert all(ready(p) for p in pods(cluster, namespace, release))
+        # The same values as the role's: persistence off, the Grafana Secret it created.
+        manifest = run_helm("template", release, str(CHART), "--namespace", namespace, *TEST_VALUES)
+        assert_release_ready(cluster, namespace, release, manifest)
         second = run_k8s_role(cluster, namespace, tmp_path, **extra)
         assert second["changed"] == 0 and second["failed"] == 0
     finally:
@@ -387,8 +411,7 @@ def test_kubepulse_k8s_role_applies_the_manifests_twice(
     try:
         first = run_k8s_role(cluster, namespace, tmp_path, **extra)
         assert first["failed"] == 0 and first["changed"] >= 2  # the Secret and the objects
-        running = pods(cluster, namespace, release)
-        assert running and all(ready(p) for p in running)
+        assert_release_ready(cluster, namespace, release, manifests.read_text())
         second = run_k8s_role(cluster, namespace, tmp_path, **extra)
         assert second["changed"] == 0 and second["failed"] == 0
     finally:
