@@ -13,7 +13,7 @@ from kubepulse.exporters.cluster.common import (
     map_to_labels,
     parse_labels_allowlist,
 )
-from kubepulse.exporters.cluster.exporter import KINDS, Options, kind_families
+from kubepulse.exporters.cluster.exporter import DEFAULT_RESOURCES, KINDS, Options, kind_families
 from kubepulse.exporters.cluster.store import KindStore
 
 POD: dict[str, Any] = {
@@ -121,3 +121,18 @@ def test_wildcard_resource_takes_precedence() -> None:
 )
 def test_label_names_are_sanitized_and_snake_cased(key: str, name: str) -> None:
     assert map_to_labels("label", {key: "v"}) == ((name, "v"),)
+
+
+def test_default_resources_are_ksm_v2_16_defaults() -> None:
+    """--resources defaults to KSM v2.16's DefaultResources (pkg/options/resource.go), so a
+    KSM swapped for kubepulse with no flags serves the same kinds; EndpointSlices opt in."""
+    assert set(DEFAULT_RESOURCES) == {
+        "certificatesigningrequests", "configmaps", "cronjobs", "daemonsets", "deployments",
+        "endpoints", "horizontalpodautoscalers", "ingresses", "jobs", "leases", "limitranges",
+        "mutatingwebhookconfigurations", "namespaces", "networkpolicies", "nodes",
+        "persistentvolumes", "persistentvolumeclaims", "poddisruptionbudgets", "pods",
+        "replicasets", "replicationcontrollers", "resourcequotas", "secrets", "services",
+        "statefulsets", "storageclasses", "validatingwebhookconfigurations", "volumeattachments",
+    }  # fmt: skip
+    assert set(KINDS) - set(DEFAULT_RESOURCES) == {"endpointslices"}
+    assert tuple(Options().resources) == DEFAULT_RESOURCES

@@ -125,3 +125,29 @@ def test_statefulset_ordinals_and_retention_policy() -> None:
     assert (
         series(statefulsets, bare, "kube_statefulset_persistentvolumeclaim_retention_policy") == []
     )
+
+
+def test_endpoints_addresses_and_ports() -> None:
+    from kubepulse.exporters.cluster import endpoints
+
+    ep = {
+        "metadata": {"name": "web", "namespace": "shop", "uid": "e1"},
+        "subsets": [
+            {
+                "addresses": [{"ip": "10.1.0.1"}],
+                "notReadyAddresses": [{"ip": "10.1.0.2"}],
+                "ports": [{"name": "http", "port": 80, "protocol": "TCP"}],
+            }
+        ],
+    }
+    h = 'namespace="shop",endpoint="web"'
+    assert series(endpoints, ep, "kube_endpoint_address") == [
+        f'kube_endpoint_address{{{h},port_protocol="TCP",port_number="80",port_name="http",ip="10.1.0.1",ready="true"}} 1',  # noqa: E501
+        f'kube_endpoint_address{{{h},port_protocol="TCP",port_number="80",port_name="http",ip="10.1.0.2",ready="false"}} 1',  # noqa: E501
+    ]
+    assert series(endpoints, ep, "kube_endpoint_ports") == [
+        f'kube_endpoint_ports{{{h},port_name="http",port_protocol="TCP",port_number="80"}} 1'
+    ]
+    assert series(endpoints, ep, "kube_endpoint_info") == [f"kube_endpoint_info{{{h}}} 1"]
+    empty = {"metadata": {"name": "web", "namespace": "shop", "uid": "e1"}}
+    assert series(endpoints, empty, "kube_endpoint_address") == []

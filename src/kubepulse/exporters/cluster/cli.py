@@ -18,7 +18,13 @@ from kubepulse.exporters.cluster.custom_resources import (
     CustomResourceConfig,
     parse_config,
 )
-from kubepulse.exporters.cluster.exporter import KINDS, KSM_RESOURCES, ClusterExporter, Options
+from kubepulse.exporters.cluster.exporter import (
+    DEFAULT_RESOURCES,
+    KINDS,
+    KSM_RESOURCES,
+    ClusterExporter,
+    Options,
+)
 from kubepulse.exposition.server import (
     ExporterServer,
     Request,
@@ -41,7 +47,7 @@ def _csv(value: str | None) -> list[str]:
 
 
 def _resources(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str]:
-    chosen = _csv(value) or list(KINDS)
+    chosen = _csv(value) or list(DEFAULT_RESOURCES)
     unknown = [r for r in chosen if r not in KINDS]
     if unknown:
         served = ", ".join(KINDS)
@@ -201,7 +207,10 @@ def _addresses(
     help="Namespaces left out (with --namespaces: those namespaces but these).",
 )
 @click.option(
-    "--resources", callback=_resources, help=f"Resources to serve (default all: {','.join(KINDS)})."
+    "--resources",
+    callback=_resources,
+    help=f"Resources to serve (default KSM's: {','.join(DEFAULT_RESOURCES)}; also: "
+    f"{','.join(sorted(set(KINDS) - set(DEFAULT_RESOURCES)))}).",
 )
 @click.option(
     "--metric-labels-allowlist",

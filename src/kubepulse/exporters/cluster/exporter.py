@@ -35,6 +35,7 @@ from kubepulse.exporters.cluster import (
     cronjobs,
     daemonsets,
     deployments,
+    endpoints,
     endpointslices,
     horizontalpodautoscalers,
     ingresses,
@@ -72,6 +73,7 @@ from kubepulse.kube.client import KubeClient
 from kubepulse.kube.informer import Backoff, Informer, InformerHandler
 
 __all__ = [
+    "DEFAULT_RESOURCES",
     "KINDS",
     "KSM_RESOURCES",
     "ClusterExporter",
@@ -93,6 +95,7 @@ KINDS: dict[str, ModuleType] = {
         cronjobs,
         daemonsets,
         deployments,
+        endpoints,
         endpointslices,
         horizontalpodautoscalers,
         ingresses,
@@ -118,6 +121,8 @@ KINDS: dict[str, ModuleType] = {
         volumeattachments,
     )
 }
+# What --resources defaults to: KSM v2.16's DefaultResources (EndpointSlices are opt-in there).
+DEFAULT_RESOURCES = tuple(name for name in KINDS if name != "endpointslices")
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 _GZ_EOF = gzip_member(b"# EOF\n")
 
@@ -148,7 +153,7 @@ def shard_of(uid: str, total_shards: int) -> int:
 class Options:
     """What the CLI flags choose (see ``cli.py`` for their meaning)."""
 
-    resources: Sequence[str] = tuple(KINDS)
+    resources: Sequence[str] = DEFAULT_RESOURCES
     namespaces: Sequence[str] = ()
     namespaces_denylist: Sequence[str] = ()
     labels_allowlist: dict[str, tuple[str, ...]] = field(default_factory=dict)
