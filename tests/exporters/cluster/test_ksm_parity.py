@@ -355,9 +355,7 @@ def fixture_objects(ns: str) -> list[dict[str, object]]:
                                 {
                                     "path": "/",
                                     "pathType": "Prefix",
-                                    "backend": {
-                                        "service": {"name": "web", "port": {"number": 80}}
-                                    },
+                                    "backend": {"service": {"name": "web", "port": {"number": 80}}},
                                 }
                             ]
                         },
@@ -395,6 +393,47 @@ def fixture_objects(ns: str) -> list[dict[str, object]]:
                 "signerName": "example.com/kubepulse",
                 "usages": ["client auth"],
             },
+        },
+    ]
+    # RBAC objects, a ServiceAccount and an IngressClass (KSM's opt-in kinds).
+    rule = {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}
+    objects += [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "robot"}},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "reader", "labels": {"app": "web"}},
+            "rules": [rule],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "reader"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
+            "subjects": [{"kind": "ServiceAccount", "name": "robot", "namespace": ns}],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": f"{ns}-reader"},
+            "rules": [rule],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": f"{ns}-reader"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": f"{ns}-reader",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "robot", "namespace": ns}],
+        },
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "IngressClass",
+            "metadata": {"name": f"{ns}-class"},
+            "spec": {"controller": "example.com/ingress-controller"},
         },
     ]
     # Webhooks that can never be called: they match a group no API serves.
@@ -444,7 +483,9 @@ def objects(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[str]:
     manifest.write_text(yaml.safe_dump_all(docs))
     cluster.kubectl("apply", "-n", namespace, "-f", str(manifest))
     yield namespace
-    cluster.kubectl("delete", "--wait=false", "--ignore-not-found", "-f", str(manifest))
+    cluster.kubectl(
+        "delete", "-n", namespace, "--wait=false", "--ignore-not-found", "-f", str(manifest)
+    )
 
 
 def test_every_series_matches_kube_state_metrics(
