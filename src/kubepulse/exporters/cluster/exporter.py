@@ -31,6 +31,8 @@ from prometheus_client.registry import Collector
 from kubepulse import __version__
 from kubepulse.exporters.cluster import (
     certificatesigningrequests,
+    clusterrolebindings,
+    clusterroles,
     configmaps,
     cronjobs,
     daemonsets,
@@ -53,6 +55,8 @@ from kubepulse.exporters.cluster import (
     replicasets,
     replicationcontrollers,
     resourcequotas,
+    rolebindings,
+    roles,
     secrets,
     services,
     statefulsets,
@@ -76,6 +80,7 @@ __all__ = [
     "DEFAULT_RESOURCES",
     "KINDS",
     "KSM_RESOURCES",
+    "OPT_IN_KINDS",
     "ClusterExporter",
     "Options",
     "family_enabled",
@@ -91,6 +96,8 @@ KINDS: dict[str, ModuleType] = {
     m.RESOURCE.name: m
     for m in (
         certificatesigningrequests,
+        clusterrolebindings,
+        clusterroles,
         configmaps,
         cronjobs,
         daemonsets,
@@ -113,6 +120,8 @@ KINDS: dict[str, ModuleType] = {
         replicasets,
         replicationcontrollers,
         resourcequotas,
+        rolebindings,
+        roles,
         secrets,
         services,
         statefulsets,
@@ -121,8 +130,20 @@ KINDS: dict[str, ModuleType] = {
         volumeattachments,
     )
 }
-# What --resources defaults to: KSM v2.16's DefaultResources (EndpointSlices are opt-in there).
-DEFAULT_RESOURCES = tuple(name for name in KINDS if name != "endpointslices")
+# Served only when --resources names them, as in KSM v2.16.
+OPT_IN_KINDS = frozenset(
+    {
+        "clusterrolebindings",
+        "clusterroles",
+        "endpointslices",
+        "ingressclasses",
+        "rolebindings",
+        "roles",
+        "serviceaccounts",
+    }
+)
+# What --resources defaults to: KSM v2.16's DefaultResources.
+DEFAULT_RESOURCES = tuple(name for name in KINDS if name not in OPT_IN_KINDS)
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 _GZ_EOF = gzip_member(b"# EOF\n")
 
