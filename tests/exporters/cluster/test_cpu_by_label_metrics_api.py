@@ -4,6 +4,8 @@ pod's ``kwok.x-k8s.io/usage-cpu`` annotation."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -58,12 +60,27 @@ EXPECTED = {
 }
 
 
-def test_cpu_by_label_sums_pod_metrics(metrics_cluster: Cluster, metrics_namespace: str) -> None:
+@pytest.fixture
+def control_namespace(metrics_cluster: Cluster) -> Iterator[str]:
+    """A second fresh namespace in ``metrics_cluster``, for the denylist's control pod."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    metrics_cluster.kubectl("create", "namespace", name)
+    try:
+        yield name
+    finally:
+        metrics_cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
+
+
+def test_cpu_by_label_sums_pod_metrics(
+    metrics_cluster: Cluster, metrics_namespace: str, control_namespace: str
+) -> None:
     """Per-label sums of metrics.k8s.io usage equal the annotated totals; a denylisted namespace
     and a second shard add nothing (first metrics need about a minute: two kwok samples at
-    metrics-server's 15 s resolution)."""
+    metrics-server's 15 s resolution). The denylisted exporter's control: a pod in a namespace
+    it does watch is summed by it, so its usage loop ran when the test's namespace is absent."""
     ns = metrics_namespace
     apply(metrics_cluster, ns, *PODS)
+    apply(metrics_cluster, control_namespace, _pod("ctl-1", {"app": "ctl"}, "400m"))
     client = connect(metrics_cluster.kubeconfig)
 
     def pods_exporter(**options: Any) -> ClusterExporter:
@@ -118,7 +135,27 @@ def test_cpu_by_label_sums_pod_metrics(metrics_cluster: Cluster, metrics_namespa
             return True
 
         wait_until(shards_complete, timeout=30, interval=1.0)
+
+        def control_counted() -> bool:
+            found = select(scrape(urls[1]), FAMILY, namespace=control_namespace)
+            assert set(found) == {
+                frozenset(
+                    {
+                        ("label_name", "app"),
+                        ("label_value", "ctl"),
+                        ("namespace", control_namespace),
+                    }
+                )
+            }, found
+            (cores,) = found.values()
+            assert abs(cores - 0.400) <= REL_TOLERANCE * 0.400, cores
+            return True
+
+        # The denylisted exporter polls and sums (the control pod at 400m), yet not the test's.
+        wait_until(control_counted, timeout=60, interval=1.0)
         assert not sums(urls[1]), "denylisted namespace counted"
+        # The namespace-restricted exporter does not count the control pod either.
+        assert not select(scrape(urls[0]), FAMILY, namespace=control_namespace)
         assert got
     finally:
         for server in servers:
