@@ -19,6 +19,7 @@ import pytest
 import yaml
 from deploy_helpers import CHART, run_helm
 
+from kubepulse.exporters.cluster.exporter import DEFAULT_RESOURCES, KINDS
 from kubepulse.testing.cluster import Cluster
 
 pytestmark = pytest.mark.cluster
@@ -71,15 +72,18 @@ def assert_release_ready(cluster: Cluster, namespace: str, release: str, manifes
 
 
 # What each ServiceAccount reads (verbs get/list/watch), as (resource, subresource, API group).
+# The exporter reads every kind it serves by default (KSM's default kinds) and the metrics API.
 EXPORTER_READS = (
-    ("pods", "", ""),
-    ("nodes", "", ""),
-    ("namespaces", "", ""),
-    ("services", "", ""),
-    ("deployments", "", "apps"),
-    ("replicasets", "", "apps"),
-    ("statefulsets", "", "apps"),
-    ("daemonsets", "", "apps"),
+    *(
+        (
+            name,
+            "",
+            ""
+            if KINDS[name].RESOURCE.group_version.startswith("/api/")
+            else KINDS[name].RESOURCE.group_version.split("/")[2],
+        )
+        for name in DEFAULT_RESOURCES
+    ),
     ("pods", "", "metrics.k8s.io"),
 )
 PROMETHEUS_READS = (
@@ -126,10 +130,20 @@ def assert_rbac(cluster: Cluster, namespace: str, release: str) -> None:
     exporter = f"{release}-kubepulse-cluster-exporter"
     prometheus = f"{release}-kubepulse-prometheus"
     # Granted to neither; reads of these would be a least-privilege leak.
-    not_granted = (("secrets", "", ""), ("configmaps", "", ""), ("serviceaccounts", "", ""))
+    # The exporter reads Secrets' metadata as KSM does; Prometheus may not.
+    not_granted = (("serviceaccounts", "", ""), ("roles", "", "rbac.authorization.k8s.io"))
     cases = (
-        (exporter, EXPORTER_READS, (*not_granted, ("endpoints", "", ""), ("nodes", "proxy", ""))),
-        (prometheus, PROMETHEUS_READS, (*not_granted, ("deployments", "", "apps"))),
+        (exporter, EXPORTER_READS, (*not_granted, ("nodes", "proxy", ""))),
+        (
+            prometheus,
+            PROMETHEUS_READS,
+            (
+                *not_granted,
+                ("secrets", "", ""),
+                ("configmaps", "", ""),
+                ("deployments", "", "apps"),
+            ),
+        ),
     )
     for sa, reads, others in cases:
         for scope in ("default", ""):
