@@ -551,3 +551,23 @@ def test_cli_exit_codes_and_outputs(
     assert scraped[
         ("kubepulse_pod_recovery_seconds_sum", (("namespace", ns_ok), ("phase", "total")))
     ] == pytest.approx(total)
+
+
+@pytest.mark.cluster
+def test_a_kill_right_after_select_is_never_missed(
+    cluster: Any, namespace: str, tmp_path: Path
+) -> None:
+    """krkn's plugins kill the moment ``select_and_monitor_*`` returns, without
+    ``wait_until_watching()``. Twenty times over (twenty Deployments, one monitor and one kill
+    each, no pause between select and kill), every kill is counted and recovered."""
+    names = [f"k{i:02d}" for i in range(20)]
+    apply(cluster, tmp_path, *(deployment(name, namespace) for name in names))
+    api = KubeApi(cluster.api_client())
+    victims = {name: wait_pods(api, namespace, f"app={name}", 1)[0] for name in names}
+    pool = PodsMonitorPool(cluster.api_client(), settle_seconds=0.5)
+    for name in names:
+        pool.select_and_monitor_by_namespace_pattern_and_label(namespace, f"app={name}", 60)
+        api.delete_pod(namespace, victims[name])
+    status = pool.join()
+    assert status.error is None and not status.unrecovered, status.to_json()
+    assert sorted(p.pod_name for p in status.recovered) == sorted(victims.values())

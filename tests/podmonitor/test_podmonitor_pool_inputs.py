@@ -110,3 +110,23 @@ def test_cli_refuses_a_bad_pushgateway_url_before_watching(tmp_path: Path) -> No
     assert result.output.strip() == (
         f"kubepulse monitor pods: --pushgateway: '{gateway}' is not an http(s):// URL"
     )
+
+
+def test_select_waits_for_the_api_and_names_the_selection_when_it_never_answers() -> None:
+    """select_and_monitor_* returns only once its pods are selected; an API that accepts the
+    connection and never answers (a loopback socket that reads nothing) gets a TimeoutError
+    naming the selection after ``select_timeout``, instead of a monitor that silently saw
+    nothing. A stand-in server: no real API server can be made to hang like this."""
+    import socket
+    import time
+
+    with socket.create_server(("127.0.0.1", free_port())) as silent:
+        cfg = k8s.Configuration()
+        cfg.host = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        pool = PodsMonitorPool(k8s.ApiClient(cfg), select_timeout=1.5)
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match=r"label 'app=web'.*did not answer.*1\.5 s"):
+            pool.select_and_monitor_by_label("app=web", 30)
+        assert time.monotonic() - started >= 1.5  # it did wait for the selection
+    with pytest.raises(ValueError, match="select_timeout: must be a positive finite number"):
+        PodsMonitorPool(k8s.ApiClient(), select_timeout=0)

@@ -20,12 +20,20 @@ from kubepulse.threader import Threader
 __all__ = ["PodsMonitorPool"]
 
 
+# How long a select_and_monitor_* call may wait for its pods to be selected.
+DEFAULT_SELECT_TIMEOUT = 60.0
+
+
+def _check_positive(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name}: expected seconds as a number, got {value!r}")
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"{name}: must be a positive finite number, got {value!r}")
+    return float(value)
+
+
 def _check_timeout(max_timeout: Any) -> float:
-    if isinstance(max_timeout, bool) or not isinstance(max_timeout, int | float):
-        raise ValueError(f"max_timeout: expected seconds as a number, got {max_timeout!r}")
-    if not max_timeout > 0 or max_timeout == float("inf"):
-        raise ValueError(f"max_timeout: must be a positive finite number, got {max_timeout!r}")
-    return float(max_timeout)
+    return _check_positive(max_timeout, "max_timeout")
 
 
 class PodsMonitorPool:
@@ -34,15 +42,23 @@ class PodsMonitorPool:
     ``client`` is a ``kubernetes.client.ApiClient``, a kubeconfig path or a
     ``kubepulse.kube.client.KubeClient``; all monitors share its connection pool.
     ``settle_seconds``: a monitor whose disruptions have all recovered ends after this long
-    without a new one.
+    without a new one. ``select_timeout``: how long each ``select_and_monitor_*`` call may wait
+    for its pods to be selected and its watch opened.
     ``events`` holds each monitor's stop event, in push order.
     """
 
-    def __init__(self, client: Any, *, settle_seconds: float = DEFAULT_SETTLE_SECONDS) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+        select_timeout: float = DEFAULT_SELECT_TIMEOUT,
+    ) -> None:
         if isinstance(settle_seconds, bool) or not isinstance(settle_seconds, int | float):
             raise ValueError(f"settle_seconds: expected a number, got {settle_seconds!r}")
         if settle_seconds < 0:
             raise ValueError(f"settle_seconds: must not be negative, got {settle_seconds!r}")
+        self.select_timeout = _check_positive(select_timeout, "select_timeout")
         self.client = make_client(client)
         self.settle_seconds = float(settle_seconds)
         self.monitors: list[PodMonitor] = []
@@ -81,10 +97,13 @@ class PodsMonitorPool:
         namespace_pattern: str | None = None,
         name_pattern: str | None = None,
     ) -> PodMonitor:
-        """Start one monitor for the pods matching every given criterion; return at once.
+        """Start one monitor for the pods matching every given criterion.
 
-        Raises ``ValueError`` naming the argument for a bad selector, regex or timeout, before
-        any thread starts.
+        Returns once its pods are selected and its watch is open, so a pod killed right after
+        the call is seen (krkn's plugins kill at once). The wait is bounded by the pool's
+        ``select_timeout``: an API that does not answer raises ``TimeoutError`` naming the
+        selection, and that monitor is cancelled. Raises ``ValueError`` naming the argument for
+        a bad selector, regex or timeout, before any thread starts.
         """
         timeout = _check_timeout(max_timeout)
         selection = Selection(
@@ -112,6 +131,13 @@ class PodsMonitorPool:
         self.threads.append(thread)
         self.events.append(thread.stop_event)
         thread.start()
+        if not monitor.watching.wait(self.select_timeout):
+            thread.stop()
+            monitor.interrupt()
+            raise TimeoutError(
+                f"{selection.describe()}: the Kubernetes API did not answer the pod selection "
+                f"within {self.select_timeout:g} s"
+            )
         return monitor
 
     def wait_until_watching(self, timeout: float | None = None) -> bool:
