@@ -299,14 +299,14 @@ def test_bare_volume_without_phase_claim_or_capacity() -> None:
         (
             {
                 "iscsi": {
-                    "targetPortal": "10.0.0.5:3260",
+                    "targetPortal": "192.0.2.5:3260",
                     "iqn": "iqn.2026-01.org.example:store",
                     "lun": 3,
                     "initiatorName": "iqn.2026-01.org.example:node1",
                 }
             },
             {
-                "iscsi_target_portal": "10.0.0.5:3260",
+                "iscsi_target_portal": "192.0.2.5:3260",
                 "iscsi_iqn": "iqn.2026-01.org.example:store",
                 "iscsi_lun": "3",
                 "iscsi_initiator_name": "iqn.2026-01.org.example:node1",
