@@ -1,4 +1,4 @@
-"""``kubepulse exporter system``: host CPU, load, memory, swap, filesystems and network (seed 004).
+"""``kubepulse exporter system``: host CPU, load, memory, swap, filesystems and network.
 
 Every value is read from psutil when Prometheus scrapes (a custom collector), never by a
 background loop, so a scrape never returns stale numbers and an idle exporter does no work. One

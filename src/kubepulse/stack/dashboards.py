@@ -274,7 +274,7 @@ def workloads() -> dict[str, Any]:
             ),
             unit="bytes",
         )
-        .row("By label (seed 004)")
+        .row("By label")
         .graph(
             "CPU requests by label",
             Q(
@@ -359,7 +359,7 @@ def nodes() -> dict[str, Any]:
             Q(f"rate(node_vmstat_pgmajfault{{{inst}}}[{RATE}])", "{{instance}}"),
             unit="ops",
         )
-        .row("Hosts with the kubepulse system exporter (seed 004)")
+        .row("Hosts with the kubepulse system exporter")
         .graph(
             "CPU busy",
             Q('system_cpu_usage_ratio{job="kubepulse-system-exporter"}', "{{instance}}"),
@@ -532,7 +532,7 @@ def store_textfile() -> dict[str, Any]:
         _Board(
             "kubepulse-store",
             "kubepulse / Store (textfile)",
-            "Seed 001: the XML store's rows exported through node_exporter's textfile collector.",
+            "The XML store's rows, exported through node_exporter's textfile collector by kubepulse textfile.",
         )
         .variable("path", "label_values(store_total_rows, path)", "Store")
         .row("Store")

@@ -1,1 +1,1 @@
-"""``kubepulse textfile``: an XML store turned into node_exporter textfile metrics (seed 001)."""
+"""``kubepulse textfile``: an XML store turned into node_exporter textfile metrics."""

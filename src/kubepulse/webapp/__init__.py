@@ -1,6 +1,6 @@
-"""Prometheus instrumentation for any WSGI or Flask app (seed 004, the application exporter).
+"""Prometheus instrumentation for any WSGI or Flask app (the application exporter).
 
-``instrument(app)`` mounts ``/metrics`` with werkzeug's ``DispatcherMiddleware`` (as the seed does),
+``instrument(app)`` mounts ``/metrics`` with werkzeug's ``DispatcherMiddleware``,
 and ``/healthz`` beside it as every kubepulse exporter answers it, and records, for every other
 request:
 

@@ -1,4 +1,4 @@
-"""Seed 004: pod CPU usage (and requests) summed by a chosen pod label.
+"""Pod CPU usage (and requests) summed by a chosen pod label.
 
 ``kubepulse_pod_cpu_usage_cores_by_label{label_name, label_value, namespace}`` sums the containers'
 CPU usage from the ``metrics.k8s.io/v1beta1`` PodMetrics (metrics-server), polled every
