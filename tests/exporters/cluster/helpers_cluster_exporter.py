@@ -142,3 +142,50 @@ def epoch(text: str) -> int:
     from datetime import datetime
 
     return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+
+
+def start_side_by_side(group: Any, flags: list[str]) -> dict[str, int]:
+    """Start the real kube-state-metrics and kubepulse's cluster exporter with the same
+    ``flags`` (kubeconfig included), on loopback; return their ports (``ksm``, ``ksm-tel``,
+    ``kp``, ``kp-tel``)."""
+    import sys
+    from pathlib import Path
+
+    from kubepulse.processes import free_port
+    from kubepulse.testing.binaries import ensure_kube_state_metrics
+
+    ports = {name: free_port() for name in ("ksm", "ksm-tel", "kp", "kp-tel")}
+    # name: argv, port key, readiness URL (KSM answers its telemetry /metrics once up, before
+    # it has listed everything: both are compared until they agree anyway).
+    programs = {
+        "kube-state-metrics": (
+            [str(ensure_kube_state_metrics())],
+            "ksm",
+            f"http://127.0.0.1:{ports['ksm-tel']}/metrics",
+        ),
+        "kubepulse": (
+            [
+                str(Path(sys.executable).parent / "kubepulse"),
+                "exporter",
+                "cluster",
+                "--usage-labels=",
+            ],
+            "kp",
+            f"http://127.0.0.1:{ports['kp']}/readyz",
+        ),
+    }
+    for name, (argv, side, ready_url) in programs.items():
+        group.start(
+            name,
+            [
+                *argv,
+                "--host=127.0.0.1",
+                f"--port={ports[side]}",
+                "--telemetry-host=127.0.0.1",
+                f"--telemetry-port={ports[side + '-tel']}",
+                *flags,
+            ],
+            ready_url=ready_url,
+            timeout=60,
+        )
+    return ports

@@ -25,11 +25,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from helpers_cluster_exporter import Series, assert_same_series, scrape
+from helpers_cluster_exporter import Series, assert_same_series, scrape, start_side_by_side
 
 from kubepulse.exporters.cluster.exporter import KINDS
-from kubepulse.processes import ProcessGroup, free_port
-from kubepulse.testing.binaries import KSM_VERSION, ensure_kube_state_metrics
+from kubepulse.processes import ProcessGroup
+from kubepulse.testing.binaries import KSM_VERSION
 from kubepulse.testing.cluster import Cluster
 
 pytestmark = pytest.mark.cluster
@@ -492,39 +492,9 @@ def test_every_series_matches_kube_state_metrics(
     cluster: Cluster, objects: str, tmp_path: Path
 ) -> None:
     ns = objects
-    ksm = ensure_kube_state_metrics()
-    ports = {name: free_port() for name in ("ksm", "ksm-tel", "kp", "kp-tel")}
     common = ["--kubeconfig", str(cluster.kubeconfig), *FLAGS]
     with ProcessGroup(tmp_path) as group:
-        group.start(
-            "kube-state-metrics",
-            [
-                str(ksm),
-                "--host=127.0.0.1",
-                f"--port={ports['ksm']}",
-                "--telemetry-host=127.0.0.1",
-                f"--telemetry-port={ports['ksm-tel']}",
-                *common,
-            ],
-            ready_url=f"http://127.0.0.1:{ports['ksm-tel']}/metrics",
-            timeout=60,
-        )
-        group.start(
-            "kubepulse",
-            [
-                str(Path(__import__("sys").executable).parent / "kubepulse"),
-                "exporter",
-                "cluster",
-                "--host=127.0.0.1",
-                f"--port={ports['kp']}",
-                "--telemetry-host=127.0.0.1",
-                f"--telemetry-port={ports['kp-tel']}",
-                "--usage-labels=",
-                *common,
-            ],
-            ready_url=f"http://127.0.0.1:{ports['kp']}/readyz",
-            timeout=60,
-        )
+        ports = start_side_by_side(group, common)
         # Let the fixture settle (the late Job fails its 2 s deadline, Deployments go Ready),
         # then compare until both exporters show the same state.
         deadline = time.monotonic() + 90

@@ -11,18 +11,24 @@ ignore ``--resources``). Every series of the fixture's groups must be equal.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from helpers_cluster_exporter import Series, apply, assert_same_series, fetch, scrape
+from helpers_cluster_exporter import (
+    Series,
+    apply,
+    assert_same_series,
+    fetch,
+    scrape,
+    start_side_by_side,
+)
 
 from kubepulse.exporters.cluster.custom_resources import UNSTRUCTURED
-from kubepulse.processes import ProcessGroup, free_port
-from kubepulse.testing.binaries import KSM_VERSION, ensure_kube_state_metrics
+from kubepulse.processes import ProcessGroup
+from kubepulse.testing.binaries import KSM_VERSION
 from kubepulse.testing.cluster import Cluster
 
 pytestmark = pytest.mark.cluster
@@ -428,8 +434,6 @@ def _compare(
     flags: list[str],
     mode: str,
 ) -> None:
-    ksm = ensure_kube_state_metrics()
-    ports = {name: free_port() for name in ("ksm", "ksm-tel", "kp", "kp-tel")}
     common = [
         "--kubeconfig",
         str(cluster.kubeconfig),
@@ -437,35 +441,7 @@ def _compare(
         *flags,
     ]
     with ProcessGroup(tmp_path) as group_:
-        group_.start(
-            "kube-state-metrics",
-            [
-                str(ksm),
-                "--host=127.0.0.1",
-                f"--port={ports['ksm']}",
-                "--telemetry-host=127.0.0.1",
-                f"--telemetry-port={ports['ksm-tel']}",
-                *common,
-            ],
-            ready_url=f"http://127.0.0.1:{ports['ksm-tel']}/metrics",
-            timeout=60,
-        )
-        group_.start(
-            "kubepulse",
-            [
-                str(Path(sys.executable).parent / "kubepulse"),
-                "exporter",
-                "cluster",
-                "--host=127.0.0.1",
-                f"--port={ports['kp']}",
-                "--telemetry-host=127.0.0.1",
-                f"--telemetry-port={ports['kp-tel']}",
-                "--usage-labels=",
-                *common,
-            ],
-            ready_url=f"http://127.0.0.1:{ports['kp']}/readyz",
-            timeout=60,
-        )
+        ports = start_side_by_side(group_, common)
         theirs, ksm_all, kp_all = _converge(ports, group, f"{mode}, at start")
         families = {name for name, _ in theirs}
         if mode == "crs-only":
