@@ -91,8 +91,7 @@ def test_cluster_exporter_rbac_is_read_only_on_what_it_serves(
     # Exactly the kinds the exporter serves by default (and the metrics API for usage by label).
     expected = {("metrics.k8s.io", "pods")}
     for name in DEFAULT_RESOURCES:
-        module = KINDS[name]
-        group_version = module.RESOURCE.group_version
+        group_version = KINDS[name].resource.group_version
         group = "" if group_version.startswith("/api/") else group_version.split("/")[2]
         expected.add((group, name))
     assert served == expected

@@ -79,8 +79,8 @@ EXPORTER_READS = (
             name,
             "",
             ""
-            if KINDS[name].RESOURCE.group_version.startswith("/api/")
-            else KINDS[name].RESOURCE.group_version.split("/")[2],
+            if KINDS[name].resource.group_version.startswith("/api/")
+            else KINDS[name].resource.group_version.split("/")[2],
         )
         for name in DEFAULT_RESOURCES
     ),

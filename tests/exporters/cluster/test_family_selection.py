@@ -33,7 +33,7 @@ def names(opts: Options, kind: str = "pods") -> set[str]:
 
 
 def lines(opts: Options, family: str) -> list[str]:
-    store = KindStore("pods", kind_families("pods", pods, opts), pods.prefix)
+    store = KindStore("pods", kind_families("pods", pods.KIND, opts), pods.prefix)
     store.apply([POD], (), True)
     text = b"".join(store.chunks()).decode()
     return [line for line in text.splitlines() if line.startswith(family + "{")]
@@ -46,11 +46,11 @@ def test_defaults_serve_every_family_but_the_opt_in_ones() -> None:
     assert "kube_pod_nodeselectors" in names(Options(metric_opt_in=["kube_pod_nodeselectors"]))
     # Every kind with a labels family has its annotations twin beside it, but VolumeAttachments
     # (KSM has none for them).
-    for kind, module in KINDS.items():
+    for kind, served in KINDS.items():
         if kind == "volumeattachments":
             assert "kube_volumeattachment_annotations" not in names(Options(), kind)
             continue
-        table = {s.name for s in module.families(None)}
+        table = {s.name for s in served.families(None)}
         for label_family in (n for n in table if n.endswith("_labels")):
             assert label_family.replace("_labels", "_annotations") in names(Options(), kind)
 

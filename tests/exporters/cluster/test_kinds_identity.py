@@ -32,7 +32,7 @@ def test_resources() -> None:
 
 
 def _headers(module: Any, name: str, opts: Options) -> list[str]:
-    store = KindStore(name, kind_families(name, module, opts), module.prefix)
+    store = KindStore(name, kind_families(name, module.KIND, opts), module.prefix)
     return [
         line for line in b"".join(store.chunks()).decode().splitlines() if line.startswith("# HELP")
     ]
@@ -61,7 +61,7 @@ def test_family_order_and_help_texts() -> None:
             (serviceaccounts, "serviceaccounts"),
             (ingressclasses, "ingressclasses"),
         )
-        for spec in kind_families(name, module, Options())
+        for spec in kind_families(name, module.KIND, Options())
     ]
     assert {spec.type for spec in every} == {"gauge"}
     assert not [
@@ -141,7 +141,7 @@ def test_serviceaccount_annotations_from_the_exporter() -> None:
     opts = Options(annotations_allowlist={"serviceaccounts": ("owner",)})
     store = KindStore(
         "serviceaccounts",
-        kind_families("serviceaccounts", serviceaccounts, opts),
+        kind_families("serviceaccounts", serviceaccounts.KIND, opts),
         serviceaccounts.prefix,
     )
     store.apply([sa], (), True)
@@ -179,7 +179,7 @@ def test_ingressclass_annotations_from_the_exporter() -> None:
     opts = Options(annotations_allowlist={"ingressclasses": ("*",)})
     store = KindStore(
         "ingressclasses",
-        kind_families("ingressclasses", ingressclasses, opts),
+        kind_families("ingressclasses", ingressclasses.KIND, opts),
         ingressclasses.prefix,
     )
     store.apply([FULL_IC], (), True)

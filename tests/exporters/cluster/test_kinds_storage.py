@@ -361,7 +361,7 @@ def test_csi_attributes_without_ceph_keys_and_without_csi() -> None:
 
 def test_csi_attributes_is_opt_in_and_annotations_come_from_the_exporter() -> None:
     def names(module: ModuleType, name: str, opts: Options) -> list[str]:
-        return [s.name for s in kind_families(name, module, opts)]
+        return [s.name for s in kind_families(name, module.KIND, opts)]
 
     default = names(persistentvolumes, "persistentvolumes", Options())
     assert "kube_persistentvolume_csi_attributes" not in default

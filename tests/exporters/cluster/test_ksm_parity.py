@@ -34,7 +34,7 @@ from kubepulse.testing.cluster import Cluster
 
 pytestmark = pytest.mark.cluster
 
-CLUSTER_SCOPED = {name for name, module in KINDS.items() if not module.RESOURCE.namespaced}
+CLUSTER_SCOPED = {name for name, kind in KINDS.items() if not kind.resource.namespaced}
 # The flags both exporters get (beside their addresses and kubeconfig).
 FLAGS = [
     "--resources",

@@ -72,7 +72,7 @@ ALERT_METRICS = {
 
 def served_names() -> set[str]:
     opts = Options()
-    names = {s.name for kind, module in KINDS.items() for s in kind_families(kind, module, opts)}
+    names = {s.name for name, kind in KINDS.items() for s in kind_families(name, kind, opts)}
     exporter: Any = SimpleNamespace(options=opts, stores={})
     telemetry = _Telemetry(exporter)
     for family in telemetry.registry.collect():

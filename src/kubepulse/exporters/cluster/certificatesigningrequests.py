@@ -17,7 +17,7 @@ from base64 import b64decode
 from typing import Any
 
 from kubepulse.exporters.cluster.common import labels_sample
-from kubepulse.exporters.cluster.store import FamilySpec, Labels, Sample
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels, Sample
 from kubepulse.exporters.cluster.workload import created
 from kubepulse.kube.informer import Resource
 
@@ -70,3 +70,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             "kube_certificatesigningrequest_cert_length", "Length of the issued cert", cert_length
         ),
     ]
+
+
+KIND = Kind(RESOURCE, prefix, families)

@@ -15,7 +15,7 @@ from typing import Any
 from kubepulse.exporters.cluster.common import labels_sample
 from kubepulse.exporters.cluster.configmaps import resource_version
 from kubepulse.exporters.cluster.rolebindings import roleref_info
-from kubepulse.exporters.cluster.store import FamilySpec, Labels
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels
 from kubepulse.exporters.cluster.workload import created
 from kubepulse.kube.informer import Resource
 
@@ -45,3 +45,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             resource_version,
         ),
     ]
+
+
+KIND = Kind(RESOURCE, prefix, families)

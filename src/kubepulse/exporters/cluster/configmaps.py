@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubepulse.exporters.cluster.common import labels_sample
-from kubepulse.exporters.cluster.store import FamilySpec, Sample
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import created, namespaced_prefix
 from kubepulse.kube.informer import Resource
 
@@ -50,3 +50,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             resource_version,
         ),
     ]
+
+
+KIND = Kind(RESOURCE, prefix, families)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 
 from kubepulse.exporters.cluster.common import labels_sample, timestamp
-from kubepulse.exporters.cluster.store import FamilySpec, Sample
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import created, namespaced_prefix, number
 from kubepulse.kube.informer import Resource
 
@@ -152,3 +152,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             number("spec", "failedJobsHistoryLimit", optional=True),
         ),
     ]
+
+
+KIND = Kind(RESOURCE, prefix, families)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubepulse.exporters.cluster.store import FamilySpec
+from kubepulse.exporters.cluster.store import FamilySpec, Kind
 from kubepulse.exporters.cluster.workload import common_families, namespaced_prefix, number
 from kubepulse.kube.informer import Resource
 
@@ -61,3 +61,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             for name, key, text in _STATUS
         ),
     ]
+
+
+KIND = Kind(RESOURCE, prefix, families)

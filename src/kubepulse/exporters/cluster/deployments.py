@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubepulse.exporters.cluster.common import condition_samples
-from kubepulse.exporters.cluster.store import FamilySpec, Sample
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import common_families, namespaced_prefix, number
 from kubepulse.kube.informer import Resource
 
@@ -104,3 +104,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             conditions,
         ),
     ]
+
+
+KIND = Kind(RESOURCE, prefix, families)

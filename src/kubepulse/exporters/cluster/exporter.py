@@ -14,7 +14,6 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any, Protocol
 
 from prometheus_client import (
@@ -71,7 +70,7 @@ from kubepulse.exporters.cluster.custom_resources import (
     CustomResourceConfig,
     CustomResourceSource,
 )
-from kubepulse.exporters.cluster.store import FamilySpec, KindStore, gzip_member
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, KindStore, gzip_member
 from kubepulse.exporters.cluster.usage_by_label import CpuUsageByLabel, RequestsByLabel
 from kubepulse.exposition.server import Request, Response
 from kubepulse.exposition.text import CONTENT_TYPE
@@ -94,44 +93,44 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # Served kinds, in output order.
-KINDS: dict[str, ModuleType] = {
-    m.RESOURCE.name: m
-    for m in (
-        certificatesigningrequests,
-        clusterrolebindings,
-        clusterroles,
-        configmaps,
-        cronjobs,
-        daemonsets,
-        deployments,
-        endpoints,
-        endpointslices,
-        horizontalpodautoscalers,
-        ingressclasses,
-        ingresses,
-        jobs,
-        leases,
-        limitranges,
-        mutatingwebhookconfigurations,
-        namespaces,
-        networkpolicies,
-        nodes,
-        persistentvolumeclaims,
-        persistentvolumes,
-        poddisruptionbudgets,
-        pods,
-        replicasets,
-        replicationcontrollers,
-        resourcequotas,
-        rolebindings,
-        roles,
-        secrets,
-        serviceaccounts,
-        services,
-        statefulsets,
-        storageclasses,
-        validatingwebhookconfigurations,
-        volumeattachments,
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        certificatesigningrequests.KIND,
+        clusterrolebindings.KIND,
+        clusterroles.KIND,
+        configmaps.KIND,
+        cronjobs.KIND,
+        daemonsets.KIND,
+        deployments.KIND,
+        endpoints.KIND,
+        endpointslices.KIND,
+        horizontalpodautoscalers.KIND,
+        ingressclasses.KIND,
+        ingresses.KIND,
+        jobs.KIND,
+        leases.KIND,
+        limitranges.KIND,
+        mutatingwebhookconfigurations.KIND,
+        namespaces.KIND,
+        networkpolicies.KIND,
+        nodes.KIND,
+        persistentvolumeclaims.KIND,
+        persistentvolumes.KIND,
+        poddisruptionbudgets.KIND,
+        pods.KIND,
+        replicasets.KIND,
+        replicationcontrollers.KIND,
+        resourcequotas.KIND,
+        rolebindings.KIND,
+        roles.KIND,
+        secrets.KIND,
+        serviceaccounts.KIND,
+        services.KIND,
+        statefulsets.KIND,
+        storageclasses.KIND,
+        validatingwebhookconfigurations.KIND,
+        volumeattachments.KIND,
     )
 }
 # Served only when --resources names them, as in KSM v2.16.
@@ -202,13 +201,13 @@ _LABELS_FAMILY = re.compile(r"^kube_([a-z]+)_labels$")
 _NO_ANNOTATIONS = frozenset({"volumeattachments"})
 
 
-def kind_families(name: str, module: ModuleType, opts: Options) -> list[FamilySpec]:
+def kind_families(name: str, kind: Kind, opts: Options) -> list[FamilySpec]:
     """The families a kind serves under ``opts``: its table, plus ``kube_<kind>_annotations``
     beside its labels family, less what the metric allow/deny/opt-in lists leave out."""
     labels = expand_allowlist(opts.labels_allowlist, opts.resources).get(name)
     annotations = expand_allowlist(opts.annotations_allowlist, opts.resources).get(name)
     specs: list[FamilySpec] = []
-    for spec in module.families(labels):
+    for spec in kind.families(labels):
         match = _LABELS_FAMILY.match(spec.name)
         if match and name not in _NO_ANNOTATIONS:
             specs.append(_annotations_family(match.group(1), annotations))
@@ -314,11 +313,11 @@ KSM_RESOURCES = frozenset(
 
 def ksm_type_name(resource: str) -> str:
     """``pods`` → ``*v1.Pod``, ``horizontalpodautoscalers`` → ``*v2.HorizontalPodAutoscaler``."""
-    module = KINDS.get(resource)
+    served = KINDS.get(resource)
     kind = _KINDS_BY_PLURAL.get(resource)
-    if module is None or kind is None:
+    if served is None or kind is None:
         return resource
-    return f"*{module.RESOURCE.group_version.rsplit('/', 1)[-1]}.{kind}"
+    return f"*{served.resource.group_version.rsplit('/', 1)[-1]}.{kind}"
 
 
 class _Telemetry:
@@ -443,17 +442,17 @@ class ClusterExporter:
         field_selector = (
             ",".join(f"metadata.namespace!={ns}" for ns in opts.namespaces_denylist) or None
         )
-        for name, module in KINDS.items():
+        for name, kind in KINDS.items():
             if name not in opts.resources:
                 continue
-            namespaced = module.RESOURCE.namespaced
+            namespaced = kind.resource.namespaced
             scopes: list[str | None] = (
                 list(opts.namespaces) if namespaced and opts.namespaces else [None]
             )
             store = KindStore(
                 name,
-                kind_families(name, module, opts),
-                module.prefix,
+                kind_families(name, kind, opts),
+                kind.prefix,
                 informers=len(scopes),
             )
             self.stores[name] = store
@@ -474,7 +473,7 @@ class ClusterExporter:
                 self.informers.append(
                     Informer(
                         client,
-                        module.RESOURCE,
+                        kind.resource,
                         handler,
                         namespace=scope,
                         field_selector=selector,

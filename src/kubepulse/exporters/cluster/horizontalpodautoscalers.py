@@ -15,7 +15,7 @@ from typing import Any
 
 from kubepulse.exporters.cluster.common import condition_samples, labels_sample
 from kubepulse.exporters.cluster.resourcequotas import quantity_value
-from kubepulse.exporters.cluster.store import FamilySpec, Sample
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import generation, namespaced_prefix, number
 from kubepulse.kube.informer import Resource
 
@@ -142,3 +142,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             _conditions,
         ),
     ]
+
+
+KIND = Kind(RESOURCE, prefix, families)

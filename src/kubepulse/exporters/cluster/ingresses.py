@@ -11,7 +11,7 @@ from typing import Any
 
 from kubepulse.exporters.cluster.common import labels_sample
 from kubepulse.exporters.cluster.configmaps import resource_version
-from kubepulse.exporters.cluster.store import FamilySpec, Sample
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import created, namespaced_prefix
 from kubepulse.kube.informer import Resource
 
@@ -96,3 +96,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
         ),
         FamilySpec("kube_ingress_tls", "Ingress TLS host and secret information.", _tls),
     ]
+
+
+KIND = Kind(RESOURCE, prefix, families)

@@ -18,7 +18,7 @@ from kubepulse.exporters.cluster.common import (
     owner_samples,
     timestamp,
 )
-from kubepulse.exporters.cluster.store import FamilySpec, Sample
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import created, namespaced_prefix, number
 from kubepulse.kube.informer import Resource
 
@@ -136,3 +136,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             lambda o: owner_samples(o["metadata"]),
         ),
     ]
+
+
+KIND = Kind(RESOURCE, prefix, families)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubepulse.exporters.cluster.common import timestamp
-from kubepulse.exporters.cluster.store import FamilySpec, Labels, Sample
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels, Sample
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource("leases", "/apis/coordination.k8s.io/v1")
@@ -62,3 +62,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
         FamilySpec("kube_lease_owner", "Information about the Lease's owner.", _owner),
         FamilySpec("kube_lease_renew_time", "Kube lease renew time.", _renew_time),
     ]
+
+
+KIND = Kind(RESOURCE, prefix, families)

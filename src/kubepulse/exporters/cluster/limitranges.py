@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubepulse.exporters.cluster.resourcequotas import quantity_value
-from kubepulse.exporters.cluster.store import FamilySpec, Sample
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import created, namespaced_prefix
 from kubepulse.kube.informer import Resource
 
@@ -40,3 +40,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
         FamilySpec("kube_limitrange", "Information about limit range.", _limits),
         FamilySpec("kube_limitrange_created", "Unix creation timestamp", created),
     ]
+
+
+KIND = Kind(RESOURCE, prefix, families)

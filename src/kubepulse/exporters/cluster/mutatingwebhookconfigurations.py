@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kubepulse.exporters.cluster.store import FamilySpec, Labels, Sample
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels, Sample
 from kubepulse.exporters.cluster.workload import created
 from kubepulse.kube.informer import Resource
 
@@ -101,3 +101,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return webhook_families(
         "mutatingwebhookconfiguration", "MutatingWebhookConfiguration", "mutating"
     )
+
+
+KIND = Kind(RESOURCE, prefix, families)

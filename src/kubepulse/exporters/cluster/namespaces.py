@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubepulse.exporters.cluster.common import condition_samples, labels_sample
-from kubepulse.exporters.cluster.store import FamilySpec, Labels, Sample
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels, Sample
 from kubepulse.exporters.cluster.workload import created
 from kubepulse.kube.informer import Resource
 
@@ -46,3 +46,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
         FamilySpec("kube_namespace_status_phase", "kubernetes namespace status phase.", phase),
         FamilySpec("kube_namespace_status_condition", "The condition of a namespace.", conditions),
     ]
+
+
+KIND = Kind(RESOURCE, prefix, families)

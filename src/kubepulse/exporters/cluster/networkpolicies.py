@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubepulse.exporters.cluster.common import go_timestamp, labels_sample
-from kubepulse.exporters.cluster.store import FamilySpec, Sample
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import namespaced_prefix
 from kubepulse.kube.informer import Resource
 
@@ -54,3 +54,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             _rules("egress"),
         ),
     ]
+
+
+KIND = Kind(RESOURCE, prefix, families)

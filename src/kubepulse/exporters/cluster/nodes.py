@@ -13,7 +13,7 @@ from kubepulse.exporters.cluster.common import (
     quantity_samples,
     timestamp,
 )
-from kubepulse.exporters.cluster.store import FamilySpec, Labels, Sample
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels, Sample
 from kubepulse.exporters.cluster.workload import created
 from kubepulse.kube.informer import Resource
 
@@ -133,3 +133,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
         FamilySpec("kube_node_status_condition", "The condition of a cluster node.", conditions),
         FamilySpec("kube_node_status_addresses", "Node address information.", addresses),
     ]
+
+
+KIND = Kind(RESOURCE, prefix, families)

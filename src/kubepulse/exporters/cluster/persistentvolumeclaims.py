@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubepulse.exporters.cluster.common import condition_samples, labels_sample, quantity, timestamp
-from kubepulse.exporters.cluster.store import FamilySpec, Sample
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import created, namespaced_prefix
 from kubepulse.kube.informer import Resource
 
@@ -123,3 +123,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             deletion_timestamp,
         ),
     ]
+
+
+KIND = Kind(RESOURCE, prefix, families)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubepulse.exporters.cluster.common import labels_sample, quantity, timestamp
-from kubepulse.exporters.cluster.store import FamilySpec, Labels, Sample
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels, Sample
 from kubepulse.exporters.cluster.workload import created
 from kubepulse.kube.informer import Resource
 
@@ -194,3 +194,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             _volume_mode,
         ),
     ]
+
+
+KIND = Kind(RESOURCE, prefix, families)

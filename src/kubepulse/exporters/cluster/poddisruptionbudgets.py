@@ -10,7 +10,7 @@ family here.
 from __future__ import annotations
 
 from kubepulse.exporters.cluster.common import labels_sample
-from kubepulse.exporters.cluster.store import FamilySpec
+from kubepulse.exporters.cluster.store import FamilySpec, Kind
 from kubepulse.exporters.cluster.workload import created, namespaced_prefix, number
 from kubepulse.kube.informer import Resource
 
@@ -52,3 +52,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             number("status", "observedGeneration"),
         ),
     ]
+
+
+KIND = Kind(RESOURCE, prefix, families)

@@ -21,7 +21,7 @@ from kubepulse.exporters.cluster.common import (
     quantity_samples,
     timestamp,
 )
-from kubepulse.exporters.cluster.store import FamilySpec, Labels, Sample
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels, Sample
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource("pods", "/api/v1")
@@ -542,3 +542,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             opt_in=True,
         ),
     ]
+
+
+KIND = Kind(RESOURCE, prefix, families)

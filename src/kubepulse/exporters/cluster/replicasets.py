@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubepulse.exporters.cluster.store import FamilySpec
+from kubepulse.exporters.cluster.store import FamilySpec, Kind
 from kubepulse.exporters.cluster.workload import (
     common_families,
     namespaced_prefix,
@@ -45,3 +45,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             number("status", "observedGeneration"),
         ),
     ]
+
+
+KIND = Kind(RESOURCE, prefix, families)

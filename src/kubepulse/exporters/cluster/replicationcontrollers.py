@@ -11,7 +11,7 @@ The identifying labels are ``namespace`` and ``replicationcontroller``.
 from __future__ import annotations
 
 from kubepulse.exporters.cluster.common import owner_samples
-from kubepulse.exporters.cluster.store import FamilySpec
+from kubepulse.exporters.cluster.store import FamilySpec, Kind
 from kubepulse.exporters.cluster.workload import created, generation, namespaced_prefix, number
 from kubepulse.kube.informer import Resource
 
@@ -64,3 +64,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             lambda o: owner_samples(o["metadata"]),
         ),
     ]
+
+
+KIND = Kind(RESOURCE, prefix, families)

@@ -17,7 +17,7 @@ from typing import Any
 from kubernetes.utils import parse_quantity
 
 from kubepulse.exporters.cluster.common import labels_sample
-from kubepulse.exporters.cluster.store import FamilySpec, Sample
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import created, namespaced_prefix
 from kubepulse.kube.informer import Resource
 
@@ -71,3 +71,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             lambda o: labels_sample(o["metadata"].get("labels"), allowed_labels),
         ),
     ]
+
+
+KIND = Kind(RESOURCE, prefix, families)

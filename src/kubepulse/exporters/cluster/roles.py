@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from kubepulse.exporters.cluster.common import labels_sample
 from kubepulse.exporters.cluster.configmaps import info, resource_version
-from kubepulse.exporters.cluster.store import FamilySpec
+from kubepulse.exporters.cluster.store import FamilySpec, Kind
 from kubepulse.exporters.cluster.workload import created, namespaced_prefix
 from kubepulse.kube.informer import Resource
 
@@ -33,3 +33,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             resource_version,
         ),
     ]
+
+
+KIND = Kind(RESOURCE, prefix, families)

@@ -11,7 +11,7 @@ from typing import Any
 
 from kubepulse.exporters.cluster.common import labels_sample, owner_samples
 from kubepulse.exporters.cluster.configmaps import info, resource_version
-from kubepulse.exporters.cluster.store import FamilySpec, Sample
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import created, namespaced_prefix
 from kubepulse.kube.informer import Resource
 
@@ -46,3 +46,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             lambda o: owner_samples(o["metadata"]),
         ),
     ]
+
+
+KIND = Kind(RESOURCE, prefix, families)

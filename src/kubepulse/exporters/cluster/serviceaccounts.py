@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubepulse.exporters.cluster.common import labels_sample, timestamp
-from kubepulse.exporters.cluster.store import FamilySpec, Labels, Sample
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels, Sample
 from kubepulse.exporters.cluster.workload import created
 from kubepulse.kube.informer import Resource
 
@@ -73,3 +73,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             lambda o: labels_sample(o["metadata"].get("labels"), allowed_labels),
         ),
     ]
+
+
+KIND = Kind(RESOURCE, prefix, families)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kubepulse.exporters.cluster.store import FamilySpec, Sample
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import common_families, namespaced_prefix, number
 from kubepulse.kube.informer import Resource
 
@@ -90,3 +90,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             _retention_policy,
         ),
     ]
+
+
+KIND = Kind(RESOURCE, prefix, families)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubepulse.exporters.cluster.common import labels_sample
-from kubepulse.exporters.cluster.store import FamilySpec, Labels, Sample
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels, Sample
 from kubepulse.exporters.cluster.workload import created
 from kubepulse.kube.informer import Resource
 
@@ -55,3 +55,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             lambda o: labels_sample(o["metadata"].get("labels"), allowed_labels),
         ),
     ]
+
+
+KIND = Kind(RESOURCE, prefix, families)

@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubepulse.exposition.text import Family, escape_help, escape_label_value, format_value
+from kubepulse.kube.informer import Resource
 
 __all__ = [
     "FamilySpec",
+    "Kind",
     "KindStore",
     "Sample",
     "gzip_member",
@@ -49,6 +51,24 @@ class FamilySpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "family", Family(self.name, self.help, self.type))
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One served kind, as its module declares it: ``KIND = Kind(RESOURCE, prefix, families)``.
+
+    ``resource`` is what the informer lists and watches; ``prefix(obj)`` the labels every family
+    of the kind starts with; ``families(allowed_labels)`` the family table, in KSM's order, with
+    ``allowed_labels`` feeding the kind's ``_labels`` family (``None``: KSM's default, none).
+    """
+
+    resource: Resource
+    prefix: Callable[[Object], Labels]
+    families: Callable[[tuple[str, ...] | None], list[FamilySpec]]
+
+    @property
+    def name(self) -> str:
+        return self.resource.name
 
 
 def gzip_member(data: bytes) -> bytes:

@@ -13,7 +13,7 @@ are shared with ``mutatingwebhookconfigurations`` (``webhook_families``).
 from __future__ import annotations
 
 from kubepulse.exporters.cluster.mutatingwebhookconfigurations import name_prefix, webhook_families
-from kubepulse.exporters.cluster.store import FamilySpec
+from kubepulse.exporters.cluster.store import FamilySpec, Kind
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource(
@@ -27,3 +27,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return webhook_families(
         "validatingwebhookconfiguration", "ValidatingWebhookConfiguration", "validating"
     )
+
+
+KIND = Kind(RESOURCE, prefix, families)

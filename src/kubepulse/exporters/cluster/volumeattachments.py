@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubepulse.exporters.cluster.common import map_to_labels
-from kubepulse.exporters.cluster.store import FamilySpec, Labels, Sample
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels, Sample
 from kubepulse.exporters.cluster.workload import created
 from kubepulse.kube.informer import Resource
 
@@ -81,3 +81,6 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             _attachment_metadata,
         ),
     ]
+
+
+KIND = Kind(RESOURCE, prefix, families)
