@@ -12,56 +12,81 @@ refused by name rather than silently ignored)::
     basic_auth_users:
       prometheus: $2b$12$...             # bcrypt hash (htpasswd -nBC 12 "" | tr -d ':')
 
-Design, driven by the cluster exporter serving tens of MB per scrape:
+Design, driven by the cluster exporter serving tens of MB per scrape and by clients that are
+hostile or broken:
 
-- one thread per connection, HTTP/1.1 keep-alive (Prometheus reuses its connection);
-- a handler's body may be a sequence of pre-rendered chunks; they are written with scatter-gather
-  ``sendmsg`` (plain HTTP) or joined in 256 KiB batches (TLS, where sendmsg is unavailable);
+- one event-loop thread accepts connections, runs TLS handshakes and reads request heads
+  without blocking; only a complete request reaches one of a fixed number of worker threads. An
+  idle or trickling client (slowloris) costs a file descriptor and a small buffer, never a
+  thread, and is closed at its deadline; the connection cap closes the longest-waiting
+  connections first, and running out of file descriptors evicts or backs off instead of spinning
+  (``ServerLimits``);
+- request heads are parsed strictly (``http1``): HTTP/0.9, bad versions, malformed header lines
+  and ``Transfer-Encoding`` get a proper status line, unsupported methods get 405 with ``Allow``;
+- HTTP/1.1 keep-alive (Prometheus reuses its connection); a handler's body may be a sequence of
+  pre-rendered chunks, written with scatter-gather ``sendmsg`` (plain HTTP, the head in the same
+  call) or joined in 256 KiB batches (TLS, where sendmsg is unavailable);
 - gzip (when the client asks, as Prometheus does) is zlib level 1: in C, off the GIL, fast;
-- bcrypt is deliberately slow (~100+ ms per check), so a successful check is cached in memory by a
-  keyed digest of the credentials, as exporter-toolkit does; wrong credentials are never cached;
-- the TLS handshake runs in the connection's thread with a timeout, and a plain-HTTP request to a
-  TLS port gets the same one-line ``400`` Go servers send instead of a hang or a traceback;
+- basic auth (``auth.BasicAuth``) caches successes and cannot be starved by wrong passwords;
+- a plain-HTTP request to a TLS port gets the same one-line ``400`` Go servers send;
 - certificates rotated in place are picked up without a restart (the rest of the web config,
   like basic auth users, is read at startup).
+
+Why not a server library: uvicorn (h11) and the standard ``http.server`` hold a slowloris
+socket open with no deadline for its head, and ``http.server`` spends a thread on each one;
+neither writes pre-rendered chunks with one ``sendmsg`` or reloads certificates in place. The
+slowloris benchmark (``benchmarks/results/slowloris.md``) measures scrape latency under attack for
+this server, the previous thread-per-connection one, uvicorn and node_exporter side by side.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import hashlib
-import hmac
+import contextvars
+import errno
+import functools
 import ipaddress
 import logging
 import os
-import secrets
+import queue
+import resource
+import selectors
 import socket
 import ssl
-import sys
 import threading
 import time
+import weakref
 import zlib
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import click
 import yaml
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
+from kubepulse.exposition.auth import BasicAuth, auth_metrics
+from kubepulse.exposition.http1 import (
+    MAX_HEAD,
+    BadRequest,
+    RequestHead,
+    find_head_end,
+    parse_head,
+    status_line,
+)
 from kubepulse.exposition.text import CONTENT_TYPE
 
 __all__ = [
-    "BasicAuth",
     "ExporterServer",
     "Handler",
     "Headers",
     "Request",
     "Response",
+    "ServerLimits",
     "TLSConfig",
     "WebConfig",
     "fail_usage",
@@ -69,22 +94,18 @@ __all__ = [
     "load_web_config",
     "parse_listen_address",
     "prometheus_client_handler",
+    "server_metrics",
     "web_options",
 ]
 
 log = logging.getLogger(__name__)
 
-# Long enough for Prometheus to reuse its connection between scrapes at a 60 s interval.
-KEEPALIVE_TIMEOUT = 120.0
-# A client that opens a TLS connection and sends nothing must not hold a thread forever.
-HANDSHAKE_TIMEOUT = 10.0
 # How often (at most) a new TLS connection checks whether the certificate files changed.
 TLS_RELOAD_CHECK = 1.0
 # sendmsg takes at most IOV_MAX (1024 on Linux) buffers per call.
 _IOV_MAX = 1024
 # Chunks are joined into batches of about this size for TLS, where sendmsg is unavailable.
 _TLS_BATCH = 256 * 1024
-_MAX_POST_BODY = 64 * 1024
 
 
 class Headers(Mapping[str, str]):
@@ -197,57 +218,6 @@ _CLIENT_AUTH = {
     "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
     "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
 }
-
-
-class BasicAuth:
-    """Checks ``Authorization: Basic`` headers against bcrypt hashes, caching successes.
-
-    As in exporter-toolkit: an unknown user still costs one bcrypt check (against a dummy hash),
-    so response time does not reveal which users exist; uncached checks run one at a time, so a
-    flood of wrong passwords uses at most one core. The cache key is an HMAC (per-process random
-    key) of user and password: the cache never holds a password.
-    """
-
-    def __init__(self, users: Mapping[str, str]) -> None:
-        self.users = {user: hashed.encode() for user, hashed in users.items()}
-        self._key = secrets.token_bytes(32)
-        self._ok: set[bytes] = set()
-        self._bcrypt_lock = threading.Lock()
-        self._dummy: bytes | None = None
-
-    def _dummy_hash(self) -> bytes:
-        import bcrypt
-
-        if self._dummy is None:
-            cost = max((int(h[4:6]) for h in self.users.values() if h[4:6].isdigit()), default=10)
-            self._dummy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(cost))
-        return self._dummy
-
-    def check(self, authorization: str | None) -> bool:
-        """True if the header carries a user and password matching this config."""
-        if not authorization or authorization[:6].lower() != "basic ":
-            return False
-        try:
-            decoded = base64.b64decode(authorization[6:].strip(), validate=True)
-        except (binascii.Error, ValueError):
-            return False
-        user_b, sep, password = decoded.partition(b":")
-        if not sep:
-            return False
-        digest = hmac.new(self._key, user_b + b"\0" + password, hashlib.sha256).digest()
-        if digest in self._ok:
-            return True
-        import bcrypt  # loaded only when basic auth is configured: it is a C extension
-
-        hashed = self.users.get(user_b.decode("utf-8", "replace"))
-        with self._bcrypt_lock:
-            try:
-                ok = bcrypt.checkpw(password, hashed or self._dummy_hash()) and hashed is not None
-            except ValueError:
-                return False
-            if ok:
-                self._ok.add(digest)
-        return ok
 
 
 @dataclass(frozen=True)
@@ -415,6 +385,48 @@ def format_listen_address(host: str, port: int) -> str:
 
 # --------------------------------------------------------------------------- the server
 
+# Connections are closed at the cap, not the open-files limit: this many descriptors are left for
+# everything else (scrape-time /proc reads, the Kubernetes client, log files, TLS reloads).
+FD_RESERVE = 64
+# A request's body (only POST has one worth reading) is read and discarded up to this size.
+_MAX_BODY = 64 * 1024
+# After an error answer, the client's unread bytes are drained this long before the close, so
+# the close does not send a TCP reset that would destroy the answer before the client reads it.
+_DRAIN_SECONDS = 1.0
+_SWEEP_EVERY = 0.25
+_ALLOW = "GET, HEAD, POST"
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """What one client, or many, can hold of a server.
+
+    ``max_connections`` open at once (idle, reading or being served; lowered to fit the
+    open-files limit, ``FD_RESERVE`` kept free). At the cap, the connection that has waited
+    longest without completing a request (a slowloris, an idle socket) is closed to make room,
+    then the longest-idle kept-alive one; only if every connection is being served is the new
+    one refused. ``read_header_timeout`` bounds the TLS handshake plus the whole request head
+    (and a small body), from the connect or from a kept-alive request's first byte;
+    ``idle_timeout`` bounds the wait between kept-alive requests; ``write_timeout`` the whole
+    response. ``workers`` threads run handlers; requests beyond them wait in a queue (at most
+    one per connection, so the queue is bounded by the cap) and nothing else holds a thread.
+    """
+
+    max_connections: int = 1024
+    read_header_timeout: float = 10.0
+    # Long enough for Prometheus to reuse its connection between scrapes at a 60 s interval.
+    idle_timeout: float = 120.0
+    write_timeout: float = 60.0
+    workers: int = 8
+
+
+def fd_limited_max_connections(wanted: int) -> int:
+    """``wanted``, lowered to leave ``FD_RESERVE`` descriptors under ``RLIMIT_NOFILE``."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(1, min(wanted, soft - FD_RESERVE))
+
 
 def _gzip(chunks: Sequence[bytes]) -> bytes:
     comp = zlib.compressobj(1, zlib.DEFLATED, 31)
@@ -423,126 +435,173 @@ def _gzip(chunks: Sequence[bytes]) -> bytes:
     return b"".join(parts)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "kubepulse"
-    sys_version = ""
-    disable_nagle_algorithm = True
-    timeout = KEEPALIVE_TIMEOUT
-    server: _HTTPServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_HEAD(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def _dispatch(self) -> None:
-        owner = self.server.owner
-        split = urlsplit(self.path)
-        headers = Headers(list(self.headers.items()))
-        if self.command == "POST":
-            # Routes are read-only: a small body is drained so the connection stays usable, a
-            # large or unparsable one ends the connection.
-            length_header = self.headers.get("Content-Length") or "0"
-            length = int(length_header) if length_header.isdigit() else -1
-            if not 0 <= length <= _MAX_POST_BODY:
-                self.close_connection = True
-                self._send(Response(413, b"request body too large\n", "text/plain"), Headers())
-                return
-            if length:
-                self.rfile.read(length)
-        auth = owner.web_config.basic_auth if owner.web_config else None
-        if auth is not None and not auth.check(headers.get("Authorization")):
-            resp = Response(
-                401,
-                b"Unauthorized\n",
-                "text/plain; charset=utf-8",
-                {"WWW-Authenticate": 'Basic realm="kubepulse"'},
-            )
-        else:
-            handler = owner.routes.get(split.path)
-            if handler is None:
-                resp = Response(404, b"404 page not found\n", "text/plain; charset=utf-8")
-            else:
-                request = Request(
-                    self.command, split.path, parse_qs(split.query, keep_blank_values=True), headers
-                )
-                try:
-                    resp = handler(request)
-                except Exception:
-                    log.exception("handler for %s failed", split.path)
-                    resp = Response(500, b"internal error\n", "text/plain; charset=utf-8")
-        self._send(resp, headers)
-
-    def _send(self, resp: Response, req_headers: Mapping[str, str]) -> None:
-        chunks: Sequence[bytes] = [resp.body] if isinstance(resp.body, bytes) else resp.body
-        out_headers = {**(self.server.owner.extra_headers), **resp.headers}
-        if "Content-Encoding" not in out_headers and "gzip" in (
-            req_headers.get("Accept-Encoding") or ""
-        ):
-            chunks = [_gzip(chunks)]
-            out_headers["Content-Encoding"] = "gzip"
-        length = sum(len(c) for c in chunks)
-        self.send_response(resp.status)
-        self.send_header("Content-Type", resp.content_type)
-        self.send_header("Content-Length", str(length))
-        if "gzip" in out_headers.get("Content-Encoding", ""):
-            self.send_header("Vary", "Accept-Encoding")
-        for name, value in out_headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self._write(chunks)
-
-    def _write(self, chunks: Sequence[bytes]) -> None:
-        sock = self.connection
-        if isinstance(sock, ssl.SSLSocket):
-            batch: list[bytes] = []
-            size = 0
-            for chunk in chunks:
-                batch.append(chunk)
-                size += len(chunk)
-                if size >= _TLS_BATCH:
-                    sock.sendall(b"".join(batch))
-                    batch, size = [], 0
-            if batch:
-                sock.sendall(b"".join(batch))
-            return
-        views = [memoryview(c) for c in chunks if c]
-        i = 0
-        while i < len(views):
-            sent = sock.sendmsg(views[i : i + _IOV_MAX])
-            # Skip what went out; a partial send leaves the rest of one view for the next call.
-            while sent:
-                if sent >= len(views[i]):
-                    sent -= len(views[i])
-                    i += 1
-                else:
-                    views[i] = views[i][sent:]
-                    sent = 0
+def _healthz(_: Request) -> Response:
+    return Response(200, b"ok\n", "text/plain; charset=utf-8")
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
+class _Conn:
+    """One client connection and where it is: peek/handshake/reading/idle (the event loop
+    watches it), busy (a worker has it), draining (being closed after an error answer)."""
 
-    def __init__(self, address: tuple[str, int], owner: ExporterServer) -> None:
+    __slots__ = ("buf", "client", "deadline", "head", "scanned", "sock", "state")
+
+    def __init__(self, sock: socket.socket, client: str, state: str, deadline: float) -> None:
+        self.sock: socket.socket = sock
+        self.client = client
+        self.buf = bytearray()
+        self.scanned = 0
+        self.head: tuple[RequestHead, int] | None = None
+        self.state = state
+        self.deadline = deadline
+
+
+class _Loop:
+    """The event loop: accepts, handshakes, reads request heads, enforces every deadline and the
+    connection cap, and hands complete requests to a fixed pool of worker threads.
+
+    A connection costs a file descriptor and a small buffer until its request is complete, never
+    a thread, so idle and trickling clients cannot exhaust threads or memory.
+    """
+
+    def __init__(self, owner: ExporterServer, listener: socket.socket, limits: ServerLimits):
         self.owner = owner
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.listener = listener
+        self.limits = limits
+        self.max_connections = fd_limited_max_connections(limits.max_connections)
+        if self.max_connections < limits.max_connections:
+            log.warning(
+                "connection cap lowered from %d to %d by the open-files limit %d "
+                "(raise LimitNOFILE or ulimit -n to allow more)",
+                limits.max_connections,
+                self.max_connections,
+                resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+            )
         self.tls = owner.web_config.tls if owner.web_config else None
         self.ssl_context = self.tls.ssl_context() if self.tls else None
         self._tls_stamp = self.tls.stamp() if self.tls else ()
         self._tls_checked = time.monotonic()
-        self._tls_lock = threading.Lock()
-        super().__init__(address, _Handler)
+        self.selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self.selector.register(listener, selectors.EVENT_READ, listener)
+        self.conns: set[_Conn] = set()
+        # Evictable connections, oldest first: those that never completed a request, then the
+        # kept-alive idle ones, then those being drained.
+        self.waiting: OrderedDict[_Conn, None] = OrderedDict()
+        self.idle: OrderedDict[_Conn, None] = OrderedDict()
+        self.draining: OrderedDict[_Conn, None] = OrderedDict()
+        self.queue: queue.SimpleQueue[tuple[_Conn, RequestHead] | None] = queue.SimpleQueue()
+        self.returns: deque[tuple[_Conn, bool]] = deque()
+        self.workers: list[threading.Thread] = []
+        self.stopping = False
+        self.done = threading.Event()
+        self._accept_paused_until = 0.0
+        self._backoff = 0.0
+        self._fd_episode = False
+        self.counts: dict[tuple[str, str], int] = {}
+
+    # ----------------------------------------------------------------- bookkeeping
+
+    def count(self, family: str, reason: str) -> None:
+        key = (family, reason)
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def _forget(self, conn: _Conn) -> None:
+        for table in (self.waiting, self.idle, self.draining):
+            table.pop(conn, None)
+
+    def close(self, conn: _Conn, reason: str) -> None:
+        if conn not in self.conns:
+            return
+        self.conns.discard(conn)
+        self._forget(conn)
+        if conn.state != "busy":
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self.selector.unregister(conn.sock)
+        with contextlib.suppress(OSError):
+            conn.sock.close()
+        self.count("closed", reason)
+
+    def _evict(self) -> bool:
+        """Close the longest-waiting connection that is not being served; False if none."""
+        for table in (self.draining, self.waiting, self.idle):
+            if table:
+                victim = next(iter(table))
+                self.close(victim, "evicted")
+                return True
+        return False
+
+    def _set_state(self, conn: _Conn, state: str, deadline: float) -> None:
+        self._forget(conn)
+        conn.state, conn.deadline = state, deadline
+        table = {"idle": self.idle, "draining": self.draining}.get(state, self.waiting)
+        table[conn] = None
+
+    # ----------------------------------------------------------------- accepting
+
+    def _accept(self, now: float) -> None:
+        for _ in range(64):
+            try:
+                sock, addr = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    self._out_of_descriptors(exc, now)
+                    return
+                if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
+                    continue
+                raise
+            self._fd_episode = False
+            self._backoff = 0.0
+            self._admit(sock, str(addr[0]), now)
+
+    def _out_of_descriptors(self, exc: OSError, now: float) -> None:
+        """accept() failed for want of a descriptor: free one by closing the longest-waiting
+        connection, or stop accepting for a while (doubling, up to 1 s) rather than spin."""
+        self.count("accept_errors", "fd_exhausted")
+        evicted = self._evict()
+        if not evicted:
+            self._backoff = min(1.0, max(0.05, self._backoff * 2))
+            self._accept_paused_until = now + self._backoff
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(self.listener)
+        if not self._fd_episode:
+            self._fd_episode = True
+            limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            log.warning(
+                "out of file descriptors (%s; open-files limit %d, %d connections open): %s",
+                errno.errorcode.get(exc.errno or 0, exc),
+                limit,
+                len(self.conns),
+                "closing the longest-waiting connections to accept new ones"
+                if evicted
+                else "pausing accepts, backing off up to 1 s, until descriptors free up",
+            )
+
+    def _resume_accepting(self, now: float) -> None:
+        if self._accept_paused_until and now >= self._accept_paused_until:
+            self._accept_paused_until = 0.0
+            self.selector.register(self.listener, selectors.EVENT_READ, self.listener)
+
+    def _admit(self, sock: socket.socket, client: str, now: float) -> None:
+        if len(self.conns) >= self.max_connections and not self._evict():
+            self.count("refused", "limit")
+            with contextlib.suppress(OSError):
+                sock.setblocking(False)
+                sock.send(_error_bytes(503, "too many connections"))
+                sock.close()
+            return
+        sock.setblocking(False)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = _Conn(sock, client, "peek" if self.tls else "reading", 0.0)
+        self.conns.add(conn)
+        self._set_state(conn, conn.state, now + self.limits.read_header_timeout)
+        self.selector.register(sock, selectors.EVENT_READ, conn)
+        self.count("accepted", "")
+
+    # ----------------------------------------------------------------- TLS
 
     def _current_ssl_context(self) -> ssl.SSLContext:
         """The TLS context, rebuilt when the certificate files change (checked once a second).
@@ -553,9 +612,7 @@ class _HTTPServer(ThreadingHTTPServer):
         """
         assert self.tls is not None and self.ssl_context is not None
         now = time.monotonic()
-        if now - self._tls_checked < TLS_RELOAD_CHECK:
-            return self.ssl_context
-        with self._tls_lock:
+        if now - self._tls_checked >= TLS_RELOAD_CHECK:
             self._tls_checked = now
             stamp = self.tls.stamp()
             if stamp != self._tls_stamp:
@@ -567,69 +624,379 @@ class _HTTPServer(ThreadingHTTPServer):
                     log.warning("keeping the previous TLS certificate: %s", exc)
         return self.ssl_context
 
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        # Runs in the connection's own thread, so a slow or silent client blocks only itself.
-        if self.tls is not None:
-            request.settimeout(HANDSHAKE_TIMEOUT)
-            try:
-                first = request.recv(1, socket.MSG_PEEK)
-            except OSError:
-                return
-            if first and first != b"\x16":
-                self._refuse_plain_http(request)
-                return
-            try:
-                tls_sock = self._current_ssl_context().wrap_socket(request, server_side=True)
-            except (OSError, ssl.SSLError) as exc:
-                log.info("TLS handshake with %s failed: %s", client_address[0], exc)
-                return
-            try:
-                tls_sock.settimeout(None)
-                super().finish_request(tls_sock, client_address)
-            finally:
-                tls_sock.close()
+    def _peek(self, conn: _Conn, now: float) -> None:
+        try:
+            first = conn.sock.recv(1, socket.MSG_PEEK)
+        except (BlockingIOError, InterruptedError):
             return
-        super().finish_request(request, client_address)
+        except OSError:
+            self.close(conn, "client")
+            return
+        if not first:
+            self.close(conn, "client")
+            return
+        if first != b"\x16":
+            # Answer like Go's net/http so curl and Prometheus show a readable error.
+            self._answer_and_drain(
+                conn,
+                b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\n"
+                b"Connection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
+                now,
+            )
+            return
+        self.selector.unregister(conn.sock)
+        conn.sock = self._current_ssl_context().wrap_socket(
+            conn.sock, server_side=True, do_handshake_on_connect=False
+        )
+        self.selector.register(conn.sock, selectors.EVENT_READ, conn)
+        conn.state = "handshake"
+        self._handshake(conn, now)
+
+    def _handshake(self, conn: _Conn, now: float) -> None:
+        sock = conn.sock
+        assert isinstance(sock, ssl.SSLSocket)
+        try:
+            sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self.selector.modify(sock, selectors.EVENT_READ, conn)
+            return
+        except ssl.SSLWantWriteError:
+            self.selector.modify(sock, selectors.EVENT_WRITE, conn)
+            return
+        except (OSError, ssl.SSLError) as exc:
+            log.info("TLS handshake with %s failed: %s", conn.client, exc)
+            self.close(conn, "tls_error")
+            return
+        conn.state = "reading"
+        self.selector.modify(sock, selectors.EVENT_READ, conn)
+        self._read(conn, now)
+
+    # ----------------------------------------------------------------- reading
+
+    def _recv(self, conn: _Conn) -> bool:
+        """Read what is there into the buffer; False if the client closed or failed."""
+        for _ in range(8):
+            try:
+                data = conn.sock.recv(65536)
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
+                return True
+            except ssl.SSLWantWriteError:
+                return True
+            except (OSError, ssl.SSLError):
+                return False
+            if not data:
+                return False
+            if conn.state == "draining":
+                continue
+            conn.buf += data
+            if len(conn.buf) > MAX_HEAD + _MAX_BODY:
+                return True
+        return True
+
+    def _read(self, conn: _Conn, now: float) -> None:
+        if not self._recv(conn):
+            self.close(conn, "bad_request" if conn.state == "draining" else "client")
+            return
+        if conn.state == "draining":
+            return
+        if conn.state == "idle" and conn.buf:
+            self._set_state(conn, "reading", now + self.limits.read_header_timeout)
+        self._parse(conn, now)
+
+    def _parse(self, conn: _Conn, now: float) -> None:
+        buf = conn.buf
+        if conn.head is None:
+            if buf and buf[0] in b"\r\n":
+                del buf[: len(buf) - len(buf.lstrip(b"\r\n"))]
+            end = find_head_end(buf, conn.scanned)
+            if end < 0 or end > MAX_HEAD:
+                conn.scanned = len(buf)
+                if len(buf) > MAX_HEAD:
+                    self._refuse(conn, BadRequest(431, "request head too large"), now)
+                return
+            try:
+                head = parse_head(bytes(buf[:end]))
+            except BadRequest as exc:
+                self._refuse(conn, exc, now)
+                return
+            if head.content_length > _MAX_BODY:
+                self._refuse(conn, BadRequest(413, "request body too large"), now)
+                return
+            conn.head = (head, end)
+        head, end = conn.head
+        if len(buf) < end + head.content_length:
+            return
+        del buf[: end + head.content_length]  # the body is read and dropped: routes read nothing
+        conn.head, conn.scanned = None, 0
+        self._forget(conn)
+        conn.state = "busy"
+        self.selector.unregister(conn.sock)
+        self.queue.put((conn, head))
+
+    def _refuse(self, conn: _Conn, exc: BadRequest, now: float) -> None:
+        self.count("bad_requests", str(exc.status))
+        self._answer_and_drain(conn, _error_bytes(exc.status, exc.message), now)
+
+    def _answer_and_drain(self, conn: _Conn, answer: bytes, now: float) -> None:
+        # Best effort without blocking the loop: a fresh socket's buffer takes a short answer.
+        with contextlib.suppress(OSError, ssl.SSLError):
+            conn.sock.send(answer)
+            conn.sock.shutdown(socket.SHUT_WR)
+        conn.buf.clear()
+        self._set_state(conn, "draining", now + _DRAIN_SECONDS)
+
+    # ----------------------------------------------------------------- workers' side
+
+    def hand_back(self, conn: _Conn, keep: bool) -> None:
+        """Called by a worker when a response is sent: the loop takes the connection back."""
+        self.returns.append((conn, keep))
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self._wake_w, b"\0")
+
+    def _take_back(self, now: float) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            while os.read(self._wake_r, 4096):
+                pass
+        while self.returns:
+            conn, keep = self.returns.popleft()
+            if conn not in self.conns:
+                continue
+            if not keep or self.stopping:
+                conn.state = "done"
+                self.close(conn, "done")
+                continue
+            try:
+                conn.sock.setblocking(False)
+            except OSError:
+                conn.state = "done"
+                self.close(conn, "client")
+                continue
+            if conn.buf:  # pipelined: the next request is already (partly) here
+                self._set_state(conn, "reading", now + self.limits.read_header_timeout)
+            else:
+                self._set_state(conn, "idle", now + self.limits.idle_timeout)
+            self.selector.register(conn.sock, selectors.EVENT_READ, conn)
+            if conn.buf:
+                self._parse(conn, now)
+
+    # ----------------------------------------------------------------- the loop
+
+    def _sweep(self, now: float) -> None:
+        for table, reason in (
+            (self.waiting, "header_timeout"),
+            (self.idle, "idle_timeout"),
+            (self.draining, "bad_request"),
+        ):
+            expired = [c for c in table if c.deadline <= now]
+            for conn in expired:
+                if reason == "header_timeout" and conn.buf and conn.state == "reading":
+                    with contextlib.suppress(OSError, ssl.SSLError):
+                        conn.sock.send(_error_bytes(408, "request head not received in time"))
+                self.close(conn, reason)
+
+    def run(self) -> None:
+        next_sweep = time.monotonic() + _SWEEP_EVERY
+        try:
+            while not self.stopping:
+                timeout = max(0.0, next_sweep - time.monotonic())
+                if self._accept_paused_until:
+                    timeout = min(timeout, max(0.0, self._accept_paused_until - time.monotonic()))
+                events = self.selector.select(timeout)
+                now = time.monotonic()
+                for key, _mask in events:
+                    target = key.data
+                    if target is None:
+                        self._take_back(now)
+                    elif target is self.listener:
+                        self._accept(now)
+                    else:
+                        self._event(target, now)
+                self._resume_accepting(now)
+                if now >= next_sweep:
+                    self._sweep(now)
+                    next_sweep = now + _SWEEP_EVERY
+        finally:
+            self._close_all()
+
+    def _event(self, conn: _Conn, now: float) -> None:
+        if conn not in self.conns:
+            return
+        try:
+            if conn.state == "peek":
+                self._peek(conn, now)
+            elif conn.state == "handshake":
+                self._handshake(conn, now)
+            else:
+                self._read(conn, now)
+        except (OSError, ssl.SSLError) as exc:
+            log.debug("connection from %s: %s", conn.client, exc)
+            self.close(conn, "client")
+
+    def _close_all(self) -> None:
+        for conn in list(self.conns):
+            self.close(conn, "shutdown")
+        with contextlib.suppress(OSError):
+            self.selector.close()
+        self.listener.close()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        for _ in self.workers:
+            self.queue.put(None)
+        self.done.set()
+
+    def wake(self) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"\0")
+
+
+def _error_bytes(status: int, message: str) -> bytes:
+    body = f"{message}\n".encode("latin-1", "replace")
+    head = status_line(
+        status,
+        [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            ("Connection", "close"),
+        ],
+    )
+    return head + body
+
+
+class _Worker:
+    """Runs handlers for complete requests and writes the responses (blocking, with a deadline)."""
+
+    def __init__(self, loop: _Loop) -> None:
+        self.loop = loop
+        self.owner = loop.owner
+
+    def run(self) -> None:
+        while True:
+            item = self.loop.queue.get()
+            if item is None:
+                return
+            conn, head = item
+            keep = False
+            try:
+                keep = self.serve(conn, head)
+            except (OSError, ssl.SSLError, TimeoutError) as exc:
+                # Client resets and timeouts are routine for a scrape target; one line, no trace.
+                log.debug("connection from %s: %s", conn.client, exc)
+            except Exception:
+                log.exception("error serving %s", conn.client)
+            finally:
+                self.loop.hand_back(conn, keep)
+
+    def serve(self, conn: _Conn, head: RequestHead) -> bool:
+        owner = self.owner
+        split = urlsplit(head.target)
+        headers = Headers(head.headers)
+        resp: Response
+        if head.method not in ("GET", "HEAD", "POST"):
+            resp = Response(
+                405, b"method not allowed\n", "text/plain; charset=utf-8", {"Allow": _ALLOW}
+            )
+        else:
+            auth = owner.web_config.basic_auth if owner.web_config else None
+            verdict = auth.authorize(headers.get("Authorization"), conn.client) if auth else None
+            if verdict is not None and not verdict.ok:
+                resp = Response(
+                    verdict.status,
+                    verdict.body(),
+                    "text/plain; charset=utf-8",
+                    verdict.response_headers(),
+                )
+            else:
+                resp = self.route(split.path, split.query, head.method, headers)
+        keep = head.keep_alive and not self.loop.stopping
+        self.send(conn, head, resp, headers, keep)
+        return keep
+
+    def route(self, path: str, query: str, method: str, headers: Headers) -> Response:
+        handler = self.owner.routes.get(path)
+        if handler is None:
+            return Response(404, b"404 page not found\n", "text/plain; charset=utf-8")
+        request = Request(method, path, parse_qs(query, keep_blank_values=True), headers)
+        try:
+            return handler(request)
+        except Exception:
+            log.exception("handler for %s failed", path)
+            return Response(500, b"internal error\n", "text/plain; charset=utf-8")
+
+    def send(
+        self, conn: _Conn, head: RequestHead, resp: Response, req_headers: Headers, keep: bool
+    ) -> None:
+        chunks: Sequence[bytes] = [resp.body] if isinstance(resp.body, bytes) else resp.body
+        out_headers = {**self.owner.extra_headers, **resp.headers}
+        if "Content-Encoding" not in out_headers and "gzip" in (
+            req_headers.get("Accept-Encoding") or ""
+        ):
+            chunks = [_gzip(chunks)]
+            out_headers["Content-Encoding"] = "gzip"
+        fields = [
+            ("Content-Type", resp.content_type),
+            ("Content-Length", str(sum(len(c) for c in chunks))),
+        ]
+        if "gzip" in out_headers.get("Content-Encoding", ""):
+            fields.append(("Vary", "Accept-Encoding"))
+        fields += list(out_headers.items())
+        if not keep:
+            fields.append(("Connection", "close"))
+        elif head.version == "HTTP/1.0":
+            fields.append(("Connection", "keep-alive"))
+        try:
+            status = status_line(resp.status, fields)
+        except ValueError:
+            log.exception("handler returned a bad header")
+            status, chunks = _error_bytes(500, "internal error"), []
+        deadline = time.monotonic() + self.loop.limits.write_timeout
+        self.write(conn.sock, [status, *chunks] if head.method != "HEAD" else [status], deadline)
 
     @staticmethod
-    def _refuse_plain_http(sock: socket.socket) -> None:
-        # Answer like Go's net/http so curl and Prometheus show a readable error. The unread
-        # request is drained before closing: closing with unread data would send a TCP reset,
-        # which can destroy the answer before the client reads it.
-        with contextlib.suppress(OSError):
-            sock.sendall(
-                b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\n"
-                b"Connection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
-            )
-            sock.shutdown(socket.SHUT_WR)
-            sock.settimeout(1.0)
-            for _ in range(64):  # bounded: a client trickling bytes cannot hold the thread
-                if not sock.recv(65536):
-                    break
+    def write(sock: socket.socket, chunks: Sequence[bytes], deadline: float) -> None:
+        def arm() -> None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("response not taken in time")
+            sock.settimeout(left)
 
-    def shutdown_request(self, request: Any) -> None:
-        with contextlib.suppress(OSError):
-            request.shutdown(socket.SHUT_WR)
-        request.close()
+        if isinstance(sock, ssl.SSLSocket):
+            batch: list[bytes] = []
+            size = 0
+            for i, chunk in enumerate(chunks):
+                batch.append(chunk)
+                size += len(chunk)
+                if size >= _TLS_BATCH or i == len(chunks) - 1:
+                    arm()
+                    sock.sendall(b"".join(batch))
+                    batch, size = [], 0
+            return
+        views = [memoryview(c) for c in chunks if c]
+        i = 0
+        while i < len(views):
+            arm()
+            sent = sock.sendmsg(views[i : i + _IOV_MAX])
+            # Skip what went out; a partial send leaves the rest of one view for the next call.
+            while sent:
+                if sent >= len(views[i]):
+                    sent -= len(views[i])
+                    i += 1
+                else:
+                    views[i] = views[i][sent:]
+                    sent = 0
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Client resets and timeouts are routine for a scrape target; one line, no traceback.
-        exc = sys.exc_info()[1]
-        if isinstance(exc, OSError | ssl.SSLError | TimeoutError):
-            log.debug("connection from %s: %s", client_address[0], exc)
-        else:
-            log.exception("error serving %s", client_address[0])
 
-
-def _healthz(_: Request) -> Response:
-    return Response(200, b"ok\n", "text/plain; charset=utf-8")
+_SERVERS: weakref.WeakSet[ExporterServer] = weakref.WeakSet()
 
 
 class ExporterServer:
     """Serves ``routes`` (path → handler) with the web config's TLS and basic auth.
 
-    ``GET /healthz`` answers ``ok`` unless the routes define it; unknown paths are 404. With basic
-    auth configured, every path (including /healthz) needs credentials, as in exporter-toolkit.
+    ``GET /healthz`` answers ``ok`` unless the routes define it; unknown paths are 404; methods
+    other than GET, HEAD and POST get 405 with ``Allow``. With basic auth configured, every path
+    (including /healthz) needs credentials, as in exporter-toolkit. ``limits`` (default: those of
+    the command line's ``web_options`` when a command runs, else ``ServerLimits()``) bound what
+    clients can hold; see ``ServerLimits``. ``server_metrics()`` reports on every server.
     """
 
     def __init__(
@@ -637,41 +1004,172 @@ class ExporterServer:
         routes: Mapping[str, Handler],
         listen_address: str = "127.0.0.1:0",
         web_config: WebConfig | None = None,
+        limits: ServerLimits | None = None,
     ) -> None:
         self.routes: dict[str, Handler] = {"/healthz": _healthz, **routes}
         self.web_config = web_config
         self.extra_headers: dict[str, str] = dict(web_config.headers) if web_config else {}
+        self.limits = limits or _command_limits.get() or ServerLimits()
         host, port = parse_listen_address(listen_address)
-        self._httpd = _HTTPServer((host, port), self)
-        self.port: int = self._httpd.server_address[1]
-        scheme = "https" if self._httpd.ssl_context is not None else "http"
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((host, port))
+            listener.listen(min(4096, max(128, self.limits.max_connections)))
+            listener.setblocking(False)
+            self._loop = _Loop(self, listener, self.limits)
+        except BaseException:
+            listener.close()
+            raise
+        self.port: int = listener.getsockname()[1]
+        self.listen_address = format_listen_address(host, self.port)
+        scheme = "https" if self._loop.ssl_context is not None else "http"
         self.url = f"{scheme}://127.0.0.1:{self.port}"
         self._thread: threading.Thread | None = None
+        _SERVERS.add(self)
+
+    @property
+    def max_connections(self) -> int:
+        """The connection cap in force (``limits.max_connections`` fitted to the fd limit)."""
+        return self._loop.max_connections
+
+    def _start_workers(self) -> None:
+        loop = self._loop
+        if loop.workers:
+            return
+        for i in range(max(1, self.limits.workers)):
+            worker = threading.Thread(
+                target=_Worker(loop).run, name=f"exporter-{self.port}-worker-{i}", daemon=True
+            )
+            worker.start()
+            loop.workers.append(worker)
 
     def start(self) -> ExporterServer:
         """Serve in a daemon thread; return self (``server = ExporterServer(...).start()``)."""
+        self._start_workers()
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name=f"exporter-{self.port}", daemon=True
+            target=self._loop.run, name=f"exporter-{self.port}", daemon=True
         )
         self._thread.start()
         return self
 
     def serve_forever(self) -> None:
         """Serve in this thread until ``shutdown()`` is called from another one."""
-        self._httpd.serve_forever()
+        self._start_workers()
+        self._loop.run()
 
     def shutdown(self) -> None:
-        """Stop accepting, close the listening socket."""
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        """Stop accepting, close the listening socket and every connection."""
+        loop = self._loop
+        loop.stopping = True
+        loop.wake()
+        if self._thread is not None or loop.workers:
+            loop.done.wait(5)
+        if not loop.done.is_set() and self._thread is None:
+            loop._close_all()  # never served
+        for worker in loop.workers:
+            worker.join(1)
         if self._thread is not None:
             self._thread.join(5)
+        _SERVERS.discard(self)
+
+    def stats(self) -> dict[str, float]:
+        """Connection figures for tests and the self-metrics: open, queued, cap, counters."""
+        loop = self._loop
+        out: dict[str, float] = {
+            "open": len(loop.conns),
+            "queued": loop.queue.qsize(),
+            "max_connections": loop.max_connections,
+        }
+        for (family, reason), value in list(loop.counts.items()):
+            out[f"{family}:{reason}" if reason else family] = value
+        return out
 
     def __enter__(self) -> ExporterServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
+
+
+class _ServerMetrics(Collector):
+    """Self-metrics of every ``ExporterServer`` in the process, by listen ``address``."""
+
+    def collect(self) -> Iterator[Metric]:
+        servers = sorted(_SERVERS, key=lambda s: s.port)
+        gauges = {
+            "open": GaugeMetricFamily(
+                "kubepulse_http_connections", "Client connections open.", labels=["address"]
+            ),
+            "max_connections": GaugeMetricFamily(
+                "kubepulse_http_max_connections",
+                "Connection cap in force (--web.max-connections, fitted to the open-files limit).",
+                labels=["address"],
+            ),
+            "queued": GaugeMetricFamily(
+                "kubepulse_http_requests_queued",
+                "Complete requests waiting for a worker thread.",
+                labels=["address"],
+            ),
+        }
+        accepted = CounterMetricFamily(
+            "kubepulse_http_connections_accepted", "Connections accepted.", labels=["address"]
+        )
+        refused = CounterMetricFamily(
+            "kubepulse_http_connections_refused",
+            "Connections refused at accept: limit (the cap reached, every connection busy).",
+            labels=["address", "reason"],
+        )
+        closed = CounterMetricFamily(
+            "kubepulse_http_connections_closed",
+            "Connections closed, by reason: header_timeout, idle_timeout, evicted (to make room "
+            "at the cap or when out of file descriptors), bad_request, client, done, tls_error.",
+            labels=["address", "reason"],
+        )
+        accept_errors = CounterMetricFamily(
+            "kubepulse_http_accept_errors",
+            "accept() failures: fd_exhausted (EMFILE/ENFILE; the server backs off or evicts).",
+            labels=["address", "reason"],
+        )
+        bad = CounterMetricFamily(
+            "kubepulse_http_bad_requests",
+            "Requests refused before routing, by status (400, 408, 413, 431, 505...).",
+            labels=["address", "status"],
+        )
+        by_family = {
+            "refused": refused,
+            "closed": closed,
+            "accept_errors": accept_errors,
+            "bad_requests": bad,
+        }
+        for server in servers:
+            address = server.listen_address
+            stats = server.stats()
+            for key, family in gauges.items():
+                family.add_metric([address], stats[key])
+            accepted.add_metric([address], stats.get("accepted", 0))
+            for (name, reason), value in list(server._loop.counts.items()):
+                if name in by_family:
+                    by_family[name].add_metric([address, reason], value)
+        yield from gauges.values()
+        yield accepted
+        yield from by_family.values()
+        auths = {
+            id(s.web_config.basic_auth): s.web_config.basic_auth
+            for s in servers
+            if s.web_config and s.web_config.basic_auth
+        }
+        yield from auth_metrics(auths.values())
+
+
+SERVER_METRICS = _ServerMetrics()
+
+
+def server_metrics() -> Collector:
+    """A ``prometheus_client`` collector of every server's ``kubepulse_http_*`` self-metrics (and
+    ``kubepulse_auth_*`` when basic auth is configured); register it in an exporter's registry."""
+    return SERVER_METRICS
 
 
 def prometheus_client_handler(registry: Any) -> Handler:
@@ -728,30 +1226,101 @@ def _listen_option(ctx: click.Context, param: click.Parameter, value: str | None
     return value
 
 
+def _positive(
+    kind: type[int] | type[float],
+) -> Callable[[click.Context, click.Parameter, str], Any]:
+    def check(ctx: click.Context, param: click.Parameter, value: str) -> int | float:
+        try:
+            number = kind(value)
+        except ValueError:
+            number = 0
+        if not number > 0:
+            what = "a whole number" if kind is int else "a number of seconds"
+            fail_usage(ctx, f"{param.opts[0]}: {value!r}: must be {what} above 0")
+        return number
+
+    return check
+
+
+_LIMIT_OPTIONS: list[tuple[str, str, type[int] | type[float], str, str]] = [
+    (
+        "--web.max-connections",
+        "max_connections",
+        int,
+        "N",
+        "Connections open at once. At the cap the longest-waiting connection without a request "
+        "is closed to make room (a new one is refused only if all are being served). Lowered "
+        f"to fit the open-files limit, {FD_RESERVE} kept free.",
+    ),
+    (
+        "--web.read-header-timeout",
+        "read_header_timeout",
+        float,
+        "SECONDS",
+        "Time a client has for the TLS handshake and a request's headers, from the connect or "
+        "a kept-alive request's first byte; then 408 and close (slowloris).",
+    ),
+    (
+        "--web.idle-timeout",
+        "idle_timeout",
+        float,
+        "SECONDS",
+        "Close a kept-alive connection idle this long between requests.",
+    ),
+]
+_LIMIT_FLAGS = tuple(option[1] for option in _LIMIT_OPTIONS)
+_command_limits: contextvars.ContextVar[ServerLimits | None] = contextvars.ContextVar(
+    "kubepulse_server_limits", default=None
+)
+
+
 def web_options(default_listen: str | None, listen_help: str | None = None) -> Callable[[F], F]:
-    """Add ``--web.listen-address`` and ``--web.config.file`` to a click command.
+    """Add ``--web.listen-address``, ``--web.config.file`` and the server limits to a command.
 
     The command receives ``listen_address: str`` (``None`` if ``default_listen`` is ``None`` and
     the flag is not given) and ``web_config: WebConfig | None`` (already loaded and validated).
+    ``--web.max-connections``, ``--web.read-header-timeout`` and ``--web.idle-timeout`` are not
+    passed to it: every ``ExporterServer`` the command creates takes them (``ServerLimits``).
     Bad values are one-line errors naming the flag (and the file and field), exit 2.
     """
+    defaults = ServerLimits()
 
     def decorate(func: F) -> F:
-        func = click.option(
+        @functools.wraps(func)
+        def with_limits(*args: Any, **kwargs: Any) -> Any:
+            limits = ServerLimits(**{name: kwargs.pop(name) for name in _LIMIT_FLAGS})
+            token = _command_limits.set(limits)
+            try:
+                return func(*args, **kwargs)
+            finally:
+                _command_limits.reset(token)
+
+        wrapped: Any = with_limits
+        for flag, name, kind, metavar, help_text in reversed(_LIMIT_OPTIONS):
+            wrapped = click.option(
+                flag,
+                name,
+                default=str(getattr(defaults, name)),
+                show_default=True,
+                callback=_positive(kind),
+                metavar=metavar,
+                help=help_text,
+            )(wrapped)
+        wrapped = click.option(
             "--web.config.file",
             "web_config",
             type=click.Path(dir_okay=False),
             callback=_web_config_option,
             help="Exporter-toolkit web config (YAML): TLS and basic auth.",
-        )(func)
-        func = click.option(
+        )(wrapped)
+        wrapped = click.option(
             "--web.listen-address",
             "listen_address",
             default=default_listen,
             show_default=default_listen is not None,
             callback=_listen_option,
             help=listen_help or "Address to listen on, HOST:PORT (':PORT' for all interfaces).",
-        )(func)
-        return func
+        )(wrapped)
+        return wrapped  # type: ignore[no-any-return]
 
     return decorate

@@ -36,6 +36,7 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
@@ -51,7 +52,8 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from kubepulse.exposition.server import BasicAuth, WebConfig, load_web_config
+from kubepulse.exposition.auth import BasicAuth
+from kubepulse.exposition.server import WebConfig, load_web_config
 
 __all__ = ["UNMATCHED", "instrument", "multiprocess_dir"]
 
@@ -248,17 +250,16 @@ class _ClosingBody:
 
 
 def _protected(app: WSGIApp, auth: BasicAuth) -> WSGIApp:
+    # authorize() never waits for another request's bcrypt check: a flood of wrong passwords
+    # gets 429/503 at once instead of holding the app's worker threads.
     def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if auth.check(environ.get("HTTP_AUTHORIZATION")):
+        verdict = auth.authorize(environ.get("HTTP_AUTHORIZATION"), environ.get("REMOTE_ADDR", ""))
+        if verdict.ok:
             return app(environ, start_response)
-        start_response(
-            "401 Unauthorized",
-            [
-                ("Content-Type", "text/plain; charset=utf-8"),
-                ("WWW-Authenticate", 'Basic realm="kubepulse"'),
-            ],
-        )
-        return [b"Unauthorized\n"]
+        status = f"{verdict.status} {HTTPStatus(verdict.status).phrase}"
+        headers = [("Content-Type", "text/plain; charset=utf-8")]
+        start_response(status, headers + list(verdict.response_headers().items()))
+        return [verdict.body()]
 
     return guarded
 
