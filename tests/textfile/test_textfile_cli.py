@@ -8,15 +8,13 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from textfile_helpers import StoreWriter, parse_samples
+from textfile_helpers import StoreWriter, parse_samples, textfile_process
 
 from kubepulse.cli import main
 from kubepulse.textfile.writer import write_atomic
@@ -239,6 +237,9 @@ BAD_CONFIGS = {
     "builtin-clash": ("fields:\n  - {name: rows, child: n}\n", r":2:12: .*store_rows"),
     "reserved-suffix": ("fields:\n  - {name: n_total, child: n}\n", r":2:12: .*'store_n_total'"),
     "on-error": ("on_error: ignore\n", r":1:11: on_error must be 'keep' or 'report'"),
+    "max-depth-zero": ("max_depth: 0\n", r":1:12: max_depth must be a whole number, at least 1$"),
+    "max-depth-text": ("max_depth: '3'\n", r":1:12: max_depth must be a whole number"),
+    "max-depth-list": ("max_depth: [3]\n", r":1:12: max_depth must be a whole number"),
 }
 
 
@@ -256,6 +257,33 @@ def test_bad_config_fails_with_position(
     assert line.startswith(f"kubepulse textfile: error: {config}:")
     assert re.search(expected, line), line
     assert os.listdir(out) == []
+
+
+def test_max_depth_from_the_flag_or_the_config_refuses_deeper_elements_only(
+    write_store: StoreWriter, tmp_path: Path, out: Path
+) -> None:
+    # store (1) > row (2) > item (3) > x (4), the x on line 4 of the file, column 24.
+    store = write_store('<row type="a"><item>\n                       <x/></item></row>')
+    config = tmp_path / "m.yml"
+    too_deep = (
+        f"kubepulse textfile: error: {store}:4:24: element <x> is nested 4 levels deep, "
+        "more than the limit of 3 (--max-depth, or max_depth in the config)"
+    )
+    for flags in (["--max-depth", "3"], ["--config", str(config)]):
+        config.write_text("max_depth: 3\n")
+        result = run(store, "--output-dir", out, *flags)
+        assert result.exit_code == 1
+        assert _error_line(result) == too_deep
+        assert os.listdir(out) == []
+    # Four levels are allowed at 4, and the flag wins over the config.
+    result = run(store, "--output-dir", out, "--config", config, "--max-depth", "4")
+    assert (result.exit_code, result.stderr) == (0, "")
+    config.write_text("max_depth: 0x4\n")  # any YAML integer
+    assert run(store, "--output-dir", out, "--config", config).exit_code == 0
+    assert run(store, "--output-dir", out, "--max-depth", "0").exit_code == 2
+    assert parse_samples((out / "store.prom").read_text())["store_rows"] == {
+        (("path", str(store)), ("type", "a")): 1
+    }
 
 
 def test_report_mode_writes_parse_success_zero(
@@ -339,22 +367,7 @@ def test_interval_keeps_rewriting_survives_bad_input_and_stops_cleanly(
 ) -> None:
     store = write_store('<row type="a"/>')
     prom = out / "store.prom"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kubepulse",
-            "textfile",
-            str(store),
-            "--output-dir",
-            str(out),
-            "--interval",
-            "0.1",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
+    with textfile_process(store, "--output-dir", out, "--interval", "0.1") as proc:
 
         def wait_for(total: int) -> None:
             deadline = time.monotonic() + 10
@@ -378,10 +391,6 @@ def test_interval_keeps_rewriting_survives_bad_input_and_stops_cleanly(
         wait_for(3)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0
     stderr = err.decode()
     assert "Traceback" not in stderr

@@ -5,9 +5,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
+import sys
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,23 @@ def promtool_check(text: str) -> None:
     assert result.returncode == 0 and not result.stdout.strip(), (
         f"promtool check metrics failed: {result.stdout.decode()} {result.stderr.decode()}\n{text}"
     )
+
+
+@contextlib.contextmanager
+def textfile_process(*args: str | Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``kubepulse textfile ARGS`` as a process of its own, stderr piped, stdout discarded;
+    killed on the way out if it is still running."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kubepulse", "textfile", *map(str, args)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def parse_samples(text: str) -> Samples:

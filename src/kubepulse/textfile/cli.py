@@ -3,16 +3,22 @@
 Each store gets its own file, named after it (``store.xml`` -> ``store.prom``), so one store's
 bad parse never hides another's metrics. ``--name N`` instead combines all the stores into
 ``N.prom``, each sample labelled with its store's ``path``.
+
+SIGTERM (what systemd and Kubernetes send on stop or timeout) aborts a write in progress and
+removes its temporary file: a one-shot run then exits 143, a ``--interval`` loop exits 0. SIGKILL
+cannot be caught, so every run starts by removing the temporary files that killed runs left in
+the output directory (``writer.remove_stale_temps``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -22,6 +28,7 @@ from kubepulse.exposition.text import escape_label_value, format_value
 from kubepulse.textfile.metrics import Outcome, render
 from kubepulse.textfile.store import (
     DEFAULT_MAPPING,
+    MAX_DEPTH,
     Mapping,
     OnError,
     Row,
@@ -29,7 +36,7 @@ from kubepulse.textfile.store import (
     load_mapping,
     read_store,
 )
-from kubepulse.textfile.writer import write_atomic
+from kubepulse.textfile.writer import remove_stale_temps, write_atomic
 
 __all__ = ["output_names", "parse_store", "run_once", "textfile"]
 
@@ -142,8 +149,28 @@ def _report(errors: Sequence[StoreError]) -> None:
         click.echo(f"kubepulse textfile: error: {exc}", err=True)
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like ``KeyboardInterrupt`` for Ctrl-C, so that a write
+    in progress unwinds and removes its temporary file."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
+def _clean_output_dir(output_dir: Path) -> None:
+    """Remove what killed runs left behind, saying so; a file that cannot go is a warning."""
+    removed, failed = remove_stale_temps(output_dir)
+    for path in removed:
+        click.echo(
+            f"kubepulse textfile: removed {path}, a temporary file left by an interrupted run",
+            err=True,
+        )
+    for path, exc in failed:
+        click.echo(
+            f"kubepulse textfile: warning: stale temporary files: {path}: {exc.strerror or exc}",
+            err=True,
+        )
 
 
 @click.command(
@@ -175,6 +202,14 @@ Example:
     type=click.Choice(["keep", "report"]),
     help="On a failed parse: keep the previous .prom (default), or report store_parse_success 0.",
 )
+@click.option(
+    "--max-depth",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help=f"Refuse a store whose elements nest deeper than N levels, the root being level 1 "
+    f"(default {MAX_DEPTH}, or max_depth in the config): an error at the offending element, "
+    "so that memory stays bounded by the size of a row.",
+)
 @click.option("--show", is_flag=True, help="Print the parsed rows and a summary; write nothing.")
 @click.option(
     "--interval",
@@ -189,6 +224,7 @@ def textfile(
     types: tuple[str, ...],
     config: Path | None,
     on_error: OnError | None,
+    max_depth: int | None,
     show: bool,
     interval: float | None,
 ) -> None:
@@ -212,6 +248,8 @@ def textfile(
     except StoreError as exc:
         _report([exc])
         sys.exit(1)
+    if max_depth is not None:
+        mapping = dataclasses.replace(mapping, max_depth=max_depth)
     wanted = frozenset(types) if types else None
     if show:
         errors = _show(stores, mapping, wanted)
@@ -220,21 +258,44 @@ def textfile(
     assert output_dir is not None
     outputs = output_names(stores, name)
     policy: OnError = on_error or mapping.on_error
-    if interval is None:
-        errors = run_once(outputs, output_dir, mapping, wanted, policy)
-        _report(errors)
-        sys.exit(1 if errors else 0)
-    # Sidecar: SIGTERM (what Kubernetes and systemd send) stops like Ctrl-C, so a write in
-    # progress removes its temporary file instead of leaving it behind.
-    signal.signal(signal.SIGTERM, _interrupt)
+
+    def run() -> list[StoreError]:
+        return run_once(outputs, output_dir, mapping, wanted, policy)
+
+    # Before any write: an interrupted write removes its temporary file instead of leaving it.
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        if interval is None:
+            _run_once(output_dir, run)
+        else:
+            _run_every(interval, output_dir, run)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_once(output_dir: Path, run: Callable[[], list[StoreError]]) -> None:
+    """One run; exit 1 if a store failed, 143 if terminated (nothing half-written is left)."""
+    try:
+        _clean_output_dir(output_dir)
+        errors = run()
+    except Terminated:
+        click.echo("kubepulse textfile: terminated", err=True)
+        sys.exit(128 + signal.SIGTERM)
+    _report(errors)
+    sys.exit(1 if errors else 0)
+
+
+def _run_every(interval: float, output_dir: Path, run: Callable[[], list[StoreError]]) -> None:
+    """Sidecar mode: run every ``interval`` seconds until SIGTERM or Ctrl-C, then exit 0."""
     wake = threading.Event()
     try:
+        _clean_output_dir(output_dir)
         next_run = time.monotonic()
         while True:
-            _report(run_once(outputs, output_dir, mapping, wanted, policy))
+            _report(run())
             next_run += interval
             # Behind schedule (a parse longer than the interval): start again now, don't pile up.
             next_run = max(next_run, time.monotonic())
             wake.wait(next_run - time.monotonic())
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated):
         click.echo("kubepulse textfile: stopped", err=True)

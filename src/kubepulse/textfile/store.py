@@ -1,7 +1,9 @@
 """Read an XML store as a stream of rows and count and aggregate them per type.
 
 The store is read by expat in one streaming pass: nothing is kept but the current row, so memory
-stays flat however large the store is, and errors know their line and column. defusedxml's
+stays flat however large the store is, and errors know their line and column. Elements nested
+deeper than ``Mapping.max_depth`` are refused where they start: expat keeps every open element,
+so unbounded nesting would be the one way left to make memory grow. defusedxml's
 guards are installed on the parser: entity declarations (billion laughs) and external references
 (XXE) are refused with defusedxml's exceptions.
 
@@ -28,6 +30,7 @@ from kubepulse.exposition.text import valid_metric_name
 __all__ = [
     "AGGREGATES",
     "DEFAULT_MAPPING",
+    "MAX_DEPTH",
     "FieldSpec",
     "Mapping",
     "Row",
@@ -39,6 +42,9 @@ __all__ = [
 ]
 
 AGGREGATES = ("sum", "min", "max", "last")
+# Elements may nest this deep (the root is level 1): far beyond any real store, and about 32 KB
+# of expat's open-element stack at most.
+MAX_DEPTH = 256
 OnError = Literal["keep", "report"]
 
 # promtool rejects these on gauges: they belong to counters, summaries and histograms.
@@ -125,6 +131,8 @@ class Mapping:
     ``type_default``, or the row's tag name if that is ``None``.
     ``on_error``: ``keep`` leaves the previous ``.prom`` file alone when a parse fails;
     ``report`` replaces it with one saying ``store_parse_success 0``.
+    ``max_depth``: an element nested deeper than this (the root is level 1) stops the parse
+    with an error at its position, so memory is bounded by the size of a row, not the nesting.
     """
 
     row: str | None = None
@@ -132,6 +140,7 @@ class Mapping:
     type_default: str | None = None
     fields: tuple[FieldSpec, ...] = ()
     on_error: OnError = "keep"
+    max_depth: int = MAX_DEPTH
 
 
 DEFAULT_MAPPING = Mapping()
@@ -202,6 +211,7 @@ class _RowHandler:
         if self.type_child is not None:
             self.child_names.add(self.type_child)
         self.aggregates: list[dict[str, float]] = [{} for _ in self.specs]
+        self.max_depth = mapping.max_depth
         self.depth = 0
         self.row_depth = 0  # depth of the row being read; 0 between rows
         self.row_tag = ""
@@ -267,6 +277,13 @@ class _RowHandler:
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
         depth = self.depth = self.depth + 1
+        if depth > self.max_depth:
+            raise StoreError(
+                self.path,
+                f"element <{name}> is nested {depth} levels deep, more than the limit of "
+                f"{self.max_depth} (--max-depth, or max_depth in the config)",
+                *self.position(),
+            )
         if self.row_depth == 0:
             if (name == self.row) if self.row is not None else depth == 2:
                 self.row_depth = depth
@@ -348,7 +365,8 @@ def read_store(
     Only rows whose type is in ``types`` count (all rows if ``None``); types in ``types`` that
     have no rows get a count of 0. ``on_row`` is called with each counted row, in document order.
     Raises ``StoreError`` (file, line, column) for a missing or unreadable file, malformed XML,
-    entity declarations or external references, and field values that are not numbers.
+    entity declarations or external references, elements nested deeper than
+    ``mapping.max_depth``, and field values that are not numbers.
     """
     label = os.path.abspath(path)
     try:
@@ -449,6 +467,7 @@ def load_mapping(path: str | os.PathLike[str]) -> Mapping:
         fields:
           - {name: amount, attribute: amount, aggregate: sum}   # -> store_amount_sum{path,type}
         on_error: report           # keep (default) or report: write store_parse_success 0
+        max_depth: 64              # refuse elements nested deeper (default 256; the root is 1)
     """
     path = Path(path)
     try:
@@ -465,7 +484,9 @@ def load_mapping(path: str | os.PathLike[str]) -> Mapping:
         raise StoreError(path, f"invalid YAML: {exc}") from None
     if root is None:
         return DEFAULT_MAPPING
-    top = _mapping_node(path, root, "the config", {"row", "type", "fields", "on_error"})
+    top = _mapping_node(
+        path, root, "the config", {"row", "type", "fields", "on_error", "max_depth"}
+    )
     row = _string(path, top["row"], "row") if "row" in top else None
     type_source, type_default = DEFAULT_MAPPING.type_source, None
     if "type" in top:
@@ -528,4 +549,11 @@ def load_mapping(path: str | os.PathLike[str]) -> Mapping:
                 *_where(top["on_error"]),
             )
         on_error = "keep" if value == "keep" else "report"
-    return Mapping(row, type_source, type_default, tuple(fields), on_error)
+    max_depth = MAX_DEPTH
+    if "max_depth" in top:
+        node = top["max_depth"]
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:int":
+            max_depth = yaml.SafeLoader("").construct_yaml_int(node)
+        if node.tag != "tag:yaml.org,2002:int" or max_depth < 1:
+            raise StoreError(path, "max_depth must be a whole number, at least 1", *_where(node))
+    return Mapping(row, type_source, type_default, tuple(fields), on_error, max_depth)
