@@ -28,8 +28,12 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_LABEL_ESCAPES = str.maketrans({"\\": r"\\", '"': r"\"", "\n": r"\n"})
-_HELP_ESCAPES = str.maketrans({"\\": r"\\", "\n": r"\n"})
+# The format has one line-break escape, ``\n``; ``\r`` is not one (Prometheus refuses it), and a raw
+# CR passes Prometheus but splits the line for any reader that opens the file in text mode
+# (Python's universal newlines, prometheus_client's parser). So CR is written as a line break:
+# CRLF as one ``\n``, a lone CR as ``\n``.
+_LABEL_ESCAPES = str.maketrans({"\\": r"\\", '"': r"\"", "\n": r"\n", "\r": r"\n"})
+_HELP_ESCAPES = str.maketrans({"\\": r"\\", "\n": r"\n", "\r": r"\n"})
 
 Labels = Mapping[str, str] | Iterable[tuple[str, str]]
 
@@ -43,12 +47,17 @@ def valid_label_name(name: str) -> bool:
 
 
 def escape_label_value(value: str) -> str:
-    """Escape backslash, double quote and newline, as the text format requires."""
+    """Escape backslash, double quote and newline, as the text format requires; a CR (or CRLF)
+    becomes an escaped newline, so every parser reads the value back on one line."""
+    if "\r" in value:
+        value = value.replace("\r\n", "\n")
     return value.translate(_LABEL_ESCAPES)
 
 
 def escape_help(text: str) -> str:
-    """Escape backslash and newline in HELP text."""
+    """Escape backslash and newline in HELP text (CR and CRLF as a newline)."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
     return text.translate(_HELP_ESCAPES)
 
 
