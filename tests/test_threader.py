@@ -195,6 +195,34 @@ def test_kill_twice_schedules_once():
     assert isinstance(t.exception, ThreadKilled)
 
 
+def test_a_target_that_swallows_the_kill_can_be_killed_again():
+    """A target that catches ThreadKilled (an ``except BaseException``) and carries on: the
+    first kill lands and is swallowed, so a second kill is scheduled and ends it. While a kill
+    is still pending, another is refused (the case above)."""
+    swallowed = threading.Event()
+
+    def obstinate():
+        try:
+            while True:
+                time.sleep(0.01)
+        except BaseException:  # the point: this swallows the first kill
+            swallowed.set()
+        while True:
+            time.sleep(0.01)
+
+    t = Threader(target=obstinate, daemon=True)  # daemon: a failed second kill must not hang
+    t.start()
+    time.sleep(0.05)
+    assert t.kill() is True
+    assert swallowed.wait(5)
+    assert t.is_alive()
+    assert t.kill() is True
+    t.join(5)  # generous: a thread that never ends can only be shown by a bound
+    assert not t.is_alive()
+    assert isinstance(t.exception, ThreadKilled)
+    assert t.status_code() == 0
+
+
 def test_killing_many_threads_touches_only_the_target():
     bystander_done = threading.Event()
 

@@ -39,6 +39,15 @@ class ThreadKilled(SystemExit):
     A ``SystemExit`` so that a target's ``except Exception`` blocks do not swallow it.
     """
 
+    def __init__(self, *args: object) -> None:
+        # Python creates the instance in the killed thread when the exception lands: that is
+        # how the Threader learns the kill was delivered (and may have been swallowed by an
+        # ``except BaseException``), so a later kill() can schedule another.
+        super().__init__(*args)
+        thread = threading.current_thread()
+        if isinstance(thread, Threader):
+            thread._kills_delivered += 1
+
 
 class Threader(threading.Thread):
     """A thread whose target's return value, success and exception can be read after it ends.
@@ -65,7 +74,11 @@ class Threader(threading.Thread):
         # can never land outside the target or be scheduled twice.
         self._lock = threading.Lock()
         self._in_target = False
-        self._kill_scheduled = False
+        # Written only by kill() (under the lock) and by ThreadKilled in this thread: a kill is
+        # pending while more were scheduled than delivered. No lock on the delivery side: the
+        # exception can land while this thread holds the lock itself.
+        self._kills_scheduled = 0
+        self._kills_delivered = 0
         self.exception: BaseException | None = None
         self.stop_event = stop_event if stop_event is not None else threading.Event()
 
@@ -89,7 +102,7 @@ class Threader(threading.Thread):
             finally:
                 with self._lock:
                     self._in_target = False
-                    if self._kill_scheduled:
+                    if self._kills_scheduled:
                         # A kill scheduled just as the target returned is still pending and would
                         # land later in run() or in threading's bootstrap (leaving the thread in
                         # threading.enumerate()). Clearing is a no-op if it was delivered, and
@@ -153,14 +166,16 @@ class Threader(threading.Thread):
         """Force the target to stop by raising ``ThreadKilled`` in it. Unsafe: see the module doc.
 
         Returns True if the exception was scheduled, False if there was nothing to kill (not
-        started, already finished, already being killed, or the thread vanished under it). The
+        started, already finished, a kill still pending, or the thread vanished under it). A
+        target that caught and swallowed an earlier kill can be killed again. The
         thread ends with ``status_code() == 0`` and ``exception`` set to the ``ThreadKilled``
         instance, unless the target returned before the exception reached it: then the exception
         is withdrawn and the thread ends as its target did. Raises ``SystemError`` if the call
         reached more than one thread (it is undone first, as the C API documentation requires).
         """
         with self._lock:
-            if not self._in_target or self._kill_scheduled or self.ident is None:
+            pending = self._kills_scheduled > self._kills_delivered
+            if not self._in_target or pending or self.ident is None:
                 return False
             # Python 3.11 accepts only an exception class here; run() fills in the message.
             changed = _set_async_exc(self.ident, ThreadKilled)
@@ -169,7 +184,7 @@ class Threader(threading.Thread):
             if changed > 1:
                 _set_async_exc(self.ident, _NO_EXC)
                 raise SystemError(f"PyThreadState_SetAsyncExc changed {changed} threads; undone")
-            self._kill_scheduled = True
+            self._kills_scheduled += 1
             self.stop_event.set()
             return True
 
