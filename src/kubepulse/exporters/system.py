@@ -36,6 +36,7 @@ from kubepulse.exposition.server import (
     Request,
     Response,
     WebConfig,
+    server_metrics,
     web_options,
 )
 from kubepulse.exposition.text import CONTENT_TYPE, Family, sample
@@ -276,6 +277,7 @@ def metrics_handler(process_metrics: bool = True) -> Handler:
         ProcessCollector(registry=own)
         PlatformCollector(registry=own)
         GCCollector(registry=own)
+        own.register(server_metrics())  # kubepulse_http_*: connections, refusals, auth limits
 
     def handle(request: Request) -> Response:
         chunks = [collector.render()]

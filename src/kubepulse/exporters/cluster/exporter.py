@@ -72,7 +72,7 @@ from kubepulse.exporters.cluster.custom_resources import (
 )
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, KindStore, gzip_member
 from kubepulse.exporters.cluster.usage_by_label import CpuUsageByLabel, RequestsByLabel
-from kubepulse.exposition.server import Request, Response
+from kubepulse.exposition.server import Request, Response, server_metrics
 from kubepulse.exposition.text import CONTENT_TYPE
 from kubepulse.kube.client import KubeClient
 from kubepulse.kube.informer import Backoff, Informer, InformerHandler
@@ -386,6 +386,7 @@ class _Telemetry:
             registry=self.registry,
         )
         self.registry.register(_StoreCollector(exporter))
+        self.registry.register(server_metrics())  # kubepulse_http_*, kubepulse_auth_*
 
     def list_result(self, resource: str, ok: bool) -> None:
         self.lists.labels("success" if ok else "error", ksm_type_name(resource)).inc()
