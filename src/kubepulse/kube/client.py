@@ -21,10 +21,11 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import orjson
 import urllib3
@@ -169,6 +170,18 @@ class WatchStream:
         self.close()
 
 
+def _pool_manager(configuration: k8s.Configuration, kwargs: dict[str, Any]) -> urllib3.PoolManager:
+    """Connections through ``configuration.proxy`` unless ``no_proxy`` exempts the server, as
+    the kubernetes client itself does (its ``Configuration`` reads HTTPS_PROXY, HTTP_PROXY and
+    NO_PROXY; krkn-lib's ``KrknKubernetes`` sets the proxy from ``http_proxy``)."""
+    proxy = configuration.proxy
+    host = urlsplit(configuration.host).hostname or ""
+    no_proxy = getattr(configuration, "no_proxy", None) or ""
+    if proxy and not urllib.request.proxy_bypass_environment(host, {"no": no_proxy}):
+        return urllib3.ProxyManager(proxy, proxy_headers=configuration.proxy_headers, **kwargs)
+    return urllib3.PoolManager(**kwargs)
+
+
 class KubeClient:
     """Raw-JSON access to one API server. Thread-safe; connections are pooled."""
 
@@ -192,7 +205,7 @@ class KubeClient:
                 kwargs["server_hostname"] = configuration.tls_server_name
             if configuration.assert_hostname is not None:
                 kwargs["assert_hostname"] = configuration.assert_hostname
-        self._pool = urllib3.PoolManager(**kwargs)
+        self._pool = _pool_manager(configuration, kwargs)
         # Whether the server streams lists in a watch (sendInitialEvents, on by default since
         # Kubernetes 1.34 and in 1.32): None until a watch has found out.
         self.streaming_lists: bool | None = None
