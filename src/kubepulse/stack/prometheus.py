@@ -27,6 +27,24 @@ __all__ = ["load_prometheus_config", "render_prometheus_config", "render_rule_fi
 _REMOTE_ONLY_KEYS = ("scheme", "authorization", "tls_config", "bearer_token_file", "basic_auth")
 
 
+# Node jobs: only nodes whose kubelet is on loopback (kwok's, at 127.0.0.1) are kept, and the
+# API server's node proxy path becomes the one kwok serves that node's kubelet endpoints on:
+# /api/v1/nodes/NODE/proxy/metrics/cadvisor -> /metrics/nodes/NODE/metrics/cadvisor.
+_LOOPBACK_NODES: list[dict[str, Any]] = [
+    {
+        "source_labels": ["__meta_kubernetes_node_address_InternalIP"],
+        "regex": r"127\.0\.0\.1",
+        "action": "keep",
+    },
+    {
+        "source_labels": ["__metrics_path__"],
+        "regex": "/api/v1/nodes/([^/]+)/proxy(/.*)",
+        "target_label": "__metrics_path__",
+        "replacement": "/metrics/nodes/$1$2",
+    },
+]
+
+
 def load_prometheus_config(path: Path | None = None) -> dict[str, Any]:
     """The production config (``deploy/prometheus/prometheus.yml`` unless ``path``) as a dict."""
     path = path or deploy_dir() / "prometheus" / "prometheus.yml"
@@ -52,12 +70,13 @@ def _local_job(
             raise ValueError(f"job {job['job_name']!r} uses kubernetes_sd_configs: pass kubeconfig")
         for sd in sd_configs:
             sd["kubeconfig_file"] = str(kubeconfig)
-            if sd_namespaces is not None and "namespaces" not in sd:
+            if sd_namespaces is not None and "namespaces" not in sd and sd["role"] != "node":
                 sd["namespaces"] = {"names": list(sd_namespaces)}
         # Last, after the job's own keep/drop and label rules: whatever survived discovery is
         # scraped at the loopback exporter standing in for it, never at its discovered address.
         job["relabel_configs"] = [
             *job.get("relabel_configs", []),
+            *(_LOOPBACK_NODES if any(sd["role"] == "node" for sd in sd_configs) else []),
             {"target_label": "__address__", "replacement": address},
             {"target_label": "__scheme__", "replacement": "http"},
         ]
@@ -85,7 +104,8 @@ def render_prometheus_config(
     label), ``scrape_interval`` and ``evaluation_interval`` set. With ``targets`` (job name to a
     loopback ``host:port``) it is the local overlay: jobs not named are removed, kept jobs scrape
     only their loopback address (Kubernetes SD jobs keep discovering through ``kubeconfig`` and
-    have every discovered target rewritten), ``alerting`` points at ``alertmanagers`` only, and
+    have every discovered target rewritten; node jobs keep only nodes at 127.0.0.1 and scrape
+    the kubelet paths kwok serves), ``alerting`` points at ``alertmanagers`` only, and
     ``sd_namespaces`` limits discovery to those namespaces (jobs that name their own keep them).
     Raises ``ValueError`` for an unknown job or a non-loopback address.
     """

@@ -42,6 +42,7 @@ from kubepulse.testing.binaries import (
     ensure_binaries,
     metrics_server_manifests,
 )
+from kubepulse.testing.kubelet_metrics import RESOURCE_USAGE, kubelet_metrics_yaml
 from kubepulse.testing.stages import NODE_RESOURCE_YAML, STAGES_YAML
 
 if TYPE_CHECKING:
@@ -144,6 +145,14 @@ class Cluster:
         self.kwok_dir = workdir / "clusters" / name
         self.kubeconfig = self.kwok_dir / "kubeconfig.yaml"
         self._pids: dict[str, int] = {}
+
+    @property
+    def kubelet_port(self) -> int:
+        """The port every node's kubelet endpoints are served on, at the node's address
+        127.0.0.1 (kwok's controller; paths in ``kubepulse.testing.kubelet_metrics``)."""
+        config = next(yaml.safe_load_all((self.workdir / "kwokctl.yaml").read_text()))
+        port: int = config["options"]["kwokControllerPort"]
+        return port
 
     @property
     def server(self) -> str:
@@ -342,8 +351,12 @@ class Cluster:
         return f"Cluster(name={self.name!r}, kubeconfig={str(self.kubeconfig)!r})"
 
 
-def _config_yaml(binaries: Binaries, metrics_server: bool, stages: str) -> str:
-    """kwokctl's configuration: binary runtime, our binaries, loopback, fixed ports, our stages."""
+def _config_yaml(
+    binaries: Binaries, metrics_server: bool, stages: str, kubelet_metrics: Path
+) -> str:
+    """kwokctl's configuration: binary runtime, our binaries, loopback, fixed ports, our stages,
+    and the kwok controller reading ``kubelet_metrics`` (kubelet and cAdvisor Metric resources)
+    besides the configuration kwokctl writes for it."""
     options: dict[str, Any] = {
         "runtime": "binary",
         "bindAddress": LOOPBACK,
@@ -370,6 +383,8 @@ def _config_yaml(binaries: Binaries, metrics_server: bool, stages: str) -> str:
         options["metricsServerBinary"] = str(binaries.metrics_server)
         options["metricsServerPort"] = free_port()
         options["metricsServerManifests"] = [str(metrics_server_manifests())]
+        # kwokctl hands this to the kwok controller in place of its own default usage.
+        stages = f"{stages}---\n{yaml.safe_dump(RESOURCE_USAGE, sort_keys=False)}"
     config = {
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
         "kind": "KwokctlConfiguration",
@@ -378,8 +393,15 @@ def _config_yaml(binaries: Binaries, metrics_server: bool, stages: str) -> str:
         # is gone for longer than the lease renewal deadline (10 s), and nothing here restarts
         # them as a kubelet would; there is only one of each, so there is nothing to elect.
         "componentsPatches": [
-            {"name": name, "extraArgs": [{"key": "leader-elect", "value": "false"}]}
-            for name in ("kube-controller-manager", "kube-scheduler")
+            *(
+                {"name": name, "extraArgs": [{"key": "leader-elect", "value": "false"}]}
+                for name in ("kube-controller-manager", "kube-scheduler")
+            ),
+            # kwokctl gives the controller Metric resources only along with metrics-server.
+            {
+                "name": "kwok-controller",
+                "extraArgs": [{"key": "config", "value": str(kubelet_metrics)}],
+            },
         ],
     }
     text = yaml.safe_dump(config, sort_keys=False)
@@ -448,7 +470,9 @@ def start_cluster(
     if owner_pid is not None:
         (workdir / "owner.pid").write_text(str(owner_pid))
     config = workdir / "kwokctl.yaml"
-    config.write_text(_config_yaml(binaries, metrics_server, stages))
+    kubelet_metrics = workdir / "kubelet-metrics.yaml"
+    kubelet_metrics.write_text(kubelet_metrics_yaml(resource_usage=not metrics_server))
+    config.write_text(_config_yaml(binaries, metrics_server, stages, kubelet_metrics))
     cluster = Cluster(name, workdir, binaries)
     try:
         cluster.kwokctl(

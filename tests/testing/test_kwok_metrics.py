@@ -1,0 +1,112 @@
+"""kwok's Metric resources serve each test node's kubelet and cAdvisor endpoints (real kwok)."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from kubepulse.processes import LOOPBACK
+from kubepulse.testing.cluster import Cluster
+from kubepulse.testing.kubelet_metrics import CADVISOR_PATH, KUBELET_PATH, kubelet_metrics_yaml
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(cluster: Cluster, path: str, node: str) -> Samples:
+    url = f"http://{LOOPBACK}:{cluster.kubelet_port}{path.replace('{nodeName}', node)}"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        text = resp.read().decode()
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def pick(samples: Samples, name: str, **labels: str) -> float:
+    (value,) = [v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= set(ls)]
+    return value
+
+
+def test_the_resources_parse_and_name_both_paths() -> None:
+    import yaml
+
+    docs = list(yaml.safe_load_all(kubelet_metrics_yaml()))
+    assert [d["kind"] for d in docs] == ["ClusterResourceUsage", "Metric", "Metric"]
+    assert [d["spec"]["path"] for d in docs[1:]] == [KUBELET_PATH, CADVISOR_PATH]
+    without = list(yaml.safe_load_all(kubelet_metrics_yaml(resource_usage=False)))
+    assert [d["kind"] for d in without] == ["Metric", "Metric"]
+
+
+def test_a_pod_shows_on_its_nodes_kubelet_and_cadvisor_endpoints(
+    cluster: Cluster, namespace: str
+) -> None:
+    """Values follow the pod's annotations exactly: a 0.25 throttled ratio is a quarter of the
+    CFS periods, the claim's capacity and usage are the annotated quantities, and CPU grows at
+    the annotated 250m (0.25 core-seconds a second)."""
+    cluster.kubectl(
+        "-n",
+        namespace,
+        "run",
+        "busy",
+        "--image=registry.invalid/busy:1",
+        "--annotations=kwok.x-k8s.io/usage-cpu=250m",
+        "--annotations=kwok.x-k8s.io/usage-memory=64Mi",
+        "--annotations=kubepulse.dev/cpu-throttled-ratio=0.25",
+        "--annotations=kubepulse.dev/network-receive=10Ki",
+        "--annotations=kubepulse.dev/volume-claim=data",
+        "--annotations=kubepulse.dev/volume-capacity=2Gi",
+        "--annotations=kubepulse.dev/volume-used=512Mi",
+    )
+    cluster.kubectl("-n", namespace, "wait", "pod/busy", "--for=condition=Ready", "--timeout=60s")
+    node = cluster.kubectl(
+        "-n", namespace, "get", "pod", "busy", "-o", "jsonpath={.spec.nodeName}"
+    ).strip()
+    mine = {"namespace": namespace, "pod": "busy"}
+
+    # kwok leaves the usage families out of a node's very first answer.
+    scrape(cluster, CADVISOR_PATH, node)
+    first = scrape(cluster, CADVISOR_PATH, node)
+    time.sleep(2)
+    cadvisor = scrape(cluster, CADVISOR_PATH, node)
+    kubelet = scrape(cluster, KUBELET_PATH, node)
+
+    container = {**mine, "container": "busy", "image": "registry.invalid/busy:1"}
+    assert pick(cadvisor, "container_memory_working_set_bytes", **container) == 64 * 2**20
+    cpu = [pick(s, "container_cpu_usage_seconds_total", **container) for s in (first, cadvisor)]
+    # 0.25 cores over the time between the two scrapes (2 s plus the scrape itself).
+    assert 0.25 * 2 <= cpu[1] - cpu[0] <= 0.25 * 4
+    periods = pick(cadvisor, "container_cpu_cfs_periods_total", **container)
+    throttled = pick(cadvisor, "container_cpu_cfs_throttled_periods_total", **container)
+    assert periods > 20  # ten a second since the pod was created, at least 2 s ago
+    assert throttled == pytest.approx(periods * 0.25, rel=0.01)
+    net = {**mine, "interface": "eth0"}
+    received = [pick(s, "container_network_receive_bytes_total", **net) for s in (first, cadvisor)]
+    assert 10240 * 2 <= received[1] - received[0] <= 10240 * 4  # the annotated 10Ki a second
+    packets = pick(cadvisor, "container_network_receive_packets_total", **net)
+    assert packets == pytest.approx(received[1] / 1024, rel=1e-3)  # read a moment later
+    # Network is per pod: no container label, as cAdvisor reports it.
+    assert not [
+        ls for (n, ls) in cadvisor if n.startswith("container_network") and "container" in dict(ls)
+    ]
+    # cAdvisor's path serves no kubelet families, and the kubelet's no container ones.
+    assert not [n for n, _ in cadvisor if n.startswith("kubelet_")]
+    assert not [n for n, _ in kubelet if n.startswith("container_")]
+
+    claim = {"namespace": namespace, "persistentvolumeclaim": "data"}
+    assert pick(kubelet, "kubelet_volume_stats_capacity_bytes", **claim) == 2 * 2**30
+    assert pick(kubelet, "kubelet_volume_stats_used_bytes", **claim) == 512 * 2**20
+    assert pick(kubelet, "kubelet_volume_stats_available_bytes", **claim) == 2 * 2**30 - 2**29
+    assert pick(kubelet, "kubelet_running_pods", **mine) == 1
+    assert pick(kubelet, "kubelet_node_name", node=node) == 1
+    # The +Inf bucket holds every observation, as Prometheus's histogram_quantile expects.
+    count = pick(kubelet, "kubelet_pod_start_duration_seconds_count")
+    assert pick(kubelet, "kubelet_pod_start_duration_seconds_bucket", le="+Inf") == count
+    assert pick(kubelet, "kubelet_pod_start_duration_seconds_bucket", le="0.5") == 0
+    assert pick(kubelet, "kubelet_pod_start_duration_seconds_bucket", le="1") == count
+    assert count >= 1
