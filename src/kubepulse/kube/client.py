@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -175,11 +174,20 @@ def _pool_manager(configuration: k8s.Configuration, kwargs: dict[str, Any]) -> u
     the kubernetes client itself does (its ``Configuration`` reads HTTPS_PROXY, HTTP_PROXY and
     NO_PROXY; krkn-lib's ``KrknKubernetes`` sets the proxy from ``http_proxy``)."""
     proxy = configuration.proxy
-    host = urlsplit(configuration.host).hostname or ""
+    host = (urlsplit(configuration.host).hostname or "").lower()
     no_proxy = getattr(configuration, "no_proxy", None) or ""
-    if proxy and not urllib.request.proxy_bypass_environment(host, {"no": no_proxy}):
+    if proxy and not _no_proxy_matches(host, no_proxy):
         return urllib3.ProxyManager(proxy, proxy_headers=configuration.proxy_headers, **kwargs)
     return urllib3.PoolManager(**kwargs)
+
+
+def _no_proxy_matches(host: str, no_proxy: str) -> bool:
+    """NO_PROXY's usual reading: ``*``, a host name or IP, or a domain suffix (``.example.com``
+    or ``example.com``) exempts ``host``."""
+    for entry in (e.strip().lstrip(".").lower() for e in no_proxy.split(",")):
+        if entry == "*" or (entry and (host == entry or host.endswith("." + entry))):
+            return True
+    return False
 
 
 class KubeClient:
