@@ -39,6 +39,7 @@ __all__ = [
     "WatchStream",
     "connect",
     "load_configuration",
+    "watch_error",
 ]
 
 # Enough for one watch per resource kind and namespace plus concurrent lists.
@@ -56,6 +57,14 @@ class ApiError(RuntimeError):
 
 class GoneError(ApiError):
     """410 Gone: the resourceVersion is too old; list again."""
+
+
+def watch_error(status: Mapping[str, Any]) -> ApiError:
+    """The error an ``ERROR`` watch event carries (its object is a ``Status``): ``GoneError``
+    for 410, else ``ApiError`` with the Status's code and message."""
+    code = int(status.get("code") or 0)
+    cls = GoneError if code == 410 else ApiError
+    return cls(code, str(status.get("message") or "watch error"))
 
 
 def load_configuration(kubeconfig: str | os.PathLike[str] | None = None) -> k8s.Configuration:
