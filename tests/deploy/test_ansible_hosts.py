@@ -12,10 +12,12 @@ from here, so the package cannot be installed for real.
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -29,7 +31,8 @@ import pytest
 import yaml
 from deploy_helpers import REPO
 
-from kubepulse.processes import free_port
+from kubepulse.exposition.server import FD_RESERVE, ServerLimits
+from kubepulse.processes import ProcessGroup, free_port
 
 ANSIBLE = REPO / "deploy" / "ansible"
 BIN = Path(sys.executable).parent
@@ -332,3 +335,170 @@ def test_host_roles_refuse_a_config_promtool_or_amtool_rejects(host_stack: dict[
         "prometheus : Install the alert and recording rules from deploy/prometheus/rules",
         "unclosed left parenthesis",
     )
+
+
+# --- the systemd units' limits ------------------------------------------------------------------
+
+EXPORTERS_ROLE = ANSIBLE / "roles" / "kubepulse_exporters"
+UNITS = ("kubepulse-system-exporter.service", "kubepulse-textfile.service")
+
+
+def render_units(prefix: Path, store: Path) -> dict[str, dict[str, str]]:
+    """The role's unit templates, rendered by Ansible with the role's defaults and vars: each
+    unit's [Service] section (the ``.service`` files are left in ``prefix``)."""
+    play = [
+        {
+            "hosts": "localhost",
+            "connection": "local",
+            "gather_facts": False,
+            "vars_files": [
+                str(ANSIBLE / "roles/kubepulse/defaults/main.yml"),
+                str(EXPORTERS_ROLE / "defaults/main.yml"),
+                str(EXPORTERS_ROLE / "vars/main.yml"),
+            ],
+            "tasks": [
+                {
+                    "name": "Render the unit",
+                    "ansible.builtin.template": {
+                        "src": str(EXPORTERS_ROLE / "templates") + "/{{ item }}.j2",
+                        "dest": str(prefix) + "/{{ item }}",
+                        "mode": "0644",
+                    },
+                    "loop": list(UNITS),
+                }
+            ],
+        }
+    ]
+    extra = {
+        "ansible_python_interpreter": sys.executable,
+        "kubepulse_prefix": str(prefix),
+        "kubepulse_listen_host": "127.0.0.1",
+        "kubepulse_exporters_venv": str(BIN.parent),
+        "kubepulse_exporters_textfile_stores": [str(store)],
+    }
+    (prefix / "render.yml").write_text(yaml.safe_dump(play))
+    (prefix / "render-vars.json").write_text(json.dumps(extra))
+    ansible(
+        "ansible-playbook", "-i", "localhost,", str(prefix / "render.yml"),
+        "-e", f"@{prefix / 'render-vars.json'}",
+    )  # fmt: skip
+    out: dict[str, dict[str, str]] = {}
+    for unit in UNITS:
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.optionxform = str  # type: ignore[assignment,method-assign]
+        parser.read_string((prefix / unit).read_text())
+        out[unit] = dict(parser["Service"])
+    return out
+
+
+@pytest.fixture
+def units(tmp_path: Path) -> dict[str, dict[str, str]]:
+    store = tmp_path / "store.xml"
+    store.write_text('<store><item type="a"/></store>\n')
+    return render_units(tmp_path, store)
+
+
+def test_the_units_set_limits_that_systemd_accepts(
+    units: dict[str, dict[str, str]], tmp_path: Path
+) -> None:
+    exporter, textfile = units[UNITS[0]], units[UNITS[1]]
+    assert {k: exporter[k] for k in ("LimitNOFILE", "MemoryMax", "TasksMax", "CPUQuota")} == {
+        "LimitNOFILE": "4096",
+        "MemoryMax": "256M",
+        "TasksMax": "64",
+        "CPUQuota": "100%",
+    }
+    assert {
+        k: textfile[k]
+        for k in ("LimitNOFILE", "MemoryMax", "TasksMax", "CPUQuota", "TimeoutStartSec")
+    } == {
+        "LimitNOFILE": "256",
+        "MemoryMax": "256M",
+        "TasksMax": "16",
+        "CPUQuota": "100%",
+        "TimeoutStartSec": "300",
+    }
+    # SIGTERM (systemctl stop, the start timeout) ends a one-shot run with 143.
+    assert textfile["SuccessExitStatus"] == "143"
+    # The server's default cap and its reserve fit under the unit's open-files limit.
+    assert ServerLimits().max_connections + FD_RESERVE <= int(exporter["LimitNOFILE"])
+    # systemd's own parser: an unknown key or a bad value is a warning on stderr.
+    for unit in UNITS:
+        proc = subprocess.run(
+            ["systemd-analyze", "verify", str(tmp_path / unit)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", ""), unit
+
+
+def _status(pid: int) -> dict[str, int]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return {k: int(v) for k, v in re.findall(r"^(VmHWM|Threads):\s+(\d+)", status, re.M)}
+
+
+def test_the_system_exporter_keeps_its_cap_and_stays_within_the_unit_s_limits(
+    units: dict[str, dict[str, str]], tmp_path: Path
+) -> None:
+    """The real exporter under the unit's open-files limit (prlimit, as systemd would set it)
+    keeps its default cap of 1024, holds 1024 idle connections and still answers a scrape, with
+    memory and threads far under MemoryMax and TasksMax. Control: under systemd's default soft
+    limit of 1024 the cap is lowered to 960, and the log says so."""
+    exporter = units[UNITS[0]]
+    nofile = int(exporter["LimitNOFILE"])
+    memory_max_kib = int(exporter["MemoryMax"].removesuffix("M")) * 1024
+    lowered = "connection cap lowered from 1024 to 960 by the open-files limit 1024"
+    with ProcessGroup(tmp_path / "logs") as group:
+        for name, limit in (("control", 1024), ("unit", nofile)):
+            port = free_port()
+            url = f"http://127.0.0.1:{port}/metrics"
+            argv = [
+                "prlimit", f"--nofile={limit}", "--",
+                str(BIN / "kubepulse"), "exporter", "system",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ]  # fmt: skip
+            proc = group.start(name, argv, ready_url=url)
+            log = proc.log_path.read_text()
+            if name == "control":
+                assert lowered in log, log
+                continue
+            assert "connection cap lowered" not in log, log
+            idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(1024)]
+            try:
+                time.sleep(1)  # the event loop has accepted them all
+                with urllib.request.urlopen(url, timeout=10) as resp:
+                    assert "system_load1 " in resp.read().decode()
+                figures = _status(proc.pid)
+            finally:
+                for sock in idle:
+                    sock.close()
+    # Measured: about 31 MiB and 9 threads; the unit allows 8x and 7x that.
+    assert figures["VmHWM"] < memory_max_kib / 4, figures
+    assert figures["Threads"] < int(exporter["TasksMax"]) / 4, figures
+
+
+def test_the_textfile_command_runs_within_the_unit_s_open_files_limit(
+    units: dict[str, dict[str, str]], tmp_path: Path
+) -> None:
+    """Ten stores in one run, under the unit's LimitNOFILE (prlimit): every .prom written.
+    Control: four descriptors are too few (the run needs about six at once)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    stores = []
+    for i in range(10):
+        store = tmp_path / f"s{i}.xml"
+        store.write_text(f'<store><item type="t{i}"/></store>\n')
+        stores.append(str(store))
+
+    def run(limit: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["prlimit", f"--nofile={limit}", "--", str(BIN / "kubepulse"), "textfile", *stores,
+             "--output-dir", str(out)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+
+    control = run("4")
+    assert control.returncode == 1 and "Too many open files" in control.stderr
+    assert list(out.iterdir()) == []
+    proc = run(units[UNITS[1]]["LimitNOFILE"])
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"s{i}.prom" for i in range(10))
