@@ -27,10 +27,10 @@ from kubepulse.render import (
     RenderError,
     TimeRange,
     Unreachable,
-    _fetch,
-    _legend,
     draw_dashboard,
+    fetch_panel,
     format_value,
+    legend,
     parse_duration,
     parse_time,
     render_dashboard,
@@ -213,7 +213,7 @@ def test_variables_resolve_to_what_grafana_shows_first(prometheus: str) -> None:
 
 def test_legend_template_is_filled_from_each_series_labels(prometheus: str) -> None:
     """The time series panel's ``legendFormat: "{{handler}}"``: each series is named by its own
-    ``handler`` label, as Grafana shows it (``_fetch`` is what the drawn legend is made from).
+    ``handler`` label, as Grafana shows it (``fetch_panel`` is what the drawn legend is made from).
 
     The expected names come from Prometheus's answer to the same query, read here as raw labels.
     """
@@ -223,7 +223,7 @@ def test_legend_template_is_filled_from_each_series_labels(prometheus: str) -> N
     board = dashboard()
     values = resolve_variables(board, {}, server, window)
     series_panel = next(p for p in board["panels"] if p["title"] == "HTTP requests by handler")
-    data = _fetch(series_panel, server, values, window)
+    data = fetch_panel(series_panel, server, values, window)
     assert data.errors == []
     expr = substitute(series_panel["targets"][0]["expr"], values)
     raw = server.query_range(expr, window.start, window.end, window.step)
@@ -233,11 +233,11 @@ def test_legend_template_is_filled_from_each_series_labels(prometheus: str) -> N
     assert sorted(s.legend for s in data.series) == handlers
     # The substitution itself: spaces inside braces, several labels, a missing label is empty.
     metric = {"__name__": "x_total", "handler": "/api", "code": "200"}
-    assert _legend("{{handler}} {{ code }} ({{nope}})", metric, "e") == "/api 200 ()"
+    assert legend("{{handler}} {{ code }} ({{nope}})", metric, "e") == "/api 200 ()"
     # No template (or Grafana's "__auto"): the series as PromQL writes it, labels sorted.
-    assert _legend(None, metric, "e") == 'x_total{code="200", handler="/api"}'
-    assert _legend("__auto", metric, "e") == 'x_total{code="200", handler="/api"}'
-    assert _legend(None, {}, "sum(up)") == "sum(up)"
+    assert legend(None, metric, "e") == 'x_total{code="200", handler="/api"}'
+    assert legend("__auto", metric, "e") == 'x_total{code="200", handler="/api"}'
+    assert legend(None, {}, "sum(up)") == "sum(up)"
 
 
 def cli(*args: str) -> Result:

@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "textfile": ("kubepulse.textfile.cli:textfile", "Turn an XML store into a .prom file."),
     "demo": ("kubepulse.demo:demo", "Bring the whole stack up locally."),
     "render-dashboard": (
-        "kubepulse.render:render_dashboard",
+        "kubepulse.render.cli:render_dashboard",
         "Render a Grafana dashboard's panels to PNG.",
     ),
 }

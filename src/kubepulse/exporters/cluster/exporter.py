@@ -579,7 +579,3 @@ class ClusterExporter:
                 503, f"not synced: {', '.join(waiting)}\n".encode(), "text/plain; charset=utf-8"
             )
         return Response(200, b"ok\n", "text/plain; charset=utf-8")
-
-    def text(self) -> bytes:
-        """The current /metrics body (plain text), for tests and the benchmark."""
-        return b"".join(c for s in self.sources for c in s.chunks())
