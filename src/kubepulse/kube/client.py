@@ -180,11 +180,14 @@ class WatchStream:
 
 def _pool_manager(configuration: k8s.Configuration, kwargs: dict[str, Any]) -> urllib3.PoolManager:
     """Connections through ``configuration.proxy`` unless ``no_proxy`` exempts the server, as
-    the kubernetes client itself does (its ``Configuration`` reads HTTPS_PROXY, HTTP_PROXY and
-    NO_PROXY; krkn-lib's ``KrknKubernetes`` sets the proxy from ``http_proxy``)."""
+    the kubernetes client itself does (its ``Configuration`` reads HTTPS_PROXY and HTTP_PROXY;
+    krkn-lib's ``KrknKubernetes`` sets the proxy from ``http_proxy``)."""
     proxy = configuration.proxy
     host = (urlsplit(configuration.host).hostname or "").lower()
-    no_proxy = getattr(configuration, "no_proxy", None) or ""
+    # The kubernetes Configuration reads NO_PROXY and then resets no_proxy to None; read it here.
+    no_proxy = getattr(configuration, "no_proxy", None)
+    if no_proxy is None:
+        no_proxy = os.environ.get("no_proxy") or os.environ.get("NO_PROXY") or ""
     if proxy and not _no_proxy_matches(host, no_proxy):
         return urllib3.ProxyManager(proxy, proxy_headers=configuration.proxy_headers, **kwargs)
     return urllib3.PoolManager(**kwargs)
