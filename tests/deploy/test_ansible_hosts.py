@@ -32,7 +32,7 @@ import yaml
 from deploy_helpers import REPO
 
 from kubepulse.exposition.server import FD_RESERVE, ServerLimits
-from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.processes import ManagedProcess, ProcessGroup, free_port
 
 ANSIBLE = REPO / "deploy" / "ansible"
 BIN = Path(sys.executable).parent
@@ -436,41 +436,65 @@ def _status(pid: int) -> dict[str, int]:
     return {k: int(v) for k, v in re.findall(r"^(VmHWM|Threads):\s+(\d+)", status, re.M)}
 
 
+def _http_figures(url: str) -> dict[str, float]:
+    """The server's self-metrics in one scrape: open connections, the cap, evictions."""
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        text = resp.read().decode()
+    patterns = {
+        "open": r"kubepulse_http_connections\{[^}]*\}",
+        "cap": r"kubepulse_http_max_connections\{[^}]*\}",
+        "evicted": r'kubepulse_http_connections_closed_total\{[^}]*reason="evicted"\}',
+    }
+    out = {}
+    for key, pattern in patterns.items():
+        match = re.search(rf"^{pattern} (\S+)$", text, re.M)
+        out[key] = float(match.group(1)) if match else 0.0
+    return out
+
+
 def test_the_system_exporter_keeps_its_cap_and_stays_within_the_unit_s_limits(
     units: dict[str, dict[str, str]], tmp_path: Path
 ) -> None:
     """The real exporter under the unit's open-files limit (prlimit, as systemd would set it)
-    keeps its default cap of 1024, holds 1024 idle connections and still answers a scrape, with
-    memory and threads far under MemoryMax and TasksMax. Control: under systemd's default soft
-    limit of 1024 the cap is lowered to 960, and the log says so."""
+    keeps its default cap of 1024, holds 1024 idle connections and still answers a scrape (the
+    longest-idle connection is evicted for it), with memory and threads far under MemoryMax and
+    TasksMax. Control: under systemd's default soft limit of 1024 the cap is lowered to 960,
+    and the log says so."""
     exporter = units[UNITS[0]]
-    nofile = int(exporter["LimitNOFILE"])
     memory_max_kib = int(exporter["MemoryMax"].removesuffix("M")) * 1024
-    lowered = "connection cap lowered from 1024 to 960 by the open-files limit 1024"
     with ProcessGroup(tmp_path / "logs") as group:
-        for name, limit in (("control", 1024), ("unit", nofile)):
+
+        def start(name: str, nofile: int | str) -> tuple[int, str, ManagedProcess]:
             port = free_port()
             url = f"http://127.0.0.1:{port}/metrics"
             argv = [
-                "prlimit", f"--nofile={limit}", "--",
+                "prlimit", f"--nofile={nofile}", "--",
                 str(BIN / "kubepulse"), "exporter", "system",
                 f"--web.listen-address=127.0.0.1:{port}",
             ]  # fmt: skip
-            proc = group.start(name, argv, ready_url=url)
-            log = proc.log_path.read_text()
-            if name == "control":
-                assert lowered in log, log
-                continue
-            assert "connection cap lowered" not in log, log
-            idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(1024)]
-            try:
-                time.sleep(1)  # the event loop has accepted them all
-                with urllib.request.urlopen(url, timeout=10) as resp:
-                    assert "system_load1 " in resp.read().decode()
-                figures = _status(proc.pid)
-            finally:
-                for sock in idle:
-                    sock.close()
+            return port, url, group.start(name, argv, ready_url=url)
+
+        _, url, control = start("control", 1024)
+        assert _http_figures(url)["cap"] == 960
+        assert "connection cap lowered from 1024 to 960 by the open-files limit 1024" in (
+            control.log_path.read_text()
+        )
+        port, url, proc = start("unit", exporter["LimitNOFILE"])
+        assert _http_figures(url)["cap"] == 1024
+        assert "connection cap lowered" not in proc.log_path.read_text()
+        fds = Path(f"/proc/{proc.pid}/fd")
+        before = len(list(fds.iterdir()))
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(1024)]
+        try:
+            deadline = time.monotonic() + 30
+            while len(list(fds.iterdir())) < before + 1024:  # until it has accepted them all
+                assert time.monotonic() < deadline, "the exporter did not accept 1024 connections"
+                time.sleep(0.1)
+            assert _http_figures(url) == {"open": 1024, "cap": 1024, "evicted": 1}
+            figures = _status(proc.pid)
+        finally:
+            for sock in idle:
+                sock.close()
     # Measured: about 31 MiB and 9 threads; the unit allows 8x and 7x that.
     assert figures["VmHWM"] < memory_max_kib / 4, figures
     assert figures["Threads"] < int(exporter["TasksMax"]) / 4, figures
