@@ -74,6 +74,42 @@ def test_every_container_is_locked_down_and_pinned(args: tuple[str, ...]) -> Non
             ), f"{where}: hostPath {volume['name']} must be mounted read-only"
 
 
+# Peak RSS, MiB, written here from the measurements (not read from the chart): the cluster exporter
+# at 2,000 and 10,000 pods (benchmarks/results/cluster_exporter.md), and the bound the textfile
+# abuse tests hold `kubepulse textfile` to (tests/textfile/test_textfile_abuse.py; 23 MiB for
+# 1M rows in benchmarks/results/textfile.md).
+CLUSTER_EXPORTER_PEAK_MIB = {2_000: 117, 10_000: 469}
+TEXTFILE_MAX_RSS_MIB = 64
+
+
+def mebibytes(quantity: str) -> float:
+    """A Kubernetes memory quantity (``256Mi``, ``1Gi``) in MiB."""
+    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024}
+    return float(quantity[:-2]) * units[quantity[-2:]]
+
+
+def test_resources_leave_room_over_the_measured_peaks() -> None:
+    all_options = pod_specs(render(*ALL_OPTIONS))
+    (exporter,) = pod_specs(render())["Deployment/kp-kubepulse-cluster-exporter"]["containers"]
+    (shard,) = all_options["StatefulSet/kp-kubepulse-cluster-exporter"]["containers"]
+    expected = {
+        "requests": {"cpu": "100m", "memory": "256Mi"},
+        "limits": {"cpu": "1", "memory": "1Gi"},
+    }
+    assert exporter["resources"] == shard["resources"] == expected
+    # Twice the 10,000-pod peak under the limit; twice the 2,000-pod peak requested.
+    memory = exporter["resources"]
+    assert mebibytes(memory["limits"]["memory"]) >= 2 * CLUSTER_EXPORTER_PEAK_MIB[10_000]
+    assert mebibytes(memory["requests"]["memory"]) >= 2 * CLUSTER_EXPORTER_PEAK_MIB[2_000]
+    containers = all_options["DaemonSet/kp-kubepulse-node-exporter"]["containers"]
+    sidecar = {c["name"]: c for c in containers}["textfile"]["resources"]
+    assert sidecar == {
+        "requests": {"cpu": "10m", "memory": "32Mi"},
+        "limits": {"cpu": "200m", "memory": "128Mi"},
+    }
+    assert mebibytes(sidecar["limits"]["memory"]) >= 2 * TEXTFILE_MAX_RSS_MIB
+
+
 def test_latest_or_missing_tag_is_refused() -> None:
     for value in ("latest", ""):
         with pytest.raises(AssertionError, match="set a pinned tag"):
