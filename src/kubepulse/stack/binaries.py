@@ -1,70 +1,236 @@
-"""An upstream Prometheus build, for the parts Debian's build leaves out.
+"""The Prometheus, Alertmanager and node_exporter releases the Helm chart deploys, built locally.
 
-Debian's ``prometheus`` and ``promtool`` (2.42) are built without Kubernetes service discovery,
-so they reject ``kubernetes_sd_configs``: the production config and the end-to-end test need the
-upstream build. It is compiled once from its Go module into
-``~/.cache/kubepulse/prometheus-vVERSION/bin`` and reused. Everything else (rules, unit tests,
-query checks) runs on Debian's binaries.
+Tests, the demo and the stack runners run the same releases the chart's images hold (the versions
+in ``kubepulse.versions``), not Debian's older packages: Prometheus 3 changed regex matching,
+histogram ``le`` labels and scrape-protocol negotiation, so rules and dashboards are proven on the
+version that ships. Each release is compiled once from its Go module into
+``~/.cache/kubepulse/NAME-vVERSION/bin`` and reused:
+
+- ``prometheus`` and ``promtool`` from ``github.com/prometheus/prometheus`` (3.x is published on
+  the module proxy as ``v0.3MM.P``: 3.5.0 is ``v0.305.0``). The web UI's assets are not built in
+  (they need a Node.js build); the HTTP API, which is all kubepulse uses, is complete without them.
+- ``alertmanager`` and ``amtool`` from ``github.com/prometheus/alertmanager``;
+- ``node_exporter`` from ``github.com/prometheus/node_exporter``.
+
+Prometheus's go.mod has ``replace`` directives, so ``go install mod@version`` refuses it: every
+release is built as the main module from a copy of its source in the module cache, with its own
+go.sum, i.e. exactly upstream's dependency versions, upstream's build tags and version stamp.
+Builds go through the cluster builder (temporary name then rename, progress lines on stderr), two
+releases at a time. ``python -m kubepulse.stack.binaries`` builds whatever is missing.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PROMETHEUS_VERSION", "ensure_prometheus", "prometheus_bin_dir"]
+from kubepulse import versions
+from kubepulse.testing.binaries import OUT, BuildError, _Builder, _go
 
-PROMETHEUS_VERSION = "2.54.1"
-# Prometheus 2.x is published on the module proxy as v0.<minor>.<patch>.
-_MODULE = "github.com/prometheus/prometheus"
-_MODULE_VERSION = "v0." + PROMETHEUS_VERSION.split(".", 1)[1]
+__all__ = [
+    "PROMETHEUS_VERSION",
+    "RELEASES",
+    "Release",
+    "binary",
+    "ensure_prometheus",
+    "ensure_releases",
+    "prometheus_bin_dir",
+]
+
+PROMETHEUS_VERSION = versions.PROMETHEUS
 
 
-def prometheus_bin_dir() -> Path:
-    """Where the upstream ``prometheus`` and ``promtool`` live (they may not be built yet)."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return cache / "kubepulse" / f"prometheus-v{PROMETHEUS_VERSION}" / "bin"
+@dataclass(frozen=True)
+class Release:
+    """One upstream release: its Go module and the commands (``./cmd/x`` or ``.``) it builds."""
+
+    name: str
+    version: str
+    module: str
+    commands: dict[str, str]
+    tags: str = "netgo"
+
+    @property
+    def module_version(self) -> str:
+        """The tag on the module proxy: Prometheus 2.x and 3.x are ``v0.<major*100+minor>.P``
+        (2.x only ``v0.MINOR.P``); other releases are tagged ``vVERSION``."""
+        if self.module != "github.com/prometheus/prometheus":
+            return f"v{self.version}"
+        major, minor, patch = (int(p) for p in self.version.split("."))
+        return f"v0.{minor if major == 2 else major * 100 + minor}.{patch}"
+
+    @property
+    def root(self) -> Path:
+        """``~/.cache/kubepulse/NAME-vVERSION`` (``$XDG_CACHE_HOME`` if set)."""
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        return cache / "kubepulse" / f"{self.name}-v{self.version}"
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.root / "bin"
+
+    def missing(self) -> list[str]:
+        """The commands not built yet."""
+        return [c for c in self.commands if not os.access(self.bin_dir / c, os.X_OK)]
 
 
-def ensure_prometheus() -> Path:
-    """Return the bin dir holding upstream ``prometheus`` and ``promtool``, building them if absent.
+RELEASES: dict[str, Release] = {
+    "prometheus": Release(
+        "prometheus",
+        versions.PROMETHEUS,
+        "github.com/prometheus/prometheus",
+        {"prometheus": "./cmd/prometheus", "promtool": "./cmd/promtool"},
+    ),
+    "alertmanager": Release(
+        "alertmanager",
+        versions.ALERTMANAGER,
+        "github.com/prometheus/alertmanager",
+        {"alertmanager": "./cmd/alertmanager", "amtool": "./cmd/amtool"},
+    ),
+    "node_exporter": Release(
+        "node_exporter",
+        versions.NODE_EXPORTER,
+        "github.com/prometheus/node_exporter",
+        {"node_exporter": "."},
+    ),
+}
+_RELEASE_OF = {command: r for r in RELEASES.values() for command in r.commands}
+# Two cores here: a third concurrent build only adds contention.
+BUILD_WORKERS = 2
 
-    The module's go.mod has ``replace`` directives, so ``go install mod@version`` refuses it; it
-    is built as the main module from a copy of its source in the module cache instead.
-    """
-    bin_dir = prometheus_bin_dir()
-    if all((bin_dir / name).is_file() for name in ("prometheus", "promtool")):
-        return bin_dir
-    go = shutil.which("go")
-    if go is None:
-        raise RuntimeError("go not found on PATH: needed once to build Prometheus (Kubernetes SD)")
-    info = subprocess.run(
-        [go, "mod", "download", "-json", f"{_MODULE}@{_MODULE_VERSION}"],
-        check=True,
+
+def _log(message: str) -> None:
+    print(f"[kubepulse stack build] {message}", file=sys.stderr, flush=True)
+
+
+def _source(release: Release, go: str) -> Path:
+    """A writable copy of the release's module source under its cache root."""
+    ref = f"{release.module}@{release.module_version}"
+    _log(f"{release.name} v{release.version}: go mod download {ref}")
+    out = subprocess.run(
+        [go, "mod", "download", "-json", ref],
         capture_output=True,
         text=True,
         cwd=tempfile.gettempdir(),  # outside any go.mod, so no module context interferes
+        env={**os.environ, "GOFLAGS": ""},
     )
-    src = bin_dir.parent / "src"
-    if src.exists():
-        shutil.rmtree(src)
-    shutil.copytree(json.loads(info.stdout)["Dir"], src)
+    if out.returncode != 0:
+        raise BuildError(f"go mod download {ref}: {(out.stdout or out.stderr).strip()}")
+    info = json.loads(out.stdout)
+    src = release.root / "src"
+    shutil.rmtree(src, ignore_errors=True)
+    shutil.copytree(info["Dir"], src)
+    (src / ".published").write_text(json.loads(Path(info["Info"]).read_text())["Time"])
     for path in [src, *src.rglob("*")]:
         path.chmod(path.stat().st_mode | 0o200)
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [go, "build", "-o", str(bin_dir) + "/", "./cmd/prometheus", "./cmd/promtool"],
-        check=True,
-        cwd=src,
+    return src
+
+
+def _ldflags(release: Release, src: Path) -> str:
+    """Upstream's version stamp (promu's ``-X`` flags), so ``--version`` says which release;
+    the build date is the module's publication time, not the time of the build."""
+    pkg = "github.com/prometheus/common/version"
+    return (
+        f"-s -w -X {pkg}.Version={release.version} -X {pkg}.Revision={release.module_version}"
+        f" -X {pkg}.Branch=HEAD -X {pkg}.BuildUser=kubepulse"
+        f" -X {pkg}.BuildDate={(src / '.published').read_text()}"
     )
-    return bin_dir
+
+
+def _build(release: Release, go: str) -> dict[str, float]:
+    """Build the release's missing commands; return seconds per command.
+
+    A lock file serialises concurrent callers (pytest-xdist workers): the second one finds the
+    commands built when it gets the lock.
+    """
+    release.bin_dir.mkdir(parents=True, exist_ok=True)
+    with open(release.root / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        missing = release.missing()
+        return _build_locked(release, go, missing) if missing else {}
+
+
+def _build_locked(release: Release, go: str, missing: list[str]) -> dict[str, float]:
+    src = _source(release, go)
+    builder = _Builder(go, release.root, release.bin_dir, total=len(missing))
+    for command in missing:
+        builder.step(
+            command,
+            [
+                "build",
+                "-trimpath",
+                "-tags",
+                release.tags,
+                "-ldflags",
+                _ldflags(release, src),
+                "-o",
+                OUT,
+                release.commands[command],
+            ],
+            cwd=src,
+        )
+    shutil.rmtree(src, ignore_errors=True)
+    return builder.seconds
+
+
+def ensure_releases(names: Iterable[str] | None = None, *, build: bool = True) -> dict[str, Path]:
+    """Paths of every command of the named releases (default all), building what is missing.
+
+    Idempotent: a second call costs a few ``stat`` calls. With ``build=False`` a missing command
+    raises ``BuildError`` instead of starting a build. Build times (seconds per command) are
+    recorded in ``~/.cache/kubepulse/stack-build-times.json``.
+    """
+    wanted = [RELEASES[n] for n in (names if names is not None else RELEASES)]
+    todo = [r for r in wanted if r.missing()]
+    if todo and not build:
+        missing = [c for r in todo for c in r.missing()]
+        raise BuildError(f"not built: {', '.join(missing)}; `make prometheus-upstream` builds them")
+    if todo:
+        go = _go()
+        started = time.monotonic()
+        names_text = ", ".join(f"{r.name} v{r.version}" for r in todo)
+        _log(f"building {names_text}, {BUILD_WORKERS} at a time")
+        with ThreadPoolExecutor(max_workers=BUILD_WORKERS) as pool:
+            results = list(pool.map(lambda r: _build(r, go), todo))
+        _log(f"all built in {time.monotonic() - started:.0f} s")
+        # Kept per command, updated by each build, for the README's cold-build figures.
+        times = todo[0].root.parent / "stack-build-times.json"
+        record = json.loads(times.read_text()) if times.is_file() else {}
+        record.update({c: s for result in results for c, s in result.items()})
+        times.write_text(json.dumps(record, sort_keys=True) + "\n")
+    return {c: r.bin_dir / c for r in wanted for c in r.commands}
+
+
+def binary(command: str, *, build: bool = True) -> Path:
+    """The path of ``prometheus``, ``promtool``, ``alertmanager``, ``amtool`` or
+    ``node_exporter`` at the pinned release, building its release if it is missing."""
+    if command not in _RELEASE_OF:
+        raise ValueError(f"unknown command {command!r}; known: {', '.join(_RELEASE_OF)}")
+    return ensure_releases([_RELEASE_OF[command].name], build=build)[command]
+
+
+def prometheus_bin_dir() -> Path:
+    """Where ``prometheus`` and ``promtool`` live (they may not be built yet)."""
+    return RELEASES["prometheus"].bin_dir
+
+
+def ensure_prometheus() -> Path:
+    """The bin dir holding ``prometheus`` and ``promtool``, building them if absent."""
+    ensure_releases(["prometheus"])
+    return prometheus_bin_dir()
 
 
 if __name__ == "__main__":
-    print(ensure_prometheus())
+    for path in ensure_releases().values():
+        print(path)
     sys.exit(0)

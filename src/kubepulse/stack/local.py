@@ -1,7 +1,9 @@
 """Run the stack's servers (Prometheus, Alertmanager) on loopback and talk to their HTTP APIs.
 
 Used by the stack tests and ``kubepulse demo``. Every process goes through a ``ProcessGroup``
-(loopback only, logs to a file, always cleaned up); every URL is checked to be loopback.
+(loopback only, logs to a file, always cleaned up); every URL is checked to be loopback. The
+servers are the releases the Helm chart deploys (``kubepulse.stack.binaries``) unless a caller
+names another binary.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 from kubepulse.processes import LOOPBACK, ProcessGroup, free_port, require_loopback
 from kubepulse.stack import deploy_dir
 from kubepulse.stack.alertmanager import render_alertmanager_config
-from kubepulse.stack.binaries import ensure_prometheus
+from kubepulse.stack.binaries import binary as release_binary
 from kubepulse.stack.prometheus import render_prometheus_config, render_rule_files
 
 __all__ = [
@@ -70,7 +72,7 @@ def start_prometheus(
     workdir: Path,
     config_text: str,
     *,
-    binary: str | Path = "prometheus",
+    binary: str | Path | None = None,
     port: int | None = None,
     retention: str = "1d",
     extra_args: Sequence[str] = (),
@@ -85,7 +87,7 @@ def start_prometheus(
         "prometheus",
         workdir,
         config_text,
-        binary,
+        binary or release_binary("prometheus"),
         port,
         [
             f"--storage.tsdb.path={workdir / 'data'}",
@@ -101,7 +103,7 @@ def start_alertmanager(
     workdir: Path,
     config_text: str,
     *,
-    binary: str | Path = "prometheus-alertmanager",
+    binary: str | Path | None = None,
     port: int | None = None,
 ) -> str:
     """Start Alertmanager with ``config_text`` on 127.0.0.1; return its URL.
@@ -114,7 +116,7 @@ def start_alertmanager(
         "alertmanager",
         workdir,
         config_text,
-        binary,
+        binary or release_binary("alertmanager"),
         port,
         [f"--storage.path={workdir / 'data'}", "--cluster.listen-address="],
     )
@@ -153,8 +155,8 @@ def start_stack_prometheus(
     interval: str,
     for_overrides: Mapping[str, str],
 ) -> str:
-    """Start upstream-built Prometheus (for Kubernetes discovery) on ``port`` with the stack's
-    rules and config as the local overlay; return its URL.
+    """Start Prometheus on ``port`` with the stack's rules and config as the local overlay;
+    return its URL.
 
     It discovers ``sd_namespaces`` through ``kubeconfig``'s API server and scrapes ``targets``
     (job -> loopback ``host:port``, its own job included), scraping and evaluating every
@@ -171,8 +173,7 @@ def start_stack_prometheus(
         rule_files=rules,
         targets=targets,
     )
-    binary = ensure_prometheus() / "prometheus"
-    return start_prometheus(group, workdir, config, binary=binary, port=port)
+    return start_prometheus(group, workdir, config, port=port)
 
 
 def api_get(base_url: str, path: str, params: Mapping[str, str] | None = None) -> Any:

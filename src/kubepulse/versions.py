@@ -1,0 +1,22 @@
+"""The upstream releases kubepulse deploys and tests with: each version is pinned here only.
+
+The Helm chart's image tags (``deploy/helm/kubepulse/values.yaml``), the Ansible roles' version
+defaults and the binaries that tests, the demo and the stack runners start (built from these
+releases' Go modules by ``kubepulse.stack.binaries``) all equal these; ``tests/test_versions.py``
+fails when one of them drifts.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ALERTMANAGER", "NODE_EXPORTER", "PROMETHEUS", "RELEASES"]
+
+PROMETHEUS = "3.5.0"
+ALERTMANAGER = "0.28.1"
+NODE_EXPORTER = "1.9.1"
+
+# Component name -> version, as the chart's values and the Ansible roles name the components.
+RELEASES: dict[str, str] = {
+    "prometheus": PROMETHEUS,
+    "alertmanager": ALERTMANAGER,
+    "node_exporter": NODE_EXPORTER,
+}
