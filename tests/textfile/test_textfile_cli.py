@@ -259,6 +259,19 @@ def test_bad_config_fails_with_position(
     assert os.listdir(out) == []
 
 
+def test_types_with_cr_lf_or_crlf_are_one_series(
+    write_store: StoreWriter, out: Path, promtool: Callable[[str], None]
+) -> None:
+    """A line break is exported as the format's one escape, ``\\n``: types that differ only in
+    CR, LF or CRLF are one label value, so they are counted as one type (else: duplicate series)."""
+    store = write_store('<r type="a&#13;b"/>', '<r type="a&#10;b"/>', '<r type="a&#13;&#10;b"/>')
+    assert run(store, "--output-dir", out).exit_code == 0
+    text = (out / "store.prom").read_text()
+    promtool(text)
+    assert 'type="a\\nb"} 3\n' in text
+    assert parse_samples(text)["store_rows"] == {(("path", str(store)), ("type", "a\nb")): 3}
+
+
 def test_max_depth_from_the_flag_or_the_config_refuses_deeper_elements_only(
     write_store: StoreWriter, tmp_path: Path, out: Path
 ) -> None:

@@ -330,6 +330,8 @@ class _RowHandler:
         row_type = self.row_type or (
             self.type_default if self.type_default is not None else self.row_tag
         )
+        if "\r" in row_type:  # only from &#13;: exported as a newline, so counted as one
+            row_type = row_type.replace("\r\n", "\n").replace("\r", "\n")
         if self.types is not None and row_type not in self.types:
             return
         self.counts[row_type] = self.counts.get(row_type, 0) + 1
