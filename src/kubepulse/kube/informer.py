@@ -332,8 +332,8 @@ class Informer:
             self.stats.list_result(self.resource.name, True)
         if self.keep is not None:
             items = [o for o in items if self.keep(o)]
-        self._listed(items, received)
         self.resource_version = str(meta.get("resourceVersion") or "")
+        self._listed(items, received)
         log.debug("%s: listed %d objects at %s", self.label, len(items), self.resource_version)
 
     def _listed(self, items: list[dict[str, Any]], received: float) -> None:
@@ -423,8 +423,9 @@ class Informer:
                 self.client.streaming_lists = True
                 if self.stats:
                     self.stats.list_result(self.resource.name, True)
-                self._listed(initial, received)
+                # Set before the handler sees the set: whoever it tells reads a resumable RV.
                 self.resource_version = str(meta.get("resourceVersion") or "")
+                self._listed(initial, received)
                 return None
             return initial
         if meta.get("resourceVersion"):
