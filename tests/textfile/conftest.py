@@ -6,9 +6,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from textfile_helpers import NODE_EXPORTER, NodeExporter, StoreWriter, promtool_check
+from textfile_helpers import NodeExporter, StoreWriter, promtool_check
 
 from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.stack.binaries import binary
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def node_exporter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeExpo
         group.start(
             "node_exporter",
             [
-                NODE_EXPORTER,
+                str(binary("node_exporter")),
                 f"--web.listen-address=127.0.0.1:{port}",
                 "--collector.disable-defaults",
                 "--collector.textfile",

@@ -15,14 +15,18 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
+from kubepulse.stack.binaries import binary
+
 Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]
 
 
 def promtool_check(text: str) -> None:
     """Fail the test unless ``promtool check metrics`` accepts ``text`` without a complaint."""
     result = subprocess.run(
-        ["promtool", "check", "metrics"], input=text.encode(), capture_output=True, timeout=30
+        [binary("promtool"), "check", "metrics"],
+        input=text.encode(),
+        capture_output=True,
+        timeout=30,
     )
     assert result.returncode == 0 and not result.stdout.strip(), (
         f"promtool check metrics failed: {result.stdout.decode()} {result.stderr.decode()}\n{text}"
