@@ -34,6 +34,7 @@ import yaml
 from kubepulse.demo import workloads
 from kubepulse.demo.receiver import WebhookReceiver
 from kubepulse.processes import LOOPBACK, ProcessGroup, free_port
+from kubepulse.stack.binaries import binary as release_binary
 
 if TYPE_CHECKING:
     from kubepulse.testing.cluster import Cluster
@@ -415,7 +416,7 @@ class Demo:
             self._start(
                 "node-exporter",
                 [
-                    "prometheus-node-exporter",
+                    str(release_binary("node_exporter")),
                     f"--web.listen-address={LOOPBACK}:{port}",
                     f"--collector.textfile.directory={self.textfile_dir}",
                 ],
