@@ -24,6 +24,7 @@ import yaml
 
 from kubepulse.exposition.pki import LoopbackPKI, make_loopback_pki, write_web_config
 from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.stack.binaries import binary
 from kubepulse.testing.cluster import Cluster
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,7 +97,7 @@ def _start_prometheus(
     group.start(
         "prometheus",
         [
-            "prometheus",
+            str(binary("prometheus")),
             f"--config.file={tmp / 'prometheus.yml'}",
             f"--storage.tsdb.path={tmp / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
