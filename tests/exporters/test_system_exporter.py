@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from kubepulse.exporters.system import make_registry, metrics_handler
 from kubepulse.exposition.server import ExporterServer, prometheus_client_handler
 from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.stack.binaries import binary
 
 
 def _scrape(url: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
@@ -85,7 +86,7 @@ def test_both_outputs_pass_promtool_and_agree() -> None:
                 bodies[path] = resp.read()
     for path, body in bodies.items():
         result = subprocess.run(
-            ["promtool", "check", "metrics"], input=body, capture_output=True, timeout=30
+            [binary("promtool"), "check", "metrics"], input=body, capture_output=True, timeout=30
         )
         assert result.returncode == 0, path + result.stderr.decode() + result.stdout.decode()
 
