@@ -34,6 +34,7 @@ from kubepulse.exposition.server import ExporterServer
 from kubepulse.kube.client import KubeClient, connect, load_configuration
 from kubepulse.kube.informer import Backoff, Informer
 from kubepulse.processes import free_port
+from kubepulse.stack.binaries import binary
 from kubepulse.testing.cluster import Cluster, ClusterError
 
 pytestmark = pytest.mark.cluster
@@ -592,7 +593,7 @@ def _check_every_family(
     target = tmp_path / "metrics.prom"
     target.write_bytes(body)
     check = subprocess.run(
-        ["promtool", "check", "metrics"],
+        [binary("promtool"), "check", "metrics"],
         stdin=target.open("rb"),
         capture_output=True,
         text=True,
