@@ -13,6 +13,7 @@ import yaml
 
 from kubepulse.processes import ProcessGroup
 from kubepulse.stack import deploy_dir
+from kubepulse.stack.binaries import binary
 from kubepulse.stack.dashboards import (
     build_dashboards,
     main,
@@ -209,6 +210,6 @@ def test_pod_recovery_quantiles_span_every_selected_namespace(tmp_path: Path) ->
     path = tmp_path / "pod_recovery_panels_test.yml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     proc = subprocess.run(
-        ["promtool", "test", "rules", str(path)], capture_output=True, text=True, timeout=60
+        [binary("promtool"), "test", "rules", str(path)], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
