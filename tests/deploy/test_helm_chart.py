@@ -17,6 +17,7 @@ import yaml
 from deploy_helpers import CHART, REPO, find_helm, render, run_helm
 
 from kubepulse.exporters.cluster.exporter import DEFAULT_RESOURCES, KINDS
+from kubepulse.stack.binaries import binary
 
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet"}
 
@@ -165,7 +166,7 @@ def test_prometheus_config_is_deploy_prometheus_with_the_values_applied() -> Non
 
 
 def test_alertmanager_config_passes_amtool_with_receivers_from_values(tmp_path: Path) -> None:
-    """The rendered Secret, with a receiver override from values, passes Debian's amtool."""
+    """The rendered Secret, with a receiver override from values, passes the chart's amtool."""
     objects = render("--set", "alertmanager.config.global.smtp_smarthost=mail.example.org:587")
     data = find(objects, "Secret", "-alertmanager-config")["stringData"]
     config = yaml.safe_load(data["alertmanager.yml"])
@@ -176,7 +177,7 @@ def test_alertmanager_config_passes_amtool_with_receivers_from_values(tmp_path: 
         config["templates"] = [str(tmp_path / "*.tmpl")]
     (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(config))
     proc = subprocess.run(
-        ["amtool", "check-config", str(tmp_path / "alertmanager.yml")],
+        [binary("amtool"), "check-config", str(tmp_path / "alertmanager.yml")],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
