@@ -28,7 +28,9 @@ from kubepulse.stack.prometheus import render_prometheus_config, render_rule_fil
 __all__ = [
     "STAND_INS",
     "WebhookReceiver",
+    "alertmanager_alerts",
     "api_get",
+    "post_alerts",
     "query",
     "stand_in_manifests",
     "start_alertmanager",
@@ -192,6 +194,27 @@ def api_get(base_url: str, path: str, params: Mapping[str, str] | None = None) -
     if body.get("status") != "success":
         raise RuntimeError(f"{path}: {body.get('errorType')}: {body.get('error')}")
     return body.get("data")
+
+
+def post_alerts(alertmanager_url: str, alerts: Sequence[Mapping[str, Any]]) -> None:
+    """POST ``alerts`` to Alertmanager's ``/api/v2/alerts``, as Prometheus sends them."""
+    request = urllib.request.Request(
+        require_loopback(alertmanager_url) + "/api/v2/alerts",
+        data=json.dumps(list(alerts)).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        resp.read()
+
+
+def alertmanager_alerts(alertmanager_url: str) -> list[dict[str, Any]]:
+    """The alerts Alertmanager holds (``GET /api/v2/alerts``), each with its ``status``."""
+    with urllib.request.urlopen(
+        require_loopback(alertmanager_url) + "/api/v2/alerts", timeout=5
+    ) as resp:
+        got: list[dict[str, Any]] = json.load(resp)
+    return got
 
 
 def query(base_url: str, expr: str) -> list[dict[str, Any]]:
