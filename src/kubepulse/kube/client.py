@@ -207,7 +207,7 @@ class KubeClient:
 
     def __init__(self, configuration: k8s.Configuration) -> None:
         self.configuration = configuration
-        self.base_url = configuration.host.rstrip("/")
+        self.base_url: str = configuration.host.rstrip("/")
         kwargs: dict[str, Any] = {
             "maxsize": POOL_SIZE,
             "block": False,
