@@ -113,12 +113,6 @@ def test_every_alert_has_a_firing_and_a_silent_unit_test() -> None:
     assert names - silent == {"Watchdog"}, "alerts never tested staying silent"
 
 
-def test_no_cpu_throttling_alert() -> None:
-    for name, rules in alerts().items():
-        for rule in rules:
-            assert "throttl" not in (name + rule["expr"]).lower(), name
-
-
 # --syntax-only: the production config names in-cluster files (service-account token, CA) that
 # exist only inside a pod; everything else (SD configs, relabelling, rule files) is checked.
 def test_production_config_passes_upstream_promtool(upstream_promtool: Path) -> None:
