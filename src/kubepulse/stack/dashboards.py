@@ -34,7 +34,14 @@ __all__ = ["DEFAULT_VARIABLES", "build_dashboards", "panel_queries", "substitute
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
 # What a dashboard's variables expand to when its queries are checked outside Grafana: "All".
 DEFAULT_VARIABLES = {
+    "cluster": ".*",
     "namespace": ".*",
+    "workload_type": ".*",
+    "workload": ".*",
+    "pod": ".*",
+    "node": ".*",
+    "persistentvolumeclaim": ".*",
+    "horizontalpodautoscaler": ".*",
     "deployment": ".*",
     "instance": ".*",
     "route": ".*",
@@ -560,6 +567,8 @@ def store_textfile() -> dict[str, Any]:
 
 def build_dashboards() -> dict[str, dict[str, Any]]:
     """Every dashboard, keyed by its file name in ``deploy/grafana/dashboards``."""
+    from kubepulse.stack.dashboards_kubernetes import KUBERNETES_DASHBOARDS
+
     return {
         "cluster-overview.json": cluster_overview(),
         "workloads.json": workloads(),
@@ -567,6 +576,7 @@ def build_dashboards() -> dict[str, dict[str, Any]]:
         "golden-signals.json": golden_signals(),
         "pod-recovery.json": pod_recovery(),
         "store-textfile.json": store_textfile(),
+        **{name: make() for name, make in KUBERNETES_DASHBOARDS.items()},
     }
 
 
@@ -614,7 +624,8 @@ def substitute(expr: str, variables: Mapping[str, str] | None = None) -> str:
             raise KeyError(f"no value for dashboard variable ${name} in {expr!r}")
         return values[name]
 
-    return re.sub(r"\$\{(\w+)\}|\$(\w+)", repl, expr)
+    # ``$1`` is label_replace's capture group, never a variable (Grafana leaves it alone too).
+    return re.sub(r"\$\{(\w+)\}|\$([A-Za-z_]\w*)", repl, expr)
 
 
 def main(argv: list[str] | None = None) -> int:

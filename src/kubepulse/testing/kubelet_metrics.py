@@ -47,9 +47,10 @@ it twice (``max by (namespace, persistentvolumeclaim)`` reads it once, as for a 
 mounting a claim on two nodes).
 
 kwok v0.8.0 leaves the families computed from usage (CPU, memory, network) out of a node's very
-first answer; every later one has them. It keeps one registry per node for every path of it: two scrapes of one node's two paths at
-the same instant can each see the other's families once. Scrape jobs keep only their own
-families (``deploy/prometheus/prometheus.yml`` does), so such a scrape loses a sample, never mixes.
+first answer; every later one has them. It keeps one registry per node for all of that node's
+paths: two scrapes of one node's two paths at the same instant can each see the other's families
+and miss their own. Scrape jobs keep only their own families (``deploy/prometheus/prometheus.yml``
+does), so such a scrape loses a sample, never mixes.
 """
 
 from __future__ import annotations
