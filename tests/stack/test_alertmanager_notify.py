@@ -1,8 +1,9 @@
 """A real Alertmanager delivers a critical alert to all three on-call receivers, rendered.
 
-Alertmanager (Debian) runs on loopback with the committed config, its endpoints pointed at
-stand-ins in this test: ``WebhookReceiver`` for the Slack and generic webhooks, and a minimal
-SMTP sink (a few lines of the protocol, enough for Alertmanager's client) for the mail relay.
+Alertmanager (the release the Helm chart deploys) runs on loopback with the committed config, its
+endpoints pointed at stand-ins in this test: ``WebhookReceiver`` for the Slack and generic
+webhooks, and a minimal SMTP sink (a few lines of the protocol, enough for Alertmanager's client)
+for the mail relay.
 """
 
 from __future__ import annotations

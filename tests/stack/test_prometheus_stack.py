@@ -1,9 +1,9 @@
-"""The Prometheus and Alertmanager content in deploy/, checked with the real promtool and amtool."""
+"""The Prometheus and Alertmanager content in deploy/, checked with the real promtool and amtool
+(the releases the chart deploys, built by ``kubepulse.stack.binaries``)."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ import yaml
 from kubepulse.processes import ProcessGroup
 from kubepulse.stack import deploy_dir
 from kubepulse.stack.alertmanager import render_alertmanager_config
-from kubepulse.stack.binaries import ensure_prometheus
+from kubepulse.stack.binaries import binary
 from kubepulse.stack.local import (
     alertmanager_alerts,
     post_alerts,
@@ -60,17 +60,22 @@ def alerts() -> dict[str, list[dict[str, Any]]]:
 
 
 @pytest.fixture(scope="module")
-def upstream_promtool() -> Path:
-    return ensure_prometheus() / "promtool"
+def promtool() -> Path:
+    return binary("promtool")
 
 
-def test_promtool_check_rules() -> None:
-    out = run(["promtool", "check", "rules", *ALL_RULE_FILES])
+@pytest.fixture(scope="module")
+def amtool() -> Path:
+    return binary("amtool")
+
+
+def test_promtool_check_rules(promtool: Path) -> None:
+    out = run([promtool, "check", "rules", *ALL_RULE_FILES])
     assert "FAILED" not in out
 
 
-def test_promtool_rule_unit_tests() -> None:
-    out = run(["promtool", "test", "rules", *sorted(PROM.glob("tests/*.yml"))])
+def test_promtool_rule_unit_tests(promtool: Path) -> None:
+    out = run([promtool, "test", "rules", *sorted(PROM.glob("tests/*.yml"))])
     assert out.count("SUCCESS") == len(list(PROM.glob("tests/*.yml")))
 
 
@@ -115,13 +120,13 @@ def test_every_alert_has_a_firing_and_a_silent_unit_test() -> None:
 
 # --syntax-only: the production config names in-cluster files (service-account token, CA) that
 # exist only inside a pod; everything else (SD configs, relabelling, rule files) is checked.
-def test_production_config_passes_upstream_promtool(upstream_promtool: Path) -> None:
+def test_production_config_passes_promtool(promtool: Path) -> None:
     for config in (PROM / "prometheus.yml", PROM / "global" / "prometheus.yml"):
-        out = run([upstream_promtool, "check", "config", "--syntax-only", config])
+        out = run([promtool, "check", "config", "--syntax-only", config])
         assert "SUCCESS" in out and "FAILED" not in out, config
 
 
-def test_knobs_are_applied(tmp_path: Path, upstream_promtool: Path) -> None:
+def test_knobs_are_applied(tmp_path: Path, promtool: Path) -> None:
     text = render_prometheus_config(
         cluster="prod-eu", scrape_interval="5s", evaluation_interval="15s"
     )
@@ -132,10 +137,10 @@ def test_knobs_are_applied(tmp_path: Path, upstream_promtool: Path) -> None:
     assert config["global"]["evaluation_interval"] == "15s"
     (tmp_path / "rules").symlink_to(PROM / "rules")
     (tmp_path / "prometheus.yml").write_text(text)
-    run([upstream_promtool, "check", "config", "--syntax-only", tmp_path / "prometheus.yml"])
+    run([promtool, "check", "config", "--syntax-only", tmp_path / "prometheus.yml"])
 
 
-def test_local_overlay_scrapes_only_loopback(tmp_path: Path, upstream_promtool: Path) -> None:
+def test_local_overlay_scrapes_only_loopback(tmp_path: Path, promtool: Path) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
     rules = render_rule_files(
@@ -182,7 +187,7 @@ def test_local_overlay_scrapes_only_loopback(tmp_path: Path, upstream_promtool: 
     }
     assert "remote_write" not in config
     (tmp_path / "prometheus.yml").write_text(text)
-    run([upstream_promtool, "check", "config", tmp_path / "prometheus.yml"])
+    run([promtool, "check", "config", tmp_path / "prometheus.yml"])
 
 
 def test_local_overlay_refuses_non_loopback_and_unknown_jobs(tmp_path: Path) -> None:
@@ -194,7 +199,7 @@ def test_local_overlay_refuses_non_loopback_and_unknown_jobs(tmp_path: Path) -> 
         render_prometheus_config(targets={"kubernetes-pods": "127.0.0.1:1"})
 
 
-def test_for_overrides_change_only_for(tmp_path: Path) -> None:
+def test_for_overrides_change_only_for(tmp_path: Path, promtool: Path) -> None:
     paths = render_rule_files(tmp_path, for_overrides={"KubeDeploymentReplicasMismatch": "5s"})
     assert {p.name for p in paths} == {p.name for p in PROM.glob("rules/*.yml")}
     original = load(PROM / "rules" / "kubernetes.yml")
@@ -205,13 +210,13 @@ def test_for_overrides_change_only_for(tmp_path: Path) -> None:
                 assert b.pop("for") == "5s"
                 a.pop("for")
             assert a == b
-    run(["promtool", "check", "rules", *paths])
+    run([promtool, "check", "rules", *paths])
     with pytest.raises(ValueError, match="NoSuchAlert"):
         render_rule_files(tmp_path / "x", for_overrides={"NoSuchAlert": "1s"})
 
 
-def test_alertmanager_config_passes_amtool(tmp_path: Path) -> None:
-    out = run(["amtool", "check-config", DEPLOY / "alertmanager" / "alertmanager.yml"])
+def test_alertmanager_config_passes_amtool(tmp_path: Path, amtool: Path) -> None:
+    out = run([amtool, "check-config", DEPLOY / "alertmanager" / "alertmanager.yml"])
     assert "SUCCESS" in out and "4 inhibit rules" in out
     text = render_alertmanager_config(
         smarthost="127.0.0.1:2525",
@@ -224,7 +229,7 @@ def test_alertmanager_config_passes_amtool(tmp_path: Path) -> None:
     hooks = [h["url"] for r in config["receivers"] for h in r.get("webhook_configs", [])]
     assert hooks and set(hooks) == {"http://127.0.0.1:5001/hook"}
     (tmp_path / "am.yml").write_text(text)
-    run(["amtool", "check-config", tmp_path / "am.yml"])
+    run([amtool, "check-config", tmp_path / "am.yml"])
 
 
 @pytest.mark.parametrize(
@@ -240,10 +245,12 @@ def test_alertmanager_config_passes_amtool(tmp_path: Path) -> None:
         (["alertname=InfoInhibitor", "severity=none", "namespace=shop"], "null"),
     ],
 )
-def test_alertmanager_routes_by_severity_and_namespace(labels: list[str], receiver: str) -> None:
+def test_alertmanager_routes_by_severity_and_namespace(
+    labels: list[str], receiver: str, amtool: Path
+) -> None:
     out = run(
         [
-            "amtool",
+            amtool,
             "config",
             "routes",
             "test",
@@ -333,11 +340,11 @@ RENDERED = {
 
 
 @pytest.mark.parametrize(("name", "kind"), list(RENDERED))
-def test_alertmanager_templates_render_exactly(tmp_path: Path, name: str, kind: str) -> None:
+def test_alertmanager_templates_render_exactly(
+    tmp_path: Path, name: str, kind: str, amtool: Path
+) -> None:
     """amtool renders each template with the real Alertmanager template code on fixed alerts;
     the text is deterministic, so it is compared whole (the e2e test renders real ones)."""
-    amtool = shutil.which("amtool")
-    assert amtool
     data = tmp_path / "data.json"
     data.write_text(json.dumps(TEMPLATE_DATA))
     out = run(
