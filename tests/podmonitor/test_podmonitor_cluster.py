@@ -16,70 +16,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from podmonitor_helpers import scrape, start_node_exporter, start_pushgateway
+from podmonitor_helpers import (
+    apply,
+    bare_pod,
+    deployment,
+    scrape,
+    start_node_exporter,
+    start_pushgateway,
+    wait_pods,
+)
 
 from kubepulse.podmonitor import PodsMonitorPool, PodsStatus
-from kubepulse.podmonitor._kube import KubeApi, make_client
-from kubepulse.podmonitor.monitor import is_ready
+from kubepulse.podmonitor._kube import KubeApi
+from kubepulse.podmonitor.pool import kube_client
 from kubepulse.processes import ProcessGroup
 
 pytestmark = pytest.mark.cluster
-
-TOLERATION = "[{key: kwok.x-k8s.io/node, operator: Exists, effect: NoSchedule}]"
-
-
-def deployment(
-    name: str,
-    ns: str,
-    replicas: int = 1,
-    ready_after: str | None = None,
-    never_ready: bool = False,
-    kind: str = "Deployment",
-) -> str:
-    labels = f"{{app: {name}" + (', kubepulse.dev/never-ready: "true"' if never_ready else "") + "}"
-    annotations = f'{{kubepulse.dev/ready-after: "{ready_after}"}}' if ready_after else "{}"
-    extra = f"\n  serviceName: {name}" if kind == "StatefulSet" else ""
-    return f"""apiVersion: apps/v1
-kind: {kind}
-metadata: {{name: {name}, namespace: {ns}}}
-spec:{extra}
-  replicas: {replicas}
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {labels}, annotations: {annotations}}}
-    spec:
-      tolerations: {TOLERATION}
-      containers: [{{name: app, image: app}}]
-"""
-
-
-def bare_pod(name: str, ns: str) -> str:
-    return f"""apiVersion: v1
-kind: Pod
-metadata: {{name: {name}, namespace: {ns}, labels: {{app: {name}}}}}
-spec:
-  tolerations: {TOLERATION}
-  containers: [{{name: app, image: app}}]
-"""
-
-
-def apply(cluster: Any, tmp_path: Path, *docs: str) -> None:
-    path = tmp_path / f"manifest-{time.monotonic_ns()}.yaml"
-    path.write_text("---\n".join(docs))
-    cluster.kubectl("apply", "-f", str(path))
-
-
-def wait_pods(api: KubeApi, ns: str, label: str, count: int, ready: bool = True) -> list[str]:
-    """Names of the ``count`` pods once they exist (and are Ready, if ``ready``)."""
-    deadline = time.monotonic() + 30
-    while True:
-        pods, _ = api.list_pods(ns, label)
-        live = [p for p in pods if "deletionTimestamp" not in p["metadata"]]
-        if len(live) == count and (not ready or all(is_ready(p) for p in live)):
-            return sorted(p["metadata"]["name"] for p in live)
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{ns}: pods {label} not {'Ready' if ready else 'there'}")
-        time.sleep(0.2)
 
 
 def delete(api: KubeApi, ns: str, name: str) -> str:
@@ -130,7 +82,8 @@ def test_three_namespaces_merge_two_recovered_one_unrecovered(
     ]
     pool = PodsMonitorPool(cluster.api_client(), settle_seconds=0.5)
     for ns in (ns_a, ns_b, ns_c):
-        pool.select_and_monitor_by_namespace_pattern_and_label(ns, "app=web", max_timeout=6)
+        # re.match matches from the start only: "$" keeps ns_a's pattern off ns_a-b and ns_a-c.
+        pool.select_and_monitor_by_namespace_pattern_and_label(f"{ns}$", "app=web", max_timeout=6)
     assert len(pool.events) == 3 and len({id(e) for e in pool.events}) == 3
     assert pool.wait_until_watching(10)
     # The DELETE answer is the pod as the API marked it: its deletionTimestamp, exactly.
@@ -141,10 +94,11 @@ def test_three_namespaces_merge_two_recovered_one_unrecovered(
     by_ns = {p.namespace: p for p in status.recovered}
     assert sorted(by_ns) == sorted([ns_a, ns_b])
     (unrecovered,) = status.unrecovered
-    assert (unrecovered.namespace, unrecovered.pod_name) == (ns_c, victims[2][1])
+    assert (unrecovered.namespace, unrecovered.killed_pod_name) == (ns_c, victims[2][1])
     # The replacements are the Deployments' only live pods now; names and times from the API.
     replacement = {ns: live_pod(api, ns) for ns in (ns_a, ns_b, ns_c)}
     assert unrecovered.replacement_name == replacement[ns_c]["metadata"]["name"]
+    assert unrecovered.pod_name == unrecovered.replacement_name  # krkn-lib's meaning
     assert unrecovered.pod_readiness_time is None
     assert unrecovered.deletion_timestamp == deleted_at[ns_c]
     created = replacement[ns_c]["metadata"]["creationTimestamp"]
@@ -154,9 +108,9 @@ def test_three_namespaces_merge_two_recovered_one_unrecovered(
     # Readiness counts from the replacement's creation, so scheduling latency adds to kwok's
     # delay; only the 2 s case carries the acceptance tolerance.
     assert 0.4 <= fast.pod_readiness_time < slow.pod_readiness_time  # type: ignore[operator]
-    assert (slow.pod_name, fast.pod_name) == (victims[0][1], victims[1][1])
+    assert (slow.killed_pod_name, fast.killed_pod_name) == (victims[0][1], victims[1][1])
     for pod in (slow, fast):
-        assert pod.replacement_name != pod.pod_name
+        assert pod.replacement_name == pod.pod_name != pod.killed_pod_name
         assert 0 <= pod.pod_rescheduling_time < 1.0  # type: ignore[operator]
         assert pod.total_recovery_time == pytest.approx(
             pod.pod_rescheduling_time + pod.pod_readiness_time,
@@ -192,14 +146,15 @@ def test_bare_pod_error_is_merged_with_statefulset_recovery(
     assert wait_pods(api, namespace, "app=db", 2) == ["db-0", "db-1"]
     pool = PodsMonitorPool(cluster.kubeconfig, settle_seconds=0.5)
     pool.select_and_monitor_by_label("app=lonely", max_timeout=4)
-    pool.select_and_monitor_by_name_pattern_and_namespace_pattern("db-.*", namespace, 8)
+    pool.select_and_monitor_by_name_pattern_and_namespace_pattern("db-", f"{namespace}$", 8)
     assert pool.wait_until_watching(10)
     api.delete_pod(namespace, "lonely")
     api.delete_pod(namespace, "db-1")
     status = pool.join()
 
     assert status.errors == [
-        f"pod {namespace}/lonely was deleted and has no controller, so nothing replaces it"
+        f"pod {namespace}/lonely was deleted and was not replaced within 4 s (it has no "
+        "controller and no new pod took its place)"
     ]
     assert len(status.recovered) == 1 and not status.unrecovered, status.to_json()
     db = status.recovered[0]
@@ -217,11 +172,11 @@ def test_one_request_per_monitor_covers_snapshot_kill_recovery_and_settle(
     apply(cluster, tmp_path, deployment("web", namespace, replicas=2, ready_after="500ms"))
     api = KubeApi(cluster.api_client())
     victim, survivor = wait_pods(api, namespace, "app=web", 2)
-    client = make_client(cluster.api_client())
+    client = kube_client(cluster.api_client())
     if not streaming:
         client.streaming_lists = False
     pool = PodsMonitorPool(client, settle_seconds=1.0)
-    pool.select_and_monitor_by_namespace_pattern_and_label(namespace, "app=web", 30)
+    pool.select_and_monitor_by_namespace_pattern_and_label(f"{namespace}$", "app=web", 30)
     assert pool.wait_until_watching(10)
     assert pool.selected_pods() == [(namespace, victim), (namespace, survivor)]
     started = time.monotonic()
@@ -231,7 +186,7 @@ def test_one_request_per_monitor_covers_snapshot_kill_recovery_and_settle(
 
     assert status.error is None and not status.unrecovered, status.to_json()
     (recovered,) = status.recovered
-    assert recovered.pod_name == victim
+    assert recovered.killed_pod_name == victim
     # Ended by the settle period after the recovery, long before max_timeout.
     assert recovered.total_recovery_time + 1.0 <= elapsed < 10  # type: ignore[operator]
     assert pool.requests == (1 if streaming else 2)
@@ -258,9 +213,9 @@ def test_in_place_restart_repeated_kills_and_a_quiet_monitor_end_to_end(
     (first,) = wait_pods(api, namespace, "app=twice", 1)
     wait_pods(api, quiet_ns, "app=calm", 1)
     pool = PodsMonitorPool(cluster.api_client(), settle_seconds=1.0)
-    pool.select_and_monitor_by_namespace_pattern_and_label(namespace, "app=flap", 20)
-    pool.select_and_monitor_by_namespace_pattern_and_label(namespace, "app=twice", 20)
-    quiet = pool.select_and_monitor_by_namespace_pattern_and_label(quiet_ns, "app=calm", 3)
+    pool.select_and_monitor_by_namespace_pattern_and_label(f"{namespace}$", "app=flap", 20)
+    pool.select_and_monitor_by_namespace_pattern_and_label(f"{namespace}$", "app=twice", 20)
+    quiet = pool.select_and_monitor_by_namespace_pattern_and_label(f"{quiet_ns}$", "app=calm", 3)
     assert pool.wait_until_watching(10)
     started = time.monotonic()
     api.client.send_json(
@@ -286,10 +241,10 @@ def test_in_place_restart_repeated_kills_and_a_quiet_monitor_end_to_end(
     assert restart[0].disruption == "restart" and restart[0].pod_rescheduling_time == 0
     assert restart[0].pod_readiness_time == pytest.approx(1.0, abs=0.5)
     kills = sorted(
-        (p for p in status.recovered if p.pod_name in (first, second)),
+        (p for p in status.recovered if p.killed_pod_name in (first, second)),
         key=lambda p: p.killed_at or 0,
     )
-    assert [p.pod_name for p in kills] == [first, second]
+    assert [p.killed_pod_name for p in kills] == [first, second]
     assert kills[0].replacement_name == second and kills[1].replacement_name not in (first, second)
     assert all(p.total_recovery_time is not None for p in kills)
     quiet_status = quiet.tracker.status()
@@ -307,7 +262,7 @@ def test_cancel_returns_join_within_a_second_with_what_was_gathered(
     api = KubeApi(cluster.api_client())
     (victim,) = wait_pods(api, namespace, f"app={app}", 1, ready=False)
     pool = PodsMonitorPool(cluster.api_client())
-    pool.select_and_monitor_by_namespace_pattern_and_label(namespace, f"app={app}", 600)
+    pool.select_and_monitor_by_namespace_pattern_and_label(f"{namespace}$", f"app={app}", 600)
     pool.select_and_monitor_by_label(f"app={app}", 600)
     assert pool.wait_until_watching(10)
     api.delete_pod(namespace, victim)
@@ -323,7 +278,7 @@ def test_cancel_returns_join_within_a_second_with_what_was_gathered(
     # 2-core machine and is still 200x shorter than max_timeout.
     assert time.monotonic() - started < 3.0
     assert all(e.is_set() for e in pool.events)
-    assert [p.pod_name for p in status.unrecovered] == [victim, victim]
+    assert [p.killed_pod_name for p in status.unrecovered] == [victim, victim]
     assert status.error is None
 
 
@@ -375,7 +330,7 @@ def test_monitor_survives_an_apiserver_restart(
     api = KubeApi(cluster.api_client())
     victims = wait_pods(api, namespace, "app=web", 2)
     pool = PodsMonitorPool(cluster.api_client(), settle_seconds=0.5)
-    monitor = pool.select_and_monitor_by_namespace_pattern_and_label(namespace, "app=web", 90)
+    monitor = pool.select_and_monitor_by_namespace_pattern_and_label(f"{namespace}$", "app=web", 90)
     assert pool.wait_until_watching(10)
     restart_apiserver(cluster)
     for name in victims:
@@ -385,7 +340,7 @@ def test_monitor_survives_an_apiserver_restart(
     print(f"reconnects {monitor.reconnects}, re-lists after 410 {monitor.relists}")
     assert status.error is None and not status.unrecovered
     # Each kill counted once, though the watch was re-established (and possibly re-listed).
-    assert sorted(p.pod_name for p in status.recovered) == victims
+    assert sorted(p.killed_pod_name or "" for p in status.recovered) == victims
 
 
 def test_410_gone_relists_without_losing_or_double_counting(
@@ -401,7 +356,9 @@ def test_410_gone_relists_without_losing_or_double_counting(
     first, second, _ = wait_pods(api, namespace, "app=web", 3)
     # Nothing ends the monitor but cancel(): the restart may outlast any settle period.
     pool = PodsMonitorPool(cluster.api_client(), settle_seconds=600)
-    monitor = pool.select_and_monitor_by_namespace_pattern_and_label(namespace, "app=web", 600)
+    monitor = pool.select_and_monitor_by_namespace_pattern_and_label(
+        f"{namespace}$", "app=web", 600
+    )
     assert pool.wait_until_watching(10)
     before_kill = monitor.resource_version
 
@@ -431,7 +388,7 @@ def test_410_gone_relists_without_losing_or_double_counting(
     assert status.error is None and not status.unrecovered
     # The re-list saw the first kill's replacement again: it is neither a new kill nor a second
     # replacement.
-    assert sorted(p.pod_name for p in status.recovered) == sorted([first, second])
+    assert sorted(p.killed_pod_name or "" for p in status.recovered) == sorted([first, second])
     assert pool.progress().killed == 2
 
 
@@ -465,7 +422,14 @@ def test_cli_exit_codes_and_outputs(
     textdir.mkdir()
     kc = str(cluster.kubeconfig)
     common = ["--kubeconfig", kc, "--label", "app=web", "--kill", "1", "--settle", "0.5"]
-    slow_args = [*common[:2], "--label", "app=slow", *common[4:], "--namespace-pattern", ns_ok]
+    slow_args = [
+        *common[:2],
+        "--label",
+        "app=slow",
+        *common[4:],
+        "--namespace-pattern",
+        f"{ns_ok}$",
+    ]
     slow_args += ["--timeout", "20", "--max-recovery-seconds", "0.1", "--json", "-"]
     with ProcessGroup(tmp_path / "logs") as group:
         gateway = start_pushgateway(group)
@@ -473,9 +437,11 @@ def test_cli_exit_codes_and_outputs(
             "ok": cli(
                 *common,
                 "--namespace-pattern",
-                ns_ok,
+                f"{ns_ok}$",
                 "--name-pattern",
-                "web-.*",
+                "web-",
+                "--field-selector",
+                "status.phase=Running",
                 "--kill",
                 "2",
                 "--timeout",
@@ -492,9 +458,9 @@ def test_cli_exit_codes_and_outputs(
                 str(tmp_path / "ok.html"),
             ),
             "unrecovered": cli(
-                *common, "--namespace-pattern", ns_bad, "--timeout", "3", "--json", "-"
+                *common, "--namespace-pattern", f"{ns_bad}$", "--timeout", "3", "--json", "-"
             ),
-            "error": cli(*common, "--namespace-pattern", ns_bare, "--timeout", "3"),
+            "error": cli(*common, "--namespace-pattern", f"{ns_bare}$", "--timeout", "3"),
             "slow": cli(*slow_args),
             "bad": cli(*common, "--namespace-pattern", "ns-(", "--timeout", "3"),
         }
@@ -524,7 +490,8 @@ def test_cli_exit_codes_and_outputs(
     assert slow.total_recovery_time is not None and slow.total_recovery_time > 0.1
     code, out, err = done["error"]
     assert code == 2
-    assert f"pod {ns_bare}/web was deleted and has no controller" in out
+    assert f"pod {ns_bare}/web was deleted and was not replaced " in out
+    assert "(it has no controller and no new pod took its place)" in out
 
     html = (tmp_path / "ok.html").read_text()
     assert html.count("<svg ") == 2 and "https://" not in html and "http://" not in html
@@ -566,8 +533,8 @@ def test_a_kill_right_after_select_is_never_missed(
     victims = {name: wait_pods(api, namespace, f"app={name}", 1)[0] for name in names}
     pool = PodsMonitorPool(cluster.api_client(), settle_seconds=0.5)
     for name in names:
-        pool.select_and_monitor_by_namespace_pattern_and_label(namespace, f"app={name}", 60)
+        pool.select_and_monitor_by_namespace_pattern_and_label(f"{namespace}$", f"app={name}", 60)
         api.delete_pod(namespace, victims[name])
     status = pool.join()
     assert status.error is None and not status.unrecovered, status.to_json()
-    assert sorted(p.pod_name for p in status.recovered) == sorted(victims.values())
+    assert sorted(p.killed_pod_name or "" for p in status.recovered) == sorted(victims.values())

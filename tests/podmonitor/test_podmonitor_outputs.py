@@ -20,20 +20,38 @@ def sample_status() -> PodsStatus:
     return PodsStatus(
         recovered=[
             AffectedPod(
-                "web-a",
+                "web-c",
                 "shop",
                 2.5,
                 2.0,
                 0.5,
+                killed_pod_name="web-a",
                 replacement_name="web-c",
                 killed_at=1e9,
                 deletion_timestamp="2001-09-09T01:46:40Z",
                 ready_transition_timestamp="2001-09-09T01:46:43Z",
             ),
-            AffectedPod("db-0", "db", 7.0, 6.75, 0.25, replacement_name="db-0", killed_at=1e9 + 1),
+            AffectedPod(
+                "db-0",
+                "db",
+                7.0,
+                6.75,
+                0.25,
+                killed_pod_name="db-0",
+                replacement_name="db-0",
+                killed_at=1e9 + 1,
+            ),
         ],
         unrecovered=[
-            AffectedPod("api-1", "shop", None, None, 0.3, replacement_name='api-"<x>"'),
+            AffectedPod(
+                'api-"<x>"',
+                "shop",
+                None,
+                None,
+                0.3,
+                killed_pod_name="api-1",
+                replacement_name='api-"<x>"',
+            ),
         ],
         error="pod shop/bare was deleted and has no controller, so nothing replaces it",
     )

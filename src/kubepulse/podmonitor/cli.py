@@ -24,6 +24,7 @@ _FLAGS = {
     "label_selector": "--label",
     "namespace_pattern": "--namespace-pattern",
     "pod_name_pattern": "--name-pattern",
+    "field_selector": "--field-selector",
     "max_timeout": "--timeout",
     "client": "--kubeconfig",
 }
@@ -101,8 +102,19 @@ def exit_code(status: PodsStatus, max_recovery_seconds: float | None) -> int:
     help="Kubeconfig file (default: $KUBECONFIG).",
 )
 @click.option("--label", "label_selector", help="Label selector, e.g. app=web,tier!=db.")
-@click.option("--namespace-pattern", help="Regex that whole namespace names must match.")
-@click.option("--name-pattern", help="Regex that whole pod names must match.")
+@click.option(
+    "--namespace-pattern",
+    help="Regex namespace names must match from their start (re.match, as krkn-lib; end it "
+    "with $ for whole names).",
+)
+@click.option(
+    "--name-pattern",
+    help="Regex pod names must match from their start (re.match, as krkn-lib).",
+)
+@click.option(
+    "--field-selector",
+    help="Pod field selector for the initial selection, e.g. status.phase=Running.",
+)
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
@@ -138,6 +150,7 @@ def pods(
     label_selector: str | None,
     namespace_pattern: str | None,
     name_pattern: str | None,
+    field_selector: str | None,
     timeout: float,
     kill: int,
     max_recovery_seconds: float | None,
@@ -151,7 +164,8 @@ def pods(
     """Watch the selected pods, optionally kill some, and report how each one recovered.
 
     Pods are selected by --label (server-side) and/or --namespace-pattern / --name-pattern
-    (regexes matched against whole names). Timings come from watch events, per pod.
+    (regexes matched from the start of names, as krkn-lib matches them) and --field-selector.
+    Timings come from watch events, per pod.
     """
     from kubepulse.podmonitor.pool import PodsMonitorPool
 
@@ -174,6 +188,7 @@ def pods(
             label_selector=label_selector,
             namespace_pattern=namespace_pattern,
             name_pattern=name_pattern,
+            field_selector=field_selector,
         )
     except ValueError as exc:
         argument, _, detail = str(exc).partition(":")
@@ -270,14 +285,15 @@ def _summary(status: PodsStatus) -> str:
     ]
     for pod in status.recovered:
         lines.append(
-            f"  recovered   {pod.namespace}/{pod.pod_name}: rescheduling "
+            f"  recovered   {pod.namespace}/{pod.killed_pod_name or pod.pod_name} -> "
+            f"{pod.pod_name}: rescheduling "
             f"{pod.pod_rescheduling_time:.3f} s, readiness {pod.pod_readiness_time:.3f} s, "
             f"total {pod.total_recovery_time:.3f} s"
         )
     for pod in status.unrecovered:
         lines.append(
-            f"  unrecovered {pod.namespace}/{pod.pod_name}: replaced by {pod.replacement_name}, "
-            "not Ready in time"
+            f"  unrecovered {pod.namespace}/{pod.killed_pod_name or pod.pod_name}: replaced by "
+            f"{pod.pod_name}, not Ready in time"
         )
     lines += [f"  error       {e}" for e in status.errors]
     return "\n".join(lines)

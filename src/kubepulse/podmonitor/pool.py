@@ -1,23 +1,31 @@
 """``PodsMonitorPool``: several pod monitors at once, one ``Threader`` each, results merged.
 
-Unlike krkn-lib's pool this one watches instead of polling, times each pod on its own, keeps
-watching after the first batch of replacements, never caps ``join()``, keeps every result when
-some monitor fails, and lets callers fail a run on unrecovered pods (``PodsStatus.unrecovered``).
+A drop-in for krkn-lib's ``PodsMonitorPool``: it takes a ``krkn_lib.k8s.KrknKubernetes`` and
+both generations of its ``select_and_monitor_*`` signatures (with and without
+``field_selector``). Unlike krkn-lib's pool this one watches instead of polling, times each pod
+on its own, keeps watching after the first batch of replacements, never caps ``join()``, keeps
+every result when some monitor fails, and lets callers fail a run on unrecovered pods
+(``PodsStatus.unrecovered``).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any
 
+from kubernetes import client as k8s
+
+from kubepulse.kube.client import KubeClient, connect
 from kubepulse.kube.selectors import compile_pattern, validate_label_selector
-from kubepulse.podmonitor._kube import KubeApi, make_client
+from kubepulse.podmonitor._kube import KubeApi
 from kubepulse.podmonitor.models import PodsStatus
-from kubepulse.podmonitor.monitor import DEFAULT_SETTLE_SECONDS, PodMonitor, Progress, Selection
+from kubepulse.podmonitor.monitor import DEFAULT_SETTLE_SECONDS, PodMonitor
+from kubepulse.podmonitor.tracker import FieldSelector, Progress, Selection
 from kubepulse.threader import Threader
 
-__all__ = ["PodsMonitorPool"]
+__all__ = ["PodsMonitorPool", "kube_client"]
 
 
 # How long a select_and_monitor_* call may wait for its pods to be selected.
@@ -36,11 +44,58 @@ def _check_timeout(max_timeout: Any) -> float:
     return _check_positive(max_timeout, "max_timeout")
 
 
+def kube_client(client: Any) -> KubeClient:
+    """The ``KubeClient`` for what a caller passes, with its TLS, credentials and proxy.
+
+    Accepted: a ``krkn_lib.k8s.KrknKubernetes`` (its ``client_config``, whose proxy krkn-lib
+    sets from ``http_proxy``), a ``kubernetes.client.ApiClient`` or anything with one in
+    ``api_client`` (``CoreV1Api``), a kubeconfig path, or a ``KubeClient``. The kubernetes
+    client's configuration reads HTTPS_PROXY, HTTP_PROXY and NO_PROXY, so a proxy from the
+    environment is used the same way.
+    """
+    if isinstance(client, KubeClient):
+        return client
+    if isinstance(client, str | os.PathLike):
+        path = os.fspath(client)
+        if not os.path.isfile(path):
+            raise ValueError(f"client: kubeconfig {path!r} does not exist")
+        try:
+            return connect(path)
+        except ValueError as exc:
+            raise ValueError(f"client: {exc}") from None
+    config = getattr(client, "client_config", None)  # KrknKubernetes
+    if isinstance(config, k8s.Configuration):
+        return KubeClient(config)
+    api_client = client if isinstance(client, k8s.ApiClient) else None
+    api_client = api_client or getattr(client, "api_client", None)  # CoreV1Api and friends
+    if isinstance(api_client, k8s.ApiClient):
+        return KubeClient(api_client.configuration)
+    raise ValueError(
+        "client: expected a KrknKubernetes, a kubernetes ApiClient or CoreV1Api, or a "
+        f"kubeconfig path, got {type(client).__name__}"
+    )
+
+
+def _krkn_arguments(
+    field_selector: Any, max_timeout: Any, default: float | None = None
+) -> tuple[str | None, Any]:
+    """(field_selector, max_timeout) from either krkn-lib signature: before 5.1 the argument
+    after the selection is ``max_timeout``; from 5.1 it is ``field_selector``, then
+    ``max_timeout``. A number there is taken for a timeout, a string for a field selector."""
+    if isinstance(field_selector, int | float) and not isinstance(field_selector, bool):
+        if max_timeout is not None:
+            raise ValueError(f"field_selector: expected a string, got {field_selector!r}")
+        return None, field_selector
+    return field_selector, default if max_timeout is None else max_timeout
+
+
 class PodsMonitorPool:
     """Monitors pushed by the ``select_and_monitor_*`` calls, joined and merged by ``join()``.
 
-    ``client`` is a ``kubernetes.client.ApiClient``, a kubeconfig path or a
-    ``kubepulse.kube.client.KubeClient``; all monitors share its connection pool.
+    ``client`` is a ``krkn_lib.k8s.KrknKubernetes``, a ``kubernetes.client.ApiClient`` (or a
+    ``CoreV1Api``), a kubeconfig path or a ``kubepulse.kube.client.KubeClient``; all monitors
+    share one connection pool, through the proxy its configuration names (see
+    ``kube_client``).
     ``settle_seconds``: a monitor whose disruptions have all recovered ends after this long
     without a new one. ``select_timeout``: how long each ``select_and_monitor_*`` call may wait
     for its pods to be selected and its watch opened.
@@ -59,34 +114,63 @@ class PodsMonitorPool:
         if settle_seconds < 0:
             raise ValueError(f"settle_seconds: must not be negative, got {settle_seconds!r}")
         self.select_timeout = _check_positive(select_timeout, "select_timeout")
-        self.client = make_client(client)
+        self.client = kube_client(client)
         self.settle_seconds = float(settle_seconds)
         self.monitors: list[PodMonitor] = []
         self.threads: list[Threader] = []
         self.events: list[threading.Event] = []
 
-    def select_and_monitor_by_label(self, label_selector: str, max_timeout: float) -> PodMonitor:
-        """Monitor every pod matching ``label_selector``, in all namespaces."""
-        return self.select_and_monitor(label_selector=label_selector, max_timeout=max_timeout)
+    def select_and_monitor_by_label(
+        self,
+        label_selector: str,
+        field_selector: str | float | None = None,
+        max_timeout: float | None = None,
+    ) -> PodMonitor:
+        """Monitor every pod matching ``label_selector``, in all namespaces.
+
+        Both krkn-lib signatures work: ``(label_selector, max_timeout)`` and, from krkn-lib
+        5.1, ``(label_selector, field_selector, max_timeout)``.
+        """
+        fields, timeout = _krkn_arguments(field_selector, max_timeout)
+        return self.select_and_monitor(
+            label_selector=label_selector, field_selector=fields, max_timeout=timeout
+        )
 
     def select_and_monitor_by_name_pattern_and_namespace_pattern(
-        self, pod_name_pattern: str, namespace_pattern: str, max_timeout: float
+        self,
+        pod_name_pattern: str,
+        namespace_pattern: str,
+        field_selector: str | float | None = None,
+        max_timeout: float | None = None,
     ) -> PodMonitor:
-        """Monitor pods whose name and namespace fully match the two regexes."""
+        """Monitor pods whose name and namespace match the two regexes from their start
+        (``re.match``, as krkn-lib). ``(pod_name_pattern, namespace_pattern, max_timeout)`` or,
+        from krkn-lib 5.1, ``(pod_name_pattern, namespace_pattern, field_selector,
+        max_timeout)``."""
+        fields, timeout = _krkn_arguments(field_selector, max_timeout)
         return self.select_and_monitor(
             name_pattern=pod_name_pattern,
             namespace_pattern=namespace_pattern,
-            max_timeout=max_timeout,
+            field_selector=fields,
+            max_timeout=timeout,
         )
 
     def select_and_monitor_by_namespace_pattern_and_label(
-        self, namespace_pattern: str, label_selector: str, max_timeout: float = 30
+        self,
+        namespace_pattern: str,
+        label_selector: str,
+        field_selector: str | float | None = None,
+        max_timeout: float | None = None,
     ) -> PodMonitor:
-        """Monitor pods matching ``label_selector`` in namespaces matching the regex."""
+        """Monitor pods matching ``label_selector`` in namespaces matching the regex from
+        their start. ``(namespace_pattern, label_selector, max_timeout=30)`` or, from krkn-lib
+        5.1, ``(namespace_pattern, label_selector, field_selector=None, max_timeout=30)``."""
+        fields, timeout = _krkn_arguments(field_selector, max_timeout, default=30)
         return self.select_and_monitor(
             label_selector=label_selector,
             namespace_pattern=namespace_pattern,
-            max_timeout=max_timeout,
+            field_selector=fields,
+            max_timeout=timeout,
         )
 
     def select_and_monitor(
@@ -96,8 +180,13 @@ class PodsMonitorPool:
         label_selector: str | None = None,
         namespace_pattern: str | None = None,
         name_pattern: str | None = None,
+        field_selector: str | None = None,
     ) -> PodMonitor:
         """Start one monitor for the pods matching every given criterion.
+
+        Patterns match names from their start (``re.match``); ``field_selector`` (such as
+        ``status.phase=Running``) narrows the initial selection only, as in krkn-lib, and is
+        evaluated here, so the monitor still needs one request.
 
         Returns once its pods are selected and its watch is open, so a pod killed right after
         the call is seen (krkn's plugins kill at once). The wait is bounded by the pool's
@@ -120,8 +209,15 @@ class PodsMonitorPool:
             name_pattern=(
                 None if name_pattern is None else compile_pattern(name_pattern, "pod_name_pattern")
             ),
+            field_selector=(
+                None if field_selector is None else FieldSelector.parse(field_selector)
+            ),
         )
-        if selection == Selection():
+        if (
+            selection.label_selector is None
+            and selection.namespace_pattern is None
+            and (selection.name_pattern is None)
+        ):
             raise ValueError("label_selector: give a label selector or a pattern to select pods")
         monitor = PodMonitor(KubeApi(self.client), selection, timeout, self.settle_seconds)
         thread = Threader(

@@ -50,6 +50,10 @@ def _seconds(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
+def _killed(pod: AffectedPod) -> str:
+    return pod.killed_pod_name or pod.pod_name
+
+
 def _timeline(pod: AffectedPod, outcome: str, scale_end: float) -> str:
     """An SVG row: kill at 0, replacement created, Ready (or a dashed 'not Ready' bar)."""
     span = _WIDTH - _LEFT - _RIGHT
@@ -60,7 +64,7 @@ def _timeline(pod: AffectedPod, outcome: str, scale_end: float) -> str:
     y = 22
     parts = [
         f'<svg width="{_WIDTH}" height="{_HEIGHT}" '
-        f'role="img" aria-label="timeline of {escape(pod.namespace)}/{escape(pod.pod_name)}">',
+        f'role="img" aria-label="timeline of {escape(pod.namespace)}/{escape(_killed(pod))}">',
         f'<line x1="{_LEFT}" y1="{y}" x2="{_WIDTH - _RIGHT}" y2="{y}" stroke="#ddd"/>',
     ]
     resched = pod.pod_rescheduling_time
@@ -106,7 +110,7 @@ def render_report(status: PodsStatus, title: str = "Pod recovery report") -> str
     rows = [(p, "recovered") for p in status.recovered] + [
         (p, "unrecovered") for p in status.unrecovered
     ]
-    rows.sort(key=lambda r: (r[0].killed_at or 0.0, r[0].namespace, r[0].pod_name))
+    rows.sort(key=lambda r: (r[0].killed_at or 0.0, r[0].namespace, _killed(r[0])))
     scale_end = max(
         [p.total_recovery_time or p.pod_rescheduling_time or 0.0 for p, _ in rows] + [1.0]
     )
@@ -136,7 +140,7 @@ def render_report(status: PodsStatus, title: str = "Pod recovery report") -> str
     for pod, outcome in rows:
         out.append(
             f'<div class="pod {outcome}"><div class="label">'
-            f"{escape(pod.namespace)}/{escape(pod.pod_name)}"
+            f"{escape(pod.namespace)}/{escape(_killed(pod))}"
             f"{' → ' + escape(pod.replacement_name) if pod.replacement_name else ''}</div>"
             f"{_timeline(pod, outcome, scale_end)}</div>"
         )
@@ -148,7 +152,7 @@ def render_report(status: PodsStatus, title: str = "Pod recovery report") -> str
     )
     for pod, outcome in rows:
         out.append(
-            f"<tr><td>{escape(pod.namespace)}</td><td>{escape(pod.pod_name)}</td>"
+            f"<tr><td>{escape(pod.namespace)}</td><td>{escape(_killed(pod))}</td>"
             f"<td>{escape(pod.replacement_name or '–')}</td><td>{escape(pod.disruption)}</td>"
             f'<td class="{outcome}">{outcome}</td>'
             f'<td class="num">{_seconds(pod.pod_rescheduling_time)}</td>'

@@ -13,10 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from kubepulse.kube.selectors import is_literal_pattern
 from kubepulse.podmonitor.models import AffectedPod, PodsStatus
 
 __all__ = [
+    "FieldSelector",
+    "PodTimeline",
     "Progress",
     "RecoveryTracker",
     "Selection",
@@ -26,25 +27,97 @@ __all__ = [
 ]
 
 
+# Pod fields the API server accepts in a field selector, and where they are in the object.
+_FIELDS: dict[str, tuple[str, str]] = {
+    "metadata.name": ("metadata", "name"),
+    "metadata.namespace": ("metadata", "namespace"),
+    "spec.nodeName": ("spec", "nodeName"),
+    "spec.restartPolicy": ("spec", "restartPolicy"),
+    "spec.schedulerName": ("spec", "schedulerName"),
+    "spec.serviceAccountName": ("spec", "serviceAccountName"),
+    "spec.hostNetwork": ("spec", "hostNetwork"),
+    "status.phase": ("status", "phase"),
+    "status.podIP": ("status", "podIP"),
+    "status.nominatedNodeName": ("status", "nominatedNodeName"),
+}
+_REQUIREMENT = re.compile(r"^\s*([A-Za-z.]+)\s*(==|!=|=)\s*([^,=!\s]*)\s*$")
+
+
+@dataclass(frozen=True)
+class FieldSelector:
+    """A pod field selector (``status.phase=Running``), evaluated here on pod objects.
+
+    The API server's grammar for pods: comma-separated ``field=value``, ``field==value`` or
+    ``field!=value`` over the fields the server indexes for pods. ``parse`` raises
+    ``ValueError`` naming ``field_selector`` for anything else.
+    """
+
+    text: str
+    requirements: tuple[tuple[str, bool, str], ...]
+
+    @classmethod
+    def parse(cls, text: str, argument: str = "field_selector") -> FieldSelector:
+        if not isinstance(text, str):
+            raise ValueError(f"{argument}: expected a string, got {type(text).__name__}")
+        requirements = []
+        for part in text.split(","):
+            m = _REQUIREMENT.match(part)
+            if m is None:
+                raise ValueError(f"{argument}: cannot parse requirement {part.strip()!r}")
+            name, op, value = m.groups()
+            if name not in _FIELDS:
+                known = ", ".join(sorted(_FIELDS))
+                raise ValueError(f"{argument}: pods have no field {name!r} (known: {known})")
+            requirements.append((name, op != "!=", value))
+        return cls(text.strip(), tuple(requirements))
+
+    def matches(self, pod: dict[str, Any]) -> bool:
+        for name, equal, value in self.requirements:
+            section, key = _FIELDS[name]
+            raw = (pod.get(section) or {}).get(key)
+            actual = ("true" if raw else "false") if isinstance(raw, bool) else (raw or "")
+            if (actual == value) is not equal:
+                return False
+        return True
+
+
 @dataclass(frozen=True)
 class Selection:
-    """Which pods a monitor watches. The label selector is applied by the API server; the
-    patterns by ``fullmatch`` here. Replacements are followed by owner, whatever their name."""
+    """Which pods a monitor watches.
+
+    The label selector is applied by the API server. Name and namespace patterns are matched as
+    krkn-lib matches them, with ``re.match``: anchored at the start only, so ``web`` selects
+    ``web-1`` and ``webshop-0`` but not ``my-web``; end a pattern with ``$`` to match whole
+    names. A namespace pattern that is a plain name ending in ``$`` (``^shop$``) becomes a
+    server-side namespace filter. The field selector (krkn's plugins pass
+    ``status.phase=Running``) decides which pods the initial snapshot holds, as in krkn-lib;
+    replacements are followed from their creation, whatever their phase.
+    """
 
     label_selector: str | None = None
     namespace_pattern: re.Pattern[str] | None = None
     name_pattern: re.Pattern[str] | None = None
+    field_selector: FieldSelector | None = None
 
     def matches(self, namespace: str, name: str) -> bool:
-        if self.namespace_pattern and not self.namespace_pattern.fullmatch(namespace):
+        if self.namespace_pattern and not self.namespace_pattern.match(namespace):
             return False
-        return not (self.name_pattern and not self.name_pattern.fullmatch(name))
+        return not (self.name_pattern and not self.name_pattern.match(name))
+
+    def selects(self, pod: dict[str, Any]) -> bool:
+        """Whether ``pod`` belongs in the initial snapshot: patterns and field selector."""
+        meta = pod["metadata"]
+        if not self.matches(meta["namespace"], meta["name"]):
+            return False
+        return self.field_selector is None or self.field_selector.matches(pod)
 
     @property
     def namespace(self) -> str | None:
-        """The one namespace to list and watch, when the pattern is a plain name."""
-        if self.namespace_pattern is not None and is_literal_pattern(self.namespace_pattern):
-            return self.namespace_pattern.pattern
+        """The one namespace to list and watch, when the pattern can match only one name."""
+        if self.namespace_pattern is not None:
+            m = re.fullmatch(r"\^?([A-Za-z0-9-]+)\$", self.namespace_pattern.pattern)
+            if m is not None:
+                return m.group(1)
         return None
 
     def describe(self) -> str:
@@ -55,6 +128,8 @@ class Selection:
             parts.append(f"namespace ~ {self.namespace_pattern.pattern!r}")
         if self.name_pattern is not None:
             parts.append(f"name ~ {self.name_pattern.pattern!r}")
+        if self.field_selector is not None:
+            parts.append(f"fields {self.field_selector.text!r}")
         return ", ".join(parts) or "all pods"
 
 
@@ -95,6 +170,23 @@ class _Disruption:
     ready_timestamp: str | None = None
 
 
+@dataclass
+class PodTimeline:
+    """What happened to one pod while it was watched: (status, receipt time) pairs.
+
+    Statuses are krkn-lib's: ``ADDED`` (a pod that was not in the snapshot appeared), ``READY``,
+    ``NOT_READY``, ``DELETION_SCHEDULED`` and ``DELETED``; one event per change, times are
+    monotonic-clock values until the tracker converts them.
+    """
+
+    uid: str
+    name: str
+    namespace: str
+    owner_uid: str | None
+    initial: bool
+    events: list[tuple[str, float]]
+
+
 def controller_uid(pod: dict[str, Any]) -> str | None:
     for ref in pod["metadata"].get("ownerReferences") or ():
         if ref.get("controller"):
@@ -118,6 +210,23 @@ def is_ready(pod: dict[str, Any]) -> bool:
 class RecoveryTracker:
     """Disruptions and recoveries of the selected pods, from pod objects and receipt times.
 
+    A disruption is a deletion (its ``deletionTimestamp`` appears, or the pod is gone) or a
+    Ready pod turning NotReady without one (a container restart, recovered in place). A killed
+    pod's replacement is the first new pod that takes its place, by these rules in order:
+
+    1. same controller: a new pod owned by the killed pod's controller (a StatefulSet's pod
+       with the killed pod's name first, else the oldest kill of that controller);
+    2. same name: a new pod with the killed pod's namespace and name (a bare pod re-created by
+       hand, as krkn-lib's own tests do);
+    3. krkn-lib's rule, for a killed pod without a controller: a new pod the selection matches,
+       created after the kill and owned by no controller whose pods are watched (the oldest such
+       kill, in the same namespace if there is one).
+
+    Limits: rule 3 cannot tell a hand-made replacement from an unrelated pod created in the same
+    window (another scenario's pod with the same labels would count); a controller's scale-up
+    never replaces another controller's pod, and a killed controller pod is replaced only by its
+    controller or its name.
+
     Times passed in are ``time.monotonic()`` values; ``wall_offset`` turns them into Unix time
     for the report. Thread-safe: the monitor thread writes, progress readers read.
     """
@@ -129,7 +238,9 @@ class RecoveryTracker:
         self.pods: dict[str, _Pod] = {}
         self.owners: set[str] = set()
         self.disruptions: list[_Disruption] = []
-        self._pending: dict[str, list[_Disruption]] = {}
+        self.timeline: dict[str, PodTimeline] = {}
+        self._pending: list[_Disruption] = []
+        self._excluded: set[str] = set()
         self._by_replacement: dict[str, _Disruption] = {}
         self._lock = threading.Lock()
         self._replaced = 0
@@ -139,21 +250,27 @@ class RecoveryTracker:
         """The initial list: these pods are watched; nothing in it counts as a disruption."""
         with self._lock:
             for pod in pods:
-                meta = pod["metadata"]
-                if not self.selection.matches(meta["namespace"], meta["name"]):
+                if not self.selection.selects(pod):
+                    # Left out by the field selector (or the patterns): its later events are not
+                    # a new pod appearing.
+                    self._excluded.add(pod["metadata"]["uid"])
                     continue
-                p = self._add(pod)
+                p = self._add(pod, initial=True)
                 p.ready = is_ready(pod)
-                p.deleting = meta.get("deletionTimestamp") is not None
+                p.deleting = pod["metadata"].get("deletionTimestamp") is not None
 
-    def _add(self, pod: dict[str, Any]) -> _Pod:
+    def _add(self, pod: dict[str, Any], *, initial: bool) -> _Pod:
         meta = pod["metadata"]
         owner = controller_uid(pod)
         p = _Pod(meta["uid"], meta["name"], meta["namespace"], owner)
         self.pods[p.uid] = p
+        self.timeline[p.uid] = PodTimeline(p.uid, p.name, p.namespace, owner, initial, [])
         if owner is not None:
             self.owners.add(owner)
         return p
+
+    def _event(self, p: _Pod, status: str, now: float) -> None:
+        self.timeline[p.uid].events.append((status, now))
 
     def observe(self, pod: dict[str, Any], now: float) -> None:
         """A pod as the watch (or a re-list) delivered it at ``now``."""
@@ -161,19 +278,24 @@ class RecoveryTracker:
         with self._lock:
             p = self.pods.get(meta["uid"])
             if p is None:
-                owner = controller_uid(pod)
-                if not (
-                    (owner is not None and owner in self.owners)
-                    or self.selection.matches(meta["namespace"], meta["name"])
-                ):
+                if meta["uid"] in self._excluded:
                     return
-                p = self._add(pod)
-                self._match_replacement(p, meta, now)
+                owner = controller_uid(pod)
+                known_owner = owner is not None and owner in self.owners
+                matches = self.selection.matches(meta["namespace"], meta["name"])
+                if not (known_owner or matches):
+                    return
+                p = self._add(pod, initial=False)
+                self._event(p, "ADDED", now)
+                self._match_replacement(p, meta, now, matches and not known_owner)
             ready = is_ready(pod)
             deletion = meta.get("deletionTimestamp")
             if deletion is not None and not p.deleting:
                 p.deleting = True
+                self._event(p, "DELETION_SCHEDULED", now)
                 self._kill(p, now, deletion)
+            elif ready != p.ready and not p.deleting:
+                self._event(p, "READY" if ready else "NOT_READY", now)
             d = self._by_replacement.get(p.uid)
             if d is not None and ready and d.ready_at is None:
                 d.ready_at = now
@@ -192,9 +314,12 @@ class RecoveryTracker:
         """The pod with ``uid`` no longer exists (DELETED event, or missing from a re-list)."""
         with self._lock:
             p = self.pods.pop(uid, None)
-            if p is not None and not p.deleting:
+            if p is None:
+                return
+            if not p.deleting:
                 p.deleting = True
                 self._kill(p, now, None)
+            self._event(p, "DELETED", now)
 
     def reconcile(self, pods: list[dict[str, Any]], now: float) -> None:
         """A re-list after 410 Gone: whatever changed while no watch was open.
@@ -218,21 +343,31 @@ class RecoveryTracker:
             # recovered, and whatever replaces this pod replaces it; measure from the first kill.
             earlier.replacement = earlier.replaced_at = earlier.creation_timestamp = None
             self._replaced -= 1
-            if p.owner_uid is not None:
-                self._pending.setdefault(p.owner_uid, []).append(earlier)
+            self._pending.append(earlier)
+            self._pending.sort(key=lambda w: w.killed_at)
             return
         d = _Disruption(p, "deleted", now, deletion_timestamp)
         self.disruptions.append(d)
-        if p.owner_uid is not None:
-            self._pending.setdefault(p.owner_uid, []).append(d)
+        self._pending.append(d)
 
-    def _match_replacement(self, p: _Pod, meta: dict[str, Any], now: float) -> None:
-        waiting = self._pending.get(p.owner_uid or "")
-        if not waiting:
+    def _match_replacement(
+        self, p: _Pod, meta: dict[str, Any], now: float, unowned_match: bool
+    ) -> None:
+        """Give the new pod ``p`` the pending kill it replaces, by the class docstring's rules."""
+        pending = self._pending
+        if not pending:
             return
-        # A StatefulSet brings the same name back; anything else replaces the oldest kill.
-        d = next((w for w in waiting if w.pod.name == p.name), waiting[0])
-        waiting.remove(d)
+        same_owner = [w for w in pending if p.owner_uid and w.pod.owner_uid == p.owner_uid]
+        same_name = [w for w in pending if (w.pod.namespace, w.pod.name) == (p.namespace, p.name)]
+        d = next(iter(w for w in same_owner if w in same_name), None)
+        d = d or next(iter(same_owner), None) or next(iter(same_name), None)
+        if d is None and unowned_match:
+            bare = [w for w in pending if w.pod.owner_uid is None]
+            d = next(iter(w for w in bare if w.pod.namespace == p.namespace), None)
+            d = d or next(iter(bare), None)
+        if d is None:
+            return
+        pending.remove(d)
         d.replacement = p
         d.replaced_at = now
         d.creation_timestamp = meta.get("creationTimestamp")
@@ -259,14 +394,19 @@ class RecoveryTracker:
                 return None
             return max(d.ready_at for d in self.disruptions if d.ready_at is not None)
 
-    def _wall(self, t: float | None) -> float | None:
+    def wall(self, t: float | None) -> float | None:
+        """A time on the tracker's clock as Unix time."""
         return None if t is None else t + self.wall_offset
 
-    def status(self, note: str = "", ended_at: float | None = None) -> PodsStatus:
+    def status(
+        self, note: str = "", ended_at: float | None = None, *, unreplaced_unrecovered: bool = False
+    ) -> PodsStatus:
         """Classify every disruption: recovered within ``max_timeout`` of it, unrecovered
         (replaced but not Ready in time), or an error (never replaced). ``ended_at`` is when
         watching stopped: a kill later than ``ended_at - max_timeout`` had less time than
-        ``max_timeout``, and its error says how much."""
+        ``max_timeout``, and its error says how much. ``unreplaced_unrecovered``: a pod never
+        replaced is also listed as unrecovered, under its own name (krkn-lib 7's snapshots do
+        that, and krkn fails a run on unrecovered pods only)."""
         result = PodsStatus()
         with self._lock:
             for d in self.disruptions:
@@ -274,27 +414,31 @@ class RecoveryTracker:
                     pod_name=d.pod.name,
                     namespace=d.pod.namespace,
                     disruption=d.kind,
-                    killed_at=self._wall(d.killed_at),
+                    killed_pod_name=d.pod.name,
+                    killed_at=self.wall(d.killed_at),
                     deletion_timestamp=d.deletion_timestamp,
                 )
                 if d.replacement is None or d.replaced_at is None:
                     watched = None if ended_at is None else ended_at - d.killed_at
-                    if d.pod.owner_uid is None:
-                        why = "has no controller, so nothing replaces it"
-                    elif watched is not None and watched < self.max_timeout:
+                    # Compared as displayed: a kill 9.98 s before a 10 s monitor ended had 10 s.
+                    if watched is not None and round(watched, 1) < self.max_timeout:
                         why = f"was not replaced before the monitor ended, {watched:.1f} s later"
                     else:
                         why = f"was not replaced within {self.max_timeout:g} s"
+                    if d.pod.owner_uid is None:
+                        why += " (it has no controller and no new pod took its place)"
                     result.add_error(
                         f"pod {d.pod.namespace}/{d.pod.name} was deleted and {why}{note}"
                     )
+                    if unreplaced_unrecovered:
+                        result.unrecovered.append(pod)
                     continue
-                pod.replacement_name = d.replacement.name
-                pod.replaced_at = self._wall(d.replaced_at)
+                pod.pod_name = pod.replacement_name = d.replacement.name
+                pod.replaced_at = self.wall(d.replaced_at)
                 pod.replacement_creation_timestamp = d.creation_timestamp
                 pod.pod_rescheduling_time = round(d.replaced_at - d.killed_at, 6)
                 if d.ready_at is not None and d.ready_at - d.killed_at <= self.max_timeout:
-                    pod.ready_at = self._wall(d.ready_at)
+                    pod.ready_at = self.wall(d.ready_at)
                     pod.ready_transition_timestamp = d.ready_timestamp
                     pod.pod_readiness_time = round(d.ready_at - d.replaced_at, 6)
                     pod.total_recovery_time = round(d.ready_at - d.killed_at, 6)
