@@ -97,7 +97,8 @@ def main() -> None:
         requests = count_requests(client._pool)
         pool = PodsMonitorPool(client, settle_seconds=float(settle))
         for ns in namespaces:
-            pool.select_and_monitor_by_namespace_pattern_and_label(ns, LABEL, float(timeout))
+            # Anchored: patterns match from the start (re.match); "^ns$" is one namespace's watch.
+            pool.select_and_monitor_by_namespace_pattern_and_label(f"^{ns}$", LABEL, float(timeout))
         pool.wait_until_watching()
         print("WATCHING", flush=True)
         status = pool.join()
