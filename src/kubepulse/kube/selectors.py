@@ -3,7 +3,7 @@
 ``validate_label_selector`` accepts exactly the grammar the API server's ``labels.Parse`` accepts
 (equality, set-based and existence requirements, comma-separated) and raises ``ValueError`` naming
 the argument otherwise, so a typo fails at once instead of as an HTTP 400 inside a thread.
-``compile_pattern`` does the same for regular expressions; patterns match whole names.
+``compile_pattern`` does the same for regular expressions.
 """
 
 from __future__ import annotations
@@ -103,7 +103,8 @@ def validate_label_selector(
 def compile_pattern(pattern: str, argument: str) -> re.Pattern[str]:
     """Compile ``pattern``; ``ValueError`` naming ``argument`` if it is not a valid regex.
 
-    Callers match names with ``fullmatch``: ``web-.*`` selects ``web-1`` but not ``my-web-1``.
+    The pod monitor matches names with ``re.match``, as krkn-lib does: from the start only, so
+    ``web-`` selects ``web-1`` but not ``my-web-1``, and ``shop`` selects ``shop-2`` too.
     """
     if not isinstance(pattern, str):
         raise ValueError(f"{argument}: expected a string, got {type(pattern).__name__}")
