@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["compile_pattern", "is_literal_pattern", "validate_label_selector"]
+__all__ = ["compile_pattern", "validate_label_selector"]
 
 _NAME = r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 _DNS_SUBDOMAIN = re.compile(
@@ -114,8 +114,3 @@ def compile_pattern(pattern: str, argument: str) -> re.Pattern[str]:
         return re.compile(pattern)
     except re.error as exc:
         raise ValueError(f"{argument}: invalid regular expression {pattern!r}: {exc}") from None
-
-
-def is_literal_pattern(pattern: re.Pattern[str]) -> bool:
-    """True if the pattern matches only its own text (so it can become an exact API filter)."""
-    return re.fullmatch(r"[A-Za-z0-9_-]+", pattern.pattern) is not None
