@@ -100,6 +100,11 @@ class PodsMonitorPool:
     without a new one. ``select_timeout``: how long each ``select_and_monitor_*`` call may wait
     for its pods to be selected and its watch opened.
     ``events`` holds each monitor's stop event, in push order.
+
+    A killed pod's replacement is a new pod of the same controller, else one re-created with the
+    same namespace and name, else (for a pod without a controller, krkn-lib's rule) a new pod
+    the selection matches that appeared after the kill; ``RecoveryTracker`` gives the details
+    and limits. A pod never replaced is an error, as in krkn-lib 5.1.
     """
 
     def __init__(
