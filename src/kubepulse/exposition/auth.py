@@ -7,9 +7,10 @@ lets anyone who can reach the port queue up work until right passwords wait for 
   cache never holds a password): later requests with it cost no bcrypt and never wait;
 - at most ``bcrypt_slots`` checks run at once (default 2), and a request never waits for a slot:
   when none is free it gets ``503`` with ``Retry-After`` at once, so a waiting check never holds a
-  server or WSGI worker. Clients with a failure in the window share all but one slot, so a client
-  with no recent failure (a real scraper logging in) finds a slot unless several such clients are
-  being checked at that very moment;
+  server or WSGI worker. Clients with a failure in the window ("suspects") share all but one
+  slot, and start no check while a client with no recent failure is being checked: a real
+  scraper logging in finds a slot, and most of the CPU, unless other clean clients are being
+  checked at that very moment (each new address is clean for its first attempt);
 - one uncached check at a time per client address (a second concurrent one gets ``429``);
 - after ``max_failures`` failures from one client address within ``failure_window`` seconds, that
   address gets ``429`` with ``Retry-After`` and costs no bcrypt until the window has moved on.
@@ -139,8 +140,14 @@ class BasicAuth:
             self.counts["concurrent"] += 1
             return AuthResult(429, "concurrent", 1)
         suspect = failures is not None
+        # A suspect starts a check only while no clean client is being checked, and suspects
+        # never take the last slot: a clean check has a slot and most of the CPU.
         if self._running >= self.bcrypt_slots or (
-            suspect and self._running_suspect >= max(1, self.bcrypt_slots - 1)
+            suspect
+            and (
+                self._running_suspect >= max(1, self.bcrypt_slots - 1)
+                or self._running > self._running_suspect
+            )
         ):
             self.counts["busy"] += 1
             return AuthResult(503, "busy", 1)
@@ -196,15 +203,13 @@ class BasicAuth:
                 self._record(client, admitted, ok, digest, time.monotonic())
         return _OK if ok else _DENIED
 
-    def limited_clients(self) -> int:
-        """Client addresses that would get 429 for too many failures right now."""
+    def failing_clients(self) -> tuple[int, int]:
+        """Client addresses with a failure in the window, and those of them refused with 429."""
         now = time.monotonic()
         with self._lock:
-            return sum(
-                1
-                for client in list(self._failures)
-                if len(self._recent_failures(client, now) or ()) >= self.max_failures
-            )
+            counts = [len(self._recent_failures(c, now) or ()) for c in list(self._failures)]
+        failing = [n for n in counts if n]
+        return len(failing), sum(n >= self.max_failures for n in failing)
 
     def collect(self) -> Iterator[Metric]:
         """This object's ``kubepulse_auth_*`` self-metrics (see ``auth_metrics``)."""
@@ -212,8 +217,9 @@ class BasicAuth:
 
 
 def auth_metrics(auths: Iterable[BasicAuth]) -> Iterator[Metric]:
-    """``kubepulse_auth_checks_total{result}``, ``kubepulse_auth_refused_total{reason}`` and
-    ``kubepulse_auth_limited_clients``, summed over ``auths``; nothing if there are none."""
+    """``kubepulse_auth_checks_total{result}``, ``kubepulse_auth_refused_total{reason}``,
+    ``kubepulse_auth_failing_clients`` and ``kubepulse_auth_limited_clients``, summed over
+    ``auths``; nothing if there are none."""
     auths = list(auths)
     if not auths:
         return
@@ -233,8 +239,14 @@ def auth_metrics(auths: Iterable[BasicAuth]) -> Iterator[Metric]:
     for reason in ("rate_limited", "concurrent", "busy"):
         refused.add_metric([reason], sum(a.counts[reason] for a in auths))
     yield refused
+    failing = [a.failing_clients() for a in auths]
+    yield GaugeMetricFamily(
+        "kubepulse_auth_failing_clients",
+        "Client addresses with a failed login in the window (they share all but one check slot).",
+        value=sum(f for f, _ in failing),
+    )
     yield GaugeMetricFamily(
         "kubepulse_auth_limited_clients",
         "Client addresses refused with 429 right now for too many failed logins.",
-        value=sum(a.limited_clients() for a in auths),
+        value=sum(limited for _, limited in failing),
     )

@@ -394,6 +394,7 @@ _MAX_BODY = 64 * 1024
 # the close does not send a TCP reset that would destroy the answer before the client reads it.
 _DRAIN_SECONDS = 1.0
 _SWEEP_EVERY = 0.25
+_EVICT_ON_EMFILE = 8
 _ALLOW = "GET, HEAD, POST"
 
 
@@ -497,7 +498,7 @@ class _Loop:
         self.done = threading.Event()
         self._accept_paused_until = 0.0
         self._backoff = 0.0
-        self._fd_episode = False
+        self._fd_logged: dict[str, float] = {}
         self.counts: dict[tuple[str, str], int] = {}
 
     # ----------------------------------------------------------------- bookkeeping
@@ -552,31 +553,34 @@ class _Loop:
                 if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
                     continue
                 raise
-            self._fd_episode = False
             self._backoff = 0.0
             self._admit(sock, str(addr[0]), now)
 
     def _out_of_descriptors(self, exc: OSError, now: float) -> None:
-        """accept() failed for want of a descriptor: free one by closing the longest-waiting
-        connection, or stop accepting for a while (doubling, up to 1 s) rather than spin."""
+        """accept() failed for want of a descriptor: free a few by closing the longest-waiting
+        connections (a few, so the request that gets in can open what its handler needs), or,
+        with none to close, stop accepting for a while (doubling, up to 1 s) rather than spin.
+        One log line per kind of answer per minute says why."""
         self.count("accept_errors", "fd_exhausted")
-        evicted = self._evict()
+        evicted = sum(self._evict() for _ in range(_EVICT_ON_EMFILE))
         if not evicted:
             self._backoff = min(1.0, max(0.05, self._backoff * 2))
             self._accept_paused_until = now + self._backoff
             with contextlib.suppress(KeyError, ValueError):
                 self.selector.unregister(self.listener)
-        if not self._fd_episode:
-            self._fd_episode = True
-            limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        action = (
+            "closing the longest-waiting connections to accept new ones"
+            if evicted
+            else "pausing accepts, backing off up to 1 s, until descriptors free up"
+        )
+        if now >= self._fd_logged.get(action, 0.0):
+            self._fd_logged[action] = now + 60.0
             log.warning(
                 "out of file descriptors (%s; open-files limit %d, %d connections open): %s",
-                errno.errorcode.get(exc.errno or 0, exc),
-                limit,
+                errno.errorcode.get(exc.errno or 0, str(exc)),
+                resource.getrlimit(resource.RLIMIT_NOFILE)[0],
                 len(self.conns),
-                "closing the longest-waiting connections to accept new ones"
-                if evicted
-                else "pausing accepts, backing off up to 1 s, until descriptors free up",
+                action,
             )
 
     def _resume_accepting(self, now: float) -> None:

@@ -1,0 +1,229 @@
+"""Strict HTTP/1.x: malformed and unsupported requests get a proper status line (real sockets)."""
+
+from __future__ import annotations
+
+import http.client
+import random
+import socket
+import time
+from collections.abc import Iterator
+
+import click
+import pytest
+from click.testing import CliRunner
+from helpers_abuse import raw_exchange
+
+from kubepulse.exposition.server import (
+    ExporterServer,
+    Request,
+    Response,
+    ServerLimits,
+    web_options,
+)
+
+
+@pytest.fixture
+def server() -> Iterator[ExporterServer]:
+    def echo(request: Request) -> Response:
+        names = ",".join(sorted(request.headers))
+        return Response(body=f"{request.method} {request.path} {names}\n".encode())
+
+    limits = ServerLimits(idle_timeout=1.0, read_header_timeout=2.0)
+    with ExporterServer({"/echo": echo}, limits=limits) as srv:
+        yield srv
+
+
+def _status(answer: bytes) -> tuple[int, bytes]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    line = head.split(b"\r\n", 1)[0]
+    assert line.startswith(b"HTTP/1.1 "), answer[:100]
+    return int(line.split(b" ")[1]), body
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "message"),
+    [
+        (b"GET /echo\r\n\r\n", 400, b"HTTP/0.9 requests are not supported"),
+        (b"GET /echo HTTP/2.0\r\nHost: x\r\n\r\n", 505, b"HTTP/2.0 is not supported"),
+        (b"GET /echo HTTP/1.10\r\nHost: x\r\n\r\n", 400, b"malformed HTTP version"),
+        (b"GET /echo HTTX/1.1\r\nHost: x\r\n\r\n", 400, b"malformed HTTP version"),
+        (b"\x16\x03\x01garbage\r\n\r\n", 400, b"malformed request line"),
+        (b"GET  /echo HTTP/1.1\r\nHost: x\r\n\r\n", 400, b"malformed request line"),
+        (b"G(T /echo HTTP/1.1\r\nHost: x\r\n\r\n", 400, b"malformed method"),
+        (b"GET echo HTTP/1.1\r\nHost: x\r\n\r\n", 400, b"malformed request target"),
+        # A malformed header line is refused, not dropped with every header after it.
+        (
+            b"GET /echo HTTP/1.1\r\nHost: x\r\nno colon here\r\nX-After: 1\r\n\r\n",
+            400,
+            b"malformed header line 'no colon here'",
+        ),
+        (b"GET /echo HTTP/1.1\r\nHost: x\r\nBad Name: 1\r\n\r\n", 400, b"malformed header line"),
+        (b"GET /echo HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n folded\r\n\r\n", 400, b"line folding"),
+        (b"GET /echo HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n", 400, b"bare CR"),
+        (b"GET /echo HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n", 400, b"control character"),
+        (b"GET /echo HTTP/1.1\r\nX-A: 1\r\n\r\n", 400, b"exactly one Host header"),
+        (b"GET /echo HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400, b"exactly one Host header"),
+        # Transfer-Encoding on a GET: the request-smuggling shape behind a proxy.
+        (
+            b"GET /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            400,
+            b"Transfer-Encoding is not accepted on a GET request",
+        ),
+        (
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            411,
+            b"send Content-Length",
+        ),
+        (
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+            400,
+            b"malformed Content-Length",
+        ),
+        (
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+            400,
+            b"malformed Content-Length",
+        ),
+        (
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n",
+            413,
+            b"request body too large",
+        ),
+        (
+            b"GET /echo HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"a" * 40_000 + b"\r\n\r\n",
+            431,
+            b"request head too large",
+        ),
+        (
+            b"GET /echo HTTP/1.1\r\nHost: x\r\n" + b"X-A: 1\r\n" * 101 + b"\r\n",
+            431,
+            b"more than 100 header lines",
+        ),
+    ],
+    ids=lambda v: v.decode("latin-1")[:30] if isinstance(v, bytes) else str(v),
+)
+def test_malformed_requests_get_a_status_line_and_the_reason(
+    server: ExporterServer, request_bytes: bytes, status: int, message: bytes
+) -> None:
+    answer = raw_exchange(server.port, request_bytes)
+    got, body = _status(answer)
+    assert got == status
+    assert message in body
+    assert b"Connection: close\r\n" in answer
+    # The server is still serving afterwards.
+    assert _status(raw_exchange(server.port, b"GET /echo HTTP/1.0\r\n\r\n"))[0] == 200
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "TRACE", "PUT", "DELETE", "PATCH", "BREW"])
+def test_unsupported_methods_get_405_with_allow_and_keep_the_connection(
+    server: ExporterServer, method: str
+) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    try:
+        conn.request(method, "/echo")
+        resp = conn.getresponse()
+        assert (resp.status, resp.getheader("Allow"), resp.read()) == (
+            405,
+            "GET, HEAD, POST",
+            b"method not allowed\n",
+        )
+        conn.request("GET", "/echo", headers={"X-Next": "1"})
+        assert conn.getresponse().read() == b"GET /echo Accept-Encoding,Host,X-Next\n"
+    finally:
+        conn.close()
+
+
+def test_valid_variants_are_served(server: ExporterServer) -> None:
+    # Empty lines before the request line and LF-only line ends are allowed (RFC 9112).
+    answer = raw_exchange(server.port, b"\r\n\r\nGET /echo HTTP/1.1\nHost: x\nX-Lf: 1\n\n")
+    assert _status(answer) == (200, b"GET /echo Host,X-Lf\n")
+    # HTTP/1.0 needs no Host; the absolute form is accepted.
+    answer = raw_exchange(server.port, b"GET http://x/echo HTTP/1.0\r\n\r\n")
+    assert _status(answer) == (200, b"GET /echo \n")
+    # Two pipelined requests in one packet get two answers, in order.
+    two = (
+        b"GET /echo HTTP/1.1\r\nHost: x\r\nX-One: 1\r\n\r\n"
+        b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Two: 2\r\nConnection: close\r\n\r\n"
+    )
+    answer = raw_exchange(server.port, two)
+    assert answer.count(b"HTTP/1.1 200 OK") == 2
+    assert answer.index(b"Host,X-One") < answer.index(b"Host,X-Two")
+
+
+def test_http10_keep_alive_is_honoured(server: ExporterServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        for _ in range(2):
+            sock.sendall(b"GET /echo HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            answer = sock.recv(65536)
+            assert b"Connection: keep-alive\r\n" in answer
+            assert answer.endswith(b"GET /echo Connection\n")
+
+
+def test_an_idle_kept_alive_connection_is_closed_at_its_deadline(server: ExporterServer) -> None:
+    """idle_timeout is 1 s here: the server closes the connection, without an answer."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        start = time.monotonic()
+        assert sock.recv(65536) == b""
+        waited = time.monotonic() - start
+    assert 0.7 < waited < 3.0
+    assert server.stats()["closed:idle_timeout"] == 1
+
+
+def test_random_garbage_never_gets_an_answer_without_a_status_line(
+    server: ExporterServer,
+) -> None:
+    rng = random.Random(15)
+    statuses = []
+    for _ in range(100):
+        blob = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300)))
+        answer = raw_exchange(server.port, blob + b"\r\n\r\n", timeout=3)
+        statuses.append(_status(answer)[0] if answer else 0)
+    assert len(statuses) == 100
+    assert set(statuses) <= {400, 405, 411, 413, 431, 505}
+    assert _status(raw_exchange(server.port, b"GET /echo HTTP/1.0\r\n\r\n"))[0] == 200
+
+
+def test_limit_flags_reach_every_server_the_command_creates() -> None:
+    @click.command()
+    @web_options(":9999")
+    def cmd(listen_address: str, web_config: object) -> None:
+        server = ExporterServer({})
+        try:
+            limits = server.limits
+            click.echo(
+                f"{limits.max_connections} {limits.read_header_timeout} {limits.idle_timeout}"
+            )
+        finally:
+            server.shutdown()
+
+    runner = CliRunner()
+    assert runner.invoke(cmd, []).output == "1024 10.0 120.0\n"
+    result = runner.invoke(
+        cmd,
+        [
+            "--web.max-connections",
+            "50",
+            "--web.read-header-timeout",
+            "2.5",
+            "--web.idle-timeout",
+            "7",
+        ],
+    )
+    assert result.output == "50 2.5 7.0\n"
+    # Outside a command, a server takes the defaults again.
+    with ExporterServer({}) as server:
+        assert server.limits == ServerLimits()
+    result = runner.invoke(cmd, ["--web.read-header-timeout", "0"])
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        "cmd: --web.read-header-timeout: '0': must be a number of seconds above 0"
+    ]
+    help_text = " ".join(runner.invoke(cmd, ["--help"]).output.split())
+    for flag, default in [
+        ("--web.max-connections N", "[default: 1024]"),
+        ("--web.read-header-timeout SECONDS", "[default: 10.0]"),
+        ("--web.idle-timeout SECONDS", "[default: 120.0]"),
+    ]:
+        assert flag in help_text and default in help_text
