@@ -47,11 +47,11 @@ def _check_timeout(max_timeout: Any) -> float:
 def kube_client(client: Any) -> KubeClient:
     """The ``KubeClient`` for what a caller passes, with its TLS, credentials and proxy.
 
-    Accepted: a ``krkn_lib.k8s.KrknKubernetes`` (its ``client_config``, whose proxy krkn-lib
-    sets from ``http_proxy``), a ``kubernetes.client.ApiClient`` or anything with one in
-    ``api_client`` (``CoreV1Api``), a kubeconfig path, or a ``KubeClient``. The kubernetes
-    client's configuration reads HTTPS_PROXY, HTTP_PROXY and NO_PROXY, so a proxy from the
-    environment is used the same way.
+    Accepted: a ``krkn_lib.k8s.KrknKubernetes`` (its ``api_client``, configured with the proxy
+    krkn-lib takes from ``http_proxy``), a ``kubernetes.client.ApiClient`` or anything with one
+    in ``api_client`` (``CoreV1Api``), a kubeconfig path, or a ``KubeClient``. The kubernetes
+    client's configuration reads HTTPS_PROXY and HTTP_PROXY, so a proxy from the environment is
+    used the same way; NO_PROXY naming the server bypasses it.
     """
     if isinstance(client, KubeClient):
         return client
@@ -63,11 +63,9 @@ def kube_client(client: Any) -> KubeClient:
             return connect(path)
         except ValueError as exc:
             raise ValueError(f"client: {exc}") from None
-    config = getattr(client, "client_config", None)  # KrknKubernetes
-    if isinstance(config, k8s.Configuration):
-        return KubeClient(config)
     api_client = client if isinstance(client, k8s.ApiClient) else None
-    api_client = api_client or getattr(client, "api_client", None)  # CoreV1Api and friends
+    # KrknKubernetes, CoreV1Api and the other generated APIs carry theirs in ``api_client``.
+    api_client = api_client or getattr(client, "api_client", None)
     if isinstance(api_client, k8s.ApiClient):
         return KubeClient(api_client.configuration)
     raise ValueError(
