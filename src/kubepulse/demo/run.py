@@ -799,14 +799,14 @@ class Demo:
             f"{'total':>8}"
         )
         for pod in recovery["recovered"]:
-            name = f"{pod['namespace']}/{pod['pod_name']}"
+            name = f"{pod['namespace']}/{pod['killed_pod_name'] or pod['pod_name']}"
             lines.append(
                 f"  {name:32} {pod['replacement_name'] or '':32} "
                 f"{pod['pod_rescheduling_time']:10.2f} s {pod['pod_readiness_time']:8.2f} s "
                 f"{pod['total_recovery_time']:6.2f} s"
             )
         for pod in recovery["unrecovered"]:
-            name = f"{pod['namespace']}/{pod['pod_name']}"
+            name = f"{pod['namespace']}/{pod['killed_pod_name'] or pod['pod_name']}"
             replacement = pod["replacement_name"] or "-"
             lines.append(f"  {name:32} {replacement:32} not Ready in time")
         if recovery["error"]:
