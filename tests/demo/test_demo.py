@@ -116,7 +116,10 @@ def test_recovery_table_holds_the_killed_pods_as_recovered(demo: dict[str, Any])
         assert 1.5 <= pod["pod_readiness_time"] < 10
         total = pod["pod_rescheduling_time"] + pod["pod_readiness_time"]
         assert pod["total_recovery_time"] == pytest.approx(total, abs=0.01)
-        assert f"{pod['namespace']}/{pod['pod_name']}" in demo["stdout"]
+        # pod_name is the replacement (krkn-lib's meaning); the table starts with the killed pod.
+        assert pod["killed_pod_name"].startswith("web-")
+        assert pod["killed_pod_name"] != pod["pod_name"] == pod["replacement_name"]
+        assert f"{pod['namespace']}/{pod['killed_pod_name']}" in demo["stdout"]
     report = (demo["out"] / "recovery-report.html").read_text()
     assert all(p["pod_name"] in report for p in pods)
 
