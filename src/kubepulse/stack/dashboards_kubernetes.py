@@ -286,8 +286,8 @@ def compute_workload() -> dict[str, Any]:
     board.graph(
         "CPU by pod",
         Q(
-            f"sum by (pod) ({_cpu(NS)}) * on (pod) group_left () max by (pod) ({workload_pods()})",
-            "{{pod}}",
+            f"sum by (namespace, pod) ({_cpu(NS)}) * on (namespace, pod) group_left () {workload_pods()}",
+            "{{namespace}}/{{pod}}",
         ),
         unit="cores",
     )
