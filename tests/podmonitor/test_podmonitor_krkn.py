@@ -277,10 +277,10 @@ def test_ported_pool_scenario_three_methods_three_namespaces_mixed_outcomes(
     assert [(p.namespace, p.pod_name, p.pod_readiness_time) for p in result.unrecovered] == [
         (ns_c, "c-2", None)
     ]
-    assert result.errors == [
-        f"pod {ns_c}/c-3 was deleted and was not replaced within {max_timeout} s (it has no "
-        "controller and no new pod took its place)"
-    ]
+    # "within 10 s", or "before the monitor ended, 9.9 s later" when the kill came late.
+    (error,) = result.errors
+    assert error.startswith(f"pod {ns_c}/c-3 was deleted and was not replaced "), error
+    assert error.endswith("(it has no controller and no new pod took its place)"), error
 
 
 def test_ported_monitor_scenario_a_quiet_monitor_joins_within_max_timeout_plus_a_second(

@@ -176,7 +176,10 @@ class _RecordingProxy:
 @pytest.fixture
 def proxy(monkeypatch: pytest.MonkeyPatch) -> Any:
     for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
+        # setenv first, so the original state (usually unset) is restored afterwards even when
+        # KrknKubernetes sets os.environ["HTTP_PROXY"] itself.
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     server = _RecordingProxy()
     yield server
     server.close()
