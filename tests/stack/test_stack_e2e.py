@@ -99,11 +99,12 @@ def broken_manifest(namespace: str) -> dict[str, Any]:
 
 
 def traffic(url: str, stop: threading.Event) -> None:
-    """A steady trickle of requests, about 2% failing (under AppHighErrorRatio's 5%)."""
+    """A steady trickle of requests, 1 in about 2,000 failing: a real 5xx series for the
+    golden-signal panels, within the 99.9% error budget AppErrorBudgetBurn guards."""
     for n in itertools.count():
         if stop.wait(0.05):
             return
-        for path in ("/", "/items/7", "/fail") if n % 20 == 0 else ("/", "/items/7"):
+        for path in ("/", "/items/7", "/fail") if n % 1000 == 0 else ("/", "/items/7"):
             try:
                 with urllib.request.urlopen(url + path, timeout=2) as resp:
                     resp.read()
@@ -390,6 +391,28 @@ def test_a_global_prometheus_federates_this_cluster(stack: dict[str, Any]) -> No
         assert [s["metric"]["cluster"] for s in ups] == [CLUSTER_LABEL] * 2
         # Raw series stay in the cluster: only aggregates cross.
         assert not query(url, "kube_pod_info")
+
+
+def test_watchdog_reaches_the_heartbeat_receiver_through_the_stack(stack: dict[str, Any]) -> None:
+    """Prometheus evaluates Watchdog and Alertmanager routes it to ``heartbeat``: the whole path
+    a dead man's switch listens to, end to end, and no other receiver gets it."""
+    receiver: WebhookReceiver = stack["receiver"]
+    got = wait_until(
+        lambda: receiver.alerts("/webhook", "firing", "Watchdog"),
+        timeout=60,
+        what="Watchdog at the webhook",
+    )
+    notification, alert = got[0]
+    assert notification["receiver"] == "heartbeat"
+    assert notification["groupLabels"] == {"cluster": CLUSTER_LABEL}
+    assert alert["labels"] == {
+        "alertname": "Watchdog",
+        "severity": "none",
+        "cluster": CLUSTER_LABEL,
+    }
+    assert {n["receiver"] for n, _ in receiver.alerts("/webhook", "firing", "Watchdog")} == {
+        "heartbeat"
+    }
 
 
 def test_replica_mismatch_alert_reaches_the_webhook_and_resolves(
