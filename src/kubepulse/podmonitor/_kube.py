@@ -13,17 +13,22 @@ from kubernetes import client as k8s
 from kubepulse.kube.client import ApiError, GoneError, KubeClient, connect
 from kubepulse.kube.informer import Resource
 
-__all__ = ["PODS", "ApiError", "GoneError", "KubeApi", "make_client"]
+__all__ = ["PODS", "ApiError", "GoneError", "KubeApi", "kube_client"]
 
 PODS = Resource("pods", "/api/v1")
 
 
-def make_client(client: Any) -> KubeClient:
-    """A ``KubeClient`` from a ``kubernetes.client.ApiClient``, a kubeconfig path or itself."""
+def kube_client(client: Any) -> KubeClient:
+    """The ``KubeClient`` for what a caller passes, with its TLS, credentials and proxy.
+
+    Accepted: a ``krkn_lib.k8s.KrknKubernetes`` (its ``api_client``, configured with the proxy
+    krkn-lib takes from ``http_proxy``), a ``kubernetes.client.ApiClient`` or anything with one
+    in ``api_client`` (``CoreV1Api``), a kubeconfig path, or a ``KubeClient``. The kubernetes
+    client's configuration reads HTTPS_PROXY and HTTP_PROXY, so a proxy from the environment is
+    used the same way; NO_PROXY naming the server bypasses it.
+    """
     if isinstance(client, KubeClient):
         return client
-    if isinstance(client, k8s.ApiClient):
-        return KubeClient(client.configuration)
     if isinstance(client, str | os.PathLike):
         path = os.fspath(client)
         if not os.path.isfile(path):
@@ -32,8 +37,14 @@ def make_client(client: Any) -> KubeClient:
             return connect(path)
         except ValueError as exc:
             raise ValueError(f"client: {exc}") from None
+    api_client = client if isinstance(client, k8s.ApiClient) else None
+    # KrknKubernetes, CoreV1Api and the other generated APIs carry theirs in ``api_client``.
+    api_client = api_client or getattr(client, "api_client", None)
+    if isinstance(api_client, k8s.ApiClient):
+        return KubeClient(api_client.configuration)
     raise ValueError(
-        f"client: expected a kubernetes ApiClient or a kubeconfig path, got {type(client).__name__}"
+        "client: expected a KrknKubernetes, a kubernetes ApiClient or CoreV1Api, or a "
+        f"kubeconfig path, got {type(client).__name__}"
     )
 
 
@@ -41,7 +52,7 @@ class KubeApi:
     """The pods API on one client. Thread-safe."""
 
     def __init__(self, client: Any) -> None:
-        self.client = make_client(client)
+        self.client = kube_client(client)
 
     def list_pods(
         self, namespace: str | None, label_selector: str | None

@@ -10,16 +10,12 @@ every result when some monitor fails, and lets callers fail a run on unrecovered
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Any
 
-from kubernetes import client as k8s
-
-from kubepulse.kube.client import KubeClient, connect
 from kubepulse.kube.selectors import compile_pattern, validate_label_selector
-from kubepulse.podmonitor._kube import KubeApi
+from kubepulse.podmonitor._kube import KubeApi, kube_client
 from kubepulse.podmonitor.models import PodsStatus
 from kubepulse.podmonitor.monitor import DEFAULT_SETTLE_SECONDS, PodMonitor
 from kubepulse.podmonitor.tracker import FieldSelector, Progress, Selection
@@ -42,36 +38,6 @@ def _check_positive(value: Any, name: str) -> float:
 
 def _check_timeout(max_timeout: Any) -> float:
     return _check_positive(max_timeout, "max_timeout")
-
-
-def kube_client(client: Any) -> KubeClient:
-    """The ``KubeClient`` for what a caller passes, with its TLS, credentials and proxy.
-
-    Accepted: a ``krkn_lib.k8s.KrknKubernetes`` (its ``api_client``, configured with the proxy
-    krkn-lib takes from ``http_proxy``), a ``kubernetes.client.ApiClient`` or anything with one
-    in ``api_client`` (``CoreV1Api``), a kubeconfig path, or a ``KubeClient``. The kubernetes
-    client's configuration reads HTTPS_PROXY and HTTP_PROXY, so a proxy from the environment is
-    used the same way; NO_PROXY naming the server bypasses it.
-    """
-    if isinstance(client, KubeClient):
-        return client
-    if isinstance(client, str | os.PathLike):
-        path = os.fspath(client)
-        if not os.path.isfile(path):
-            raise ValueError(f"client: kubeconfig {path!r} does not exist")
-        try:
-            return connect(path)
-        except ValueError as exc:
-            raise ValueError(f"client: {exc}") from None
-    api_client = client if isinstance(client, k8s.ApiClient) else None
-    # KrknKubernetes, CoreV1Api and the other generated APIs carry theirs in ``api_client``.
-    api_client = api_client or getattr(client, "api_client", None)
-    if isinstance(api_client, k8s.ApiClient):
-        return KubeClient(api_client.configuration)
-    raise ValueError(
-        "client: expected a KrknKubernetes, a kubernetes ApiClient or CoreV1Api, or a "
-        f"kubeconfig path, got {type(client).__name__}"
-    )
 
 
 def _krkn_arguments(
