@@ -16,13 +16,12 @@ from typing import Any
 import pytest
 
 from kubepulse.processes import ProcessGroup
-from kubepulse.stack import deploy_dir
-from kubepulse.stack.alertmanager import load_alertmanager_config, render_alertmanager_config
+from kubepulse.stack.alertmanager import load_alertmanager_config
 from kubepulse.stack.local import (
     WebhookReceiver,
     alertmanager_alerts,
     post_alerts,
-    start_alertmanager,
+    start_stack_alertmanager,
     wait_until,
 )
 
@@ -48,20 +47,6 @@ def alert(name: str, severity: str, **labels: str) -> dict[str, Any]:
     return {"labels": {"alertname": name, "severity": severity, "cluster": "c1", **labels}}
 
 
-def stack_config(hooks: WebhookReceiver) -> str:
-    """The committed config, every webhook at ``hooks``, timings cut to seconds."""
-    return render_alertmanager_config(
-        smarthost="127.0.0.1:1",
-        smtp_require_tls=False,
-        webhook_url=f"{hooks.url}/hook",
-        slack_api_url=f"{hooks.url}/slack",
-        templates_dir=deploy_dir() / "alertmanager" / "templates",
-        group_wait="1s",
-        group_interval="1s",
-        repeat_interval="1s",
-    )
-
-
 def test_the_heartbeat_route_repeats_watchdog_every_minute() -> None:
     """The committed timings: a dead man's switch needs a steady beat, not the 4 h default."""
     route = next(
@@ -83,7 +68,7 @@ def test_watchdog_reaches_only_the_heartbeat_receiver_repeatedly(
     tmp_path: Path, hooks: WebhookReceiver
 ) -> None:
     with ProcessGroup(tmp_path / "logs") as group:
-        url = start_alertmanager(group, tmp_path / "am", stack_config(hooks))
+        url = start_stack_alertmanager(group, tmp_path / "am", hooks.url, repeat_interval="1s")
         post_alerts(
             url, [alert("Watchdog", "none"), alert("KubePodNotReady", "warning", namespace="shop")]
         )
@@ -91,14 +76,14 @@ def test_watchdog_reaches_only_the_heartbeat_receiver_repeatedly(
         def beats() -> list[Any]:
             found = [
                 body
-                for body in hooks.bodies("/hook")
+                for body in hooks.bodies("/webhook")
                 if any(a["labels"]["alertname"] == "Watchdog" for a in body["alerts"])
             ]
             return found if len(found) >= 3 else []
 
         watchdog = wait_until(beats, timeout=30, what="three Watchdog notifications")
         others = wait_until(
-            lambda: [b for b in hooks.bodies("/hook") if b["receiver"] == "team"],
+            lambda: [b for b in hooks.bodies("/webhook") if b["receiver"] == "team"],
             timeout=15,
             what="the warning's notification",
         )
@@ -125,7 +110,7 @@ def test_info_alerts_are_inhibited_only_where_info_inhibitor_fires(
         alert("KubePodCrashLooping", "warning", namespace="web"),
     ]
     with ProcessGroup(tmp_path / "logs") as group:
-        url = start_alertmanager(group, tmp_path / "am", stack_config(hooks))
+        url = start_stack_alertmanager(group, tmp_path / "am", hooks.url, repeat_interval="1s")
         post_alerts(url, sent)
 
         def inhibited() -> dict[str, dict[str, Any]] | None:
@@ -135,13 +120,13 @@ def test_info_alerts_are_inhibited_only_where_info_inhibitor_fires(
 
         held = wait_until(inhibited, timeout=15, what="inhibition applied")
         wait_until(
-            lambda: [b for b in hooks.bodies("/hook") if b["receiver"] == "team"],
+            lambda: [b for b in hooks.bodies("/webhook") if b["receiver"] == "team"],
             timeout=15,
             what="web's notifications",
         )
         notified_before = [
             (b["receiver"], a["labels"]["alertname"], a["labels"].get("namespace"))
-            for b in hooks.bodies("/hook")
+            for b in hooks.bodies("/webhook")
             for a in b["alerts"]
         ]
 
@@ -156,7 +141,7 @@ def test_info_alerts_are_inhibited_only_where_info_inhibitor_fires(
         wait_until(
             lambda: any(
                 a["labels"]["namespace"] == "shop"
-                for b in hooks.bodies("/hook")
+                for b in hooks.bodies("/webhook")
                 for a in b["alerts"]
                 if a["labels"]["alertname"] == "KubeQuotaAlmostFull"
             ),

@@ -125,11 +125,17 @@ def start_alertmanager(
 
 
 def start_stack_alertmanager(
-    group: ProcessGroup, workdir: Path, receiver_url: str, *, port: int | None = None
+    group: ProcessGroup,
+    workdir: Path,
+    receiver_url: str,
+    *,
+    port: int | None = None,
+    repeat_interval: str = "1h",
 ) -> str:
     """Start Alertmanager with the stack's config, notifying the ``WebhookReceiver`` at
     ``receiver_url`` (webhooks to ``/webhook``, Slack to ``/slack``) within seconds rather than
-    minutes; return its URL."""
+    minutes; return its URL. ``repeat_interval`` replaces every route's (Watchdog's heartbeat
+    included), for tests that watch notifications repeat."""
     config = render_alertmanager_config(
         # Nothing listens there: e-mail fails locally, never leaves the machine.
         smarthost=f"{LOOPBACK}:{free_port()}",
@@ -139,7 +145,7 @@ def start_stack_alertmanager(
         templates_dir=deploy_dir() / "alertmanager" / "templates",
         group_wait="1s",
         group_interval="2s",
-        repeat_interval="1h",
+        repeat_interval=repeat_interval,
     )
     return start_alertmanager(group, workdir, config, port=port)
 
