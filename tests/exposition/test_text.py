@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_fd_to_metric_families, text_string_to_metric_families
 
 from kubepulse.exposition.text import Family, format_value, render_labels, sample
+from kubepulse.stack.binaries import binary
 
 
 def parse_one(text: str):
@@ -52,7 +53,7 @@ def test_a_carriage_return_is_read_back_by_prometheus_client_and_promtool(tmp_pa
     assert parsed.documentation == "Rows.\nWindows line"
     assert [s.labels for s in parsed.samples] == [{"note": "a\nb\nc"}]
     lint = subprocess.run(
-        ["promtool", "check", "metrics"], input=body.encode(), capture_output=True
+        [binary("promtool"), "check", "metrics"], input=body.encode(), capture_output=True
     )
     assert lint.returncode == 0, lint.stderr
     raw = tmp_path / "raw.prom"
