@@ -270,6 +270,7 @@ def test_ported_pool_scenario_three_methods_three_namespaces_mixed_outcomes(
     elapsed = time.monotonic() - started
 
     # Timing bound from krkn-lib's own test: the monitors end at their max_timeout.
+    print(f"join() {elapsed:.2f} s after the selects, max_timeout {max_timeout} s")
     assert elapsed <= max_timeout + 1.0, elapsed
     recovered = sorted((p.namespace, p.killed_pod_name, p.pod_name) for p in result.recovered)
     assert recovered == [(ns_a, "a-1", "a-new"), (ns_b, "b-1", "b-1"), (ns_c, "c-1", "c-1")]
@@ -296,5 +297,6 @@ def test_ported_monitor_scenario_a_quiet_monitor_joins_within_max_timeout_plus_a
     )
     result = pool.join()
     elapsed = time.monotonic() - started
+    print(f"quiet monitor: join() {elapsed:.2f} s after the select, max_timeout {max_timeout} s")
     assert max_timeout - 0.5 <= elapsed <= max_timeout + 1.0, elapsed
     assert result == PodsStatus()
