@@ -2,7 +2,8 @@
 
 Real processes only, on loopback: the kwok test cluster (whose nodes serve kubelet and cAdvisor
 endpoints through kwok's Metric resources, kubepulse.testing.kubelet_metrics), the kubepulse
-cluster exporter, node_exporter, Alertmanager and upstream-built Prometheus scraping them all,
+cluster exporter, and the node_exporter, Alertmanager and Prometheus releases the Helm chart
+deploys (built from their Go modules), Prometheus scraping them all,
 the API server included (over TLS with the cluster's admin certificate). The cluster runs a
 Deployment with requests, limits, CPU throttling and network traffic, a StatefulSet, a Job, a
 CronJob, an HPA at its maximum and a pod on a bound PersistentVolumeClaim, so every view has
@@ -27,7 +28,7 @@ import yaml
 
 from kubepulse.processes import LOOPBACK, ProcessGroup, free_port
 from kubepulse.stack import deploy_dir
-from kubepulse.stack.binaries import ensure_prometheus
+from kubepulse.stack.binaries import binary
 from kubepulse.stack.dashboards import build_dashboards, panel_queries, substitute, variable_queries
 from kubepulse.stack.dashboards_kubernetes import KUBERNETES_DASHBOARDS
 from kubepulse.stack.local import (
@@ -216,7 +217,7 @@ def stack(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         with ProcessGroup(work / "logs") as group:
             group.start(
                 "node-exporter",
-                ["prometheus-node-exporter", f"--web.listen-address={LOOPBACK}:{ports['ne']}"],
+                [str(binary("node_exporter")), f"--web.listen-address={LOOPBACK}:{ports['ne']}"],
                 ready_url=f"http://{LOOPBACK}:{ports['ne']}/metrics",
             )
             group.start(
@@ -247,8 +248,16 @@ def stack(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                 group,
                 work / "prometheus",
                 config,
-                binary=ensure_prometheus() / "prometheus",
                 port=ports["prometheus"],
+            )
+            # Pods start only once every kubelet is scraped, so their starts show as increases
+            # of the pod start histograms rather than as where the counters began.
+            started = 'count(kubelet_started_containers_total{job="kubernetes-nodes"})'
+            nodes = len(cluster.kubectl("get", "nodes", "-o", "name").split())
+            wait_until(
+                lambda: query(prom, started) and query(prom, started)[0]["value"][1] == str(nodes),
+                timeout=60,
+                what=f"{started} == {nodes}",
             )
             manifests = [*stand_in_manifests(namespace), *workloads(namespace)]
             cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(manifests))
