@@ -78,15 +78,17 @@ def start_prometheus(
     port: int | None = None,
     retention: str = "1d",
     extra_args: Sequence[str] = (),
+    name: str = "prometheus",
 ) -> str:
     """Start Prometheus with ``config_text`` and a data dir under ``workdir``; return its URL.
 
     It listens on 127.0.0.1 only and has the lifecycle API on (``/-/reload``), so a caller can
-    rewrite the config and reload. ``retention`` is ``--storage.tsdb.retention.time``.
+    rewrite the config and reload. ``retention`` is ``--storage.tsdb.retention.time``; ``name``
+    names its process and log (one per replica when several run).
     """
     return _start_server(
         group,
-        "prometheus",
+        name,
         workdir,
         config_text,
         binary or release_binary("prometheus"),
@@ -107,20 +109,23 @@ def start_alertmanager(
     *,
     binary: str | Path | None = None,
     port: int | None = None,
+    name: str = "alertmanager",
+    cluster_args: Sequence[str] = (),
 ) -> str:
     """Start Alertmanager with ``config_text`` on 127.0.0.1; return its URL.
 
-    Clustering is switched off (``--cluster.listen-address=``): by default Alertmanager would
-    bind its gossip port on every interface.
+    Without ``cluster_args`` clustering is switched off (``--cluster.listen-address=``): by
+    default Alertmanager would bind its gossip port on every interface. ``cluster_args`` (the
+    ``--cluster.*`` flags of one member, see ``kubepulse.stack.ha``) switch it on instead.
     """
     return _start_server(
         group,
-        "alertmanager",
+        name,
         workdir,
         config_text,
         binary or release_binary("alertmanager"),
         port,
-        [f"--storage.path={workdir / 'data'}", "--cluster.listen-address="],
+        [f"--storage.path={workdir / 'data'}", *(cluster_args or ["--cluster.listen-address="])],
     )
 
 
@@ -131,11 +136,14 @@ def start_stack_alertmanager(
     *,
     port: int | None = None,
     repeat_interval: str = "1h",
+    name: str = "alertmanager",
+    cluster_args: Sequence[str] = (),
 ) -> str:
     """Start Alertmanager with the stack's config, notifying the ``WebhookReceiver`` at
     ``receiver_url`` (webhooks to ``/webhook``, Slack to ``/slack``) within seconds rather than
     minutes; return its URL. ``repeat_interval`` replaces every route's (Watchdog's heartbeat
-    included), for tests that watch notifications repeat."""
+    included), for tests that watch notifications repeat. ``name`` and ``cluster_args`` are
+    ``start_alertmanager``'s."""
     config = render_alertmanager_config(
         # Nothing listens there: e-mail fails locally, never leaves the machine.
         smarthost=f"{LOOPBACK}:{free_port()}",
@@ -147,7 +155,9 @@ def start_stack_alertmanager(
         group_interval="2s",
         repeat_interval=repeat_interval,
     )
-    return start_alertmanager(group, workdir, config, port=port)
+    return start_alertmanager(
+        group, workdir, config, port=port, name=name, cluster_args=cluster_args
+    )
 
 
 def start_stack_prometheus(
