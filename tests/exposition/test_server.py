@@ -23,6 +23,7 @@ from kubepulse.exposition.server import (
     ExporterServer,
     Request,
     Response,
+    ServerLimits,
     load_web_config,
     prometheus_client_handler,
     web_options,
@@ -419,3 +420,30 @@ def test_certificate_rotation_is_picked_up_without_restart(tmp_path: Path) -> No
         assert _get(server.url, "/healthz", ctx=_client_ctx(new))[0] == 200
         with pytest.raises(ssl.SSLCertVerificationError):
             _get(server.url, "/healthz", ctx=_client_ctx(old))
+
+
+def test_tls_keep_alive_and_the_handshake_deadline(pki: LoopbackPKI, tmp_path: Path) -> None:
+    """The handshake runs in the event loop: a kept-alive TLS connection serves several
+    requests, and a client that stalls mid-handshake (or sends nothing) is closed at the
+    header deadline (1 s here) without holding anything."""
+    config = load_web_config(write_web_config(tmp_path / "web.yml", pki))
+    limits = ServerLimits(read_header_timeout=1.0)
+    with ExporterServer(
+        {"/m": lambda _: Response(body=b"m 1\n")}, web_config=config, limits=limits
+    ) as server:
+        conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=_client_ctx(pki))
+        try:
+            for _ in range(3):
+                conn.request("GET", "/m")
+                assert conn.getresponse().read() == b"m 1\n"
+        finally:
+            conn.close()
+        assert server.stats()["accepted"] == 1
+        for first_bytes in (b"", b"\x16\x03\x01\x00\xff\x01"):  # silent; half a ClientHello
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+                sock.sendall(first_bytes)
+                start = time.monotonic()
+                assert sock.recv(4096) == b""
+                assert 0.7 < time.monotonic() - start < 3.0
+        assert server.stats()["closed:header_timeout"] == 2
+        assert _get(server.url, "/m", ctx=_client_ctx(pki))[:3:2] == (200, b"m 1\n")

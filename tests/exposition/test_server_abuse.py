@@ -21,8 +21,10 @@ only be shown by a bound.
 
 from __future__ import annotations
 
+import http.client
 import os
 import resource
+import threading
 import time
 from pathlib import Path
 
@@ -135,6 +137,41 @@ def test_a_connection_flood_past_the_cap_is_counted_and_scrapes_get_through(
     # 1,000 flood + 5 scrapes + this one, into 100 places.
     assert metric(body, "kubepulse_http_connections_closed_total", reason="evicted") >= 900
     assert during["threads"] == before["threads"]
+
+
+def test_two_hundred_keep_alive_scrapers_get_no_errors(tmp_path: Path) -> None:
+    """Concurrency the cap must not turn away: 200 scrapers, each on its own kept-alive
+    connection, 3 scrapes each, all at once."""
+    port = free_port()
+    errors: list[BaseException] = []
+    done: list[int] = []
+
+    def scraper() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            for _ in range(3):
+                conn.request("GET", "/metrics", headers={"Accept-Encoding": "gzip"})
+                resp = conn.getresponse()
+                resp.read()
+                assert resp.status == 200
+            done.append(1)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    with ProcessGroup(tmp_path / "logs") as group:
+        start_system_exporter(group, "exporter", port)
+        threads = [threading.Thread(target=scraper) for _ in range(200)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        _, _, body = timed_get(port)
+    assert errors == []
+    assert len(done) == 200
+    # One connection per scraper (kept alive), plus the readiness probe and this scrape.
+    assert metric(body, "kubepulse_http_connections_accepted_total") == 200 + 2
 
 
 def _fds(pid: int) -> int:

@@ -316,12 +316,12 @@ class _Loop:
             return
         self.conns.discard(conn)
         self._forget(conn)
+        self.count("closed", reason)  # before the close: a client that sees it sees the count
         if conn.state != "busy":
             with contextlib.suppress(KeyError, ValueError, OSError):
                 self.selector.unregister(conn.sock)
         with contextlib.suppress(OSError):
             conn.sock.close()
-        self.count("closed", reason)
 
     def _evict(self) -> bool:
         """Close the longest-waiting connection that is not being served; False if none."""
