@@ -283,6 +283,8 @@ class _Loop:
         self._tls_checked = time.monotonic()
         self.selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._wake_lock = threading.Lock()
+        self._woken_closed = False
         self.selector.register(self._wake_r, selectors.EVENT_READ, None)
         self.selector.register(listener, selectors.EVENT_READ, listener)
         self.conns: set[_Conn] = set()
@@ -554,8 +556,7 @@ class _Loop:
     def hand_back(self, conn: _Conn, keep: bool) -> None:
         """Called by a worker when a response is sent: the loop takes the connection back."""
         self.returns.append((conn, keep))
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(self._wake_w, b"\0")
+        self.wake()
 
     def _take_back(self, now: float) -> None:
         with contextlib.suppress(BlockingIOError, OSError):
@@ -642,16 +643,20 @@ class _Loop:
         with contextlib.suppress(OSError):
             self.selector.close()
         self.listener.close()
-        for fd in (self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        with self._wake_lock:
+            self._woken_closed = True
+            for fd in (self._wake_r, self._wake_w):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
         for _ in self.workers:
             self.queue.put(None)
         self.done.set()
 
     def wake(self) -> None:
-        with contextlib.suppress(OSError):
-            os.write(self._wake_w, b"\0")
+        # Under the lock, never after the close: the descriptor number may be reused by then.
+        with self._wake_lock, contextlib.suppress(OSError):
+            if not self._woken_closed:
+                os.write(self._wake_w, b"\0")
 
 
 def _error_bytes(status: int, message: str) -> bytes:
