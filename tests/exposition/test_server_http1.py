@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import random
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -227,3 +228,33 @@ def test_limit_flags_reach_every_server_the_command_creates() -> None:
         ("--web.idle-timeout SECONDS", "[default: 120.0]"),
     ]:
         assert flag in help_text and default in help_text
+
+
+def test_at_the_cap_with_every_connection_busy_a_new_one_is_refused_and_counted() -> None:
+    """Nothing to evict (both connections are being served): the third gets 503 and a close;
+    once they finish, connections are accepted again."""
+    release = threading.Event()
+
+    def slow(_: Request) -> Response:
+        release.wait(10)
+        return Response(body=b"slow 1\n")
+
+    limits = ServerLimits(max_connections=2, workers=4)
+    with ExporterServer({"/slow": slow}, limits=limits) as server:
+        busy = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(2)]
+        try:
+            for sock in busy:
+                sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+            deadline = time.monotonic() + 5
+            while server._loop.waiting:  # until both requests have left the loop for workers
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            answer = raw_exchange(server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert _status(answer) == (503, b"too many connections\n")
+            assert server.stats()["refused:limit"] == 1
+        finally:
+            release.set()
+            for sock in busy:
+                assert sock.recv(65536).endswith(b"slow 1\n")
+                sock.close()
+        assert _status(raw_exchange(server.port, b"GET /healthz HTTP/1.0\r\n\r\n"))[0] == 200
