@@ -7,33 +7,24 @@ import os
 import signal
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
-from prometheus_client.parser import text_string_to_metric_families
+from webapp_helpers import ROOT, fetch, scrape
 
 from kubepulse.processes import ProcessGroup, free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 ITEMS = 'http_requests_total{method="GET",route="/items/<int:item_id>",status="200"}'
 
 
 def _fetch(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        body: bytes = resp.read()
-        return body
+    status, body = fetch(url)
+    assert status == 200, body
+    return body
 
 
-def _metrics(base: str) -> dict[str, float]:
-    text = _fetch(base + "/metrics").decode()
-    out: dict[str, float] = {}
-    for fam in text_string_to_metric_families(text):
-        for s in fam.samples:
-            labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
-            out[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
-    return out
+_metrics = scrape
 
 
 def _workers(master_pid: int) -> set[int]:

@@ -1,45 +1,35 @@
-"""Prometheus instrumentation for any WSGI or Flask app (the application exporter).
+"""Prometheus instrumentation for any WSGI, Flask or ASGI app (the application exporter).
 
-``instrument(app)`` mounts ``/metrics`` with werkzeug's ``DispatcherMiddleware``,
-and ``/healthz`` beside it as every kubepulse exporter answers it, and records, for every other
-request:
+``instrument(app)`` (or ``AppMetrics(...).init_app(app)``) mounts ``/metrics`` and ``/healthz``
+beside the app and records, for every other request:
 
 - ``http_requests_total{method,route,status}``: counter;
 - ``http_request_duration_seconds{method,route,status}``: histogram, response body included;
 - ``http_requests_in_progress{method}``: gauge (saturation);
 - ``http_request_exceptions_total{method,route,exception}``: unhandled exceptions by class;
-- ``app_uptime_seconds_total``: the seed's uptime counter.
+- ``app_uptime_seconds_total``: computed when scraped;
+- with ``response_size=True``: ``http_response_size_bytes{method,route,status}`` (histogram);
+- with ``max_label_values=N``: ``http_label_values_dropped_total{metric,label}``.
 
 ``route`` is the route *template* (``/items/<int:item_id>``), never the raw path, so a crawler
 hitting a million URLs cannot create a million series; requests no route matched get
 ``route="unmatched"``. Methods outside the standard nine are counted as ``method="other"``.
-
-The seed updates its uptime counter from a thread once a second. Here it is computed when
-``/metrics`` is scraped: the value is exact instead of up to a second stale, no thread runs in
-every worker (threads do not survive gunicorn's fork, so each worker would need its own), and in
-multiprocess mode the start time is shared through a file so every worker reports the same
-service uptime instead of its own.
-
-Multiprocess mode (gunicorn, uWSGI with several workers): set ``PROMETHEUS_MULTIPROC_DIR`` to an
-empty folder before the server starts; ``/metrics`` then aggregates every worker through
-``prometheus_client``'s ``MultiProcessCollector``. Use ``kubepulse.webapp.gunicorn`` hooks
-(``on_starting`` empties the folder, ``child_exit`` calls ``mark_process_dead``).
+ASGI apps (Starlette, FastAPI) go through ``kubepulse.webapp.asgi``; multiprocess mode
+(gunicorn, uWSGI, uvicorn workers) is described in ``kubepulse.webapp.multiprocess``.
 
 ``/metrics`` and ``/healthz`` honour the same ``--web.config.file`` as the exporters for basic auth
-(pass ``web_config`` or set ``KUBEPULSE_WEB_CONFIG``); TLS is the WSGI server's job, and
+(pass ``web_config`` or set ``KUBEPULSE_WEB_CONFIG``); TLS is the server's job, and
 ``kubepulse.webapp.gunicorn.tls_settings`` reads it from that same file.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from http import HTTPStatus
-from pathlib import Path
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from prometheus_client import (
     REGISTRY,
@@ -47,150 +37,348 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    Summary,
     make_wsgi_app,
 )
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from kubepulse.exposition.auth import BasicAuth
-from kubepulse.exposition.server import WebConfig, load_web_config
+from kubepulse.exposition.server import (
+    ExporterServer,
+    WebConfig,
+    load_web_config,
+    prometheus_client_handler,
+)
+from kubepulse.webapp import multiprocess as mp
+from kubepulse.webapp._core import (
+    OVERFLOW,
+    UNMATCHED,
+    LabelGuard,
+    LabelValue,
+    Options,
+    Recorder,
+    RequestInfo,
+    method_label,
+    recorder_for,
+    trace_id_from_traceparent,
+)
+from kubepulse.webapp._custom import LabelSpec, view_metric
+from kubepulse.webapp.multiprocess import START_FILE, multiprocess_dir
 
-__all__ = ["UNMATCHED", "instrument", "multiprocess_dir"]
+__all__ = [
+    "OVERFLOW",
+    "START_FILE",
+    "UNMATCHED",
+    "AppMetrics",
+    "RequestInfo",
+    "instrument",
+    "multiprocess_dir",
+    "trace_id_from_traceparent",
+    "untracked",
+]
 
-UNMATCHED = "unmatched"
 ROUTE_KEY = "kubepulse.route"
 EXCEPTION_KEY = "kubepulse.exception"
-START_FILE = "kubepulse_app_start_time"
-_METHODS = frozenset(
-    {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"}
-)
+UNTRACKED_KEY = "kubepulse.untracked"
+_UNTRACKED_ATTR = "_kubepulse_untracked"
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def multiprocess_dir() -> Path | None:
-    """The folder named by ``PROMETHEUS_MULTIPROC_DIR`` (multiprocess mode), or ``None``."""
-    value = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    return Path(value) if value else None
+def untracked(view: F) -> F:
+    """Decorate a Flask view so its requests are not counted (a health check, a probe)."""
+    setattr(view, _UNTRACKED_ATTR, True)
+    return view
 
 
 class _Uptime(Collector):
     """``app_uptime_seconds_total``, derived from the start time when scraped."""
 
-    def __init__(self, start: Callable[[], float]) -> None:
+    def __init__(self, name: str, start: float) -> None:
+        self._name = name
         self._start = start
 
     def collect(self) -> Iterator[Metric]:
         yield CounterMetricFamily(
-            "app_uptime_seconds",
+            self._name,
             "Seconds since the application started.",
-            value=max(0.0, time.time() - self._start()),
+            value=max(0.0, time.time() - self._start),
         )
 
 
-def _shared_start_time(directory: Path) -> float:
-    """The first worker's start time: written once (O_EXCL) into the multiprocess folder."""
-    path = directory / START_FILE
-    now = time.time()
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        with contextlib.suppress(OSError, ValueError):
-            return float(path.read_text())
-        return now
-    with os.fdopen(fd, "w") as fh:
-        fh.write(repr(now))
-    return now
+_recorders: dict[tuple[int, str], Recorder] = {}
+_uptime_registries: set[tuple[int, str]] = set()
 
 
-class _Metrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.requests = Counter(
-            "http_requests_total",
-            "HTTP requests answered, by method, route template and status code.",
-            ["method", "route", "status"],
-            registry=registry,
+class AppMetrics:
+    """The metrics of one app (or several sharing a registry); see the module docstring.
+
+    ``prefix``: prepended to every default metric name (``"shop"`` → ``shop_http_requests_total``).
+    ``group_by``: what the ``route`` label holds: ``"route"`` (the template, default),
+    ``"endpoint"`` (Flask's endpoint or the ASGI endpoint's name), ``"path"`` (the raw path:
+    unbounded, pair it with ``max_label_values``) or a callable taking a ``RequestInfo``.
+    ``exclude``: regular expressions matched from the start of the path; matching requests are
+    not counted (``@untracked`` does the same for one Flask view).
+    ``labels``: extra labels on the request metrics, each a string or a callable taking a
+    ``RequestInfo`` (``lambda r: r.header("x-tenant") or "none"``).
+    ``buckets``: the duration histogram's bucket bounds in seconds.
+    ``response_size``: add ``http_response_size_bytes``.
+    ``exemplars``: ``True`` attaches the W3C ``traceparent`` trace id to each count and duration
+    (shown in OpenMetrics output), or a callable returning the trace id; single process only,
+    as ``prometheus_client`` keeps no exemplars in multiprocess mode.
+    ``max_label_values``: at most this many distinct values per label per metric; later ones are
+    recorded as ``other`` and counted in ``http_label_values_dropped_total``.
+    ``metrics_path=None`` mounts nothing on the app: serve the metrics with ``serve()``.
+    """
+
+    def __init__(
+        self,
+        app: Any = None,
+        *,
+        registry: CollectorRegistry | None = None,
+        prefix: str = "",
+        group_by: str | Callable[[RequestInfo], str | None] = "route",
+        exclude: Sequence[str] = (),
+        labels: Mapping[str, LabelValue] | None = None,
+        buckets: Sequence[float] | None = None,
+        response_size: bool = False,
+        exemplars: bool | Callable[[RequestInfo], str | None] = False,
+        max_label_values: int | None = None,
+        route: Callable[[dict[str, Any]], str | None] | None = None,
+        web_config: WebConfig | str | os.PathLike[str] | None = None,
+        metrics_path: str | None = "/metrics",
+        healthz_path: str | None = "/healthz",
+    ) -> None:
+        self.options = Options(
+            prefix=prefix,
+            group_by=group_by,
+            exclude=tuple(exclude),
+            labels=dict(labels or {}),
+            buckets=tuple(buckets) if buckets else None,
+            response_size=response_size,
+            exemplars=exemplars,
+            max_label_values=max_label_values,
         )
-        self.duration = Histogram(
-            "http_request_duration_seconds",
-            "Time from receiving a request to sending the last byte of its response.",
-            ["method", "route", "status"],
-            registry=registry,
+        self.registry = registry or REGISTRY
+        self.route = route
+        self.metrics_path = metrics_path
+        self.healthz_path = healthz_path
+        if web_config is None and os.environ.get("KUBEPULSE_WEB_CONFIG"):
+            web_config = os.environ["KUBEPULSE_WEB_CONFIG"]
+        if web_config is not None and not isinstance(web_config, WebConfig):
+            web_config = load_web_config(web_config)
+        self.web_config: WebConfig | None = web_config
+        self.auth: BasicAuth | None = web_config.basic_auth if web_config else None
+        self.recorder = recorder_for(_recorders, self.registry, self.options)
+        self.started = time.time()
+        self.exposed = self._exposed_registry()
+        self._custom_guards: dict[str, LabelGuard] = {}
+        if app is not None:
+            self.init_app(app)
+
+    # ------------------------------------------------------------------ exposition
+
+    def _exposed_registry(self) -> CollectorRegistry:
+        uptime = self.options.name("app_uptime_seconds")
+        directory = multiprocess_dir()
+        if directory is None:
+            key = (id(self.registry), self.options.prefix)
+            if key not in _uptime_registries:
+                _uptime_registries.add(key)
+                self.registry.register(_Uptime(uptime, self.started))
+            return self.registry
+        # Per-worker values live in files; each scrape aggregates them, whichever worker answers.
+        exposed = mp.exposed_registry(directory)
+        exposed.register(_Uptime(uptime, mp.shared_start_time(directory)))
+        return exposed
+
+    def metrics_wsgi_app(self) -> WSGIApp:
+        """The WSGI app answering ``/metrics`` (text or OpenMetrics, as ``Accept`` asks)."""
+        inner = cast(WSGIApp, make_wsgi_app(self.exposed))
+        directory = multiprocess_dir()
+        if directory is None:
+            return inner
+
+        def sweeping(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+            mp.mark_dead_workers(directory)
+            return inner(environ, start_response)
+
+        return sweeping
+
+    def serve(self, listen_address: str = "127.0.0.1:9100") -> ExporterServer:
+        """Serve ``/metrics`` and ``/healthz`` on their own port, in a daemon thread.
+
+        The exporters' HTTP server, with this object's web config (TLS and basic auth). In
+        multiprocess mode call it in one process only (gunicorn's ``when_ready`` hook, in the
+        master): it aggregates every worker's files like the mounted ``/metrics``.
+        """
+        handler = prometheus_client_handler(self.exposed)
+        directory = multiprocess_dir()
+        if directory is not None:
+            inner = handler
+
+            def handler(request: Any) -> Any:
+                mp.mark_dead_workers(directory)
+                return inner(request)
+
+        return ExporterServer({"/metrics": handler}, listen_address, self.web_config).start()
+
+    # ------------------------------------------------------------------ WSGI and Flask
+
+    def wsgi(self, app: WSGIApp) -> WSGIApp:
+        """``app`` wrapped: instrumented, with ``/metrics`` and ``/healthz`` mounted beside it."""
+        from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+        mounts: dict[str, WSGIApp] = {}
+        if self.metrics_path is not None:
+            mounts[self.metrics_path] = self.metrics_wsgi_app()
+        if self.healthz_path is not None and not _flask_has_rule(app, self.healthz_path):
+            mounts[self.healthz_path] = _healthz
+        if self.auth is not None:
+            auth = self.auth
+            mounts = {path: _protected(mounted, auth) for path, mounted in mounts.items()}
+        instrumented = _Instrumented(app, self)
+        return DispatcherMiddleware(instrumented, mounts) if mounts else instrumented
+
+    def init_app(self, app: Any) -> Any:
+        """Instrument ``app`` (for app factories); return what the WSGI server should call.
+
+        A Flask app is changed in place (its ``wsgi_app`` is wrapped) and returned, so
+        ``gunicorn module:app`` keeps working; routes come from Flask's URL rules. Any other WSGI
+        callable is wrapped and the wrapper returned; its route template comes from
+        ``environ["kubepulse.route"]`` if the app sets it, else from ``route(environ)``, else
+        ``"unmatched"``. A Flask app with its own ``/healthz`` rule keeps it.
+        """
+        is_flask = hasattr(app, "wsgi_app") and hasattr(app, "url_map")
+        if not is_flask:
+            return self.wsgi(app)
+        self._connect_flask_signals(app)
+        app.wsgi_app = self.wsgi(app.wsgi_app)
+        return app
+
+    def _connect_flask_signals(self, app: Any) -> None:
+        from flask import got_request_exception, request, request_started
+
+        group_by = self.options.group_by
+
+        # Signals rather than before_request hooks: a user's before_request that returns early
+        # would skip ours; request_started is sent after routing, before any hook.
+        def on_start(sender: Any, **_: Any) -> None:
+            environ = request.environ
+            view = app.view_functions.get(request.endpoint) if request.endpoint else None
+            if view is not None and getattr(view, _UNTRACKED_ATTR, False):
+                environ[UNTRACKED_KEY] = True
+            if group_by == "route":
+                rule = request.url_rule
+                environ[ROUTE_KEY] = rule.rule if rule is not None else UNMATCHED
+            elif group_by == "endpoint":
+                environ[ROUTE_KEY] = request.endpoint or UNMATCHED
+
+        def on_exception(sender: Any, exception: BaseException, **_: Any) -> None:
+            request.environ[EXCEPTION_KEY] = type(exception).__name__
+
+        request_started.connect(on_start, app, weak=False)
+        got_request_exception.connect(on_exception, app, weak=False)
+
+    # ------------------------------------------------------------------ custom metrics
+
+    def _guard(self, name: str) -> LabelGuard:
+        guard = self._custom_guards.get(name)
+        if guard is None:
+            limit = self.options.max_label_values
+            guard = self._custom_guards[name] = LabelGuard(name, limit, self.recorder.dropped)
+        return guard
+
+    def counter(
+        self, name: str, documentation: str, labels: LabelSpec | None = None
+    ) -> Callable[[F], F]:
+        """Decorate a Flask view: count its calls (``name`` should end in ``_total``)."""
+        labels = labels or {}
+        metric = Counter(name, documentation, list(labels), registry=self.registry)
+        return view_metric(metric, labels, self._guard(name))
+
+    def histogram(
+        self,
+        name: str,
+        documentation: str,
+        labels: LabelSpec | None = None,
+        buckets: Sequence[float] | None = None,
+    ) -> Callable[[F], F]:
+        """Decorate a Flask view: observe the seconds it takes."""
+        labels = labels or {}
+        kw: dict[str, Any] = {"buckets": tuple(buckets)} if buckets else {}
+        metric = Histogram(name, documentation, list(labels), registry=self.registry, **kw)
+        return view_metric(metric, labels, self._guard(name))
+
+    def summary(
+        self, name: str, documentation: str, labels: LabelSpec | None = None
+    ) -> Callable[[F], F]:
+        """Decorate a Flask view: observe the seconds it takes, as a summary (count and sum)."""
+        labels = labels or {}
+        metric = Summary(name, documentation, list(labels), registry=self.registry)
+        return view_metric(metric, labels, self._guard(name))
+
+    def gauge(
+        self, name: str, documentation: str, labels: LabelSpec | None = None
+    ) -> Callable[[F], F]:
+        """Decorate a Flask view: how many of its calls run right now."""
+        labels = labels or {}
+        metric = Gauge(
+            name, documentation, list(labels), registry=self.registry, multiprocess_mode="livesum"
         )
-        self.in_progress = Gauge(
-            "http_requests_in_progress",
-            "HTTP requests being served right now.",
-            ["method"],
-            registry=registry,
-            multiprocess_mode="livesum",
+        return view_metric(metric, labels, self._guard(name))
+
+    def info(self, name: str, documentation: str, **labels: str) -> Gauge:
+        """A gauge set to 1 whose labels carry facts.
+
+        ``metrics.info("app_info", "Build facts.", version="1.2")``.
+        """
+        metric = Gauge(
+            name, documentation, sorted(labels), registry=self.registry, multiprocess_mode="max"
         )
-        self.exceptions = Counter(
-            "http_request_exceptions_total",
-            "Requests that ended in an unhandled exception, by exception class.",
-            ["method", "route", "exception"],
-            registry=registry,
-        )
-        # labels() validates and looks up on every call; the label sets are few (bounded by
-        # the route table), so their children are kept here. Races only repeat a lookup.
-        self._done: dict[tuple[str, str, str], tuple[Any, Any]] = {}
-        self._running: dict[str, Any] = {}
-
-    def running(self, method: str) -> Any:
-        """The in-progress gauge child for ``method``."""
-        child = self._running.get(method)
-        if child is None:
-            child = self._running[method] = self.in_progress.labels(method)
-        return child
-
-    def done(self, method: str, route: str, status: str) -> tuple[Any, Any]:
-        """The (requests counter, duration histogram) children for one label set."""
-        key = (method, route, status)
-        pair = self._done.get(key)
-        if pair is None:
-            pair = self._done[key] = (
-                self.requests.labels(method, route, status),
-                self.duration.labels(method, route, status),
-            )
-        return pair
+        (metric.labels(**labels) if labels else metric).set(1)
+        return metric
 
 
-_metrics_by_registry: dict[int, _Metrics] = {}
-
-
-def _metrics_for(registry: CollectorRegistry) -> _Metrics:
-    # One set per registry: instrumenting a second app in the same process shares the series
-    # instead of failing with "Duplicated timeseries".
-    key = id(registry)
-    if key not in _metrics_by_registry:
-        _metrics_by_registry[key] = _Metrics(registry)
-    return _metrics_by_registry[key]
+def _flask_has_rule(app: Any, path: str) -> bool:
+    url_map = getattr(getattr(app, "__self__", None), "url_map", None)
+    return url_map is not None and any(rule.rule == path for rule in url_map.iter_rules())
 
 
 class _Instrumented:
     """The WSGI wrapper that times and counts each request."""
 
-    def __init__(
-        self, app: WSGIApp, metrics: _Metrics, route: Callable[[dict[str, Any]], str | None] | None
-    ) -> None:
+    def __init__(self, app: WSGIApp, owner: AppMetrics) -> None:
         self.app = app
-        self.metrics = metrics
-        self.route = route
+        self.recorder = owner.recorder
+        self.route = owner.route
+        self.group_by = owner.options.group_by
+        self.excluded = owner.options.excluded()
+        self.has_exclusions = bool(owner.options.exclude)
 
-    def _route(self, environ: dict[str, Any]) -> str:
+    def _route(self, environ: dict[str, Any], request: RequestInfo | None) -> str:
         value = environ.get(ROUTE_KEY)
-        if value is None and self.route is not None:
-            value = self.route(environ)
+        if value is None:
+            group_by = self.group_by
+            if callable(group_by):
+                value = group_by(request or _request_info(environ))
+            elif group_by == "path":
+                value = environ.get("PATH_INFO") or "/"
+            elif self.route is not None:
+                value = self.route(environ)
         return value or UNMATCHED
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        method = environ.get("REQUEST_METHOD", "GET").upper()
-        if method not in _METHODS:
-            method = "other"
-        m = self.metrics
+        if self.has_exclusions and self.excluded(environ.get("PATH_INFO", "")):
+            return self.app(environ, start_response)
+        method = method_label(environ.get("REQUEST_METHOD", "GET"))
+        rec = self.recorder
         start = time.perf_counter()
         status = ["500"]
-        running = m.running(method)
+        running = rec.running(method)
         running.inc()
 
         def recording_start_response(
@@ -203,42 +391,59 @@ class _Instrumented:
 
         done = [False]
 
-        def finish(exc: BaseException | None = None) -> None:
+        def finish(exc: BaseException | None, size: int) -> None:
             if done[0]:
                 return
             done[0] = True
-            route = self._route(environ)
-            error = environ.get(EXCEPTION_KEY) or (type(exc).__name__ if exc else None)
-            if error:
-                m.exceptions.labels(method, route, error).inc()
-            requests, duration = m.done(method, route, status[0])
-            requests.inc()
-            duration.observe(time.perf_counter() - start)
             running.dec()
+            if environ.get(UNTRACKED_KEY):
+                return
+            request = _request_info(environ) if rec.needs_request else None
+            error = environ.get(EXCEPTION_KEY) or (type(exc).__name__ if exc else None)
+            seconds = time.perf_counter() - start
+            route = self._route(environ, request)
+            rec.finish(method, route, status[0], seconds, size, request, error)
 
         try:
             body = self.app(environ, recording_start_response)
         except BaseException as exc:
-            finish(exc)
+            finish(exc, 0)
             raise
-        return _ClosingBody(body, finish)
+        return _ClosingBody(body, finish, rec.size is not None)
+
+
+def _request_info(environ: dict[str, Any]) -> RequestInfo:
+    path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    return RequestInfo(method_label(environ.get("REQUEST_METHOD", "GET")), path or "/", environ)
 
 
 class _ClosingBody:
     """Passes the response through; records the request after its last byte (or on close)."""
 
-    def __init__(self, body: Iterable[bytes], finish: Callable[[BaseException | None], None]):
+    def __init__(
+        self,
+        body: Iterable[bytes],
+        finish: Callable[[BaseException | None, int], None],
+        count: bool,
+    ) -> None:
         self.body = body
         self.finish = finish
+        self.count = count
+        self.size = 0
 
     def __iter__(self) -> Iterator[bytes]:
         try:
-            yield from self.body
+            if self.count:
+                for chunk in self.body:
+                    self.size += len(chunk)
+                    yield chunk
+            else:
+                yield from self.body
         except BaseException as exc:
-            self.finish(exc)
+            self.finish(exc, self.size)
             raise
         # PEP 3333 servers call close(), but recording at the last byte does not depend on it.
-        self.finish(None)
+        self.finish(None, self.size)
 
     def close(self) -> None:
         try:
@@ -246,7 +451,7 @@ class _ClosingBody:
             if close is not None:
                 close()
         finally:
-            self.finish(None)
+            self.finish(None, self.size)
 
 
 def _protected(app: WSGIApp, auth: BasicAuth) -> WSGIApp:
@@ -269,94 +474,10 @@ def _healthz(environ: dict[str, Any], start_response: Callable[..., Any]) -> Ite
     return [b"ok\n"]
 
 
-def _metrics_app(registry: CollectorRegistry, start: float) -> WSGIApp:
-    directory = multiprocess_dir()
-    if directory is None:
-        _register_uptime(registry, lambda: start)
-        return cast(WSGIApp, make_wsgi_app(registry))
-    from prometheus_client import multiprocess
+def instrument(app: Any, **options: Any) -> Any:
+    """``AppMetrics(**options).init_app(app)``: instrument a Flask or WSGI app in one call.
 
-    # Per-worker values live in files; each scrape aggregates them, whichever worker answers.
-    exposed = CollectorRegistry()
-    multiprocess.MultiProcessCollector(exposed, path=str(directory))  # type: ignore[no-untyped-call]
-    shared = _shared_start_time(directory)
-    exposed.register(_Uptime(lambda: shared))
-    return cast(WSGIApp, make_wsgi_app(exposed))
-
-
-_uptime_registries: set[int] = set()
-
-
-def _register_uptime(registry: CollectorRegistry, start: Callable[[], float]) -> None:
-    if id(registry) not in _uptime_registries:
-        _uptime_registries.add(id(registry))
-        registry.register(_Uptime(start))
-
-
-def instrument(
-    app: Any,
-    *,
-    registry: CollectorRegistry | None = None,
-    route: Callable[[dict[str, Any]], str | None] | None = None,
-    web_config: WebConfig | str | os.PathLike[str] | None = None,
-    metrics_path: str = "/metrics",
-    healthz_path: str | None = "/healthz",
-) -> Any:
-    """Instrument ``app``, serve its metrics at ``metrics_path`` and ``ok`` at ``healthz_path``.
-
-    A Flask app is changed in place (its ``wsgi_app`` is wrapped) and returned, so
-    ``gunicorn module:app`` keeps working; routes come from Flask's URL rules. Any other WSGI
-    callable is wrapped and the wrapper returned; its route template comes from
-    ``environ["kubepulse.route"]`` if the app sets it, else from ``route(environ)``, else
-    ``"unmatched"``.
-
-    ``/healthz`` answers while the WSGI server serves, like the exporters' (a liveness probe);
-    requests to it and to ``/metrics`` are not counted in the app's traffic. A Flask app with its
-    own ``/healthz`` rule keeps it; for another WSGI app that has one, pass ``healthz_path=None``.
-
-    ``web_config`` (or ``$KUBEPULSE_WEB_CONFIG``) adds basic auth to ``/metrics`` and ``/healthz``
-    (as in the exporters): the app's own endpoints are left alone. A bad file raises
-    ``ValueError`` naming the file and field.
+    Returns the Flask app itself (changed in place) or the wrapped WSGI callable. An ASGI app
+    goes through ``kubepulse.webapp.asgi.instrument`` instead.
     """
-    from werkzeug.middleware.dispatcher import DispatcherMiddleware
-
-    registry = registry or REGISTRY
-    start = time.time()
-    if web_config is None and os.environ.get("KUBEPULSE_WEB_CONFIG"):
-        web_config = os.environ["KUBEPULSE_WEB_CONFIG"]
-    if web_config is not None and not isinstance(web_config, WebConfig):
-        web_config = load_web_config(web_config)
-    is_flask = hasattr(app, "wsgi_app") and hasattr(app, "url_map")
-    mounts: dict[str, WSGIApp] = {metrics_path: _metrics_app(registry, start)}
-    if healthz_path is not None and not (
-        is_flask and any(rule.rule == healthz_path for rule in app.url_map.iter_rules())
-    ):
-        mounts[healthz_path] = _healthz
-    if web_config is not None and web_config.basic_auth is not None:
-        auth = web_config.basic_auth
-        mounts = {path: _protected(mounted, auth) for path, mounted in mounts.items()}
-    metrics = _metrics_for(registry)
-
-    inner = app.wsgi_app if is_flask else app
-    wrapped = DispatcherMiddleware(_Instrumented(inner, metrics, route), mounts)
-    if not is_flask:
-        return wrapped
-    _connect_flask_signals(app)
-    app.wsgi_app = wrapped
-    return app
-
-
-def _connect_flask_signals(app: Any) -> None:
-    from flask import got_request_exception, request, request_started
-
-    # Signals rather than before_request hooks: a user's before_request that returns early
-    # would skip ours; request_started is sent after routing, before any hook.
-    def on_start(sender: Any, **_: Any) -> None:
-        rule = request.url_rule
-        request.environ[ROUTE_KEY] = rule.rule if rule is not None else UNMATCHED
-
-    def on_exception(sender: Any, exception: BaseException, **_: Any) -> None:
-        request.environ[EXCEPTION_KEY] = type(exception).__name__
-
-    request_started.connect(on_start, app, weak=False)
-    got_request_exception.connect(on_exception, app, weak=False)
+    return AppMetrics(**options).init_app(app)

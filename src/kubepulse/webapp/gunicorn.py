@@ -13,7 +13,7 @@ import ssl
 from typing import Any
 
 from kubepulse.exposition.server import load_web_config
-from kubepulse.webapp import START_FILE, multiprocess_dir
+from kubepulse.webapp.multiprocess import clear, multiprocess_dir
 
 __all__ = ["child_exit", "on_starting", "tls_settings"]
 
@@ -32,10 +32,7 @@ def on_starting(server: Any) -> None:
                 server.cfg.workers,
             )
         return
-    directory.mkdir(parents=True, exist_ok=True)
-    for path in directory.iterdir():
-        if path.suffix == ".db" or path.name == START_FILE:
-            path.unlink(missing_ok=True)
+    clear(directory)
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -1,0 +1,320 @@
+"""What every framework adapter shares: options, the request view, metric families, the guard.
+
+The WSGI/Flask adapter (``kubepulse.webapp``) and the ASGI one (``kubepulse.webapp.asgi``) both
+turn a request into ``Recorder.start()`` and ``Recorder.finish(...)``; everything else here is
+framework-free.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = [
+    "OVERFLOW",
+    "UNMATCHED",
+    "LabelGuard",
+    "Options",
+    "Recorder",
+    "RequestInfo",
+    "trace_id_from_traceparent",
+]
+
+UNMATCHED = "unmatched"
+OVERFLOW = "other"
+METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"}
+)
+SIZE_BUCKETS = (100.0, 1_000.0, 10_000.0, 100_000.0, 1_000_000.0, 10_000_000.0)
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+class RequestInfo:
+    """What label and exemplar callables see of a request, the same under WSGI and ASGI.
+
+    ``method`` (upper case), ``path``, ``header(name)`` (case-insensitive, ``None`` if absent)
+    and ``raw``: the WSGI environ or the ASGI scope.
+    """
+
+    __slots__ = ("_headers", "method", "path", "raw")
+
+    def __init__(self, method: str, path: str, raw: Mapping[str, Any]) -> None:
+        self.method = method
+        self.path = path
+        self.raw = raw
+        self._headers: dict[str, str] | None = None
+
+    def header(self, name: str) -> str | None:
+        raw = self.raw
+        if "headers" in raw and "type" in raw:  # ASGI scope: a list of (bytes, bytes)
+            if self._headers is None:
+                self._headers = {
+                    k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw["headers"]
+                }
+            return self._headers.get(name.lower())
+        key = name.upper().replace("-", "_")
+        if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            return raw.get(key)
+        value = raw.get("HTTP_" + key)
+        return value if value is None else str(value)
+
+
+LabelValue = str | Callable[[RequestInfo], str]
+
+
+def trace_id_from_traceparent(request: RequestInfo) -> str | None:
+    """The trace id of a W3C ``traceparent`` header (``00-<32 hex>-<16 hex>-<2 hex>``), or None."""
+    header = request.header("traceparent")
+    if not header:
+        return None
+    match = _TRACEPARENT.fullmatch(header.strip().lower())
+    if match is None or match.group(1) == "0" * 32:
+        return None
+    return match.group(1)
+
+
+@dataclass(frozen=True)
+class Options:
+    """The choices ``AppMetrics`` takes; see its docstring for each one."""
+
+    prefix: str = ""
+    group_by: str | Callable[[RequestInfo], str | None] = "route"
+    exclude: Sequence[str] = ()
+    labels: Mapping[str, LabelValue] = field(default_factory=dict)
+    buckets: Sequence[float] | None = None
+    response_size: bool = False
+    exemplars: bool | Callable[[RequestInfo], str | None] = False
+    max_label_values: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.group_by not in ("route", "endpoint", "path") and not callable(self.group_by):
+            raise ValueError(
+                f"group_by: {self.group_by!r} is not route, endpoint, path or a callable"
+            )
+        for name in self.labels:
+            if name in ("method", "route", "status", "exception", "le") or not re.fullmatch(
+                r"[a-zA-Z_][a-zA-Z0-9_]*", name
+            ):
+                raise ValueError(f"labels: {name!r} is not a free label name")
+        if self.max_label_values is not None and self.max_label_values < 1:
+            raise ValueError("max_label_values: must be at least 1")
+        if self.prefix and not re.fullmatch(r"[a-zA-Z_:][a-zA-Z0-9_:]*", self.prefix):
+            raise ValueError(f"prefix: {self.prefix!r} is not a metric name prefix")
+        for pattern in self.exclude:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"exclude: {pattern!r}: {exc}") from exc
+
+    def name(self, base: str) -> str:
+        """``base`` with the prefix: ``shop_http_requests_total`` for ``shop``."""
+        if not self.prefix:
+            return base
+        return self.prefix + base if self.prefix.endswith("_") else f"{self.prefix}_{base}"
+
+    def excluded(self) -> Callable[[str], bool]:
+        """A test of a path against ``exclude`` (each pattern matched from the path's start)."""
+        if not self.exclude:
+            return lambda path: False
+        joined = re.compile("|".join(f"(?:{p})" for p in self.exclude))
+        return lambda path: joined.match(path) is not None
+
+    def trace_id(self) -> Callable[[RequestInfo], str | None] | None:
+        if self.exemplars is True:
+            return trace_id_from_traceparent
+        return self.exemplars or None
+
+
+class LabelGuard:
+    """Caps the distinct values each label of one metric takes; later new values become ``other``.
+
+    ``admit(label, value)`` returns the value, or ``OVERFLOW`` once ``limit`` others were seen
+    for that label, and counts each replacement in ``dropped{metric,label}``. In multiprocess mode
+    each worker keeps its own table, so the cap holds per worker.
+    """
+
+    def __init__(self, metric: str, limit: int | None, dropped: Counter | None) -> None:
+        self.metric = metric
+        self.limit = limit
+        self.dropped = dropped
+        self._seen: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
+
+    def admit(self, label: str, value: str) -> str:
+        if self.limit is None:
+            return value
+        with self._lock:
+            seen = self._seen.setdefault(label, set())
+            if value in seen:
+                return value
+            if len(seen) < self.limit:
+                seen.add(value)
+                return value
+        if self.dropped is not None:
+            self.dropped.labels(self.metric, label).inc()
+        return OVERFLOW
+
+
+class Recorder:
+    """The request metric families of one registry and prefix, and the cached label children.
+
+    Families: ``http_requests_total``, ``http_request_duration_seconds`` (histogram),
+    ``http_requests_in_progress{method}``, ``http_request_exceptions_total``, and with the
+    options, ``http_response_size_bytes`` and ``http_label_values_dropped_total``.
+    """
+
+    def __init__(self, registry: CollectorRegistry, options: Options) -> None:
+        self.options = options
+        self.extra = tuple(options.labels)
+        self.static = all(isinstance(v, str) for v in options.labels.values())
+        self.static_extra = tuple(v if isinstance(v, str) else "" for v in options.labels.values())
+        self.trace_id = options.trace_id()
+        # Adapters build a RequestInfo only when something reads it.
+        self.needs_request = (
+            not self.static or self.trace_id is not None or callable(options.group_by)
+        )
+        name = options.name
+        labels = ["method", "route", "status", *self.extra]
+        self.dropped = None
+        if options.max_label_values is not None:
+            self.dropped = Counter(
+                name("http_label_values_dropped_total"),
+                "Observations whose label value was replaced by 'other' (the label value cap).",
+                ["metric", "label"],
+                registry=registry,
+            )
+        self.guard = LabelGuard(name("http_requests_total"), options.max_label_values, self.dropped)
+        self.requests = Counter(
+            name("http_requests_total"),
+            "HTTP requests answered, by method, route template and status code.",
+            labels,
+            registry=registry,
+        )
+        histogram_kw: dict[str, Any] = (
+            {"buckets": tuple(options.buckets)} if options.buckets else {}
+        )
+        self.duration = Histogram(
+            name("http_request_duration_seconds"),
+            "Time from receiving a request to sending the last byte of its response.",
+            labels,
+            registry=registry,
+            **histogram_kw,
+        )
+        self.in_progress = Gauge(
+            name("http_requests_in_progress"),
+            "HTTP requests being served right now.",
+            ["method"],
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.exceptions = Counter(
+            name("http_request_exceptions_total"),
+            "Requests that ended in an unhandled exception, by exception class.",
+            ["method", "route", "exception", *self.extra],
+            registry=registry,
+        )
+        self.size: Histogram | None = None
+        if options.response_size:
+            self.size = Histogram(
+                name("http_response_size_bytes"),
+                "Bytes of response body sent, by method, route template and status code.",
+                labels,
+                registry=registry,
+                buckets=SIZE_BUCKETS,
+            )
+        # labels() validates and looks up on every call; admitted label sets are few (the route
+        # table, capped by the guard), so their children are kept here. Races only repeat a lookup.
+        self._done: dict[tuple[str, ...], tuple[Any, Any, Any]] = {}
+        self._running: dict[str, Any] = {}
+
+    def compatible(self, options: Options) -> bool:
+        return self.options == options
+
+    def running(self, method: str) -> Any:
+        """The in-progress gauge child for ``method``."""
+        child = self._running.get(method)
+        if child is None:
+            child = self._running[method] = self.in_progress.labels(method)
+        return child
+
+    def extra_values(self, request: RequestInfo) -> tuple[str, ...]:
+        return tuple(
+            v if isinstance(v, str) else str(v(request)) for v in self.options.labels.values()
+        )
+
+    def _children(self, key: tuple[str, ...]) -> tuple[Any, Any, Any]:
+        children = self._done.get(key)
+        if children is None:
+            method, route, status, *extra = key
+            admit = self.guard.admit
+            fixed = (
+                method,
+                admit("route", route),
+                status,
+                *(admit(label, value) for label, value in zip(self.extra, extra, strict=True)),
+            )
+            children = (
+                self.requests.labels(*fixed),
+                self.duration.labels(*fixed),
+                self.size.labels(*fixed) if self.size is not None else None,
+            )
+            if fixed == key:  # a replaced key is looked up again, so each drop is counted
+                self._done[key] = children
+        return children
+
+    def finish(
+        self,
+        method: str,
+        route: str,
+        status: str,
+        seconds: float,
+        size: int,
+        request: RequestInfo | None,
+        exception: str | None,
+    ) -> None:
+        """Record one answered request (``request`` is needed only for dynamic labels/exemplars)."""
+        static = self.static or request is None
+        extra = self.static_extra if static else self.extra_values(request)  # type: ignore[arg-type]
+        requests, duration, sizes = self._children((method, route, status, *extra))
+        if exception:
+            route_label = self.guard.admit("route", route)
+            self.exceptions.labels(method, route_label, exception, *extra).inc()
+        trace = (
+            self.trace_id(request) if self.trace_id is not None and request is not None else None
+        )
+        if trace:
+            exemplar = {"trace_id": trace}
+            requests.inc(exemplar=exemplar)
+            duration.observe(seconds, exemplar=exemplar)
+        else:
+            requests.inc()
+            duration.observe(seconds)
+        if sizes is not None:
+            sizes.observe(size)
+
+
+def method_label(method: str) -> str:
+    """The ``method`` label: the standard nine as sent (upper case), anything else ``other``."""
+    method = method.upper()
+    return method if method in METHODS else "other"
+
+
+def recorder_for(
+    cache: dict[tuple[int, str], Recorder], registry: CollectorRegistry, options: Options
+) -> Recorder:
+    """One ``Recorder`` per (registry, prefix): instrumenting a second app shares the series."""
+    key = (id(registry), options.prefix)
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = Recorder(registry, options)
+    elif not found.compatible(options):
+        raise ValueError(
+            f"prefix {options.prefix!r}: this registry already has these metrics with other "
+            "options; use another prefix or registry"
+        )
+    return found

@@ -1,0 +1,87 @@
+"""Multiprocess mode: one ``/metrics`` for every worker of gunicorn, uWSGI or uvicorn.
+
+Set ``PROMETHEUS_MULTIPROC_DIR`` to an empty, writable folder before the server starts. Each
+worker then writes its values to files there and every scrape aggregates them through
+``prometheus_client``'s ``MultiProcessCollector``, whichever worker answers.
+
+Workers that died (a crash, a SIGKILL, a ``max-requests`` recycle) are found at scrape time: their
+pid no longer exists, so their live gauges (``http_requests_in_progress``) are dropped by
+``mark_process_dead``; their counters are kept. This needs no hook in the server, so it works the
+same under every server; ``kubepulse.webapp.gunicorn.child_exit`` does it sooner under gunicorn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from pathlib import Path
+
+import psutil
+from prometheus_client import CollectorRegistry
+
+__all__ = ["START_FILE", "clear", "exposed_registry", "mark_dead_workers", "multiprocess_dir"]
+
+START_FILE = "kubepulse_app_start_time"
+_LIVE_FILE = re.compile(r"gauge_live\w*_(\d+)\.db")
+
+
+def multiprocess_dir() -> Path | None:
+    """The folder named by ``PROMETHEUS_MULTIPROC_DIR`` (multiprocess mode), or ``None``."""
+    value = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    return Path(value) if value else None
+
+
+def clear(directory: Path | None = None) -> None:
+    """Empty the multiprocess folder of value files and the start time (call before workers start).
+
+    Files left by a previous run would add old counts to new ones and keep an old start time.
+    """
+    directory = directory or multiprocess_dir()
+    if directory is None:
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in directory.iterdir():
+        if path.suffix == ".db" or path.name == START_FILE:
+            path.unlink(missing_ok=True)
+
+
+def mark_dead_workers(directory: Path) -> list[int]:
+    """``mark_process_dead`` for every pid with live-gauge files that no longer runs; their pids."""
+    from prometheus_client import multiprocess
+
+    dead = sorted(
+        {
+            int(m.group(1))
+            for m in map(_LIVE_FILE.fullmatch, os.listdir(directory))
+            if m is not None and not psutil.pid_exists(int(m.group(1)))
+        }
+    )
+    for pid in dead:
+        multiprocess.mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]
+    return dead
+
+
+def shared_start_time(directory: Path) -> float:
+    """The first worker's start time: written once (O_EXCL) into the multiprocess folder."""
+    path = directory / START_FILE
+    now = time.time()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        with contextlib.suppress(OSError, ValueError):
+            return float(path.read_text())
+        return now
+    with os.fdopen(fd, "w") as fh:
+        fh.write(repr(now))
+    return now
+
+
+def exposed_registry(directory: Path) -> CollectorRegistry:
+    """A registry that aggregates every worker's files in ``directory`` when collected."""
+    from prometheus_client import multiprocess
+
+    exposed = CollectorRegistry()
+    multiprocess.MultiProcessCollector(exposed, path=str(directory))  # type: ignore[no-untyped-call]
+    return exposed

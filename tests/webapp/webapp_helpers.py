@@ -1,0 +1,44 @@
+"""HTTP helpers for the webapp tests: fetch a URL, read /metrics into a dict of series.
+
+(A uniquely named module, not conftest: test directories share one ``conftest`` module name.)
+"""
+
+from __future__ import annotations
+
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+ROOT = Path(__file__).resolve().parents[2]
+APPS = Path(__file__).resolve().parent / "apps"
+BIN = Path(sys.executable).parent
+
+
+def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    """GET ``url`` (loopback only); the status and body, errors included."""
+    assert url.startswith("http://127.0.0.1:"), url
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=20) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def series(text: str) -> dict[str, float]:
+    """Exposition text → ``{'name{a="1",b="2"}': value}`` with the labels sorted."""
+    out: dict[str, float] = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+            out[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
+    return out
+
+
+def scrape(base: str, headers: dict[str, str] | None = None) -> dict[str, float]:
+    status, body = fetch(base + "/metrics", headers)
+    assert status == 200, body
+    return series(body.decode())
