@@ -292,8 +292,8 @@ class _Loop:
         self.selector.register(self._wake_r, selectors.EVENT_READ, None)
         self.selector.register(listener, selectors.EVENT_READ, listener)
         self.conns: set[_Conn] = set()
-        # Evictable connections, oldest first: those that never completed a request, then the
-        # kept-alive idle ones, then those being drained.
+        # Evictable connections, oldest first in each; evicted in this order: those being
+        # drained after an error, those that have not completed a request, kept-alive idle ones.
         self.waiting: OrderedDict[_Conn, None] = OrderedDict()
         self.idle: OrderedDict[_Conn, None] = OrderedDict()
         self.draining: OrderedDict[_Conn, None] = OrderedDict()
