@@ -110,3 +110,36 @@ def test_a_pod_shows_on_its_nodes_kubelet_and_cadvisor_endpoints(
     assert pick(kubelet, "kubelet_pod_start_duration_seconds_bucket", le="0.5") == 0
     assert pick(kubelet, "kubelet_pod_start_duration_seconds_bucket", le="1") == count
     assert count >= 1
+
+
+def test_a_finished_pod_uses_nothing(cluster: Cluster, namespace: str) -> None:
+    """A Job's pod, once Succeeded, stops using CPU and memory: its counter holds still."""
+    cluster.kubectl(
+        "-n",
+        namespace,
+        "create",
+        "job",
+        "once",
+        "--image=registry.invalid/batch:1",
+    )
+    cluster.kubectl(
+        "-n", namespace, "wait", "job/once", "--for=condition=Complete", "--timeout=60s"
+    )
+    pod, node = cluster.kubectl(
+        "-n",
+        namespace,
+        "get",
+        "pods",
+        "-l",
+        "job-name=once",
+        "-o",
+        "jsonpath={.items[0].metadata.name} {.items[0].spec.nodeName}",
+    ).split()
+    labels = {"namespace": namespace, "pod": pod, "container": "once"}
+    scrape(cluster, CADVISOR_PATH, node)
+    first = scrape(cluster, CADVISOR_PATH, node)
+    time.sleep(2)
+    later = scrape(cluster, CADVISOR_PATH, node)
+    cpu = [pick(s, "container_cpu_usage_seconds_total", **labels) for s in (first, later)]
+    assert cpu[1] == cpu[0]
+    assert pick(later, "container_memory_working_set_bytes", **labels) == 0

@@ -27,7 +27,9 @@ What the numbers are, per pod (annotations set in the pod template, read at ever
 
 - CPU and memory: ``kwok.x-k8s.io/usage-cpu`` and ``kwok.x-k8s.io/usage-memory`` (quantities per
   container, default 1m and 1Mi), the annotations kwok's metrics-server support reads, so the
-  metrics API and cAdvisor agree;
+  metrics API and cAdvisor agree; a pod that is not Running (a finished Job's) uses nothing, so
+  its counters stop where it finished (kwok keeps serving a finished pod's series; a kubelet
+  drops them);
 - network: ``kubepulse.dev/network-receive`` and ``kubepulse.dev/network-transmit`` in bytes per
   second (default 1Ki and 512), packets at 1 KiB each, nothing dropped;
 - throttling: ``kubepulse.dev/cpu-throttled-ratio`` of CFS periods throttled (default 0), ten
@@ -307,7 +309,8 @@ def _resource(name: str, path: str, metrics: list[dict[str, Any]]) -> dict[str, 
 
 
 def _usage(annotation: str, default: str) -> dict[str, str]:
-    return {"expression": _annotation(annotation, default)}
+    # A pod that is not running (a finished Job's) uses nothing: its counters stop growing.
+    return {"expression": f'{_RUNNING} ? {_annotation(annotation, default)} : Quantity("0")'}
 
 
 RESOURCE_USAGE: dict[str, Any] = {
@@ -327,7 +330,8 @@ RESOURCE_USAGE: dict[str, Any] = {
         ]
     },
 }
-"""Per-container usage (CPU cores, memory bytes, network bytes per second) from annotations."""
+"""Per-container usage (CPU cores, memory bytes, network bytes per second) from annotations, while
+the pod runs."""
 
 
 def kubelet_metrics_yaml(*, resource_usage: bool = True) -> str:
