@@ -1,0 +1,146 @@
+"""kubepulse.webapp.asgi under a real uvicorn, and under gunicorn with uvicorn workers.
+
+The apps are in ``apps/asgi_apps.py``: FastAPI (route templates from its router, a per-request
+tenant label, response sizes, exemplars, basic auth from a web config) and Starlette (a Mount,
+an excluded path, a prefix).
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import psutil
+from webapp_helpers import APPS, BIN, fetch, scrape
+
+from kubepulse.exposition.pki import write_web_config
+from kubepulse.processes import ProcessGroup, free_port
+
+TRACE = "0af7651916cd43dd8448eb211c80319c"
+OPENMETRICS = {"Accept": "application/openmetrics-text; version=1.0.0"}
+
+
+def _uvicorn(group: ProcessGroup, app: str, env: dict[str, str] | None = None) -> str:
+    port = free_port()
+    argv = [str(BIN / "uvicorn"), "--app-dir", str(APPS), app, "--host", "127.0.0.1"]
+    group.start("uvicorn", [*argv, "--port", str(port)], env=env, ready_port=port)
+    return f"http://127.0.0.1:{port}"
+
+
+def test_fastapi_route_templates_labels_sizes_exemplars(tmp_path: Path) -> None:
+    with ProcessGroup(tmp_path / "logs") as group:
+        base = _uvicorn(group, "asgi_apps:fastapi_app")
+        parent = f"00-{TRACE}-b7ad6b7169203331-01"
+        for i in range(5):
+            assert fetch(f"{base}/items/{i}", {"X-Tenant": "acme", "traceparent": parent})[0] == 200
+        assert fetch(f"{base}/fail")[0] == 500
+        assert fetch(f"{base}/big") == (200, b"x" * 5000)
+        assert fetch(f"{base}/nope")[0] == 404
+        assert fetch(f"{base}/healthz") == (200, b"ok\n")
+        m = scrape(base)
+        status, body = fetch(base + "/metrics", OPENMETRICS)
+    items = 'method="GET",route="/items/{item_id}",status="200",tenant="acme"'
+    assert m[f"http_requests_total{{{items}}}"] == 5
+    assert m['http_requests_total{method="GET",route="/fail",status="500",tenant="none"}'] == 1
+    assert m['http_requests_total{method="GET",route="unmatched",status="404",tenant="none"}'] == 1
+    exc = 'exception="RuntimeError",method="GET",route="/fail",tenant="none"'
+    assert m[f"http_request_exceptions_total{{{exc}}}"] == 1
+    big = 'method="GET",route="/big",status="200",tenant="none"'
+    assert m[f"http_response_size_bytes_sum{{{big}}}"] == 5000
+    assert m[f'http_response_size_bytes_bucket{{le="1000.0",{big}}}'] == 0
+    assert m[f'http_response_size_bytes_bucket{{le="10000.0",{big}}}'] == 1
+    assert m['http_requests_in_progress{method="GET"}'] == 0
+    assert not any("/metrics" in k or "/healthz" in k or "/items/3" in k for k in m)
+    # Exemplars appear in OpenMetrics only, with the traceparent's trace id.
+    assert status == 200
+    text = body.decode()
+    line = next(
+        x for x in text.splitlines() if x.startswith("http_requests_total{") and "acme" in x
+    )
+    assert f'# {{trace_id="{TRACE}"}} 1.0' in line
+
+
+def test_starlette_mount_prefix_and_exclusions(tmp_path: Path) -> None:
+    with ProcessGroup(tmp_path / "logs") as group:
+        base = _uvicorn(group, "asgi_apps:starlette_app")
+        assert fetch(f"{base}/v1/users/bob") == (200, b"bob")
+        assert fetch(f"{base}/v1/users/ann") == (200, b"ann")
+        assert fetch(f"{base}/internal/ping") == (200, b"not counted")
+        m = scrape(base)
+    counted = {k: v for k, v in m.items() if k.startswith("star_http_requests_total")}
+    assert counted == {
+        'star_http_requests_total{method="GET",route="/v1/users/{name}",status="200"}': 2
+    }
+
+
+def test_basic_auth_checks_run_off_the_event_loop(tmp_path: Path) -> None:
+    config = write_web_config(tmp_path / "web.yml", users={"prom": "pw"}, rounds=10)
+    with ProcessGroup(tmp_path / "logs") as group:
+        base = _uvicorn(group, "asgi_apps:fastapi_app", env={"KP_WEB_CONFIG": str(config)})
+        assert fetch(f"{base}/items/1")[0] == 200  # the app stays open
+        assert fetch(base + "/metrics")[0] == 401
+        good = {"Authorization": "Basic " + base64.b64encode(b"prom:pw").decode()}
+        assert fetch(base + "/metrics", good)[0] == 200
+        bad = {"Authorization": "Basic " + base64.b64encode(b"prom:wrong").decode()}
+        # While wrong-password checks (bcrypt, cost 10) run, the event loop keeps serving the
+        # app: each check runs in a thread, and the per-address limit answers 429 once exceeded.
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            bad_results = pool.map(lambda _: fetch(base + "/metrics", bad)[0], range(24))
+            app_results = [fetch(f"{base}/items/{i}")[0] for i in range(20)]
+            codes = list(bad_results)
+        assert app_results == [200] * 20
+        assert len(codes) == 24 and set(codes) <= {401, 429, 503} and 429 in codes
+        assert codes.count(401) <= 10  # at most max_failures bcrypt failures from one address
+        # A login that succeeded before is cached: it passes even from the limited address.
+        assert fetch(base + "/healthz", good) == (200, b"ok\n")
+
+
+def _workers(master: int) -> set[int]:
+    return {p.pid for p in psutil.Process(master).children()}
+
+
+def test_gunicorn_uvicorn_workers_multiprocess(tmp_path: Path) -> None:
+    mp_dir = tmp_path / "mp"
+    mp_dir.mkdir()
+    (mp_dir / "counter_999999.db").write_bytes(b"stale")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(mp_dir)}
+    conf = tmp_path / "gunicorn.conf.py"
+    conf.write_text("from kubepulse.webapp.gunicorn import child_exit, on_starting\n")
+    argv = [str(BIN / "gunicorn"), "-c", str(conf), "-k", "uvicorn.workers.UvicornWorker"]
+    argv += ["-w", "2", "-b", f"127.0.0.1:{port}", "--chdir", str(APPS), "asgi_apps:fastapi_app"]
+    with ProcessGroup(tmp_path / "logs") as group:
+        master = group.start("gunicorn", argv, env=env, ready_port=port)
+        deadline = time.monotonic() + 30
+        while len(_workers(master.pid)) < 2:
+            assert time.monotonic() < deadline, "gunicorn did not start 2 workers"
+            time.sleep(0.1)
+        assert not (mp_dir / "counter_999999.db").exists()
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            bodies = list(pool.map(lambda i: fetch(f"{base}/items/{i}")[1], range(60)))
+        served = {json.loads(b)["pid"] for b in bodies}
+        workers = _workers(master.pid)
+        key = (
+            'http_requests_total{method="GET",route="/items/{item_id}",status="200",tenant="none"}'
+        )
+        for _ in range(6):
+            m = scrape(base)
+            assert m[key] == 60
+            assert m['http_requests_in_progress{method="GET"}'] == 0
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while (mp_dir / f"gauge_livesum_{victim}.db").exists() or len(_workers(master.pid)) < 2:
+            assert time.monotonic() < deadline, "the dead worker was not marked"
+            time.sleep(0.1)
+        for _ in range(4):
+            assert scrape(base)[key] == 60
+    # Each worker that served requests wrote its own files; the scrape summed them all.
+    assert served <= workers
+    assert all((mp_dir / f"counter_{pid}.db").exists() for pid in served)
