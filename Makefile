@@ -36,9 +36,10 @@ deps: venv debs helm prometheus-upstream bins
 bins: venv
 	$(BIN)/kubepulse cluster build --metrics-server --kube-state-metrics >/dev/null
 
-# Prometheus, promtool, Alertmanager, amtool and node_exporter at the releases the Helm chart
-# deploys (kubepulse.versions), which tests, the demo and the stack runners use: built once from
-# their Go modules into ~/.cache/kubepulse/<name>-v<version>/bin (kubepulse.stack.binaries).
+# Prometheus, promtool, Alertmanager, amtool, node_exporter and blackbox_exporter at the releases
+# the Helm chart deploys (kubepulse.versions), which tests, the demo and the stack runners use:
+# built once from their Go modules into ~/.cache/kubepulse/<name>-v<version>/bin
+# (kubepulse.stack.binaries).
 # Debian's packages in DEBS are what the Ansible host roles install; their test runs them.
 prometheus-upstream: venv
 	@$(BIN)/python -m kubepulse.stack.binaries >/dev/null

@@ -31,11 +31,13 @@ def test_chart_images_are_the_pinned_releases() -> None:
         "prometheus": values["prometheus"]["image"],
         "alertmanager": values["alertmanager"]["image"],
         "node_exporter": values["nodeExporter"]["image"],
+        "blackbox_exporter": values["blackboxExporter"]["image"],
     }
     assert {name: (i["repository"], i["tag"]) for name, i in images.items()} == {
         "prometheus": ("quay.io/prometheus/prometheus", "v3.5.0"),
         "alertmanager": ("quay.io/prometheus/alertmanager", "v0.28.1"),
         "node_exporter": ("quay.io/prometheus/node-exporter", "v1.9.1"),
+        "blackbox_exporter": ("quay.io/prometheus/blackbox-exporter", "v0.27.0"),
     }
     assert {n: i["tag"] for n, i in images.items()} == {
         n: f"v{v}" for n, v in versions.RELEASES.items()
@@ -61,6 +63,7 @@ def test_module_versions_follow_the_proxy_tags() -> None:
         ("alertmanager", "alertmanager-v0.28.1", "0.28.1"),
         ("amtool", "alertmanager-v0.28.1", "0.28.1"),
         ("node_exporter", "node_exporter-v1.9.1", "1.9.1"),
+        ("blackbox_exporter", "blackbox_exporter-v0.27.0", "0.27.0"),
     ],
 )
 def test_built_binaries_report_the_pinned_version(command: str, cache: str, version: str) -> None:
@@ -77,7 +80,14 @@ def test_built_binaries_report_the_pinned_version(command: str, cache: str, vers
 
 def test_a_second_call_builds_nothing(capfd: pytest.CaptureFixture[str]) -> None:
     paths = ensure_releases()
-    assert sorted(paths) == ["alertmanager", "amtool", "node_exporter", "prometheus", "promtool"]
+    assert sorted(paths) == [
+        "alertmanager",
+        "amtool",
+        "blackbox_exporter",
+        "node_exporter",
+        "prometheus",
+        "promtool",
+    ]
     assert all(p.is_file() for p in paths.values())
     assert capfd.readouterr().err == ""  # no progress lines: nothing was built
 

@@ -8,15 +8,18 @@ fails when one of them drifts.
 
 from __future__ import annotations
 
-__all__ = ["ALERTMANAGER", "NODE_EXPORTER", "PROMETHEUS", "RELEASES"]
+__all__ = ["ALERTMANAGER", "BLACKBOX_EXPORTER", "NODE_EXPORTER", "PROMETHEUS", "RELEASES"]
 
 PROMETHEUS = "3.5.0"
 ALERTMANAGER = "0.28.1"
 NODE_EXPORTER = "1.9.1"
+# Debian bookworm packages 0.23.0; the chart, the Ansible role and the tests run this release.
+BLACKBOX_EXPORTER = "0.27.0"
 
 # Component name -> version, as the chart's values and the Ansible roles name the components.
 RELEASES: dict[str, str] = {
     "prometheus": PROMETHEUS,
     "alertmanager": ALERTMANAGER,
     "node_exporter": NODE_EXPORTER,
+    "blackbox_exporter": BLACKBOX_EXPORTER,
 }

@@ -1,5 +1,5 @@
-"""The chart's Prometheus, Alertmanager and node_exporter containers pass only flags their pinned
-release has.
+"""The chart's Prometheus, Alertmanager, node_exporter and blackbox_exporter containers pass only
+flags their pinned release has.
 
 The local cluster's kwok nodes never run the chart's images, so the flags in the rendered
 manifests are checked against the same releases built locally (``kubepulse.stack.binaries``):
@@ -19,6 +19,7 @@ COMMANDS = {
     "quay.io/prometheus/prometheus": "prometheus",
     "quay.io/prometheus/alertmanager": "alertmanager",
     "quay.io/prometheus/node-exporter": "node_exporter",
+    "quay.io/prometheus/blackbox-exporter": "blackbox_exporter",
 }
 
 
@@ -58,7 +59,7 @@ def chart_flags(rendered: list[dict[str, Any]]) -> dict[str, set[str]]:
 
 def test_every_flag_the_chart_passes_exists_in_its_release(rendered: list[dict[str, Any]]) -> None:
     passed = chart_flags(rendered)
-    assert sorted(passed) == ["alertmanager", "node_exporter", "prometheus"]
+    assert sorted(passed) == ["alertmanager", "blackbox_exporter", "node_exporter", "prometheus"]
     assert "--storage.tsdb.retention.time" in passed["prometheus"]
     assert "--collector.textfile.directory" in passed["node_exporter"]
     unknown = {c: sorted(flags - flags_of(c)) for c, flags in passed.items()}

@@ -51,7 +51,7 @@ ALL_OPTIONS = (
 @pytest.mark.parametrize("args", [(), ALL_OPTIONS], ids=["defaults", "all-options"])
 def test_every_container_is_locked_down_and_pinned(args: tuple[str, ...]) -> None:
     specs = pod_specs(render(*args))
-    assert len(specs) == 5
+    assert len(specs) == 6  # with the blackbox exporter
     for where, spec in specs.items():
         assert spec["securityContext"]["runAsNonRoot"] is True, where
         assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", where
@@ -155,6 +155,14 @@ def test_prometheus_config_is_deploy_prometheus_with_the_values_applied() -> Non
     )
     assert config["global"]["scrape_interval"] == "15s"
     assert config["global"]["external_labels"]["cluster"] == "prod-eu"
+    # Only the probe jobs' exporter address differs: this release's blackbox_exporter Service.
+    for job in source["scrape_configs"]:
+        for rule in job.get("relabel_configs", []):
+            if (
+                job["job_name"].startswith("blackbox-")
+                and rule.get("target_label") == "__address__"
+            ):
+                rule["replacement"] = "kp-kubepulse-blackbox-exporter:9115"
     assert config["scrape_configs"] == source["scrape_configs"]
     assert config["rule_files"] == source["rule_files"]
     rules = find(objects, "ConfigMap", "-prometheus-rules")["data"]
@@ -163,6 +171,25 @@ def test_prometheus_config_is_deploy_prometheus_with_the_values_applied() -> Non
     assert all(rules[p.name] == p.read_text() for p in on_disk)
     args = find(objects, "StatefulSet", "-prometheus")["spec"]["template"]["spec"]["containers"][0]
     assert "--storage.tsdb.retention.time=30d" in args["args"]
+
+
+def test_probe_jobs_get_the_host_targets_and_go_when_the_blackbox_exporter_does() -> None:
+    def probe_jobs(*args: str) -> dict[str, dict[str, Any]]:
+        objects = render(*args)
+        config = yaml.safe_load(
+            find(objects, "ConfigMap", "-prometheus-config")["data"]["prometheus.yml"]
+        )
+        return {j["job_name"]: j for j in config["scrape_configs"] if "blackbox" in j["job_name"]}
+
+    jobs = probe_jobs(
+        "--set", "blackboxExporter.hostTargets[0].target=https://shop.example.net",
+        "--set", "blackboxExporter.hostTargets[0].module=tls_expiry",
+    )  # fmt: skip
+    assert sorted(jobs) == ["blackbox-hosts", "blackbox-ingresses", "blackbox-services"]
+    assert jobs["blackbox-hosts"]["static_configs"] == [
+        {"targets": ["https://shop.example.net"], "labels": {"module": "tls_expiry"}}
+    ]
+    assert probe_jobs("--set", "blackboxExporter.enabled=false") == {}
 
 
 def test_alertmanager_config_passes_amtool_with_receivers_from_values(tmp_path: Path) -> None:
@@ -237,7 +264,7 @@ def test_sharded_exporter_and_textfile_sidecar() -> None:
 
 
 def test_exporters_accept_only_prometheus(rendered: list[dict[str, Any]]) -> None:
-    for component in ("cluster-exporter", "node-exporter"):
+    for component in ("cluster-exporter", "node-exporter", "blackbox-exporter"):
         policy = find(rendered, "NetworkPolicy", f"-{component}")
         (rule,) = policy["spec"]["ingress"]
         (peer,) = rule["from"]

@@ -9,11 +9,8 @@ are unit-tested by promtool (deploy/prometheus/tests/general_test.yml).
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from kubepulse.processes import ProcessGroup
 from kubepulse.stack.alertmanager import load_alertmanager_config
@@ -24,15 +21,6 @@ from kubepulse.stack.local import (
     start_stack_alertmanager,
     wait_until,
 )
-
-
-@pytest.fixture
-def hooks() -> Iterator[WebhookReceiver]:
-    receiver = WebhookReceiver()
-    try:
-        yield receiver
-    finally:
-        receiver.close()
 
 
 def states(url: str) -> dict[str, dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""The Prometheus, Alertmanager and node_exporter releases the Helm chart deploys, built locally.
+"""The Prometheus, Alertmanager and exporter releases the Helm chart deploys, built locally.
 
 Tests, the demo and the stack runners run the same releases the chart's images hold (the versions
 in ``kubepulse.versions``), not Debian's older packages: Prometheus 3 changed regex matching,
@@ -10,7 +10,8 @@ version that ships. Each release is compiled once from its Go module into
   the module proxy as ``v0.3MM.P``: 3.5.0 is ``v0.305.0``). The web UI's assets are not built in
   (they need a Node.js build); the HTTP API, which is all kubepulse uses, is complete without them.
 - ``alertmanager`` and ``amtool`` from ``github.com/prometheus/alertmanager``;
-- ``node_exporter`` from ``github.com/prometheus/node_exporter``.
+- ``node_exporter`` from ``github.com/prometheus/node_exporter``;
+- ``blackbox_exporter`` from ``github.com/prometheus/blackbox_exporter``.
 
 Prometheus's go.mod has ``replace`` directives, so ``go install mod@version`` refuses it: every
 release is built as the main module from a copy of its source in the module cache, with its own
@@ -102,6 +103,12 @@ RELEASES: dict[str, Release] = {
         versions.NODE_EXPORTER,
         "github.com/prometheus/node_exporter",
         {"node_exporter": "."},
+    ),
+    "blackbox_exporter": Release(
+        "blackbox_exporter",
+        versions.BLACKBOX_EXPORTER,
+        "github.com/prometheus/blackbox_exporter",
+        {"blackbox_exporter": "."},
     ),
 }
 _RELEASE_OF = {command: r for r in RELEASES.values() for command in r.commands}
@@ -212,8 +219,8 @@ def ensure_releases(names: Iterable[str] | None = None, *, build: bool = True) -
 
 
 def binary(command: str, *, build: bool = True) -> Path:
-    """The path of ``prometheus``, ``promtool``, ``alertmanager``, ``amtool`` or
-    ``node_exporter`` at the pinned release, building its release if it is missing."""
+    """The path of ``prometheus``, ``promtool``, ``alertmanager``, ``amtool``, ``node_exporter``
+    or ``blackbox_exporter`` at the pinned release, building its release if it is missing."""
     if command not in _RELEASE_OF:
         raise ValueError(f"unknown command {command!r}; known: {', '.join(_RELEASE_OF)}")
     return ensure_releases([_RELEASE_OF[command].name], build=build)[command]

@@ -45,6 +45,16 @@ _LOOPBACK_NODES: list[dict[str, Any]] = [
 ]
 
 
+# Probe jobs (metrics_path /probe): the probed host, whatever discovery or a static list named,
+# becomes 127.0.0.1 with its scheme, port and path kept; the ``instance`` label keeps the name.
+_LOOPBACK_PROBE_TARGET: dict[str, Any] = {
+    "source_labels": ["__param_target"],
+    "regex": r"([a-z]+://)?(\[[^\]]*\]|[^/:]*)(.*)",
+    "target_label": "__param_target",
+    "replacement": "${1}127.0.0.1${3}",
+}
+
+
 def load_prometheus_config(path: Path | None = None) -> dict[str, Any]:
     """The production config (``deploy/prometheus/prometheus.yml`` unless ``path``) as a dict."""
     path = path or deploy_dir() / "prometheus" / "prometheus.yml"
@@ -83,6 +93,12 @@ def _local_job(
     else:
         job.pop("static_configs", None)
         job["static_configs"] = [{"targets": [address]}]
+    if job.get("metrics_path") == "/probe":
+        job["relabel_configs"] = [
+            *job.get("relabel_configs", []),
+            _LOOPBACK_PROBE_TARGET,
+            {"target_label": "__address__", "replacement": address},
+        ]
     return job
 
 
@@ -105,8 +121,10 @@ def render_prometheus_config(
     loopback ``host:port``) it is the local overlay: jobs not named are removed, kept jobs scrape
     only their loopback address (Kubernetes SD jobs keep discovering through ``kubeconfig`` and
     have every discovered target rewritten; node jobs keep only nodes at 127.0.0.1 and scrape
-    the kubelet paths kwok serves), ``alerting`` points at ``alertmanagers`` only, and
-    ``sd_namespaces`` limits discovery to those namespaces (jobs that name their own keep them).
+    the kubelet paths kwok serves; probe jobs scrape the blackbox exporter at their address and
+    probe 127.0.0.1 in place of every target's host), ``alerting`` points at ``alertmanagers``
+    only, and ``sd_namespaces`` limits discovery to those namespaces (jobs that name their own
+    keep them).
     Raises ``ValueError`` for an unknown job or a non-loopback address.
     """
     config = load_prometheus_config(base)

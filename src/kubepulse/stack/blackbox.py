@@ -1,0 +1,37 @@
+"""Run blackbox_exporter (the release the chart deploys) on loopback with the stack's modules.
+
+``start_blackbox_exporter`` is what the stack tests and the demo probe through: the modules are
+``deploy/blackbox/blackbox.yml`` unchanged, and the Prometheus local overlay rewrites every probe
+target's host to 127.0.0.1 (``kubepulse.stack.prometheus``), so nothing but loopback is probed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kubepulse.processes import LOOPBACK, ProcessGroup, free_port
+from kubepulse.stack import deploy_dir
+from kubepulse.stack.binaries import binary
+
+__all__ = ["blackbox_config_path", "start_blackbox_exporter"]
+
+
+def blackbox_config_path() -> Path:
+    """``deploy/blackbox/blackbox.yml``: the modules the chart and the Ansible role install."""
+    return deploy_dir() / "blackbox" / "blackbox.yml"
+
+
+def start_blackbox_exporter(
+    group: ProcessGroup, *, port: int | None = None, config: Path | None = None
+) -> str:
+    """Start blackbox_exporter on 127.0.0.1 with ``config`` (default the stack's modules);
+    return its URL once ``/-/healthy`` answers."""
+    port = port or free_port()
+    url = f"http://{LOOPBACK}:{port}"
+    argv = [
+        str(binary("blackbox_exporter")),
+        f"--config.file={config or blackbox_config_path()}",
+        f"--web.listen-address={LOOPBACK}:{port}",
+    ]
+    group.start("blackbox_exporter", argv, ready_url=f"{url}/-/healthy", timeout=60)
+    return url
