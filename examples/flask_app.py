@@ -10,6 +10,11 @@ gunicorn with 2 workers (multiprocess metrics, TLS and basic auth from a web con
     PROMETHEUS_MULTIPROC_DIR=/tmp/kubepulse-mp KUBEPULSE_WEB_CONFIG=web.yml \\
       gunicorn -c examples/gunicorn.conf.py --pythonpath examples flask_app:app
 
+uWSGI, as the seed runs its dispatcher app, with 4 processes::
+
+    PROMETHEUS_MULTIPROC_DIR=/tmp/kubepulse-mp uwsgi --http 127.0.0.1:9999 \\
+      --wsgi-file examples/flask_app.py --callable app_dispatch --processes 4
+
 ``HELLO_MAX_LATENCY_SECONDS`` (default 1) bounds the random latency of ``/``.
 """
 
@@ -46,6 +51,8 @@ def fail() -> str:
 
 
 instrument(app)
+# The WSGI dispatcher serving the app, /metrics and /healthz (uWSGI's --callable app_dispatch).
+app_dispatch = app.wsgi_app
 
 if __name__ == "__main__":
     app.run(host="127.0.0.1", port=9999)

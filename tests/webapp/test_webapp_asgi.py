@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import psutil
-from webapp_helpers import APPS, BIN, fetch, scrape
+from webapp_helpers import APPS, BIN, fetch, scrape, stale_multiproc_dir, wait_until
 
 from kubepulse.exposition.pki import write_web_config
 from kubepulse.processes import ProcessGroup, free_port
@@ -105,9 +105,7 @@ def _workers(master: int) -> set[int]:
 
 
 def test_gunicorn_uvicorn_workers_multiprocess(tmp_path: Path) -> None:
-    mp_dir = tmp_path / "mp"
-    mp_dir.mkdir()
-    (mp_dir / "counter_999999.db").write_bytes(b"stale")
+    mp_dir = stale_multiproc_dir(tmp_path)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {"PROMETHEUS_MULTIPROC_DIR": str(mp_dir)}
@@ -117,10 +115,7 @@ def test_gunicorn_uvicorn_workers_multiprocess(tmp_path: Path) -> None:
     argv += ["-w", "2", "-b", f"127.0.0.1:{port}", "--chdir", str(APPS), "asgi_apps:fastapi_app"]
     with ProcessGroup(tmp_path / "logs") as group:
         master = group.start("gunicorn", argv, env=env, ready_port=port)
-        deadline = time.monotonic() + 30
-        while len(_workers(master.pid)) < 2:
-            assert time.monotonic() < deadline, "gunicorn did not start 2 workers"
-            time.sleep(0.1)
+        wait_until(lambda: len(_workers(master.pid)) == 2, 30, "gunicorn did not start 2 workers")
         assert not (mp_dir / "counter_999999.db").exists()
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             bodies = list(pool.map(lambda i: fetch(f"{base}/items/{i}")[1], range(60)))

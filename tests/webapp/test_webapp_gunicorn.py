@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import psutil
-from webapp_helpers import ROOT, fetch, scrape
+from webapp_helpers import ROOT, fetch, scrape, stale_multiproc_dir, wait_until
 
 from kubepulse.processes import ProcessGroup, free_port
 
@@ -32,9 +32,7 @@ def _workers(master_pid: int) -> set[int]:
 
 
 def test_two_gunicorn_workers_aggregate_and_dead_workers_are_marked(tmp_path: Path) -> None:
-    mp_dir = tmp_path / "mp"
-    mp_dir.mkdir()
-    (mp_dir / "counter_999999.db").write_bytes(b"stale file from an earlier run")
+    mp_dir = stale_multiproc_dir(tmp_path)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
@@ -49,10 +47,7 @@ def test_two_gunicorn_workers_aggregate_and_dead_workers_are_marked(tmp_path: Pa
         # Ready on the port, not on a request: an HTTP probe retried under load would add an
         # unknown number of requests to the counts checked below.
         master = group.start("gunicorn", argv, env=env, ready_port=port)
-        deadline = time.monotonic() + 20
-        while len(_workers(master.pid)) < 2:
-            assert time.monotonic() < deadline, "gunicorn did not start 2 workers"
-            time.sleep(0.1)
+        wait_until(lambda: len(_workers(master.pid)) == 2, 20, "gunicorn did not start 2 workers")
         assert not (mp_dir / "counter_999999.db").exists()  # on_starting emptied the folder
 
         # Concurrent slow requests keep both sync workers busy, so both serve traffic.

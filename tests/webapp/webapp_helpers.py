@@ -6,8 +6,10 @@
 from __future__ import annotations
 
 import sys
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -42,3 +44,19 @@ def scrape(base: str, headers: dict[str, str] | None = None) -> dict[str, float]
     status, body = fetch(base + "/metrics", headers)
     assert status == 200, body
     return series(body.decode())
+
+
+def wait_until(check: Callable[[], bool], timeout: float, message: str) -> None:
+    """Poll ``check`` every 0.1 s until it is true; fail with ``message`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.1)
+
+
+def stale_multiproc_dir(tmp_path: Path) -> Path:
+    """An empty-looking multiprocess folder holding one value file from an "earlier run"."""
+    mp_dir = tmp_path / "mp"
+    mp_dir.mkdir()
+    (mp_dir / "counter_999999.db").write_bytes(b"stale file from an earlier run")
+    return mp_dir

@@ -191,6 +191,7 @@ class AppMetrics:
                 self.registry.register(_Uptime(uptime, self.started))
             return self.registry
         # Per-worker values live in files; each scrape aggregates them, whichever worker answers.
+        mp.clear_before_uwsgi_forks(directory)
         exposed = mp.exposed_registry(directory)
         exposed.register(_Uptime(uptime, mp.shared_start_time(directory)))
         return exposed

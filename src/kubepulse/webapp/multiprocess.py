@@ -47,6 +47,33 @@ def clear(directory: Path | None = None) -> None:
             path.unlink(missing_ok=True)
 
 
+_cleared_by: set[int] = set()
+
+
+def clear_before_uwsgi_forks(directory: Path) -> None:
+    """Under uWSGI, empty ``directory`` while the app loads in the first process, before forking.
+
+    uWSGI has no start hook for Python; by default it imports the app once and forks the other
+    workers from that process (``uwsgi.worker_id()`` is 0 then). With ``--lazy-apps`` every worker
+    imports the app itself, and nothing is cleared: empty the folder before starting uWSGI.
+    """
+    try:
+        import uwsgi  # type: ignore[import-not-found]
+    except ImportError:
+        return
+    if uwsgi.worker_id() == 0 and os.getpid() not in _cleared_by:
+        _cleared_by.add(os.getpid())
+        clear(directory)
+
+
+def _running(pid: int) -> bool:
+    # A killed worker whose parent never reaps it (uWSGI without --master) stays a zombie.
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
 def mark_dead_workers(directory: Path) -> list[int]:
     """``mark_process_dead`` for every pid with live-gauge files that no longer runs; their pids."""
     from prometheus_client import multiprocess
@@ -55,7 +82,7 @@ def mark_dead_workers(directory: Path) -> list[int]:
         {
             int(m.group(1))
             for m in map(_LIVE_FILE.fullmatch, os.listdir(directory))
-            if m is not None and not psutil.pid_exists(int(m.group(1)))
+            if m is not None and not _running(int(m.group(1)))
         }
     )
     for pid in dead:
