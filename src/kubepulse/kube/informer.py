@@ -18,6 +18,13 @@
 * ``end_at(t)`` ends the loop at ``t``: the open watch is closed then, a watch opened later asks
   the server to end by then, and nothing read later is delivered.
 
+``transform(obj)`` (client-go's ``SetTransform``) is applied to each kept object as soon as its
+page or event is decoded, before the handler sees it; what it returns must keep
+``metadata.uid``. A handler that only needs a digest of each object (pre-rendered text) lets the
+decoded JSON go page by page instead of holding the whole first list. While one page is being
+kept and transformed, the next one is already being fetched. ``DELETED`` events are handed over
+as decoded (only their UID matters).
+
 Two kinds of handler. An ``InformerHandler`` sees batches: ``apply(upserts, deleted_uids,
 synced)`` with raw object dicts. An ``EventHandler`` sees each list and each event with the time
 its data was read (``clock()``, monotonic by default, taken as the event's line arrives).
@@ -32,6 +39,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from collections.abc import Set as AbstractSet
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote
@@ -158,6 +166,7 @@ class Informer:
         label_selector: str | None = None,
         field_selector: str | None = None,
         keep: Callable[[dict[str, Any]], bool] | None = None,
+        transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         stats: InformerStats | None = None,
         backoff: Backoff | None = None,
         watch_timeout: tuple[int, int] = (300, 600),
@@ -176,6 +185,7 @@ class Informer:
         self.label_selector = label_selector
         self.field_selector = field_selector
         self.keep = keep
+        self.transform = transform
         self.stats = stats
         self.backoff = backoff or Backoff()
         self.watch_timeout = watch_timeout
@@ -309,15 +319,25 @@ class Informer:
         path = self.resource.path(self.namespace)
         params = {**self._params(), "limit": str(LIST_PAGE_SIZE)}
         items: list[dict[str, Any]] = []
+
+        def fetch(page_params: dict[str, str]) -> dict[str, Any]:
+            self.requests += 1
+            return self.client.get_json(path, page_params)
+
         try:
-            while True:
-                self.requests += 1
-                page = self.client.get_json(path, params)
-                items.extend(page.get("items") or ())
-                meta = page.get("metadata") or {}
-                if not meta.get("continue"):
-                    break
-                params["continue"] = meta["continue"]
+            # One page in flight while the one before is kept and transformed.
+            with ThreadPoolExecutor(1, thread_name_prefix=f"list-{self.label}") as pool:
+                pending = pool.submit(fetch, dict(params))
+                while True:
+                    page = pending.result()
+                    meta = page.get("metadata") or {}
+                    if meta.get("continue"):
+                        params["continue"] = meta["continue"]
+                        pending = pool.submit(fetch, dict(params))
+                    items.extend(self._prepared(page.pop("items", None) or ()))
+                    del page
+                    if not meta.get("continue"):
+                        break
         except GoneError:
             # The continue token expired mid-list: start over.
             if self.stats:
@@ -330,11 +350,15 @@ class Informer:
         received = self.clock()
         if self.stats:
             self.stats.list_result(self.resource.name, True)
-        if self.keep is not None:
-            items = [o for o in items if self.keep(o)]
         self.resource_version = str(meta.get("resourceVersion") or "")
         self._listed(items, received)
         log.debug("%s: listed %d objects at %s", self.label, len(items), self.resource_version)
+
+    def _prepared(self, objects: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``objects`` that ``keep`` keeps, transformed."""
+        keep, transform = self.keep, self.transform
+        kept = [o for o in objects if keep(o)] if keep is not None else list(objects)
+        return [transform(o) for o in kept] if transform is not None else kept
 
     def _listed(self, items: list[dict[str, Any]], received: float) -> None:
         uids = {o["metadata"]["uid"] for o in items}
@@ -417,8 +441,7 @@ class Informer:
             raise exc
         if initial is not None:
             if kind != "BOOKMARK":
-                if self.keep is None or self.keep(obj):
-                    initial.append(obj)
+                initial.extend(self._prepared((obj,)))
             elif (meta.get("annotations") or {}).get(INITIAL_EVENTS_END) == "true":
                 self.client.streaming_lists = True
                 if self.stats:
@@ -443,5 +466,5 @@ class Informer:
                 self._sink.changed("DELETED", obj, received)
             return None
         self._known.add(uid)
-        self._sink.changed(str(kind), obj, received)
+        self._sink.changed(str(kind), self.transform(obj) if self.transform else obj, received)
         return None
