@@ -479,6 +479,9 @@ class ClusterExporter:
                         namespace=scope,
                         field_selector=selector,
                         keep=keep,
+                        # The store needs only each object's text; the requests-by-label
+                        # fan-out also reads the pods themselves.
+                        transform=store.transform if handler is store else None,
                         stats=self.telemetry,
                         backoff=Backoff(cap=opts.backoff_cap),
                     )

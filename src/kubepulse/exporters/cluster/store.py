@@ -8,6 +8,10 @@ header, one per family body): gzip streams may be concatenated (RFC 1952 multi-m
 unchanged family is never compressed twice and a scrape storm costs no compression at all, in
 text format 0.0.4 and in OpenMetrics alike.
 
+Only the rendered text is kept per object. ``transform`` (the informer's hook) renders each object
+as its page or event is decoded and hands on just its UID and text, so the decoded JSON of a
+first list is let go page by page rather than held whole until the list completes.
+
 An update that leaves a family's text unchanged (a pod's status moves, its ``kube_pod_info`` does
 not) does not invalidate that family's caches.
 """
@@ -36,6 +40,8 @@ __all__ = [
 Labels = Sequence[tuple[str, str]]
 Sample = tuple[Labels, float]
 Object = dict[str, Any]
+# Where ``KindStore.transform`` puts an object's rendered text.
+_RENDERED = "kubepulse.rendered"
 
 
 @dataclass(frozen=True)
@@ -89,16 +95,48 @@ def _pairs(labels: Labels) -> str:
     return ",".join(f'{k}="{escape_label_value(v)}"' for k, v in labels)
 
 
+# Most extra label sets and values repeat across objects (``phase="Running"``, ``1``), so their
+# text is looked up rather than escaped and formatted again. Bounded: emptied when full, so
+# high-cardinality labels cost a little churn here, never memory.
+_CACHE_LIMIT = 8192
+_pairs_text: dict[Labels, str] = {}
+_value_text: dict[float, str] = {}
+
+
+def _cached(cache: dict[Any, str], key: Any, make: Callable[[Any], str]) -> str:
+    try:
+        return cache[key]
+    except KeyError:
+        text = cache[key] = make(key)
+        if len(cache) > _CACHE_LIMIT:
+            cache.clear()
+        return text
+
+
+def _extra_pairs(extra: Labels) -> str:
+    try:
+        return _cached(_pairs_text, extra, _pairs)
+    except TypeError:  # a list: unhashable
+        return _pairs(extra)
+
+
+def _value(value: float) -> str:
+    # 1, 1.0 and True are equal keys and all render "1" (0, 0.0, -0.0 and False "0").
+    return _cached(_value_text, value, format_value)
+
+
 def render_object(specs: Sequence[FamilySpec], prefix: Labels, obj: Object) -> list[bytes]:
     """The object's text for each family (``b""`` where it has no samples)."""
     head = _pairs(prefix)
+    sep = f"{head}," if head else ""
     out: list[bytes] = []
     for spec in specs:
         lines = []
+        start = spec.name + "{"
         for extra, value in spec.generate(obj):
-            labels = (f"{head},{_pairs(extra)}" if head else _pairs(extra)) if extra else head
-            lines.append(f"{spec.name}{{{labels}}} {format_value(value)}\n")
-        out.append("".join(lines).encode())
+            labels = sep + _extra_pairs(extra) if extra else head
+            lines.append(f"{start}{labels}}} {_value(value)}\n")
+        out.append("".join(lines).encode() if lines else b"")
     return out
 
 
@@ -138,10 +176,22 @@ class KindStore:
     def __len__(self) -> int:
         return len(self._objects)
 
+    def transform(self, obj: Object) -> Object:
+        """``obj`` reduced to its UID and its rendered text, which ``apply`` then takes as is."""
+        uid = obj["metadata"]["uid"]
+        return {"metadata": {"uid": uid}, _RENDERED: self._render(obj)}
+
+    def _render(self, obj: Object) -> list[bytes]:
+        return render_object(self.specs, self.prefix(obj), obj)
+
     def apply(self, upserts: Sequence[Object], deleted_uids: Iterable[str], synced: bool) -> None:
-        """Render ``upserts`` outside the lock, then swap them in and drop ``deleted_uids``."""
+        """Render ``upserts`` outside the lock (unless ``transform`` did), then swap them in and
+        drop ``deleted_uids``."""
         rendered = [
-            (obj["metadata"]["uid"], render_object(self.specs, self.prefix(obj), obj))
+            (
+                obj["metadata"]["uid"],
+                obj[_RENDERED] if _RENDERED in obj else self._render(obj),
+            )
             for obj in upserts
         ]
         with self._lock:
