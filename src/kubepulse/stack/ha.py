@@ -41,10 +41,18 @@ __all__ = [
 ]
 
 
-def replica_config(config_text: str, replica: str) -> str:
+def replica_config(
+    config_text: str, replica: str, static_targets: Mapping[str, str] | None = None
+) -> str:
     """``config_text`` (a Prometheus config) as replica ``replica``'s: external label
-    ``replica=REPLICA`` and ``alert_relabel_configs`` dropping ``replica`` from every alert sent."""
+    ``replica=REPLICA`` and ``alert_relabel_configs`` dropping ``replica`` from every alert sent.
+    ``static_targets`` (job -> loopback ``host:port``) adds one statically configured job each."""
     config = yaml.safe_load(config_text)
+    for job, address in (static_targets or {}).items():
+        require_loopback(f"http://{address}")
+        config["scrape_configs"].append(
+            {"job_name": job, "static_configs": [{"targets": [address]}]}
+        )
     config.setdefault("global", {}).setdefault("external_labels", {})["replica"] = replica
     alerting = config.setdefault("alerting", {})
     relabel = alerting.setdefault("alert_relabel_configs", [])
@@ -118,6 +126,7 @@ def start_prometheus_replicas(
     targets: Mapping[str, str],
     alertmanager_urls: Sequence[str],
     rule_files: Sequence[Path],
+    static_targets: Mapping[str, str] | None = None,
     interval: str = "1s",
     retention: str = "1d",
 ) -> dict[str, str]:
@@ -125,9 +134,10 @@ def start_prometheus_replicas(
 
     Each runs the stack's config as the local overlay (``render_prometheus_config``) with
     ``targets`` (job -> loopback ``host:port``) shared by all replicas, except that its own
-    ``prometheus`` job scrapes itself; every replica sends alerts to every URL in
-    ``alertmanager_urls``, re-sending firing alerts every second. Processes are named
-    ``prometheus-CLUSTER-REPLICA``.
+    ``prometheus`` job scrapes itself, and ``static_targets`` (job -> ``host:port``, jobs outside
+    the stack's config, without discovery) are scraped by all replicas too; every replica sends
+    alerts to every URL in ``alertmanager_urls``, re-sending firing alerts every second.
+    Processes are named ``prometheus-CLUSTER-REPLICA``.
     """
     urls = {}
     for replica in replicas:
@@ -143,7 +153,7 @@ def start_prometheus_replicas(
         urls[replica] = start_prometheus(
             group,
             workdir / f"prometheus-{cluster}-{replica}",
-            replica_config(config, replica),
+            replica_config(config, replica, static_targets),
             port=port,
             retention=retention,
             # The default (1m) held a new alert back for longer than the tests wait.
