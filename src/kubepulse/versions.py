@@ -8,13 +8,24 @@ fails when one of them drifts.
 
 from __future__ import annotations
 
-__all__ = ["ALERTMANAGER", "BLACKBOX_EXPORTER", "NODE_EXPORTER", "PROMETHEUS", "RELEASES"]
+__all__ = [
+    "ALERTMANAGER",
+    "BLACKBOX_EXPORTER",
+    "NODE_EXPORTER",
+    "PROMETHEUS",
+    "RELEASES",
+    "THANOS",
+]
 
 PROMETHEUS = "3.5.0"
 ALERTMANAGER = "0.28.1"
 NODE_EXPORTER = "1.9.1"
 # Debian bookworm packages 0.23.0; the chart, the Ansible role and the tests run this release.
 BLACKBOX_EXPORTER = "0.27.0"
+# The Thanos sidecar image the chart can add to Prometheus, and the release built on request
+# (not by the default build: about 12 minutes cold on two cores). 0.42.x needs Go >= 1.26.10;
+# 0.40.1 (go 1.25) builds with the Go installed here, no GOTOOLCHAIN download.
+THANOS = "0.40.1"
 
 # Component name -> version, as the chart's values and the Ansible roles name the components.
 RELEASES: dict[str, str] = {

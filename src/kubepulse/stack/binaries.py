@@ -11,7 +11,10 @@ version that ships. Each release is compiled once from its Go module into
   (they need a Node.js build); the HTTP API, which is all kubepulse uses, is complete without them.
 - ``alertmanager`` and ``amtool`` from ``github.com/prometheus/alertmanager``;
 - ``node_exporter`` from ``github.com/prometheus/node_exporter``;
-- ``blackbox_exporter`` from ``github.com/prometheus/blackbox_exporter``.
+- ``blackbox_exporter`` from ``github.com/prometheus/blackbox_exporter``;
+- on request only (``ensure_releases(["thanos"])`` or ``binary("thanos")``, never by the default
+  build, which a cold CI run pays for): ``thanos`` from ``github.com/thanos-io/thanos`` (its
+  go.mod has ``replace`` directives too; built the same way, 12 minutes cold here).
 
 Prometheus's go.mod has ``replace`` directives, so ``go install mod@version`` refuses it: every
 release is built as the main module from a copy of its source in the module cache, with its own
@@ -39,6 +42,7 @@ from kubepulse import versions
 from kubepulse.testing.binaries import OUT, BuildError, _Builder, _go
 
 __all__ = [
+    "ON_REQUEST",
     "PROMETHEUS_VERSION",
     "RELEASES",
     "Release",
@@ -111,7 +115,13 @@ RELEASES: dict[str, Release] = {
         {"blackbox_exporter": "."},
     ),
 }
-_RELEASE_OF = {command: r for r in RELEASES.values() for command in r.commands}
+ON_REQUEST: dict[str, Release] = {
+    "thanos": Release(
+        "thanos", versions.THANOS, "github.com/thanos-io/thanos", {"thanos": "./cmd/thanos"}
+    ),
+}
+_ALL = {**RELEASES, **ON_REQUEST}
+_RELEASE_OF = {command: r for r in _ALL.values() for command in r.commands}
 # Two cores here: a third concurrent build only adds contention.
 BUILD_WORKERS = 2
 
@@ -191,13 +201,14 @@ def _build_locked(release: Release, go: str, missing: list[str]) -> dict[str, fl
 
 
 def ensure_releases(names: Iterable[str] | None = None, *, build: bool = True) -> dict[str, Path]:
-    """Paths of every command of the named releases (default all), building what is missing.
+    """Paths of every command of the named releases (default all of ``RELEASES``; the
+    ``ON_REQUEST`` ones only when named), building what is missing.
 
     Idempotent: a second call costs a few ``stat`` calls. With ``build=False`` a missing command
     raises ``BuildError`` instead of starting a build. Build times (seconds per command) are
     recorded in ``~/.cache/kubepulse/stack-build-times.json``.
     """
-    wanted = [RELEASES[n] for n in (names if names is not None else RELEASES)]
+    wanted = [_ALL[n] for n in (names if names is not None else RELEASES)]
     todo = [r for r in wanted if r.missing()]
     if todo and not build:
         missing = [c for r in todo for c in r.missing()]
@@ -219,8 +230,9 @@ def ensure_releases(names: Iterable[str] | None = None, *, build: bool = True) -
 
 
 def binary(command: str, *, build: bool = True) -> Path:
-    """The path of ``prometheus``, ``promtool``, ``alertmanager``, ``amtool``, ``node_exporter``
-    or ``blackbox_exporter`` at the pinned release, building its release if it is missing."""
+    """The path of ``prometheus``, ``promtool``, ``alertmanager``, ``amtool``, ``node_exporter``,
+    ``blackbox_exporter`` or ``thanos`` at the pinned release, building its release if it is
+    missing."""
     if command not in _RELEASE_OF:
         raise ValueError(f"unknown command {command!r}; known: {', '.join(_RELEASE_OF)}")
     return ensure_releases([_RELEASE_OF[command].name], build=build)[command]
