@@ -13,7 +13,8 @@ Figures asserted (the acceptance bounds; a scrape is a new connection's full GET
 - open-files limit 256: the cap fits it (192); 1,000 idle sockets and then EMFILE itself (the
   limit lowered under the running process): scrapes < 1 s, one log line, no busy loop
   (< 0.3 s of CPU in 2 s while accept() keeps failing; a busy loop burns ~2 s);
-- 200 wrong-password requests in flight at bcrypt cost 12: a right, uncached login < 2 s.
+- 200 wrong-password requests in flight at bcrypt cost 12: a right, uncached login < 2 s
+  (or three bcrypt checks timed beside it, when the shared host is slower than that).
 
 The time bounds are the acceptance figures themselves: a scrape that hangs behind an attack can
 only be shown by a bound.
@@ -281,7 +282,7 @@ def test_wrong_password_flood_does_not_delay_a_right_login(tmp_path: Path) -> No
         _, _, body = timed_get(port, headers=cached)
     assert (status, cached_status) == (200, 200)
     bound = login_bound(one_check)
-    assert took < bound, f"the right login took {took:.2f} s (bound {bound:.2f} s)"
+    assert took < bound, f"the right login took {took:.2f} s (bound {bound:.2f} s, {one_check=})"
     assert cached_took < 0.5
     # The flood was answered, mostly without bcrypt (429 and 503), never queued.
     assert sum(seen.values()) >= 200

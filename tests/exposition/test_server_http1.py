@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import random
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -246,7 +247,8 @@ def test_at_the_cap_with_every_connection_busy_a_new_one_is_refused_and_counted(
             for sock in busy:
                 sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
             deadline = time.monotonic() + 5
-            while server._loop.waiting:  # until both requests have left the loop for workers
+            # Until both requests have left the loop for workers.
+            while len(server._loop.conns) < 2 or server._loop.waiting:
                 assert time.monotonic() < deadline
                 time.sleep(0.01)
             answer = raw_exchange(server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -258,3 +260,56 @@ def test_at_the_cap_with_every_connection_busy_a_new_one_is_refused_and_counted(
                 assert sock.recv(65536).endswith(b"slow 1\n")
                 sock.close()
         assert _status(raw_exchange(server.port, b"GET /healthz HTTP/1.0\r\n\r\n"))[0] == 200
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_a_client_that_never_reads_its_response_holds_no_worker(
+    tls: bool, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """One worker; three clients ask for a 20 MB body and never read it. Their responses wait
+    in the event loop (closed at the write deadline, 2 s here), so a scrape behind them is
+    answered at once, not after the deadline."""
+    from kubepulse.exposition.pki import make_loopback_pki, write_web_config
+    from kubepulse.exposition.webconfig import load_web_config
+
+    big = [b"x" * 1000 + b"\n"] * 20_000
+    config = None
+    ctx = None
+    if tls:
+        pki = make_loopback_pki(tmp_path_factory.mktemp("pki"))
+        config = load_web_config(write_web_config(tmp_path_factory.mktemp("web") / "w.yml", pki))
+        ctx = ssl.create_default_context(cafile=str(pki.ca_cert))
+    limits = ServerLimits(workers=1, write_timeout=2.0)
+    routes = {"/big": lambda _: Response(body=big), "/small": lambda _: Response(body=b"s 1\n")}
+    with ExporterServer(routes, web_config=config, limits=limits) as server:
+        stalled = []
+        for _ in range(3):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            if ctx is not None:
+                sock = ctx.wrap_socket(sock, server_hostname="127.0.0.1")
+            sock.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+            stalled.append(sock)
+        try:
+            deadline = time.monotonic() + 5
+            while len(server._loop.writing) < 3:
+                assert time.monotonic() < deadline, "the big responses did not reach the loop"
+                time.sleep(0.01)
+            start = time.monotonic()
+            conn = (
+                http.client.HTTPSConnection("127.0.0.1", server.port, context=ctx, timeout=5)
+                if ctx
+                else http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+            )
+            conn.request("GET", "/small")
+            assert conn.getresponse().read() == b"s 1\n"
+            took = time.monotonic() - start
+            conn.close()
+            assert took < 1.0  # a worker held by a stalled reader would make this 2 s
+            deadline = time.monotonic() + 6
+            while server.stats().get("closed:write_timeout", 0) < 3:
+                assert time.monotonic() < deadline, "the stalled writes were never closed"
+                time.sleep(0.05)
+        finally:
+            for sock in stalled:
+                sock.close()

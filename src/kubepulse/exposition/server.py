@@ -248,7 +248,7 @@ class _Conn:
     """One client connection and where it is: peek/handshake/reading/idle (the event loop
     watches it), busy (a worker has it), draining (being closed after an error answer)."""
 
-    __slots__ = ("buf", "client", "deadline", "head", "scanned", "sock", "state")
+    __slots__ = ("buf", "client", "deadline", "head", "keep", "out", "scanned", "sock", "state")
 
     def __init__(self, sock: socket.socket, client: str, state: str, deadline: float) -> None:
         self.sock: socket.socket = sock
@@ -258,6 +258,58 @@ class _Conn:
         self.head: tuple[RequestHead, int] | None = None
         self.state = state
         self.deadline = deadline
+        self.out: _Outgoing | None = None
+        self.keep = False
+
+
+class _Outgoing:
+    """A response written without blocking: scatter-gather views (plain HTTP), or 256 KiB
+    batches (TLS, where a write that would block is retried with the same batch, as OpenSSL
+    requires). A worker writes what the socket takes at once; a client that reads slowly gets
+    the rest from the event loop as its socket drains, so it never holds a worker."""
+
+    __slots__ = ("i", "tls", "views")
+
+    def __init__(self, chunks: Sequence[bytes], tls: bool) -> None:
+        self.tls = tls
+        if tls:
+            batches: list[bytes] = []
+            batch: list[bytes] = []
+            size = 0
+            for chunk in chunks:
+                batch.append(chunk)
+                size += len(chunk)
+                if size >= _TLS_BATCH:
+                    batches.append(b"".join(batch))
+                    batch, size = [], 0
+            if batch:
+                batches.append(b"".join(batch))
+            chunks = batches
+        self.views = [memoryview(c) for c in chunks if c]
+        self.i = 0
+
+    def push(self, sock: socket.socket) -> bool:
+        """Write until done (True) or the socket would block (False); OSError if it failed."""
+        views = self.views
+        while self.i < len(views):
+            try:
+                if self.tls:
+                    sent = sock.send(views[self.i])
+                else:
+                    sent = sock.sendmsg(views[self.i : self.i + _IOV_MAX])
+            except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError):
+                return False
+            except ssl.SSLWantReadError:  # renegotiation-like states: wait, then retry
+                return False
+            # Skip what went out; a partial send leaves the rest of one view for the next call.
+            while sent:
+                if sent >= len(views[self.i]):
+                    sent -= len(views[self.i])
+                    self.i += 1
+                else:
+                    views[self.i] = views[self.i][sent:]
+                    sent = 0
+        return True
 
 
 class _Loop:
@@ -297,8 +349,11 @@ class _Loop:
         self.waiting: OrderedDict[_Conn, None] = OrderedDict()
         self.idle: OrderedDict[_Conn, None] = OrderedDict()
         self.draining: OrderedDict[_Conn, None] = OrderedDict()
+        # Responses the loop finishes writing to slow readers; never evicted, closed at the
+        # write deadline.
+        self.writing: OrderedDict[_Conn, None] = OrderedDict()
         self.queue: queue.SimpleQueue[tuple[_Conn, RequestHead] | None] = queue.SimpleQueue()
-        self.returns: deque[tuple[_Conn, bool]] = deque()
+        self.returns: deque[tuple[_Conn, bool, _Outgoing | None]] = deque()
         self.workers: list[threading.Thread] = []
         self.stopping = False
         self.done = threading.Event()
@@ -314,7 +369,7 @@ class _Loop:
         self.counts[key] = self.counts.get(key, 0) + 1
 
     def _forget(self, conn: _Conn) -> None:
-        for table in (self.waiting, self.idle, self.draining):
+        for table in (self.waiting, self.idle, self.draining, self.writing):
             table.pop(conn, None)
 
     def close(self, conn: _Conn, reason: str) -> None:
@@ -341,7 +396,8 @@ class _Loop:
     def _set_state(self, conn: _Conn, state: str, deadline: float) -> None:
         self._forget(conn)
         conn.state, conn.deadline = state, deadline
-        table = {"idle": self.idle, "draining": self.draining}.get(state, self.waiting)
+        tables = {"idle": self.idle, "draining": self.draining, "writing": self.writing}
+        table = tables.get(state, self.waiting)
         table[conn] = None
 
     # ----------------------------------------------------------------- accepting
@@ -557,9 +613,10 @@ class _Loop:
 
     # ----------------------------------------------------------------- workers' side
 
-    def hand_back(self, conn: _Conn, keep: bool) -> None:
-        """Called by a worker when a response is sent: the loop takes the connection back."""
-        self.returns.append((conn, keep))
+    def hand_back(self, conn: _Conn, keep: bool, out: _Outgoing | None = None) -> None:
+        """Called by a worker when a response is sent, or (``out``) what is left of it would
+        block: the loop takes the connection back and finishes the response."""
+        self.returns.append((conn, keep, out))
         self.wake()
 
     def _take_back(self, now: float) -> None:
@@ -567,26 +624,39 @@ class _Loop:
             while os.read(self._wake_r, 4096):
                 pass
         while self.returns:
-            conn, keep = self.returns.popleft()
+            conn, keep, out = self.returns.popleft()
             if conn not in self.conns:
                 continue
-            if not keep or self.stopping:
-                conn.state = "done"
-                self.close(conn, "done")
+            if out is not None and not self.stopping:
+                conn.out, conn.keep = out, keep
+                self._set_state(conn, "writing", now + self.limits.write_timeout)
+                self.selector.register(conn.sock, selectors.EVENT_WRITE, conn)
                 continue
-            try:
-                conn.sock.setblocking(False)
-            except OSError:
-                conn.state = "done"
-                self.close(conn, "client")
-                continue
-            if conn.buf:  # pipelined: the next request is already (partly) here
-                self._set_state(conn, "reading", now + self.limits.read_header_timeout)
-            else:
-                self._set_state(conn, "idle", now + self.limits.idle_timeout)
+            self._after_response(conn, keep, now, register=True)
+
+    def _after_response(self, conn: _Conn, keep: bool, now: float, register: bool) -> None:
+        """Close the connection, or wait for its next request (``register``: it is not in the
+        selector, a worker had it)."""
+        if not keep or self.stopping:
+            self.close(conn, "done")
+            return
+        if conn.buf:  # pipelined: the next request is already (partly) here
+            self._set_state(conn, "reading", now + self.limits.read_header_timeout)
+        else:
+            self._set_state(conn, "idle", now + self.limits.idle_timeout)
+        if register:
             self.selector.register(conn.sock, selectors.EVENT_READ, conn)
-            if conn.buf:
-                self._parse(conn, now)
+        else:
+            self.selector.modify(conn.sock, selectors.EVENT_READ, conn)
+        if conn.buf:
+            self._parse(conn, now)
+
+    def _write(self, conn: _Conn, now: float) -> None:
+        assert conn.out is not None
+        if not conn.out.push(conn.sock):
+            return
+        conn.out = None
+        self._after_response(conn, conn.keep, now, register=False)
 
     # ----------------------------------------------------------------- the loop
 
@@ -595,6 +665,7 @@ class _Loop:
             (self.waiting, "header_timeout"),
             (self.idle, "idle_timeout"),
             (self.draining, "bad_request"),
+            (self.writing, "write_timeout"),
         ):
             expired = [c for c in table if c.deadline <= now]
             for conn in expired:
@@ -635,6 +706,8 @@ class _Loop:
                 self._peek(conn, now)
             elif conn.state == "handshake":
                 self._handshake(conn, now)
+            elif conn.state == "writing":
+                self._write(conn, now)
             else:
                 self._read(conn, now)
         except (OSError, ssl.SSLError) as exc:
@@ -689,18 +762,19 @@ class _Worker:
             if item is None:
                 return
             conn, head = item
-            keep = False
+            keep, out = False, None
             try:
-                keep = self.serve(conn, head)
+                keep, out = self.serve(conn, head)
             except (OSError, ssl.SSLError, TimeoutError) as exc:
                 # Client resets and timeouts are routine for a scrape target; one line, no trace.
                 log.debug("connection from %s: %s", conn.client, exc)
             except Exception:
                 log.exception("error serving %s", conn.client)
             finally:
-                self.loop.hand_back(conn, keep)
+                self.loop.hand_back(conn, keep, out)
 
-    def serve(self, conn: _Conn, head: RequestHead) -> bool:
+    def serve(self, conn: _Conn, head: RequestHead) -> tuple[bool, _Outgoing | None]:
+        """Answer one request: (keep the connection, what is left to write or None)."""
         owner = self.owner
         split = urlsplit(head.target)
         headers = Headers(head.headers)
@@ -722,8 +796,7 @@ class _Worker:
             else:
                 resp = self.route(split.path, split.query, head.method, headers)
         keep = head.keep_alive and not self.loop.stopping
-        self.send(conn, head, resp, headers, keep)
-        return keep
+        return keep, self.send(conn, head, resp, headers, keep)
 
     def route(self, path: str, query: str, method: str, headers: Headers) -> Response:
         handler = self.owner.routes.get(path)
@@ -738,7 +811,7 @@ class _Worker:
 
     def send(
         self, conn: _Conn, head: RequestHead, resp: Response, req_headers: Headers, keep: bool
-    ) -> None:
+    ) -> _Outgoing | None:
         chunks: Sequence[bytes] = [resp.body] if isinstance(resp.body, bytes) else resp.body
         out_headers = {**self.owner.extra_headers, **resp.headers}
         if "Content-Encoding" not in out_headers and "gzip" in (
@@ -762,41 +835,11 @@ class _Worker:
         except ValueError:
             log.exception("handler returned a bad header")
             status, chunks = _error_bytes(500, "internal error"), []
-        deadline = time.monotonic() + self.loop.limits.write_timeout
-        self.write(conn.sock, [status, *chunks] if head.method != "HEAD" else [status], deadline)
-
-    @staticmethod
-    def write(sock: socket.socket, chunks: Sequence[bytes], deadline: float) -> None:
-        def arm() -> None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("response not taken in time")
-            sock.settimeout(left)
-
-        if isinstance(sock, ssl.SSLSocket):
-            batch: list[bytes] = []
-            size = 0
-            for i, chunk in enumerate(chunks):
-                batch.append(chunk)
-                size += len(chunk)
-                if size >= _TLS_BATCH or i == len(chunks) - 1:
-                    arm()
-                    sock.sendall(b"".join(batch))
-                    batch, size = [], 0
-            return
-        views = [memoryview(c) for c in chunks if c]
-        i = 0
-        while i < len(views):
-            arm()
-            sent = sock.sendmsg(views[i : i + _IOV_MAX])
-            # Skip what went out; a partial send leaves the rest of one view for the next call.
-            while sent:
-                if sent >= len(views[i]):
-                    sent -= len(views[i])
-                    i += 1
-                else:
-                    views[i] = views[i][sent:]
-                    sent = 0
+        out = _Outgoing(
+            [status, *chunks] if head.method != "HEAD" else [status],
+            isinstance(conn.sock, ssl.SSLSocket),
+        )
+        return None if out.push(conn.sock) else out
 
 
 _SERVERS: weakref.WeakSet[ExporterServer] = weakref.WeakSet()
@@ -937,7 +980,8 @@ class _ServerMetrics(Collector):
         closed = CounterMetricFamily(
             "kubepulse_http_connections_closed",
             "Connections closed, by reason: header_timeout, idle_timeout, evicted (to make room "
-            "at the cap or when out of file descriptors), bad_request, client, done, tls_error.",
+            "at the cap or when out of file descriptors), write_timeout, bad_request, client, "
+            "done, tls_error.",
             labels=["address", "reason"],
         )
         accept_errors = CounterMetricFamily(
