@@ -36,11 +36,11 @@ Why not a server library (decided by ``benchmarks/slowloris``, results in
 ``benchmarks/results/slowloris.md``): under 500 slowloris sockets uvicorn (h11, asyncio) kept
 every one open past 15 s (it has no deadline for a request head) and the previous
 ``http.server``-based server did too, with one thread each (1 → 501 threads); this server
-closed all 500 at its deadline with no thread added and kept-alive scrapes at about 3 ms p50.
+closed all 500 at its deadline with no thread added and kept-alive scrapes at 3-5 ms p50.
 uvicorn would also join pre-rendered chunks into one buffer before writing (no scatter-gather
 ``sendmsg``), run our synchronous handlers and bcrypt in a thread pool behind the event loop,
 and cannot reload certificates in place; waitress has no TLS. A 22 MB chunked body, the
-cluster exporter's shape, is served faster than by the previous server (same benchmark).
+cluster exporter's shape, is served as fast as by the previous server (same benchmark).
 """
 
 from __future__ import annotations
