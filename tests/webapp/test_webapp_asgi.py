@@ -78,7 +78,7 @@ def test_starlette_mount_prefix_and_exclusions(tmp_path: Path) -> None:
     }
 
 
-def test_basic_auth_checks_run_off_the_event_loop(tmp_path: Path) -> None:
+def test_basic_auth_limits_wrong_passwords_and_keeps_cached_logins(tmp_path: Path) -> None:
     config = write_web_config(tmp_path / "web.yml", users={"prom": "pw"}, rounds=10)
     with ProcessGroup(tmp_path / "logs") as group:
         base = _uvicorn(group, "asgi_apps:fastapi_app", env={"KP_WEB_CONFIG": str(config)})
@@ -139,3 +139,21 @@ def test_gunicorn_uvicorn_workers_multiprocess(tmp_path: Path) -> None:
     # Each worker that served requests wrote its own files; the scrape summed them all.
     assert served <= workers
     assert all((mp_dir / f"counter_{pid}.db").exists() for pid in served)
+
+
+def test_a_bcrypt_check_does_not_hold_the_event_loop(tmp_path: Path) -> None:
+    """Ordering, not speed: an app request sent while a slow bcrypt check (cost 15, seconds on
+    this host) runs is answered before that check ends. On the event loop it would wait for it."""
+    config = write_web_config(tmp_path / "web.yml", users={"prom": "pw"}, rounds=15)
+    with ProcessGroup(tmp_path / "logs") as group:
+        base = _uvicorn(group, "asgi_apps:fastapi_app", env={"KP_WEB_CONFIG": str(config)})
+        bad = {"Authorization": "Basic " + base64.b64encode(b"prom:wrong").decode()}
+        done: dict[str, float] = {}
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            check = pool.submit(lambda: (fetch(base + "/metrics", bad)[0], time.monotonic()))
+            time.sleep(0.5)  # the check is under way (cost 15 takes far longer than this)
+            assert fetch(f"{base}/items/1")[0] == 200
+            done["app"] = time.monotonic()
+            status, done["check"] = check.result(timeout=120)
+    assert status == 401
+    assert done["app"] < done["check"]

@@ -242,3 +242,46 @@ def test_healthz_needs_the_metrics_credentials(tmp_path: Path) -> None:
     good = base64.b64encode(b"prom:pw").decode()
     resp = client.get("/healthz", headers={"Authorization": f"Basic {good}"})
     assert (resp.status_code, resp.get_data()) == (200, b"ok\n")
+
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def test_group_by_choices_set_the_route_label() -> None:
+    def routes(group_by: Any) -> set[str]:
+        client = instrument(_flask_app(), registry=CollectorRegistry(), group_by=group_by)
+        client = client.test_client()
+        for path in ("/items/1", "/items/2", "/nope"):
+            _status(client, path)
+        s = _samples(client)
+        return {dict(k[1])["route"] for k in s if k[0] == "http_requests_total"}
+
+    assert routes("route") == {"/items/<int:item_id>", "unmatched"}
+    assert routes("endpoint") == {"item", "unmatched"}
+    assert routes("path") == {"/items/1", "/items/2", "/nope"}
+    assert routes(lambda r: r.path.split("/")[1]) == {"items", "nope"}
+    with pytest.raises(ValueError, match="group_by: 'url'"):
+        instrument(_flask_app(), registry=CollectorRegistry(), group_by="url")
+
+
+def test_wsgi_response_sizes_and_exemplars_in_openmetrics() -> None:
+    registry = CollectorRegistry()
+    app = instrument(_flask_app(), registry=registry, response_size=True, exemplars=True)
+    client = app.test_client()
+    parent = f"00-{TRACE}-00f067aa0ba902b7-01"
+    with client.get("/items/12345", headers={"traceparent": parent}) as resp:
+        assert resp.get_data() == b"12345"
+    with client.get("/items/6", headers={"traceparent": "00-" + "0" * 32 + "-" + "1" * 16 + "-01"}):
+        pass  # an all-zero trace id is invalid: no exemplar
+    s = _samples(client)
+    labels = {"method": "GET", "route": "/items/<int:item_id>", "status": "200"}
+    assert _get(s, "http_response_size_bytes_sum", **labels) == 6  # "12345" + "6"
+    assert _get(s, "http_response_size_bytes_count", **labels) == 2
+    text = client.get(
+        "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+    ).get_data(as_text=True)
+    line = next(x for x in text.splitlines() if x.startswith("http_requests_total{"))
+    # The exemplar is the last request that carried a valid trace id.
+    assert line.endswith(f'# {{trace_id="{TRACE}"}} 1.0 ' + line.rsplit(" ", 1)[1])
+    plain = client.get("/metrics").get_data(as_text=True)
+    assert "trace_id" not in plain  # the classic text format has no exemplars

@@ -267,16 +267,18 @@ class AppMetrics:
 
         # Signals rather than before_request hooks: a user's before_request that returns early
         # would skip ours; request_started is sent after routing, before any hook.
+        views = app.view_functions
+
         def on_start(sender: Any, **_: Any) -> None:
-            environ = request.environ
-            view = app.view_functions.get(request.endpoint) if request.endpoint else None
-            if view is not None and getattr(view, _UNTRACKED_ATTR, False):
+            req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
+            environ, endpoint = req.environ, req.endpoint
+            if endpoint is not None and getattr(views.get(endpoint), _UNTRACKED_ATTR, False):
                 environ[UNTRACKED_KEY] = True
             if group_by == "route":
-                rule = request.url_rule
+                rule = req.url_rule
                 environ[ROUTE_KEY] = rule.rule if rule is not None else UNMATCHED
             elif group_by == "endpoint":
-                environ[ROUTE_KEY] = request.endpoint or UNMATCHED
+                environ[ROUTE_KEY] = endpoint or UNMATCHED
 
         def on_exception(sender: Any, exception: BaseException, **_: Any) -> None:
             request.environ[EXCEPTION_KEY] = type(exception).__name__
