@@ -219,7 +219,7 @@ def stack(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
                     "--kubeconfig",
                     str(cluster.kubeconfig),
                     "--namespace-pattern",
-                    namespace,
+                    f"^{namespace}$",
                     "--label",
                     "app.kubernetes.io/name=web",
                     "--kill",

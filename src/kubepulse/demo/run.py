@@ -571,7 +571,7 @@ class Demo:
                     "--kubeconfig",
                     str(self.kubeconfig),
                     "--namespace-pattern",
-                    workloads.SHOP_NAMESPACE,
+                    f"^{workloads.SHOP_NAMESPACE}$",  # patterns match from the start
                     "--label",
                     workloads.WEB_SELECTOR,
                     "--kill",
