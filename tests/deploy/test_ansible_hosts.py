@@ -245,6 +245,27 @@ def test_grafana_role_in_check_mode(host_stack: dict[str, Any]) -> None:
     assert not (host_stack["prefix"] / "etc/grafana").exists(), "--check must not write anything"
 
 
+def test_grafana_role_provisions_alerting_only_when_enabled(host_stack: dict[str, Any]) -> None:
+    """Check mode, as above: the alerting files would be copied, and only when asked for."""
+    args = (
+        "--tags", "grafana", "--check",
+        "-e", "grafana_admin_password=not-a-real-secret",
+        "-e", "grafana_apt_key_url=/usr/share/keyrings/debian-archive-keyring.gpg",
+    )  # fmt: skip
+    files = sorted((REPO / "deploy/grafana/provisioning/alerting").glob("*.yml"))
+    assert [p.name for p in files] == ["contact-points.yml", "policies.yml", "rules.yml"]
+    source = re.escape(f"{REPO}/deploy/grafana/provisioning/alerting/")
+
+    def copied(result: dict[str, Any]) -> list[str]:
+        return re.findall(rf"^changed: .*\(item={source}([\w.-]+)\)", result["output"], re.M)
+
+    on = run_site(host_stack, *args, "-e", "grafana_alerting_enabled=true")
+    assert on["failed"] == 0
+    assert copied(on) == [p.name for p in files]
+    off = run_site(host_stack, *args)
+    assert off["failed"] == 0 and copied(off) == []
+
+
 def config_files(etc: Path) -> list[Path]:
     """The config files the host roles install under etc/prometheus."""
     return sorted([etc / "prometheus.yml", etc / "alertmanager.yml", *etc.glob("rules/*.yml")])

@@ -192,6 +192,24 @@ def test_probe_jobs_get_the_host_targets_and_go_when_the_blackbox_exporter_does(
     assert probe_jobs("--set", "blackboxExporter.enabled=false") == {}
 
 
+def test_grafana_alerting_provisioning_ships_only_when_enabled() -> None:
+    files = sorted((REPO / "deploy/grafana/provisioning/alerting").glob("*.yml"))
+    assert [p.name for p in files] == ["contact-points.yml", "policies.yml", "rules.yml"]
+
+    def shipped(*args: str) -> tuple[dict[str, str], list[dict[str, str]]]:
+        objects = render(*args)
+        data = find(objects, "ConfigMap", "-grafana-provisioning")["data"]
+        spec = find(objects, "Deployment", "-grafana")["spec"]["template"]["spec"]
+        (volume,) = [v for v in spec["volumes"] if v["name"] == "provisioning"]
+        items = [i for i in volume["configMap"]["items"] if i["key"].startswith("alerting-")]
+        return {k: v for k, v in data.items() if k.startswith("alerting-")}, items
+
+    data, items = shipped("--set", "grafana.alerting.enabled=true")
+    assert data == {f"alerting-{p.name}": p.read_text() for p in files}
+    assert items == [{"key": f"alerting-{p.name}", "path": f"alerting/{p.name}"} for p in files]
+    assert shipped() == ({}, [])
+
+
 def test_alertmanager_config_passes_amtool_with_receivers_from_values(tmp_path: Path) -> None:
     """The rendered Secret, with a receiver override from values, passes the chart's amtool."""
     objects = render("--set", "alertmanager.config.global.smtp_smarthost=mail.example.org:587")

@@ -11,7 +11,6 @@ counts that are legitimately empty use ``or vector(0)`` so a healthy cluster nev
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -28,6 +27,7 @@ from grafana_foundation_sdk.models.common import DataSourceRef
 from grafana_foundation_sdk.models.dashboard import VariableRefresh
 
 from kubepulse.stack import deploy_dir
+from kubepulse.stack.generated import generated_main
 
 __all__ = ["DEFAULT_VARIABLES", "build_dashboards", "panel_queries", "substitute", "write"]
 
@@ -629,30 +629,13 @@ def substitute(expr: str, variables: Mapping[str, str] | None = None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Generate deploy/grafana/dashboards/*.json.",
-        epilog="Example: python -m kubepulse.stack.dashboards --check",
+    """Write the dashboards, or with ``--check`` exit 1 if the committed JSON is stale."""
+    return generated_main(
+        argv,
+        module="kubepulse.stack.dashboards",
+        directory=deploy_dir() / "grafana" / "dashboards",
+        texts=lambda: {name: render(board) for name, board in build_dashboards().items()},
     )
-    parser.add_argument(
-        "--check", action="store_true", help="exit 1 if the committed JSON is stale"
-    )
-    args = parser.parse_args(argv)
-    directory = deploy_dir() / "grafana" / "dashboards"
-    if args.check:
-        stale = [
-            name
-            for name, board in build_dashboards().items()
-            if not (directory / name).is_file() or (directory / name).read_text() != render(board)
-        ]
-        for name in stale:
-            print(
-                f"{directory / name}: stale; run python -m kubepulse.stack.dashboards",
-                file=sys.stderr,
-            )
-        return 1 if stale else 0
-    for path in write(directory):
-        print(path)
-    return 0
 
 
 if __name__ == "__main__":
