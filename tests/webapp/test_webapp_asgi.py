@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import psutil
-from webapp_helpers import APPS, BIN, fetch, scrape, stale_multiproc_dir, wait_until
+from webapp_helpers import APPS, BIN, ROOT, fetch, scrape, stale_multiproc_dir, wait_until
 
 from kubepulse.exposition.pki import write_web_config
 from kubepulse.processes import ProcessGroup, free_port
@@ -108,11 +108,14 @@ def test_gunicorn_uvicorn_workers_multiprocess(tmp_path: Path) -> None:
     mp_dir = stale_multiproc_dir(tmp_path)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {"PROMETHEUS_MULTIPROC_DIR": str(mp_dir)}
-    conf = tmp_path / "gunicorn.conf.py"
-    conf.write_text("from kubepulse.webapp.gunicorn import child_exit, on_starting\n")
-    argv = [str(BIN / "gunicorn"), "-c", str(conf), "-k", "uvicorn.workers.UvicornWorker"]
-    argv += ["-w", "2", "-b", f"127.0.0.1:{port}", "--chdir", str(APPS), "asgi_apps:fastapi_app"]
+    env = {
+        "PROMETHEUS_MULTIPROC_DIR": str(mp_dir),
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_WORKERS": "2",
+    }
+    conf = ROOT / "examples/gunicorn.conf.py"  # the README's command
+    argv = [str(BIN / "gunicorn"), "-k", "uvicorn.workers.UvicornWorker", "-c", str(conf)]
+    argv += ["--chdir", str(APPS), "asgi_apps:fastapi_app"]
     with ProcessGroup(tmp_path / "logs") as group:
         master = group.start("gunicorn", argv, env=env, ready_port=port)
         wait_until(lambda: len(_workers(master.pid)) == 2, 30, "gunicorn did not start 2 workers")
