@@ -166,13 +166,20 @@ def assert_rbac(cluster: Cluster, namespace: str, release: str) -> None:
 
 
 def test_rendered_chart_passes_server_side_dry_run(cluster: Cluster, namespace: str) -> None:
-    """Every object, with all options on (PVCs, shards, sidecar), is accepted by the API server."""
+    """Every object, with all options on (PVCs, shards, sidecars, Prometheus replicas with the
+    Thanos sidecar, an Alertmanager cluster and its headless Service), is accepted by the API
+    server."""
     manifest = run_helm(
         "template", f"dry-{namespace}", str(CHART), "--namespace", namespace,
         "--set", "clusterExporter.sharding.enabled=true",
         "--set", "nodeExporter.textfile.enabled=true",
         "--set", "alertmanager.persistence.enabled=true",
+        "--set", "prometheus.replicas=2",
+        "--set", "prometheus.thanos.sidecar.enabled=true",
+        "--set", "prometheus.thanos.sidecar.objstoreSecret=thanos-objstore",
+        "--set", "alertmanager.replicas=2",
     )  # fmt: skip
+    assert f"name: dry-{namespace}-kubepulse-alertmanager-cluster" in manifest
     out = cluster.kubectl("apply", "--server-side", "--dry-run=server", "-f", "-", input=manifest)
     applied = [line for line in out.splitlines() if line.strip()]
     assert len(applied) == manifest.count("\nkind: ") and all(
