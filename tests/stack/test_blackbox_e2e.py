@@ -4,7 +4,8 @@ rewrites every probe target's host), alerting through the stack's Alertmanager t
 
 A loopback HTTP server goes down: ProbeFailed fires at the webhook; it comes back: the
 notification says resolved. A loopback HTTPS server with a throwaway certificate shows its
-expiry in ``probe_ssl_earliest_cert_expiry``.
+expiry in ``probe_ssl_earliest_cert_expiry``. Every panel of the Blackbox dashboard has data, and
+the Grafana rule for ProbeFailed (its query, as Grafana runs it) returns the down target.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from cryptography import x509
 
 from kubepulse.exposition.pki import make_loopback_pki
 from kubepulse.processes import LOOPBACK, ProcessGroup, free_port
-from kubepulse.stack.blackbox import start_blackbox_exporter
+from kubepulse.stack.blackbox import probed_service, start_blackbox_exporter
+from kubepulse.stack.dashboards import build_dashboards, panel_queries, substitute, variable_queries
+from kubepulse.stack.grafana_alerting import build_alerting
 from kubepulse.stack.local import (
     WebhookReceiver,
     api_get,
@@ -66,21 +69,6 @@ class LoopbackSite:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-
-
-def probed_service(namespace: str, name: str, port: int, **annotations: str) -> dict[str, Any]:
-    """A Service without pods that opts in to probing; its port is the loopback site's, so the
-    overlay's rewrite of svc.namespace.svc:port to 127.0.0.1:port reaches that site."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "annotations": {"prometheus.io/probe": "true", **annotations},
-        },
-        "spec": {"ports": [{"name": "web", "port": port, "targetPort": port}]},
-    }
 
 
 def notified(hooks: WebhookReceiver, status: str) -> tuple[Any, Any]:
@@ -158,6 +146,12 @@ def test_probe_failed_fires_and_resolves_and_tls_expiry_is_read(
             assert labels["instance"] == web_instance
             assert labels["module"] == "http_2xx"
 
+            # Every panel and variable of the Blackbox dashboard has data.
+            board = build_dashboards()["blackbox.json"]
+            queries = [*panel_queries(board), *variable_queries(board)]
+            assert len(queries) == 10
+            assert [q for q in queries if not query(prom, substitute(q[1]))] == []
+
             # The TLS probe read the throwaway certificate's notAfter (seconds since the epoch).
             (cert,) = query(prom, 'probe_ssl_earliest_cert_expiry{service="secure"}')
             assert float(cert["value"][1]) == expiry.timestamp()
@@ -168,6 +162,14 @@ def test_probe_failed_fires_and_resolves_and_tls_expiry_is_read(
             assert fired["labels"]["severity"] == "critical"
             assert fired_body["receiver"] == "oncall"
             assert fired["annotations"]["runbook_url"].endswith("/ProbeFailed.md")
+            (grafana_rule,) = [
+                r
+                for g in build_alerting()["rules.yml"]["groups"]
+                for r in g["rules"]
+                if r["title"] == "ProbeFailed"
+            ]
+            (down,) = query(prom, grafana_rule["data"][0]["model"]["expr"])
+            assert down["metric"]["instance"] == web_instance
             # The other probe stayed healthy throughout.
             assert all(
                 a["labels"]["service"] == "web"

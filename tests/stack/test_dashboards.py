@@ -54,7 +54,7 @@ def test_check_reports_a_stale_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_dashboards_are_well_formed() -> None:
     boards = build_dashboards()
     uids = [b["uid"] for b in boards.values()]
-    assert len(set(uids)) == len(uids) == 19
+    assert len(set(uids)) == len(uids) == 20
     for name, board in boards.items():
         ids = [p["id"] for p in board["panels"]]
         assert len(set(ids)) == len(ids), name

@@ -8,12 +8,13 @@ target's host to 127.0.0.1 (``kubepulse.stack.prometheus``), so nothing but loop
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from kubepulse.processes import LOOPBACK, ProcessGroup, free_port
 from kubepulse.stack import deploy_dir
 from kubepulse.stack.binaries import binary
 
-__all__ = ["blackbox_config_path", "start_blackbox_exporter"]
+__all__ = ["blackbox_config_path", "probed_service", "start_blackbox_exporter"]
 
 
 def blackbox_config_path() -> Path:
@@ -35,3 +36,19 @@ def start_blackbox_exporter(
     ]
     group.start("blackbox_exporter", argv, ready_url=f"{url}/-/healthy", timeout=60)
     return url
+
+
+def probed_service(namespace: str, name: str, port: int, **annotations: str) -> dict[str, Any]:
+    """A Service without pods that opts in to probing (``prometheus.io/probe``, plus the other
+    probe ``annotations`` given). Locally its port is the loopback port to probe: the overlay
+    probes ``127.0.0.1:port`` in place of ``name.namespace.svc:port``."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "annotations": {"prometheus.io/probe": "true", **annotations},
+        },
+        "spec": {"ports": [{"name": "web", "port": port, "targetPort": port}]},
+    }

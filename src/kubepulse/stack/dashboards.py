@@ -565,6 +565,45 @@ def store_textfile() -> dict[str, Any]:
     )
 
 
+def blackbox() -> dict[str, Any]:
+    probes = 'job=~"blackbox-.*", instance=~"$instance"'
+    return (
+        _Board(
+            "kubepulse-blackbox",
+            "kubepulse / Blackbox probes",
+            "Services, Ingresses and hosts as users reach them: blackbox_exporter's probes.",
+        )
+        .variable("instance", 'label_values(probe_success{job=~"blackbox-.*"}, instance)', "Target")
+        .row("Probes")
+        .stat("Probes", Q(f"count(probe_success{{{probes}}})"))
+        .stat("Failing", Q(f"count(probe_success{{{probes}}} == 0) or vector(0)"))
+        .stat("Slowest probe", Q(f"max(probe_duration_seconds{{{probes}}})"), unit="s")
+        .stat(
+            "Earliest certificate expiry",
+            Q(f"min(probe_ssl_earliest_cert_expiry{{{probes}}}) - time()"),
+            unit="s",
+        )
+        .graph("Success", Q(f"probe_success{{{probes}}}", "{{instance}}"))
+        .graph("Probe duration", Q(f"probe_duration_seconds{{{probes}}}", "{{instance}}"), unit="s")
+        .row("HTTP and TLS")
+        .graph("HTTP status code", Q(f"probe_http_status_code{{{probes}}}", "{{instance}}"))
+        .graph(
+            "HTTP phases",
+            Q(
+                f"sum by (instance, phase) (probe_http_duration_seconds{{{probes}}})",
+                "{{instance}} {{phase}}",
+            ),
+            unit="s",
+        )
+        .graph(
+            "Certificate expiry",
+            Q(f"probe_ssl_earliest_cert_expiry{{{probes}}} - time()", "{{instance}}"),
+            unit="s",
+        )
+        .build()
+    )
+
+
 def build_dashboards() -> dict[str, dict[str, Any]]:
     """Every dashboard, keyed by its file name in ``deploy/grafana/dashboards``."""
     from kubepulse.stack.dashboards_kubernetes import KUBERNETES_DASHBOARDS
@@ -576,6 +615,7 @@ def build_dashboards() -> dict[str, dict[str, Any]]:
         "golden-signals.json": golden_signals(),
         "pod-recovery.json": pod_recovery(),
         "store-textfile.json": store_textfile(),
+        "blackbox.json": blackbox(),
         **{name: make() for name, make in KUBERNETES_DASHBOARDS.items()},
     }
 
