@@ -21,7 +21,7 @@ import pytest
 from matplotlib.image import imread
 
 from kubepulse.demo.run import DASHBOARDS
-from kubepulse.render import RENDERED_TYPES
+from kubepulse.render.draw import RENDERED_TYPES
 from kubepulse.stack import deploy_dir
 from kubepulse.testing.cluster import clusters_dir
 
@@ -37,6 +37,7 @@ EXPECTED_JOBS = {
     "pushgateway",
     "alertmanager",
     "kubernetes-pods",
+    "blackbox-services",
 }
 
 
@@ -101,6 +102,39 @@ def test_both_expected_alerts_reached_the_webhook(demo: dict[str, Any]) -> None:
         for a in crash
     ), crash
     assert "webhook <- FIRING   KubePodCrashLooping demo-batch/report-generator" in demo["stdout"]
+
+
+def test_the_failing_job_maxed_hpa_pending_claim_and_failed_probe_reached_the_webhook(
+    demo: dict[str, Any],
+) -> None:
+    firing = [a["labels"] for a in demo["summary"]["notifications"] if a["status"] == "firing"]
+
+    def subjects(name: str, *keys: str) -> set[tuple[str, ...]]:
+        return {tuple(a.get(k, "") for k in keys) for a in firing if a["alertname"] == name}
+
+    assert ("demo-batch", "nightly-export") in subjects("KubeJobFailed", "namespace", "job_name")
+    assert ("demo-shop", "checkout") in subjects(
+        "KubeHpaMaxedOut", "namespace", "horizontalpodautoscaler"
+    )
+    assert ("demo-data", "uploads") in subjects(
+        "KubePersistentVolumeClaimPending", "namespace", "persistentvolumeclaim"
+    )
+    (probe,) = [a for a in firing if a["alertname"] == "ProbeFailed"]
+    assert (probe["namespace"], probe["service"], probe["severity"]) == (
+        "demo-shop",
+        "storefront",
+        "critical",
+    )
+    assert probe["instance"].startswith("http://storefront.demo-shop.svc:")
+    # The probe went to loopback, where nothing listens, never to the Service's address.
+    (target,) = [t for t in demo["summary"]["targets"] if t["job"] == "blackbox-services"]
+    port = probe["instance"].rsplit(":", 1)[1].rstrip("/")
+    assert f"target=http%3A%2F%2F127.0.0.1%3A{port}%2F" in target["scrape_url"]
+    stdout = demo["stdout"]
+    received = stdout.split("at the webhook receiver: ", 1)[1].splitlines()[0]
+    for name in ("KubeJobFailed", "KubeHpaMaxedOut", "KubePersistentVolumeClaimPending"):
+        assert name in received and f"[ok] {name} reached the webhook" in stdout
+    assert "ProbeFailed" in received and "[ok] ProbeFailed reached the webhook" in stdout
 
 
 def test_recovery_table_holds_the_killed_pods_as_recovered(demo: dict[str, Any]) -> None:

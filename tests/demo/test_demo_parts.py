@@ -28,7 +28,7 @@ def by_name(docs: list[dict]) -> dict[str, dict]:
 
 
 def test_kwok_workloads_use_kwok_labels_and_the_tainted_node() -> None:
-    docs = by_name(manifests(real=False, tainted_node="node-2"))
+    docs = by_name(manifests(real=False, tainted_node="node-2", probe_port=40001))
     payments = docs["Deployment/payments"]["spec"]["template"]["metadata"]["labels"]
     assert payments["kubepulse.dev/never-ready"] == "true"
     crasher = docs["Pod/report-generator"]["metadata"]["labels"]
@@ -55,7 +55,7 @@ def test_kwok_workloads_use_kwok_labels_and_the_tainted_node() -> None:
 
 
 def test_real_cluster_workloads_fail_for_real_and_taint_nothing() -> None:
-    docs = by_name(manifests(real=True, tainted_node=None))
+    docs = by_name(manifests(real=True, tainted_node=None, probe_port=40001))
     payments = docs["Deployment/payments"]["spec"]["template"]
     assert "kubepulse.dev/never-ready" not in payments["metadata"]["labels"]
     assert payments["spec"]["containers"][0]["readinessProbe"]["tcpSocket"] == {"port": 1}
@@ -63,6 +63,26 @@ def test_real_cluster_workloads_fail_for_real_and_taint_nothing() -> None:
     assert "kubepulse.dev/crashloop" not in crasher["metadata"]["labels"]
     assert crasher["spec"]["containers"][0]["command"] == ["sh", "-c", "exit 1"]
     assert "nodeSelector" not in docs["StatefulSet/db"]["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_the_job_fails_the_hpa_is_maxed_the_claim_pends_and_the_probe_fails(real: bool) -> None:
+    docs = by_name(manifests(real=real, tainted_node=None, probe_port=40001))
+    job = docs["Job/nightly-export"]["spec"]
+    assert (job["backoffLimit"], job["activeDeadlineSeconds"]) == (0, 5)
+    pod = job["template"]
+    if real:
+        assert pod["spec"]["containers"][0]["command"] == ["sh", "-c", "exit 1"]
+    else:  # never Ready on kwok, so never Succeeded: the deadline fails it
+        assert pod["metadata"]["labels"]["kubepulse.dev/never-ready"] == "true"
+    hpa = docs["HorizontalPodAutoscaler/checkout"]["spec"]
+    assert docs["Deployment/checkout"]["spec"]["replicas"] > hpa["maxReplicas"] > hpa["minReplicas"]
+    claim = docs["PersistentVolumeClaim/uploads"]
+    assert claim["metadata"]["namespace"] == "demo-data"
+    assert claim["spec"]["storageClassName"] not in {d["metadata"]["name"] for d in docs.values()}
+    probed = docs["Service/storefront"]
+    assert probed["metadata"]["annotations"]["prometheus.io/probe"] == "true"
+    assert probed["spec"]["ports"][0]["port"] == 40001
 
 
 def test_flags_are_checked_before_anything_starts(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from kubepulse.demo import workloads
 from kubepulse.demo.receiver import WebhookReceiver
 from kubepulse.processes import LOOPBACK, ProcessGroup, free_port
 from kubepulse.stack.binaries import binary as release_binary
+from kubepulse.stack.blackbox import start_blackbox_exporter
 
 if TYPE_CHECKING:
     from kubepulse.testing.cluster import Cluster
@@ -43,10 +44,16 @@ __all__ = ["EXPECTED_ALERTS", "DemoOptions", "run_demo"]
 
 # The alerts the sample workloads are built to raise, with the `for:` the demo gives them so
 # they fire in seconds rather than the production 15 minutes.
-EXPECTED_ALERTS = ("KubeDeploymentReplicasMismatch", "KubePodCrashLooping")
+EXPECTED_ALERTS = (
+    "KubeDeploymentReplicasMismatch",
+    "KubePodCrashLooping",
+    "KubeJobFailed",
+    "KubeHpaMaxedOut",
+    "KubePersistentVolumeClaimPending",
+    "ProbeFailed",
+)
 FOR_OVERRIDES = {
-    "KubeDeploymentReplicasMismatch": "6s",
-    "KubePodCrashLooping": "6s",
+    **{name: "6s" for name in EXPECTED_ALERTS},
     "KubeStatefulSetReplicasMismatch": "6s",
 }
 PREFERRED_PROMETHEUS_PORT = 9090
@@ -287,7 +294,8 @@ class Demo:
                 tainted = self.nodes[-1]
                 self.kubectl("taint", "nodes", tainted, workloads.TAINT, "--overwrite")
                 detail.append(f"node {tainted} tainted {workloads.TAINT}")
-            docs = workloads.manifests(real=real, tainted_node=tainted)
+            # The probed Service's port: free on loopback, and nothing of the demo's listens there.
+            docs = workloads.manifests(real=real, tainted_node=tainted, probe_port=free_port())
             if real:
                 existing = set(self.kubectl("get", "namespaces", "-o", "name").split())
                 taken = [ns for ns in workloads.NAMESPACES if f"namespace/{ns}" in existing]
@@ -434,6 +442,12 @@ class Demo:
                 ready=f"http://{LOOPBACK}:{port}/-/ready",
             )
             targets["pushgateway"] = f"{LOOPBACK}:{port}"
+
+            url = start_blackbox_exporter(self.group, port=self._port())
+            self.components["blackbox_exporter"] = Component(
+                "blackbox_exporter", url, pid=self.group.processes[-1].pid
+            )
+            targets["blackbox-services"] = urlsplit(url).netloc
             running = [c.name for c in self.components.values() if c.status == "running"]
             detail.append(", ".join(running))
         return targets
@@ -780,7 +794,10 @@ class Demo:
         for labels in data["alerts_firing"]:
             subject = ", ".join(
                 f"{k}={labels[k]}"
-                for k in ("namespace", "deployment", "statefulset", "pod", "job")
+                for k in (
+                    *("namespace", "deployment", "statefulset", "pod", "job", "job_name"),
+                    *("horizontalpodautoscaler", "persistentvolumeclaim", "service", "instance"),
+                )
                 if k in labels
             )
             lines.append(

@@ -3,17 +3,24 @@
 On the kwok test cluster pod behaviour comes from kwok labels (``kubepulse.testing.stages``):
 a Deployment whose pods never become Ready (it never reaches its replicas), a crash-looping pod,
 a StatefulSet pinned to a tainted node, and a scraped web Deployment the pod-kill scenario
-disrupts. On a real cluster (``real=True``) the same objects use the tiny ``pause`` image, a
-readiness probe that always fails and a container that exits at once, and no node is tainted.
+disrupts. Also a Job that fails (its pod never finishes within the Job's deadline), a
+Deployment whose HPA holds it at its maximum (it starts above it), a claim on a storage class
+that does not exist (it stays Pending) and a Service probed over HTTP at a loopback port where
+nothing listens (the probe fails). On a real cluster (``real=True``) the same objects use the
+tiny ``pause`` image, a readiness probe that always fails and containers that exit at once, and
+no node is tainted.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from kubepulse.stack.blackbox import probed_service
+
 __all__ = [
     "BATCH_NAMESPACE",
     "DATA_NAMESPACE",
+    "FAILING_PROBE",
     "NAMESPACES",
     "SHOP_NAMESPACE",
     "STACK_NAMESPACE",
@@ -33,6 +40,8 @@ WEB_SELECTOR = "app.kubernetes.io/name=web"
 TAINT = "dedicated=data:NoSchedule"
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
 WEB_PORT = 8000  # never contacted: Prometheus's target is rewritten to the loopback app
+# The probed Service (namespace, name): Prometheus probes it at 127.0.0.1 on its port.
+FAILING_PROBE = (SHOP_NAMESPACE, "storefront")
 
 
 def _container(name: str, real: bool, **extra: Any) -> dict[str, Any]:
@@ -79,8 +88,71 @@ def _deployment(
     }
 
 
-def manifests(*, real: bool, tainted_node: str | None) -> list[dict[str, Any]]:
-    """Namespaces and workloads, in apply order. ``tainted_node`` hosts the StatefulSet."""
+def _failing_job(real: bool) -> dict[str, Any]:
+    """A Job that fails: on kwok its pod never becomes Ready, so never completes, and the Job
+    passes its deadline; on a real cluster its container exits 1 and no retry is allowed."""
+    labels = {"app.kubernetes.io/name": "nightly-export"}
+    container = _container("nightly-export", real)
+    if real:
+        container |= {"image": "busybox:1.36", "command": ["sh", "-c", "exit 1"]}
+    else:
+        labels["kubepulse.dev/never-ready"] = "true"
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "nightly-export", "namespace": BATCH_NAMESPACE},
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": 5,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"restartPolicy": "Never", "containers": [container]},
+            },
+        },
+    }
+
+
+def _maxed_out_hpa() -> dict[str, Any]:
+    """An HPA allowing 1-2 replicas of checkout, which starts with 3: it is scaled to its
+    maximum at once and stays there (with or without CPU metrics)."""
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "checkout", "namespace": SHOP_NAMESPACE},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "checkout"},
+            "minReplicas": 1,
+            "maxReplicas": 2,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": 50},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def _pending_claim() -> dict[str, Any]:
+    """A claim on a storage class no cluster has: nothing can bind it, it stays Pending."""
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "uploads", "namespace": DATA_NAMESPACE},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "kubepulse-demo-missing",
+            "resources": {"requests": {"storage": "1Gi"}},
+        },
+    }
+
+
+def manifests(*, real: bool, tainted_node: str | None, probe_port: int) -> list[dict[str, Any]]:
+    """Namespaces and workloads, in apply order. ``tainted_node`` hosts the StatefulSet;
+    ``probe_port`` is the loopback port the probed Service names (nothing may listen there)."""
     namespaces = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}} for ns in NAMESPACES
     ]
@@ -145,4 +217,18 @@ def manifests(*, real: bool, tainted_node: str | None) -> list[dict[str, Any]]:
             "template": {"metadata": {"labels": db_labels}, "spec": db_pod_spec},
         },
     }
-    return [*namespaces, web, payments, cache, db_service, db, crasher]
+    checkout = _deployment(SHOP_NAMESPACE, "checkout", 3, real=real, labels={"team": "shop"})
+    return [
+        *namespaces,
+        web,
+        payments,
+        cache,
+        db_service,
+        db,
+        crasher,
+        checkout,
+        _maxed_out_hpa(),
+        _failing_job(real),
+        _pending_claim(),
+        probed_service(*FAILING_PROBE, probe_port, **{"prometheus.io/probe-path": "/"}),
+    ]
