@@ -192,6 +192,36 @@ def test_probe_jobs_get_the_host_targets_and_go_when_the_blackbox_exporter_does(
     assert probe_jobs("--set", "blackboxExporter.enabled=false") == {}
 
 
+def test_prometheus_may_list_and_watch_what_each_discovery_role_reads(
+    rendered: list[dict[str, Any]],
+) -> None:
+    """Each kubernetes_sd role in deploy/prometheus/prometheus.yml needs its objects (and the
+    probe jobs' ingress role networking.k8s.io ingresses) in Prometheus's ClusterRole."""
+    source = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())
+    roles = {
+        sd["role"]
+        for job in [*source["scrape_configs"], *source["alerting"]["alertmanagers"]]
+        for sd in job.get("kubernetes_sd_configs", [])
+    }
+    needs = {
+        "node": ("", "nodes"),
+        "service": ("", "services"),
+        "pod": ("", "pods"),
+        "endpoints": ("", "endpoints"),
+        "endpointslice": ("discovery.k8s.io", "endpointslices"),
+        "ingress": ("networking.k8s.io", "ingresses"),
+    }
+    assert roles <= set(needs) and "ingress" in roles
+    granted = {
+        (group, resource)
+        for rule in find(rendered, "ClusterRole", "-prometheus")["rules"]
+        if {"list", "watch"} <= set(rule.get("verbs", []))
+        for group in rule.get("apiGroups", [])
+        for resource in rule.get("resources", [])
+    }
+    assert {needs[r] for r in roles} <= granted
+
+
 def test_grafana_alerting_provisioning_ships_only_when_enabled() -> None:
     files = sorted((REPO / "deploy/grafana/provisioning/alerting").glob("*.yml"))
     assert [p.name for p in files] == ["contact-points.yml", "policies.yml", "rules.yml"]
