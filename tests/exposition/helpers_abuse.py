@@ -20,20 +20,23 @@ from pathlib import Path
 
 from kubepulse.processes import ManagedProcess, ProcessGroup, require_loopback
 
-# Runs the kubepulse CLI with RLIMIT_NOFILE set first (0: leave the limit alone).
+# Runs the kubepulse CLI with RLIMIT_NOFILE set first (0: leave the limit alone; SOFT:HARD sets
+# the two apart, N sets both).
 _LAUNCH = (
     "import resource, runpy, sys\n"
-    "n = int(sys.argv[1])\n"
-    "if n: resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))\n"
+    "soft, _, hard = sys.argv[1].partition(':')\n"
+    "n, h = int(soft), int(hard or soft)\n"
+    "if n: resource.setrlimit(resource.RLIMIT_NOFILE, (n, h))\n"
     "sys.argv = ['kubepulse', *sys.argv[2:]]\n"
     "runpy.run_module('kubepulse', run_name='__main__')\n"
 )
 
 
 def start_system_exporter(
-    group: ProcessGroup, name: str, port: int, *flags: str, nofile: int = 0
+    group: ProcessGroup, name: str, port: int, *flags: str, nofile: int | str = 0
 ) -> ManagedProcess:
-    """``kubepulse exporter system`` on 127.0.0.1:PORT in its own process, ready to scrape."""
+    """``kubepulse exporter system`` on 127.0.0.1:PORT in its own process, ready to scrape
+    (``nofile``: its open-files limit, ``N`` or ``"SOFT:HARD"``)."""
     argv = [sys.executable, "-c", _LAUNCH, str(nofile), "exporter", "system"]
     argv += [f"--web.listen-address=127.0.0.1:{port}", *flags]
     if any(flag.startswith("--web.config.file") for flag in flags):

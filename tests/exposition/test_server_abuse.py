@@ -179,6 +179,31 @@ def _fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def _soft_nofile(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            return int(line.split()[3])
+    raise AssertionError("no open-files line in /proc/PID/limits")
+
+
+def test_a_low_soft_limit_under_a_higher_hard_one_is_raised_not_obeyed(tmp_path: Path) -> None:
+    """systemd's default (1024 soft over a much higher hard limit), here 256 over 4096: the
+    exporter raises its soft limit to what the default cap of 1024 needs (1024 + 64 reserved)
+    and keeps the cap. Control: with the hard limit at 256 too, the cap is lowered to 192."""
+    port = free_port()
+    with ProcessGroup(tmp_path / "logs") as group:
+        proc = start_system_exporter(group, "exporter", port, nofile="256:4096")
+        assert _soft_nofile(proc.pid) == 1024 + 64
+        _, _, body = timed_get(port)
+        assert metric(body, "kubepulse_http_max_connections") == 1024
+        assert "connection cap lowered" not in proc.log_path.read_text()
+        control_port = free_port()
+        control = start_system_exporter(group, "control", control_port, nofile="256:256")
+        assert _soft_nofile(control.pid) == 256
+        _, _, body = timed_get(control_port)
+        assert metric(body, "kubepulse_http_max_connections") == 192
+
+
 def test_fd_limit_256_and_emfile_never_stop_scrapes_or_spin(tmp_path: Path) -> None:
     port = free_port()
     with ProcessGroup(tmp_path / "logs") as group:

@@ -226,10 +226,23 @@ class ServerLimits:
 
 
 def fd_limited_max_connections(wanted: int) -> int:
-    """``wanted``, lowered to leave ``FD_RESERVE`` descriptors under ``RLIMIT_NOFILE``."""
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    """``wanted``, lowered to leave ``FD_RESERVE`` descriptors under ``RLIMIT_NOFILE``.
+
+    A soft limit below what the cap needs is first raised toward the hard limit (as Go's runtime
+    does at start): systemd's default is 1024 soft over 524288 hard, and container runtimes often
+    give a soft 1024 too. Only a hard limit lowers the cap.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return wanted
+    needed = wanted + FD_RESERVE
+    if soft < needed and (hard == resource.RLIM_INFINITY or soft < hard):
+        raised = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+        except (ValueError, OSError):
+            pass  # e.g. a sandbox that refuses: keep the soft limit and fit the cap under it
     return max(1, min(wanted, soft - FD_RESERVE))
 
 
