@@ -231,8 +231,6 @@ class AppMetrics:
 
     def wsgi(self, app: WSGIApp) -> WSGIApp:
         """``app`` wrapped: instrumented, with ``/metrics`` and ``/healthz`` mounted beside it."""
-        from werkzeug.middleware.dispatcher import DispatcherMiddleware
-
         mounts: dict[str, WSGIApp] = {}
         if self.metrics_path is not None:
             mounts[self.metrics_path] = self.metrics_wsgi_app()
@@ -242,7 +240,7 @@ class AppMetrics:
             auth = self.auth
             mounts = {path: _protected(mounted, auth) for path, mounted in mounts.items()}
         instrumented = _Instrumented(app, self)
-        return DispatcherMiddleware(instrumented, mounts) if mounts else instrumented
+        return _Mounted(instrumented, mounts) if mounts else instrumented
 
     def init_app(self, app: Any) -> Any:
         """Instrument ``app`` (for app factories); return what the WSGI server should call.
@@ -344,6 +342,23 @@ class AppMetrics:
         )
         (metric.labels(**labels) if labels else metric).set(1)
         return metric
+
+
+class _Mounted:
+    """``/metrics`` and ``/healthz`` (exact paths) beside the app; every other path to the app.
+
+    One dictionary lookup: werkzeug's ``DispatcherMiddleware`` tries every prefix of the path.
+    """
+
+    def __init__(self, app: WSGIApp, mounts: dict[str, WSGIApp]) -> None:
+        self.app = app
+        self.mounts = mounts
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        mounted = self.mounts.get(environ.get("PATH_INFO", ""))
+        if mounted is None:
+            return self.app(environ, start_response)
+        return mounted(environ, start_response)
 
 
 def _flask_has_rule(app: Any, path: str) -> bool:
