@@ -77,7 +77,7 @@ def test_every_container_is_locked_down_and_pinned(args: tuple[str, ...]) -> Non
 
 # Peak RSS, MiB, written here from the measurements (not read from the chart): the cluster exporter
 # at 2,000 and 10,000 pods (benchmarks/results/cluster_exporter.md), and the bound the textfile
-# abuse tests hold `kubepulse textfile` to (tests/textfile/test_textfile_abuse.py; 23 MiB for
+# abuse tests hold `kubepulse textfile` to (tests/textfile/test_abuse.py; 23 MiB for
 # 1M rows in benchmarks/results/textfile.md).
 CLUSTER_EXPORTER_PEAK_MIB = {2_000: 117, 10_000: 469}
 TEXTFILE_MAX_RSS_MIB = 64
