@@ -4,7 +4,7 @@ These are stand-ins because a real API server cannot be made to do these on dema
 to one chosen watch, send bookmarks and nothing else, refuse exactly seven watches in a row,
 break a stream after its second event, or refuse streamed lists while serving everything else.
 The real server's 410 path is also covered against the test cluster
-(``tests/exporters/cluster/test_cluster_exporter_cluster.py``, restarting the API server).
+(``tests/exporters/cluster/test_live_cluster.py``, restarting the API server).
 """
 
 from __future__ import annotations

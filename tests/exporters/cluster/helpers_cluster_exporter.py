@@ -15,6 +15,62 @@ from kubepulse.testing.cluster import Cluster, ClusterError
 
 Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
+# A crash-looping Deployment pod as the API server returns it, shared by the store tests.
+CRASHLOOP_POD: dict[str, Any] = {
+    "metadata": {
+        "name": "api-7d9f-x2k",
+        "namespace": "shop",
+        "uid": "0b7c5e8e-1111-4a2b-9c3d-5e6f7a8b9c0d",
+        "creationTimestamp": "2026-01-02T03:04:05Z",
+        "labels": {"app": "api", "team": 'pay"ments\\'},
+        "ownerReferences": [
+            {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "name": "api-7d9f",
+                "uid": "r1",
+                "controller": True,
+            }
+        ],
+    },
+    "spec": {
+        "nodeName": "node-1",
+        "containers": [
+            {
+                "name": "app",
+                "image": "registry.example/api:2",
+                "resources": {
+                    "requests": {"cpu": "100m", "memory": "1Gi", "nvidia.com/gpu": "1"},
+                    "limits": {"cpu": "1500m", "ephemeral-storage": "2G"},
+                },
+            },
+        ],
+    },
+    "status": {
+        "phase": "Running",
+        "hostIP": "10.0.0.5",
+        "podIP": "10.1.2.3",
+        "startTime": "2026-01-02T03:04:06Z",
+        "conditions": [
+            {"type": "Ready", "status": "False", "lastTransitionTime": "2026-01-02T03:04:07Z"},
+            {"type": "ContainersReady", "status": "False"},
+            {"type": "PodScheduled", "status": "True"},
+        ],
+        "containerStatuses": [
+            {
+                "name": "app",
+                "ready": False,
+                "restartCount": 7,
+                "image": "registry.example/api:2",
+                "imageID": "sha256:abc",
+                "containerID": "containerd://c1",
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                "lastState": {"terminated": {"reason": "Error", "exitCode": 2}},
+            },
+        ],
+    },
+}
+
 
 def apply(cluster: Cluster, namespace: str, *objects: dict[str, Any]) -> None:
     """kubectl apply; retried while a new namespace's default ServiceAccount is not made yet."""
