@@ -13,7 +13,7 @@ import platform
 import re
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -257,6 +257,29 @@ class _Fanout:
             handler.apply(upserts, deleted, synced)
 
 
+def _with_requests(store: KindStore) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The store's digest of a pod plus what ``RequestsByLabel`` reads of it: UID, name,
+    namespace, labels, phase and each container's requests."""
+
+    def transform(pod: dict[str, Any]) -> dict[str, Any]:
+        digest = store.transform(pod)
+        meta = pod["metadata"]
+        digest["metadata"] = {
+            k: meta[k] for k in ("uid", "name", "namespace", "labels") if k in meta
+        }
+        digest["status"] = {"phase": (pod.get("status") or {}).get("phase")}
+        containers = (pod.get("spec") or {}).get("containers") or ()
+        digest["spec"] = {
+            "containers": [
+                {"resources": {"requests": (c.get("resources") or {}).get("requests") or {}}}
+                for c in containers
+            ]
+        }
+        return digest
+
+    return transform
+
+
 # KSM labels its list/watch counters with the Go type it watches (reflect's "*v1.Pod").
 _KINDS_BY_PLURAL = {
     "certificatesigningrequests": "CertificateSigningRequest",
@@ -482,8 +505,8 @@ class ClusterExporter:
                         field_selector=selector,
                         keep=keep,
                         # The store needs only each object's text; the requests-by-label
-                        # fan-out also reads the pods themselves.
-                        transform=store.transform if handler is store else None,
+                        # fan-out also the few pod fields it sums.
+                        transform=store.transform if handler is store else _with_requests(store),
                         stats=self.telemetry,
                         backoff=Backoff(cap=opts.backoff_cap),
                     )
