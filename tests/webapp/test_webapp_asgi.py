@@ -160,3 +160,16 @@ def test_a_bcrypt_check_does_not_hold_the_event_loop(tmp_path: Path) -> None:
             status, done["check"] = check.result(timeout=120)
     assert status == 401
     assert done["app"] < done["check"]
+
+
+def test_label_value_cap_under_uvicorn(tmp_path: Path) -> None:
+    with ProcessGroup(tmp_path / "logs") as group:
+        base = _uvicorn(group, "asgi_apps:fastapi_app", env={"KP_MAX_LABEL_VALUES": "2"})
+        for tenant in ("t1", "t2", "t3", "t4", "t1"):
+            assert fetch(f"{base}/items/1", {"X-Tenant": tenant})[0] == 200
+        m = scrape(base)
+    item = 'http_requests_total{method="GET",route="/items/{item_id}",status="200",tenant="%s"}'
+    assert (m[item % "t1"], m[item % "t2"], m[item % "other"]) == (2, 1, 2)
+    assert not any('tenant="t3"' in k or 'tenant="t4"' in k for k in m)
+    dropped = 'http_label_values_dropped_total{label="tenant",metric="http_requests_total"}'
+    assert m[dropped] == 2
