@@ -1,4 +1,4 @@
-"""The seed's hello-world Flask app, with random latency, instrumented by kubepulse.
+"""A hello-world Flask app with random latency, instrumented by kubepulse.
 
 Single process (Flask's dev server)::
 
@@ -10,7 +10,7 @@ gunicorn with 2 workers (multiprocess metrics, TLS and basic auth from a web con
     PROMETHEUS_MULTIPROC_DIR=/tmp/kubepulse-mp KUBEPULSE_WEB_CONFIG=web.yml \\
       gunicorn -c examples/gunicorn.conf.py --pythonpath examples flask_app:app
 
-uWSGI, as the seed runs its dispatcher app, with 4 processes::
+uWSGI, serving the dispatcher app with 4 processes::
 
     PROMETHEUS_MULTIPROC_DIR=/tmp/kubepulse-mp uwsgi --http 127.0.0.1:9999 \\
       --wsgi-file examples/flask_app.py --callable app_dispatch --processes 4

@@ -1,4 +1,4 @@
-"""examples/flask_app.py under the real uWSGI from PyPI (pyuwsgi), run as the seed runs it.
+"""examples/flask_app.py under the real uWSGI from PyPI (pyuwsgi), run by its dispatcher command.
 
 ``uwsgi --http 127.0.0.1:PORT --wsgi-file examples/flask_app.py --callable app_dispatch
 --processes 4``, in prometheus_client's multiprocess mode: uWSGI forks the workers from the
@@ -29,7 +29,7 @@ def _uwsgi_workers(log: Path) -> dict[int, int]:
     return {int(n): int(pid) for n, pid in found}
 
 
-def test_seed_command_four_processes_aggregate_and_dead_workers_are_marked(
+def test_dispatcher_command_four_processes_aggregate_and_dead_workers_are_marked(
     tmp_path: Path,
 ) -> None:
     mp_dir = stale_multiproc_dir(tmp_path)
