@@ -18,6 +18,9 @@ import pytest
 from click.testing import CliRunner
 
 from kubepulse.cli import main
+from kubepulse.podmonitor import metrics
+from kubepulse.podmonitor.models import AffectedPod, PodsStatus
+from kubepulse.podmonitor.report import render_report, write_report
 from kubepulse.textfile.writer import write_atomic
 
 Event = tuple[str, os.stat_result | tuple[str, str]]
@@ -90,3 +93,20 @@ def test_the_textfile_command_writes_through_the_same_steps(
     target = out / "store.prom"
     assert 'store_rows{path="' + str(store) + '",type="order"} 1' in target.read_text()
     _check_sequence(events, target)
+
+
+def test_the_pod_monitors_textfile_and_report_write_through_the_same_steps(
+    tmp_path: Path, events: list[Event]
+) -> None:
+    """Every file output shares the writer: the pod monitor's textfile and HTML report too."""
+    status = PodsStatus(unrecovered=[AffectedPod("api-1", "shop", killed_pod_name="api-1")])
+    registry = metrics.build_registry(status, finished_at=1e9)
+    target = metrics.write_textfile(tmp_path, registry)
+    assert target == tmp_path / metrics.TEXTFILE_NAME
+    assert target.read_text() == metrics.render(registry)
+    assert oct(target.stat().st_mode & 0o777) == "0o644"  # readable by node_exporter's user
+    _check_sequence(events, target)
+    events.clear()
+    report = write_report(tmp_path / "report.html", status)
+    assert report.read_text() == render_report(status)
+    _check_sequence(events, report)

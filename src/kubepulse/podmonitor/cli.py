@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import sys
 import time
@@ -12,6 +11,7 @@ from urllib.parse import urlsplit
 
 import click
 
+from kubepulse.atomic import write_atomic
 from kubepulse.podmonitor.models import PodsStatus
 from kubepulse.podmonitor.monitor import DEFAULT_SETTLE_SECONDS, Progress
 
@@ -47,16 +47,6 @@ def _fail(message: str) -> None:
 def _check_parent(path: str, flag: str) -> None:
     if path != "-" and not Path(path).resolve().parent.is_dir():
         _fail(f"{flag}: directory of {path!r} does not exist")
-
-
-def _write_atomic(path: str, text: str) -> None:
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _show(progress: Progress, elapsed: float, tty: bool, last: list[Progress | None]) -> None:
@@ -272,7 +262,7 @@ def _write_outputs(
         click.echo(status.to_json())
     elif json_path:
         try:
-            _write_atomic(json_path, status.to_json() + "\n")
+            write_atomic(json_path, status.to_json() + "\n")
         except OSError as exc:
             status.add_error(f"--json: {exc}")
     return status

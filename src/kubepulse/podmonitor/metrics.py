@@ -1,8 +1,8 @@
 """A ``PodsStatus`` as Prometheus metrics, for a node_exporter textfile or a Pushgateway.
 
 Both outputs render the same ``CollectorRegistry`` with ``prometheus_client``, so the two never
-disagree. The textfile is written to a temporary file in the same directory and renamed over the
-old one, so node_exporter never reads half a file.
+disagree. The textfile is replaced atomically (``kubepulse.atomic``: fsync, rename, directory
+fsync), so node_exporter never reads half a file.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, push_to_gateway
-from prometheus_client.exposition import generate_latest, write_to_textfile
+from prometheus_client.exposition import generate_latest
 
+from kubepulse.atomic import write_atomic
 from kubepulse.podmonitor.models import PodsStatus
 
 __all__ = ["BUCKETS", "TEXTFILE_NAME", "build_registry", "push", "render", "write_textfile"]
@@ -87,7 +88,7 @@ def write_textfile(directory: str | os.PathLike[str], registry: CollectorRegistr
     if not path.is_dir():
         raise ValueError(f"--textfile: {str(path)!r} is not a directory")
     target = path / TEXTFILE_NAME
-    write_to_textfile(str(target), registry)
+    write_atomic(target, generate_latest(registry))
     return target
 
 

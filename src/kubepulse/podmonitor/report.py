@@ -11,6 +11,7 @@ import os
 from html import escape
 from pathlib import Path
 
+from kubepulse.atomic import write_atomic
 from kubepulse.podmonitor.models import AffectedPod, PodsStatus
 
 __all__ = ["render_report", "write_report"]
@@ -166,12 +167,7 @@ def render_report(status: PodsStatus, title: str = "Pod recovery report") -> str
 
 
 def write_report(path: str | os.PathLike[str], status: PodsStatus) -> Path:
-    """Write the report atomically (temporary file, then rename); return its path."""
+    """Write the report atomically (``kubepulse.atomic``); return its path."""
     target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(render_report(status), encoding="utf-8")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(target, render_report(status))
     return target
