@@ -7,7 +7,7 @@ scrape reads a handful of /proc files and one ``statvfs`` per mount: a milliseco
 
 Names follow Prometheus conventions: base units, ``_bytes``, ``_seconds``, counters end in
 ``_total``. CPU time is a counter per CPU and mode, so ``rate()`` gives usage over any window;
-``system_cpu_usage_ratio`` (the seed's "CPU usage") is the busy fraction since the previous
+``system_cpu_usage_ratio`` (a plain "CPU usage" figure) is the busy fraction since the previous
 scrape, for people who want a ready-made gauge.
 """
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the family tables, each mirroring a kube-state-metrics helper."""
+"""Functions shared by the family tables, each mirroring one in kube-state-metrics."""
 
 from __future__ import annotations
 
