@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from kubernetes import client as k8s
+from waiting import wait_until as wait_until  # re-exported for the kube tests
 
 from kubepulse.kube.client import KubeClient
 
@@ -165,11 +166,3 @@ def fake_api(answer: Callable[[Request], Reply]) -> Iterator[tuple[FakeApi, Kube
         client.close()
         server.shutdown()
         server.server_close()
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-    return value

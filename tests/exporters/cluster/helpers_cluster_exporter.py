@@ -6,10 +6,10 @@ import gzip
 import json
 import time
 import urllib.request
-from collections.abc import Callable
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
+from waiting import wait_until as wait_until  # re-exported for the cluster exporter tests
 
 from kubepulse.testing.cluster import Cluster, ClusterError
 
@@ -132,23 +132,6 @@ def value(series: Series, name: str, **labels: str) -> float | None:
     found = select(series, name, **labels)
     assert len(found) <= 1, f"{name}{labels}: {len(found)} series"
     return next(iter(found.values())) if found else None
-
-
-def wait_until(check: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
-    """Call ``check`` until it returns something truthy; the last AssertionError on timeout."""
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-            if result:
-                return result
-        except AssertionError as exc:
-            last = exc
-        time.sleep(interval)
-    if last is not None:
-        raise last
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 Keyed = dict[tuple[str, frozenset[tuple[str, str]]], float]
