@@ -51,7 +51,14 @@ def ready(pod: dict[str, Any]) -> bool:
     )
 
 
-COMPONENTS = {"cluster-exporter", "node-exporter", "prometheus", "alertmanager", "grafana"}
+COMPONENTS = {
+    "cluster-exporter",
+    "node-exporter",
+    "prometheus",
+    "alertmanager",
+    "grafana",
+    "blackbox-exporter",
+}
 
 
 def assert_release_ready(cluster: Cluster, namespace: str, release: str, manifest: str) -> None:
@@ -203,6 +210,7 @@ def test_helm_install_rbac_upgrade_and_uninstall(cluster: Cluster, namespace: st
         "prometheus",
         "alertmanager",
         "grafana",
+        "blackbox-exporter",
     }
     nodes = json.loads(cluster.kubectl("get", "nodes", "-o", "json"))["items"]
     node_exporters = [p for p in installed if "node-exporter" in p["metadata"]["name"]]
@@ -304,6 +312,7 @@ spec:
             "install", release, str(CHART), "--namespace", namespace,
             "--set", "clusterExporter.enabled=false", "--set", "nodeExporter.enabled=false",
             "--set", "alertmanager.enabled=false", "--set", "grafana.enabled=false",
+            "--set", "blackboxExporter.enabled=false",
             "--set", f"prometheus.persistence.storageClassName={storage_class}",
             "--set", f"prometheus.persistence.size={size}",
             "--set", f"prometheus.persistence.retainOnUninstall={str(retain).lower()}",

@@ -19,6 +19,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -37,15 +38,31 @@ TYPES = 200_000
 TEMP_NAME = re.compile(r"\.store\.prom\.[a-z0-9_]{8}\.tmp")
 
 
+# Forks ``kubepulse textfile ARGS`` from a small Python process and prints the child's exit code,
+# peak RSS (KiB) and CPU seconds. Linux carries a process's peak RSS across fork and exec, so a
+# child spawned straight from a large pytest worker would report the worker's size, not its own.
+_MEASURE = (
+    "import os, sys\n"
+    "pid = os.fork()\n"
+    "if pid == 0:\n"
+    "    os.execv(sys.executable, [sys.executable, '-m', 'kubepulse', 'textfile', *sys.argv[1:]])\n"
+    "_, status, usage = os.wait4(pid, 0)\n"
+    "print(os.waitstatus_to_exitcode(status), usage.ru_maxrss, usage.ru_utime + usage.ru_stime)\n"
+)
+
+
 def _run_measured(*args: str | Path) -> tuple[int, str, float, float]:
     """Run ``kubepulse textfile ARGS``; its exit code, stderr, peak RSS (MiB) and CPU seconds,
-    from ``wait4`` (this child's own figures, whatever other children the test process had)."""
-    with textfile_process(*args) as proc:
-        assert proc.stderr is not None
-        err = proc.stderr.read().decode()
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, err, usage.ru_maxrss / MIB, usage.ru_utime + usage.ru_stime
+    from ``wait4`` in a small parent (this child's own figures, whatever the test process is)."""
+    out = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    code, rss_kib, cpu = out.stdout.split()
+    return int(code), out.stderr, int(rss_kib) / MIB, float(cpu)
 
 
 def _nested_store(path: Path, depth: int) -> Path:
