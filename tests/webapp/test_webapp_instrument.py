@@ -196,6 +196,11 @@ def test_metrics_basic_auth_from_web_config(tmp_path: Path) -> None:
         _get(s, "http_requests_total", method="GET", route="/items/<int:item_id>", status="200")
         == 1
     )
+    # The login checks are counted on the same /metrics: one wrong password, and the right one
+    # checked once (this scrape; a repeat would be answered from the cache).
+    assert _get(s, "kubepulse_auth_checks_total", result="failure") == 1
+    assert _get(s, "kubepulse_auth_checks_total", result="success") == 1
+    assert _get(s, "kubepulse_auth_failing_clients") == 1
 
 
 def test_bad_web_config_is_refused(tmp_path: Path) -> None:

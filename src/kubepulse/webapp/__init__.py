@@ -111,6 +111,8 @@ class _Uptime(Collector):
 
 _recorders: dict[tuple[int, str], Recorder] = {}
 _uptime_registries: set[tuple[int, str]] = set()
+# Registries already serving an auth object's kubepulse_auth_* (one per registry: same names).
+_auth_registries: set[int] = set()
 
 
 class AppMetrics:
@@ -175,6 +177,11 @@ class AppMetrics:
         self.recorder = recorder_for(_recorders, self.registry, self.options)
         self.started = time.time()
         self.exposed = self._exposed_registry()
+        if self.auth is not None and id(self.exposed) not in _auth_registries:
+            # The login checks' own counters (checks, refusals, failing clients) are served
+            # beside the app's; in multiprocess mode they are those of the worker that answers.
+            _auth_registries.add(id(self.exposed))
+            self.exposed.register(self.auth)
         self._custom_guards: dict[str, LabelGuard] = {}
         if app is not None:
             self.init_app(app)
