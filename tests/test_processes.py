@@ -6,6 +6,7 @@ import itertools
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,35 @@ def test_group_starts_waits_logs_and_stops_children(tmp_path):
     assert not proc.alive()
     assert "serving" in (tmp_path / "web.log").read_text()
     assert live_members(pgid) == []
+
+
+def test_stop_returns_only_once_children_are_gone_even_one_that_ignores_sigterm(tmp_path):
+    """The leader exits on SIGTERM at once; one child ignores SIGTERM, one sleeps. ``stop()``
+    returns with neither running (the first is SIGKILLed after the timeout), not merely once the
+    leader has exited, so the next test never meets a leftover."""
+    ignore = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+    script = (
+        "import subprocess, sys, time;"
+        f"subprocess.Popen([sys.executable, '-c', {ignore!r}]);"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
+        "print('started', flush=True);"
+        "time.sleep(60)"
+    )
+    with ProcessGroup(tmp_path) as group:
+        proc = group.start("tree", [sys.executable, "-c", script])
+        pgid = os.getpgid(proc.pid)
+        deadline = time.monotonic() + 10
+        while len(live_members(pgid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(live_members(pgid)) == 3
+        # SIGTERM's handler in the first child is installed before it sleeps; give it the time.
+        time.sleep(0.5)
+        started = time.monotonic()
+        proc.stop(timeout=2.0)
+        took = time.monotonic() - started
+        assert live_members(pgid) == []
+    # The SIGTERM-ignoring child held stop() to about its timeout, not to its 60 s sleep.
+    assert 1.5 <= took < 10
 
 
 def test_a_process_that_never_gets_ready_is_stopped_and_its_log_reported(tmp_path):

@@ -159,7 +159,12 @@ class ManagedProcess:
         return self.popen.poll() is None
 
     def stop(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM the process's whole session, SIGKILL it after ``timeout``; return exit code."""
+        """SIGTERM the process's whole session, SIGKILL it after ``timeout``; return exit code.
+
+        Returns only once no process of the session is left running: the leader's exit does not
+        mean its children have acted on the signal yet, and one that ignores it is killed.
+        """
+        deadline = time.monotonic() + timeout
         if self.popen.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signal.SIGTERM)
@@ -169,10 +174,12 @@ class ManagedProcess:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.popen.pid, signal.SIGKILL)
                 self.popen.wait()
-        else:
-            # The leader is gone but children it left in its session may not be.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
+            if _wait_group_gone(self.popen.pid, deadline):
+                return self.popen.returncode
+        # The leader is gone but children it left in its session may not be.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        _wait_group_gone(self.popen.pid, time.monotonic() + 2.0)
         return self.popen.returncode
 
     def log_tail(self, lines: int = 20) -> str:
@@ -182,6 +189,29 @@ class ManagedProcess:
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+def _group_members(pgid: int) -> list[int]:
+    """PIDs in process group ``pgid`` that are still running (zombies left out: PID 1 in a
+    container may never reap them)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            members.append(int(stat.parent.name))
+    return members
+
+
+def _wait_group_gone(pgid: int, deadline: float) -> bool:
+    """Whether process group ``pgid`` has no running member by ``deadline`` (polled)."""
+    while _group_members(pgid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 class ProcessGroup:
