@@ -122,6 +122,16 @@ def timed_login(
     return status, took, reference[0]
 
 
+def failing_clients(port: int, cached: dict[str, str]) -> float:
+    """The server's ``kubepulse_auth_failing_clients`` (0 before it is served), read from
+    /metrics with credentials already cached (so the read costs no bcrypt check)."""
+    _, _, body = timed_get(port, headers=cached)
+    try:
+        return metric(body, "kubepulse_auth_failing_clients")
+    except KeyError:
+        return 0.0
+
+
 def raw_exchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:
     """Send ``data`` on a new connection, read until the server closes (or ``timeout``)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:

@@ -34,6 +34,7 @@ from helpers_abuse import (
     Slowloris,
     basic,
     closed_by_server,
+    failing_clients,
     login_bound,
     metric,
     open_idle,
@@ -270,14 +271,6 @@ def test_fd_limit_256_and_emfile_never_stop_scrapes_or_spin(tmp_path: Path) -> N
     )
 
 
-def _failing_clients(port: int, cached: dict[str, str]) -> float:
-    _, _, body = timed_get(port, headers=cached)
-    try:
-        return metric(body, "kubepulse_auth_failing_clients")
-    except KeyError:
-        return 0.0
-
-
 def test_wrong_password_flood_does_not_delay_a_right_login(tmp_path: Path) -> None:
     """200 wrong-password requests in flight from 4 addresses, at bcrypt cost 12 (the README's
     example; about 0.5 s a check on 2 busy cores). A right password never seen before must log
@@ -298,7 +291,7 @@ def test_wrong_password_flood_does_not_delay_a_right_login(tmp_path: Path) -> No
             # The flood's steady state: every attacking address has failed once (its first
             # attempt, like any new client's, was checked as a clean one).
             deadline = time.monotonic() + 20
-            while _failing_clients(port, cached) < len(attackers):
+            while failing_clients(port, cached) < len(attackers):
                 assert time.monotonic() < deadline, "the flood never reached the server"
                 time.sleep(0.2)
             status, took, one_check = timed_login(port, basic("prom", "right"))
