@@ -8,7 +8,7 @@ guards are installed on the parser: entity declarations (billion laughs) and ext
 (XXE) are refused with defusedxml's exceptions.
 
 What a row is, where its type comes from and which numeric fields to aggregate come from a
-``Mapping``, loaded from YAML by ``load_mapping``. The default mapping is the seed's case: every
+``Mapping``, loaded from YAML by ``load_mapping``. The default mapping is the common case: every
 child element of the root is a row, and its type is its ``type`` attribute, else its tag name.
 """
 
