@@ -8,7 +8,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from kubepulse.processes import LOOPBACK
+from kubepulse.lab.processes import LOOPBACK
 
 __all__ = ["Notification", "WebhookReceiver"]
 

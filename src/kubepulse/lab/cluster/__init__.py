@@ -2,8 +2,8 @@
 
 ``start_cluster(name, nodes)`` runs ``kwokctl create cluster --runtime binary`` with the binaries
 from ``ensure_binaries()``, every component bound to 127.0.0.1 on ports picked here, and the pod and
-node behaviour of ``kubepulse.testing.stages``. It returns once the API answers and every node is
-Ready. Each cluster lives in its own directory (``clusters_dir()/NAME``, kwokctl's
+node behaviour of ``kubepulse.lab.cluster.stages``. It returns once the API answers and every node
+is Ready. Each cluster lives in its own directory (``clusters_dir()/NAME``, kwokctl's
 ``KWOK_WORKDIR``), so clusters never share state and the user's ``~/.kwok`` and ``~/.kube/config``
 are never touched; the kubeconfig is ``Cluster.kubeconfig`` in there.
 NAME must be a DNS label (``cluster_workdir``) whose directory resolves inside ``clusters_dir()``:
@@ -34,16 +34,16 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from kubepulse.processes import LOOPBACK, free_port, require_loopback
-from kubepulse.testing.binaries import (
+from kubepulse.lab.cluster.binaries import (
     KUBE_VERSION,
     Binaries,
     BuildError,
     ensure_binaries,
     metrics_server_manifests,
 )
-from kubepulse.testing.kubelet_metrics import RESOURCE_USAGE, kubelet_metrics_yaml
-from kubepulse.testing.stages import NODE_RESOURCE_YAML, STAGES_YAML
+from kubepulse.lab.cluster.kubelet_metrics import RESOURCE_USAGE, kubelet_metrics_yaml
+from kubepulse.lab.cluster.stages import NODE_RESOURCE_YAML, STAGES_YAML
+from kubepulse.lab.processes import LOOPBACK, free_port, require_loopback
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -149,7 +149,7 @@ class Cluster:
     @property
     def kubelet_port(self) -> int:
         """The port every node's kubelet endpoints are served on, at the node's address
-        127.0.0.1 (kwok's controller; paths in ``kubepulse.testing.kubelet_metrics``)."""
+        127.0.0.1 (kwok's controller; paths in ``kubepulse.lab.cluster.kubelet_metrics``)."""
         config = next(yaml.safe_load_all((self.workdir / "kwokctl.yaml").read_text()))
         port: int = config["options"]["kwokControllerPort"]
         return port

@@ -392,4 +392,3 @@ def ensure_kube_state_metrics(*, build: bool = True) -> Path:
         env={"GONOSUMDB": _SUMDB_EXEMPT},
     )
     return path
-

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from kubepulse.testing.binaries import BuildError, ensure_binaries, ensure_kube_state_metrics
-from kubepulse.testing.cluster import (
+from kubepulse.lab.cluster import (
     DEFAULT_NAME,
     Cluster,
     ClusterError,
@@ -13,6 +12,7 @@ from kubepulse.testing.cluster import (
     find_cluster,
     start_cluster,
 )
+from kubepulse.lab.cluster.binaries import BuildError, ensure_binaries, ensure_kube_state_metrics
 
 
 def _check_name(ctx: click.Context, param: click.Parameter, name: str) -> str:

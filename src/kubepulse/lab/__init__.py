@@ -1,0 +1,1 @@
+"""Everything that runs local servers: the kwok cluster, processes, PKI, webhook receiver."""
