@@ -14,6 +14,19 @@ app that records the same metrics with the same labels as the WSGI one, and answ
 (``/items/{item_id}``), read from the request scope after the app ran; under a ``Mount`` the
 mount's path is put in front. Other ASGI apps may set ``scope["kubepulse.route"]``.
 
+Per-endpoint metrics come from this module's ``AppMetrics``: the WSGI one's decorators
+(``counter``, ``histogram``, ``summary``, ``gauge``, and ``info``) for endpoints, ``async def`` or
+not; ``init_app(app)`` returns the instrumented app::
+
+    metrics = AppMetrics(prefix="shop")
+
+    @api.get("/items/{item_id}")
+    @metrics.counter("shop_item_views_total", "Item views.",
+                     labels={"kind": lambda: current_request().query_params.get("kind", "plain")})
+    async def item(item_id: int) -> dict[str, int]: ...
+
+    app = metrics.init_app(api)
+
 Nothing here blocks the event loop: the basic-auth check (bcrypt) and the multiprocess scrape
 (reading every worker's files) run in a worker thread. The check keeps the limits of
 ``kubepulse.exposition.auth.BasicAuth``: a bounded number of bcrypt checks at once (others get
@@ -22,17 +35,23 @@ Nothing here blocks the event loop: the basic-auth check (bcrypt) and the multip
 
 from __future__ import annotations
 
+import functools
+import inspect
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from contextvars import ContextVar
+from typing import Any, TypeVar
 
+from prometheus_client import Counter, Gauge, Histogram, Summary
 from prometheus_client.exposition import choose_encoder
 
-from kubepulse.webapp import UNMATCHED, AppMetrics
+from kubepulse import webapp
+from kubepulse.webapp import UNMATCHED
 from kubepulse.webapp import multiprocess as mp
-from kubepulse.webapp._core import RequestInfo, method_label
+from kubepulse.webapp._core import LabelGuard, RequestInfo, method_label
+from kubepulse.webapp._custom import LabelSpec, _split
 
-__all__ = ["instrument", "route_template"]
+__all__ = ["AppMetrics", "current_request", "instrument", "route_template"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -40,6 +59,27 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 ROUTE_KEY = "kubepulse.route"
+F = TypeVar("F", bound=Callable[..., Any])
+
+# The scope of the request being served, for the label callables of the endpoint decorators.
+_current_scope: ContextVar[Scope | None] = ContextVar("kubepulse_asgi_scope", default=None)
+
+
+def current_request() -> Any:
+    """The Starlette ``Request`` being served (headers, ``query_params``, ``path_params``...).
+
+    For the label callables of ``AppMetrics``'s decorators, like ``flask.request`` in a Flask
+    view: valid while an app wrapped by ``instrument`` or ``AppMetrics.init_app`` serves a
+    request (in the endpoint, its dependencies, its threads). ``LookupError`` outside one.
+    """
+    scope = _current_scope.get()
+    if scope is None:
+        raise LookupError(
+            "no request is being served by an app instrumented with kubepulse.webapp.asgi"
+        )
+    from starlette.requests import Request
+
+    return Request(scope)
 
 
 async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
@@ -80,7 +120,7 @@ async def _send_text(send: Send, status: int, body: bytes, headers: dict[str, st
 
 
 class _Instrumented:
-    def __init__(self, app: ASGIApp, owner: AppMetrics) -> None:
+    def __init__(self, app: ASGIApp, owner: webapp.AppMetrics) -> None:
         self.app = app
         self.owner = owner
         self.recorder = owner.recorder
@@ -97,10 +137,14 @@ class _Instrumented:
         if path in self.own:
             await self._own(scope, send, path)
             return
-        if self.excluded(path):
-            await self.app(scope, receive, send)
-            return
-        await self._instrumented(scope, receive, send)
+        token = _current_scope.set(scope)
+        try:
+            if self.excluded(path):
+                await self.app(scope, receive, send)
+            else:
+                await self._instrumented(scope, receive, send)
+        finally:
+            _current_scope.reset(token)
 
     async def _instrumented(self, scope: Scope, receive: Receive, send: Send) -> None:
         rec = self.recorder
@@ -173,12 +217,157 @@ class _Instrumented:
         return encoder(self.owner.exposed)
 
 
+class _Observed:
+    """One decorated endpoint's metric: label values from the request and from what it returned."""
+
+    def __init__(
+        self, metric: Counter | Histogram | Summary | Gauge, labels: LabelSpec, guard: LabelGuard
+    ):
+        self.static, self.from_request, self.from_response = _split(labels)
+        if isinstance(metric, Gauge) and self.from_response:
+            raise ValueError("labels: a gauge's labels cannot come from the response")
+        self.metric = metric
+        self.labelled = bool(labels)
+        self.guard = guard
+        self.counts = isinstance(metric, Counter)
+
+    def request_values(self) -> dict[str, str]:
+        return {name: str(fn()) for name, fn in self.from_request.items()}
+
+    def child(self, dynamic: dict[str, str]) -> Any:
+        if not self.labelled:
+            return self.metric
+        admit = self.guard.admit
+        values = dict(self.static)
+        for name, value in dynamic.items():
+            values[name] = admit(name, value)
+        return self.metric.labels(**values)
+
+    def record(self, dynamic: dict[str, str], response: Any, seconds: float) -> None:
+        for name, fn in self.from_response.items():
+            dynamic[name] = str(fn(response))
+        child = self.child(dynamic)
+        if self.counts:
+            child.inc()
+        else:
+            child.observe(seconds)
+
+    def wrap(self, endpoint: F) -> F:
+        gauge = isinstance(self.metric, Gauge)
+        wrapper: Callable[..., Any]
+        if inspect.iscoroutinefunction(endpoint):
+            if gauge:
+
+                async def wrapper(*args: Any, **kwargs: Any) -> Any:
+                    running = self.child(self.request_values())
+                    running.inc()
+                    try:
+                        return await endpoint(*args, **kwargs)
+                    finally:
+                        running.dec()
+
+            else:
+
+                async def wrapper(*args: Any, **kwargs: Any) -> Any:
+                    dynamic = self.request_values()
+                    start = time.perf_counter()
+                    response = await endpoint(*args, **kwargs)
+                    self.record(dynamic, response, time.perf_counter() - start)
+                    return response
+
+        elif gauge:
+
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                running = self.child(self.request_values())
+                running.inc()
+                try:
+                    return endpoint(*args, **kwargs)
+                finally:
+                    running.dec()
+
+        else:
+
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                dynamic = self.request_values()
+                start = time.perf_counter()
+                response = endpoint(*args, **kwargs)
+                self.record(dynamic, response, time.perf_counter() - start)
+                return response
+
+        return functools.wraps(endpoint)(wrapper)  # type: ignore[return-value]
+
+
+class AppMetrics(webapp.AppMetrics):
+    """``kubepulse.webapp.AppMetrics`` for ASGI apps: the same options, metrics and decorators.
+
+    ``init_app(app)`` returns the instrumented app (serve that). The decorators wrap Starlette
+    and FastAPI endpoints, ``async def`` or plain (FastAPI runs those in a thread), and keep their
+    signature, so FastAPI still sees the endpoint's parameters. A label value is a string, a
+    callable with no argument (called before the endpoint runs, so it can read
+    ``current_request()``) or a callable with one argument (called with what the endpoint
+    returned: a Starlette ``Response``, or the value FastAPI will serialize). Histograms and
+    summaries time the endpoint's call (a streamed body is not in it; the request duration
+    histogram has it). Endpoints that raise record nothing here; a gauge still goes back down.
+    """
+
+    def __init__(self, app: None = None, **options: Any) -> None:
+        if app is not None:
+            raise TypeError("AppMetrics(app): for ASGI, serve what metrics.init_app(app) returns")
+        super().__init__(**options)
+
+    def init_app(self, app: Any) -> ASGIApp:
+        """The ASGI app wrapped: instrumented, answering ``/metrics`` and ``/healthz``."""
+        return _Instrumented(app, self)
+
+    def _endpoint_metric(
+        self, kind: type[Any], name: str, documentation: str, labels: LabelSpec | None, **kw: Any
+    ) -> Callable[[F], F]:
+        spec = labels or {}
+        metric = kind(name, documentation, list(spec), registry=self.registry, **kw)
+        return _Observed(metric, spec, self._guard(name)).wrap
+
+    def counter(
+        self, name: str, documentation: str, labels: LabelSpec | None = None
+    ) -> Callable[[F], F]:
+        """Decorate an endpoint: count its calls (``name`` should end in ``_total``)."""
+        return self._endpoint_metric(Counter, name, documentation, labels)
+
+    def histogram(
+        self,
+        name: str,
+        documentation: str,
+        labels: LabelSpec | None = None,
+        buckets: Sequence[float] | None = None,
+    ) -> Callable[[F], F]:
+        """Decorate an endpoint: observe the seconds it takes."""
+        kw: dict[str, Any] = {"buckets": tuple(buckets)} if buckets else {}
+        return self._endpoint_metric(Histogram, name, documentation, labels, **kw)
+
+    def summary(
+        self, name: str, documentation: str, labels: LabelSpec | None = None
+    ) -> Callable[[F], F]:
+        """Decorate an endpoint: observe the seconds it takes, as a summary (count and sum)."""
+        return self._endpoint_metric(Summary, name, documentation, labels)
+
+    def gauge(
+        self, name: str, documentation: str, labels: LabelSpec | None = None
+    ) -> Callable[[F], F]:
+        """Decorate an endpoint: how many of its calls run right now (summed over workers)."""
+        return self._endpoint_metric(
+            Gauge, name, documentation, labels, multiprocess_mode="livesum"
+        )
+
+
 def instrument(app: Any, **options: Any) -> ASGIApp:
     """Wrap an ASGI app: record its requests and answer ``/metrics`` and ``/healthz``.
 
     ``options`` are those of ``kubepulse.webapp.AppMetrics`` (``metrics=`` passes one made
-    already, to share it or to use its decorators' registry). The app's own ``/healthz`` is
-    shadowed; pass ``healthz_path=None`` to keep it.
+    already, to share it or to use its decorators; then no other option is taken). The app's
+    own ``/healthz`` is shadowed; pass ``healthz_path=None`` to keep it.
     """
-    owner = options.pop("metrics", None) or AppMetrics(**options)
+    owner = options.pop("metrics", None)
+    if owner is None:
+        owner = webapp.AppMetrics(**options)
+    elif options:
+        raise TypeError(f"instrument(metrics=...): the options {sorted(options)} are the metrics'")
     return _Instrumented(app, owner)
