@@ -1,11 +1,12 @@
 """Shared fixtures.
 
-``cluster`` (session) is a real local Kubernetes cluster (kubepulse.testing.cluster): etcd,
+``cluster`` (session) is a real local Kubernetes cluster (kubepulse.lab.cluster): etcd,
 kube-apiserver, controller manager and scheduler built from Go modules, and kwok nodes. Mark tests
 that use it ``@pytest.mark.cluster``. ``namespace`` (per test) is a fresh namespace in it, deleted
 afterwards. ``metrics_cluster`` (session) is a second, one-node cluster that also serves
-metrics.k8s.io; ``metrics_namespace`` is a fresh namespace there. Tests rely on the kwok behaviour
-of kubepulse.testing.stages, so they always run on this cluster, never on one from ``KUBECONFIG``.
+metrics.k8s.io; ``metrics_namespace`` is a fresh namespace there. Tests rely on the kwok
+behaviour of kubepulse.lab.cluster.stages, so they always run on this cluster, never on one from
+``KUBECONFIG``.
 Under pytest-xdist each worker starts its own clusters.
 """
 
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kubepulse.testing.cluster import Cluster, start_cluster
+from kubepulse.lab.cluster import Cluster, start_cluster
 
 CLUSTER_NODES = 3
 

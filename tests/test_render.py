@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner, Result
 from matplotlib.image import imread
 
-from kubepulse.processes import LOOPBACK, ProcessGroup, free_port
+from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port
 from kubepulse.render import (
     Prometheus,
     RenderError,

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from kubepulse import versions
-from kubepulse.processes import LOOPBACK, ProcessGroup, free_port
+from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port
 from kubepulse.stack import deploy_dir
 from kubepulse.stack.binaries import RELEASES, Release, binary, ensure_releases
 from kubepulse.stack.local import api_get, start_alertmanager, start_prometheus

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kubernetes import client
 
 from common import table, write_results
-from kubepulse.testing.cluster import Cluster, start_cluster
+from kubepulse.lab.cluster import Cluster, start_cluster
 
 HERE = Path(__file__).resolve().parent
 COLD_RECORD = HERE / "cold-build.json"

@@ -39,9 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import table, write_results
 from kubepulse.exporters.cluster.exporter import DEFAULT_RESOURCES
 from kubepulse.kube.client import KubeClient, connect
-from kubepulse.processes import ProcessGroup, free_port
-from kubepulse.testing.binaries import KSM_VERSION, BuildError, ensure_kube_state_metrics
-from kubepulse.testing.cluster import Cluster, start_cluster
+from kubepulse.lab.cluster import Cluster, start_cluster
+from kubepulse.lab.cluster.binaries import KSM_VERSION, BuildError, ensure_kube_state_metrics
+from kubepulse.lab.processes import ProcessGroup, free_port
 
 KSM_TAG = f"v{KSM_VERSION}"
 SUMDB_EXEMPT = "k8s.io/kube-state-metrics,k8s.io/sample-controller"  # as the builder sets
@@ -50,7 +50,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def ensure_ksm() -> tuple[Path | None, str]:
-    """The KSM binary (the one builder's, kubepulse.testing.binaries), or None and the reason."""
+    """The KSM binary (built by kubepulse.lab.cluster.binaries), or None and the reason."""
     try:
         return ensure_kube_state_metrics(), ""
     except BuildError as exc:

@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import table, write_results
 from kubepulse.kube.client import connect
 from kubepulse.kube.informer import Informer
+from kubepulse.lab.cluster import start_cluster
 from kubepulse.podmonitor._kube import PODS, KubeApi
 from kubepulse.podmonitor.monitor import DEFAULT_SETTLE_SECONDS, is_ready
-from kubepulse.testing.cluster import start_cluster
 
 HERE = Path(__file__).resolve().parent
 NAMESPACES = [f"bench-{i:02d}" for i in range(20)]

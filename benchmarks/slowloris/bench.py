@@ -36,7 +36,7 @@ import uvicorn  # noqa: E402
 from helpers_abuse import Slowloris, proc_status  # noqa: E402
 
 from common import table, write_results  # noqa: E402
-from kubepulse.processes import ProcessGroup, free_port  # noqa: E402
+from kubepulse.lab.processes import ProcessGroup, free_port  # noqa: E402
 
 OLD_COMMIT = "a945bd5"
 SOCKETS = 500

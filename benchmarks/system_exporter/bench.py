@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common import table, write_results
-from kubepulse.exposition.pki import make_loopback_pki, write_web_config
-from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.lab.pki import make_loopback_pki, write_web_config
+from kubepulse.lab.processes import ProcessGroup, free_port
 
 ROUNDS = 10
 PER_ROUND = 50

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.lab.processes import ProcessGroup, free_port
 
 REQUESTS = int(os.environ.get("WEBAPP_BENCH_REQUESTS", "3000"))  # per copy and round
 WARMUP = 200

@@ -16,7 +16,7 @@ from kubepulse import __version__
 # name -> ("module:attribute", one-line help). Every entry must import: a missing module is a bug,
 # and tests/test_cli.py runs each command's --help to prove it.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "cluster": ("kubepulse.testing.cluster_cli:cluster", "Local Kubernetes test cluster."),
+    "cluster": ("kubepulse.lab.cluster.cli:cluster", "Local Kubernetes test cluster."),
     "exporter": ("kubepulse.exporters.cli:exporter", "Run a Prometheus exporter."),
     "monitor": ("kubepulse.podmonitor.cli:monitor", "Measure how pods recover after a kill."),
     "textfile": ("kubepulse.textfile.cli:textfile", "Turn an XML store into a .prom file."),

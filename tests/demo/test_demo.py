@@ -21,9 +21,9 @@ import pytest
 from matplotlib.image import imread
 
 from kubepulse.demo.run import DASHBOARDS
+from kubepulse.lab.cluster import clusters_dir
 from kubepulse.render.draw import RENDERED_TYPES
 from kubepulse.stack import deploy_dir
-from kubepulse.testing.cluster import clusters_dir
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 

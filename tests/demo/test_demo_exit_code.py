@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from kubepulse.demo.workloads import NAMESPACES
-from kubepulse.testing.cluster import Cluster
+from kubepulse.lab.cluster import Cluster
 
 pytestmark = pytest.mark.cluster
 

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from kubepulse.demo import demo
 from kubepulse.demo.run import MemorySampler, _port_free
 from kubepulse.demo.workloads import TAINT, manifests
-from kubepulse.processes import LOOPBACK
-from kubepulse.testing.cluster import clusters_dir
+from kubepulse.lab.cluster import clusters_dir
+from kubepulse.lab.processes import LOOPBACK
 
 KUBEPULSE = str(Path(sys.executable).parent / "kubepulse")
 

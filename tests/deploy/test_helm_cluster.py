@@ -20,7 +20,7 @@ import yaml
 from deploy_helpers import CHART, run_helm
 
 from kubepulse.exporters.cluster.exporter import DEFAULT_RESOURCES, KINDS
-from kubepulse.testing.cluster import Cluster
+from kubepulse.lab.cluster import Cluster
 
 pytestmark = pytest.mark.cluster
 

@@ -19,7 +19,7 @@ import bcrypt
 import pytest
 from deploy_helpers import REPO
 
-from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.lab.processes import ProcessGroup, free_port
 
 
 def test_dockerfile_is_slim_pinned_non_root_and_installs_only_the_wheel() -> None:

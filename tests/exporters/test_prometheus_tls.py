@@ -23,10 +23,10 @@ import psutil
 import pytest
 import yaml
 
-from kubepulse.exposition.pki import LoopbackPKI, make_loopback_pki, write_web_config
-from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.lab.cluster import Cluster
+from kubepulse.lab.pki import LoopbackPKI, make_loopback_pki, write_web_config
+from kubepulse.lab.processes import ProcessGroup, free_port
 from kubepulse.stack.binaries import binary
-from kubepulse.testing.cluster import Cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))

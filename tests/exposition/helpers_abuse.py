@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from kubepulse.processes import ManagedProcess, ProcessGroup, require_loopback
+from kubepulse.lab.processes import ManagedProcess, ProcessGroup, require_loopback
 
 # Runs the kubepulse CLI with RLIMIT_NOFILE set first (0: leave the limit alone; SOFT:HARD sets
 # the two apart, N sets both).

@@ -18,7 +18,6 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from kubepulse.exposition.pki import LoopbackPKI, make_loopback_pki, write_web_config
 from kubepulse.exposition.server import (
     ExporterServer,
     Request,
@@ -28,6 +27,7 @@ from kubepulse.exposition.server import (
     prometheus_client_handler,
     web_options,
 )
+from kubepulse.lab.pki import LoopbackPKI, make_loopback_pki, write_web_config
 
 
 @pytest.fixture(scope="module")

@@ -46,8 +46,8 @@ from helpers_abuse import (
     wrong_password_flood,
 )
 
-from kubepulse.exposition.pki import write_web_config
-from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.lab.pki import write_web_config
+from kubepulse.lab.processes import ProcessGroup, free_port
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -269,8 +269,8 @@ def test_a_client_that_never_reads_its_response_holds_no_worker(
     """One worker; three clients ask for a 20 MB body and never read it. Their responses wait
     in the event loop (closed at the write deadline, 2 s here), so a scrape behind them is
     answered at once, not after the deadline."""
-    from kubepulse.exposition.pki import make_loopback_pki, write_web_config
     from kubepulse.exposition.webconfig import load_web_config
+    from kubepulse.lab.pki import make_loopback_pki, write_web_config
 
     big = [b"x" * 1000 + b"\n"] * 20_000
     config = None

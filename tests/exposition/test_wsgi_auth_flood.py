@@ -24,8 +24,8 @@ from helpers_abuse import (
     wrong_password_flood,
 )
 
-from kubepulse.exposition.pki import write_web_config
-from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.lab.pki import write_web_config
+from kubepulse.lab.processes import ProcessGroup, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))

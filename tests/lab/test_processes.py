@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kubepulse.processes import ProcessGroup, free_port, require_loopback
+from kubepulse.lab.processes import ProcessGroup, free_port, require_loopback
 
 
 @pytest.mark.parametrize(

@@ -26,10 +26,10 @@ from podmonitor_helpers import (
     wait_pods,
 )
 
+from kubepulse.lab.processes import ProcessGroup
 from kubepulse.podmonitor import PodsMonitorPool, PodsStatus
 from kubepulse.podmonitor._kube import KubeApi
 from kubepulse.podmonitor.pool import kube_client
-from kubepulse.processes import ProcessGroup
 
 pytestmark = pytest.mark.cluster
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from podmonitor_helpers import scrape, start_node_exporter, start_pushgateway
 
+from kubepulse.lab.processes import ProcessGroup
 from kubepulse.podmonitor import metrics
 from kubepulse.podmonitor.cli import exit_code
 from kubepulse.podmonitor.models import AffectedPod, PodsStatus
 from kubepulse.podmonitor.report import write_report
-from kubepulse.processes import ProcessGroup
 
 
 def sample_status() -> PodsStatus:

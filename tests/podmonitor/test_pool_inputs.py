@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
+from kubepulse.lab.processes import free_port
 from kubepulse.podmonitor import PodsMonitorPool
-from kubepulse.processes import free_port
 
 
 @pytest.mark.parametrize(

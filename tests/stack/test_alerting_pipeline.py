@@ -12,7 +12,7 @@ import datetime
 from pathlib import Path
 from typing import Any
 
-from kubepulse.processes import ProcessGroup
+from kubepulse.lab.processes import ProcessGroup
 from kubepulse.stack.alertmanager import load_alertmanager_config
 from kubepulse.stack.local import (
     WebhookReceiver,

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kubepulse.processes import ProcessGroup
+from kubepulse.lab.processes import ProcessGroup
 from kubepulse.stack.ha import (
     alertmanager_status,
     reload,

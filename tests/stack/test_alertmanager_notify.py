@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from kubepulse.processes import LOOPBACK, ProcessGroup
+from kubepulse.lab.processes import LOOPBACK, ProcessGroup
 from kubepulse.stack import deploy_dir
 from kubepulse.stack.alertmanager import render_alertmanager_config
 from kubepulse.stack.local import WebhookReceiver, start_alertmanager, wait_until

@@ -21,8 +21,8 @@ import pytest
 import yaml
 from cryptography import x509
 
-from kubepulse.exposition.pki import make_loopback_pki
-from kubepulse.processes import LOOPBACK, ProcessGroup, free_port
+from kubepulse.lab.pki import make_loopback_pki
+from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port
 from kubepulse.stack.blackbox import probed_service, start_blackbox_exporter
 from kubepulse.stack.dashboards import build_dashboards, panel_queries, substitute, variable_queries
 from kubepulse.stack.grafana_alerting import build_alerting

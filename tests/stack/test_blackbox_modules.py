@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from kubepulse.processes import LOOPBACK, ProcessGroup, free_port
+from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port
 from kubepulse.stack.binaries import binary
 from kubepulse.stack.blackbox import blackbox_config_path, start_blackbox_exporter
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubepulse.processes import ProcessGroup
+from kubepulse.lab.processes import ProcessGroup
 from kubepulse.stack import deploy_dir
 from kubepulse.stack.binaries import binary
 from kubepulse.stack.dashboards import (

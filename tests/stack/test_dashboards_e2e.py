@@ -1,7 +1,7 @@
 """The Kubernetes dashboards against the real stack: every panel returns data, or says why not.
 
 Real processes only, on loopback: the kwok test cluster (whose nodes serve kubelet and cAdvisor
-endpoints through kwok's Metric resources, kubepulse.testing.kubelet_metrics), the kubepulse
+endpoints through kwok's Metric resources, kubepulse.lab.cluster.kubelet_metrics), the kubepulse
 cluster exporter, and the node_exporter, Alertmanager and Prometheus releases the Helm chart
 deploys (built from their Go modules), Prometheus scraping them all,
 the API server included (over TLS with the cluster's admin certificate). The cluster runs a
@@ -26,7 +26,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from kubepulse.processes import LOOPBACK, ProcessGroup, free_port
+from kubepulse.lab.cluster import Cluster
+from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port
 from kubepulse.stack import deploy_dir
 from kubepulse.stack.binaries import binary
 from kubepulse.stack.dashboards import build_dashboards, panel_queries, substitute, variable_queries
@@ -42,7 +43,6 @@ from kubepulse.stack.local import (
     wait_until,
 )
 from kubepulse.stack.prometheus import render_prometheus_config
-from kubepulse.testing.cluster import Cluster
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from kubepulse.processes import LOOPBACK, ProcessGroup, free_port
+from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port
 from kubepulse.stack.ha import render_global_config, start_prometheus_replicas
 from kubepulse.stack.local import query, start_prometheus, wait_until
 from kubepulse.stack.prometheus import render_rule_files

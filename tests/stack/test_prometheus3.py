@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubepulse.processes import LOOPBACK, ProcessGroup
+from kubepulse.lab.processes import LOOPBACK, ProcessGroup
 from kubepulse.stack import deploy_dir
 from kubepulse.stack.local import api_get, query, start_prometheus, wait_until
 from kubepulse.stack.prometheus import load_prometheus_config

@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from kubepulse.demo.run import STORE_XML
-from kubepulse.processes import LOOPBACK, ProcessGroup, free_port
+from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port
 from kubepulse.stack import deploy_dir
 from kubepulse.stack.binaries import binary
 from kubepulse.stack.dashboards import build_dashboards, panel_queries, substitute, variable_queries

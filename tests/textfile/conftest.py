@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from textfile_helpers import NodeExporter, StoreWriter, promtool_check
 
-from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.lab.processes import ProcessGroup, free_port
 from kubepulse.stack.binaries import binary
 
 

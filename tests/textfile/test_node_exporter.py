@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from textfile_helpers import NodeExporter, StoreWriter
 
-from kubepulse.processes import ProcessGroup
+from kubepulse.lab.processes import ProcessGroup
 from kubepulse.textfile.cli import output_names, run_once
 from kubepulse.textfile.store import DEFAULT_MAPPING
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import psutil
 from webapp_helpers import APPS, BIN, ROOT, fetch, scrape, stale_multiproc_dir, wait_until
 
-from kubepulse.exposition.pki import write_web_config
-from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.lab.pki import write_web_config
+from kubepulse.lab.processes import ProcessGroup, free_port
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 OPENMETRICS = {"Accept": "application/openmetrics-text; version=1.0.0"}

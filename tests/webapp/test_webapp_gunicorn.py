@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 from webapp_helpers import ROOT, fetch, scrape, stale_multiproc_dir, wait_until
 
-from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.lab.processes import ProcessGroup, free_port
 
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 ITEMS = 'http_requests_total{method="GET",route="/items/<int:item_id>",status="200"}'

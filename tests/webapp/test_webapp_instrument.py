@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from werkzeug.test import Client
 
-from kubepulse.exposition.pki import write_web_config
+from kubepulse.lab.pki import write_web_config
 from kubepulse.webapp import instrument
 
 

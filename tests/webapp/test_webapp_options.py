@@ -12,7 +12,7 @@ from pathlib import Path
 
 from webapp_helpers import APPS, fetch, scrape
 
-from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.lab.processes import ProcessGroup, free_port
 
 T = {"X-Tenant": "acme"}
 ITEMS = (

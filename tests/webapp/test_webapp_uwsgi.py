@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 from webapp_helpers import BIN, ROOT, fetch, scrape, stale_multiproc_dir, wait_until
 
-from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.lab.processes import ProcessGroup, free_port
 
 ITEMS = 'http_requests_total{method="GET",route="/items/<int:item_id>",status="200"}'
 

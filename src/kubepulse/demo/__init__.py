@@ -92,7 +92,7 @@ def demo(
                 f"{kubeconfig} does not exist", param_hint="--use-current-context"
             )
     if kubeconfig is None:
-        from kubepulse.testing.cluster import cluster_workdir
+        from kubepulse.lab.cluster import cluster_workdir
 
         try:
             cluster_workdir(cluster_name)

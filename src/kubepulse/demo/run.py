@@ -32,13 +32,13 @@ import psutil
 import yaml
 
 from kubepulse.demo import workloads
-from kubepulse.demo.receiver import WebhookReceiver
-from kubepulse.processes import LOOPBACK, ProcessGroup, free_port
+from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port
+from kubepulse.lab.receiver import WebhookReceiver
 from kubepulse.stack.binaries import binary as release_binary
 from kubepulse.stack.blackbox import start_blackbox_exporter
 
 if TYPE_CHECKING:
-    from kubepulse.testing.cluster import Cluster
+    from kubepulse.lab.cluster import Cluster
 
 __all__ = ["EXPECTED_ALERTS", "DemoOptions", "run_demo"]
 
@@ -251,7 +251,7 @@ class Demo:
     def kubectl(self, *args: str, input: str | None = None) -> str:
         if self.cluster is not None:
             return self.cluster.kubectl(*args, input=input)
-        from kubepulse.testing.binaries import ensure_binaries
+        from kubepulse.lab.cluster.binaries import ensure_binaries
 
         kubectl = shutil.which("kubectl") or str(ensure_binaries().kubectl)
         proc = subprocess.run(
@@ -271,7 +271,7 @@ class Demo:
                 self.nodes = self.kubectl("get", "nodes", "-o", "name").split()
                 detail.append(f"{len(self.nodes)} nodes")
             return
-        from kubepulse.testing.cluster import start_cluster
+        from kubepulse.lab.cluster import start_cluster
 
         with self.step("cluster", f"starting the local cluster ({self.options.nodes} kwok nodes)"):
             self.cluster = start_cluster(self.options.cluster_name, nodes=self.options.nodes)
@@ -657,7 +657,7 @@ class Demo:
         """What a healthy demo shows: every name is a promise of the README."""
         targets = self.targets()
         received = (
-            {a["labels"].get("alertname") for a in self.receiver.alerts("firing")}
+            {a["labels"].get("alertname") for _, a in self.receiver.alerts(status="firing")}
             if self.receiver
             else set()
         )
@@ -769,7 +769,7 @@ class Demo:
             "targets_up": sum(t["health"] == "up" for t in targets),
             "targets_down": sum(t["health"] != "up" for t in targets),
             "alerts_firing": self.firing() if self.prometheus else [],
-            "notifications": self.receiver.alerts() if self.receiver else [],
+            "notifications": self.receiver.records() if self.receiver else [],
             "recovery": self.recovery,
             "urls": self.urls,
             "pngs": self.pngs,

@@ -1,6 +1,6 @@
 """The demo's sample workloads: what a small shop's cluster looks like on a bad day.
 
-On the kwok test cluster pod behaviour comes from kwok labels (``kubepulse.testing.stages``):
+On the kwok test cluster pod behaviour comes from kwok labels (``kubepulse.lab.cluster.stages``):
 a Deployment whose pods never become Ready (it never reaches its replicas), a crash-looping pod,
 a StatefulSet pinned to a tainted node, and a scraped web Deployment the pod-kill scenario
 disrupts. Also a Job that fails (its pod never finishes within the Job's deadline), a

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kubepulse.processes import LOOPBACK, ProcessGroup, free_port
+from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port
 from kubepulse.stack import deploy_dir
 from kubepulse.stack.binaries import binary
 

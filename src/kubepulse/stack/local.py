@@ -9,16 +9,15 @@ names another binary.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from kubepulse.lab.receiver import WebhookReceiver
 from kubepulse.processes import LOOPBACK, ProcessGroup, free_port, require_loopback
 from kubepulse.stack import deploy_dir
 from kubepulse.stack.alertmanager import render_alertmanager_config
@@ -322,50 +321,3 @@ def stand_in_manifests(namespace: str) -> list[dict[str, Any]]:
             }
         )
     return manifests
-
-
-class WebhookReceiver:
-    """An HTTP server on 127.0.0.1 recording the JSON bodies POSTed to it, by path.
-
-    It stands in for Slack, a pager or a chat webhook: point Alertmanager's webhook and Slack
-    URLs at ``url + "/any-path"`` and read what it sent from ``posts``. Close it with ``close()``.
-    """
-
-    def __init__(self) -> None:
-        self.posts: list[tuple[str, Any]] = []
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with receiver._lock:
-                    receiver.posts.append((self.path, json.loads(body or b"null")))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # Alertmanager's posts are the record; no access log on stderr.
-
-        self._server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self.url = f"http://{LOOPBACK}:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def bodies(self, path: str) -> list[Any]:
-        """The bodies posted to ``path`` so far, oldest first."""
-        with self._lock:
-            return [body for p, body in self.posts if p == path]
-
-    def alerts(self, path: str, status: str, alertname: str) -> list[tuple[Any, Any]]:
-        """(notification, alert) pairs from Alertmanager webhook posts to ``path``."""
-        return [
-            (body, alert)
-            for body in self.bodies(path)
-            for alert in body.get("alerts", [])
-            if alert["status"] == status and alert["labels"].get("alertname") == alertname
-        ]
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from kubepulse.processes import require_loopback
+from kubepulse.lab.processes import require_loopback
 from kubepulse.stack import deploy_dir
 
 __all__ = ["load_prometheus_config", "render_prometheus_config", "render_rule_files"]

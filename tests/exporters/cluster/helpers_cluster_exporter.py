@@ -11,7 +11,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 from waiting import wait_until as wait_until  # re-exported for the cluster exporter tests
 
-from kubepulse.testing.cluster import Cluster, ClusterError
+from kubepulse.lab.cluster import Cluster, ClusterError
 
 Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -190,8 +190,8 @@ def start_side_by_side(group: Any, flags: list[str]) -> dict[str, int]:
     import sys
     from pathlib import Path
 
-    from kubepulse.processes import free_port
-    from kubepulse.testing.binaries import ensure_kube_state_metrics
+    from kubepulse.lab.cluster.binaries import ensure_kube_state_metrics
+    from kubepulse.lab.processes import free_port
 
     ports = {name: free_port() for name in ("ksm", "ksm-tel", "kp", "kp-tel")}
     # name: argv, port key, readiness URL (KSM answers its telemetry /metrics once up, before

@@ -11,8 +11,8 @@ import yaml
 from helpers_cluster_exporter import fetch, parse, select, value, wait_until
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
 
-from kubepulse.processes import ProcessGroup, free_port
-from kubepulse.testing.cluster import Cluster
+from kubepulse.lab.cluster import Cluster
+from kubepulse.lab.processes import ProcessGroup, free_port
 
 CMD = [sys.executable, "-m", "kubepulse", "exporter", "cluster"]
 

@@ -14,7 +14,7 @@ from helpers_cluster_exporter import apply, scrape, select, value, wait_until
 from kubepulse.exporters.cluster.exporter import ClusterExporter, Options
 from kubepulse.exposition.server import ExporterServer
 from kubepulse.kube.client import connect
-from kubepulse.testing.cluster import Cluster
+from kubepulse.lab.cluster import Cluster
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 

@@ -28,9 +28,9 @@ from cryptography.x509.oid import NameOID
 from helpers_cluster_exporter import Series, assert_same_series, scrape, start_side_by_side
 
 from kubepulse.exporters.cluster.exporter import KINDS
-from kubepulse.processes import ProcessGroup
-from kubepulse.testing.binaries import KSM_VERSION
-from kubepulse.testing.cluster import Cluster
+from kubepulse.lab.cluster import Cluster
+from kubepulse.lab.cluster.binaries import KSM_VERSION
+from kubepulse.lab.processes import ProcessGroup
 
 pytestmark = pytest.mark.cluster
 

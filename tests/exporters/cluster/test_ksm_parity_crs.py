@@ -27,9 +27,9 @@ from helpers_cluster_exporter import (
 )
 
 from kubepulse.exporters.cluster.custom_resources import UNSTRUCTURED
-from kubepulse.processes import ProcessGroup
-from kubepulse.testing.binaries import KSM_VERSION
-from kubepulse.testing.cluster import Cluster
+from kubepulse.lab.cluster import Cluster
+from kubepulse.lab.cluster.binaries import KSM_VERSION
+from kubepulse.lab.processes import ProcessGroup
 
 pytestmark = pytest.mark.cluster
 

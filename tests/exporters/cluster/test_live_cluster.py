@@ -33,9 +33,9 @@ from kubepulse.exporters.cluster.store import KindStore
 from kubepulse.exposition.server import ExporterServer
 from kubepulse.kube.client import KubeClient, connect, load_configuration
 from kubepulse.kube.informer import Backoff, Informer
-from kubepulse.processes import free_port
+from kubepulse.lab.cluster import Cluster, ClusterError
+from kubepulse.lab.processes import free_port
 from kubepulse.stack.binaries import binary
-from kubepulse.testing.cluster import Cluster, ClusterError
 
 pytestmark = pytest.mark.cluster
 

@@ -4,9 +4,9 @@ KSM (pkg/sharding/listwatch.go, ``sharding.keep``) hashes the object's UID strin
 ``hash/fnv`` ``New64a`` (FNV-1a, 64 bit, over the UID's bytes) and keeps the object when
 ``jump.Hash(h.Sum64(), totalShards) == shard``, with ``github.com/dgryski/go-jump`` (Lamping &
 Veach's jump consistent hash). The first tests pin both halves to published known answers; the
-last runs the real KSM (built from its Go module, ``kubepulse.testing.binaries``) and kubepulse's
-exporter side by side with the same flags on the test cluster and compares the pods each shard
-exports.
+last runs the real KSM (built from its Go module, ``kubepulse.lab.cluster.binaries``) and
+kubepulse's exporter side by side with the same flags on the test cluster and compares the pods
+each shard exports.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from helpers_cluster_exporter import apply, scrape, select, wait_until
 
 from kubepulse.exporters.cluster.exporter import _fnv64a, _jump_hash, shard_of
 from kubepulse.kube.client import connect
-from kubepulse.processes import ProcessGroup, free_port
-from kubepulse.testing.binaries import ensure_kube_state_metrics
-from kubepulse.testing.cluster import Cluster
+from kubepulse.lab.cluster import Cluster
+from kubepulse.lab.cluster.binaries import ensure_kube_state_metrics
+from kubepulse.lab.processes import ProcessGroup, free_port
 
 # github.com/dgryski/go-jump jump_test.go, "Generated from the reference C++ code": for each key,
 # Hash(key, n) for n = 1, 2, ...

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kubepulse.testing.binaries import (
+from kubepulse.lab.cluster.binaries import (
     CORE,
     BuildError,
     cache_dir,

@@ -12,7 +12,7 @@ import psutil
 import pytest
 from kubernetes import client, watch
 
-from kubepulse.testing.cluster import COMPONENTS, Cluster, ClusterError
+from kubepulse.lab.cluster import COMPONENTS, Cluster, ClusterError
 
 pytestmark = pytest.mark.cluster
 

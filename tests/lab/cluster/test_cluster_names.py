@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kubepulse.testing.cluster import cluster_workdir, clusters_dir, find_cluster, start_cluster
+from kubepulse.lab.cluster import cluster_workdir, clusters_dir, find_cluster, start_cluster
 
 # Linux's largest pid (pid_max 2^22): the longest name a pid makes. Not this process's pid,
 # which would give each pytest-xdist worker different test ids.

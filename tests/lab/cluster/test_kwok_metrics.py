@@ -8,9 +8,9 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from kubepulse.processes import LOOPBACK
-from kubepulse.testing.cluster import Cluster
-from kubepulse.testing.kubelet_metrics import CADVISOR_PATH, KUBELET_PATH, kubelet_metrics_yaml
+from kubepulse.lab.cluster import Cluster
+from kubepulse.lab.cluster.kubelet_metrics import CADVISOR_PATH, KUBELET_PATH, kubelet_metrics_yaml
+from kubepulse.lab.processes import LOOPBACK
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 

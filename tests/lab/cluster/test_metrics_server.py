@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from kubepulse.testing.cluster import Cluster, ClusterError
+from kubepulse.lab.cluster import Cluster, ClusterError
 
 
 def cpu_millicores(quantity: str) -> float:
