@@ -1,5 +1,8 @@
-"""Moved to kubepulse.lab.cluster.binaries."""
+"""Moved to kubepulse.lab.cluster.binaries (the build core to kubepulse.lab.builder)."""
 
+from kubepulse.lab.builder import OUT, BuildError
+from kubepulse.lab.builder import Builder as _Builder
+from kubepulse.lab.builder import go as _go
 from kubepulse.lab.cluster.binaries import *  # noqa: F403
 from kubepulse.lab.cluster.binaries import (
     CORE,
@@ -9,11 +12,7 @@ from kubepulse.lab.cluster.binaries import (
     KUBE_VERSION,
     KWOK_VERSION,
     METRICS_SERVER_VERSION,
-    OUT,
     Binaries,
-    BuildError,
-    _Builder,
-    _go,
     cache_dir,
     ensure_binaries,
     ensure_kube_state_metrics,

@@ -14,8 +14,9 @@ modules through the module proxy:
 - etcd from ``go.etcd.io/etcd/server/v3`` through a wrapper module (it has relative replaces too);
 - kwok and kwokctl (and, on request, metrics-server) with ``go install module/cmd@tag``.
 
-A build writes to a temporary name and renames, so an interrupted build never leaves a binary that
-looks finished. Progress (step, elapsed time, a heartbeat during long steps) goes to stderr.
+Builds go through the lab's one builder (``kubepulse.lab.builder``): a temporary name then a
+rename, so an interrupted build never leaves a binary that looks finished, and progress lines (step,
+elapsed time, a heartbeat during long steps) on stderr.
 """
 
 from __future__ import annotations
@@ -25,12 +26,20 @@ import os
 import re
 import shutil
 import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from kubepulse.lab.builder import (
+    OUT,
+    Builder,
+    BuildError,
+    go,
+    log,
+    mod_download,
+    versioned_root,
+)
 
 __all__ = [
     "ETCD_VERSION",
@@ -56,11 +65,6 @@ _SUMDB_EXEMPT = "k8s.io/kube-state-metrics,k8s.io/sample-controller"
 
 KUBE_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 CORE = (*KUBE_COMPONENTS, "etcd", "kwok", "kwokctl")
-HEARTBEAT_SECONDS = 30.0
-
-
-class BuildError(RuntimeError):
-    """A binary could not be found or built; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -83,12 +87,7 @@ class Binaries:
 
 def cache_dir() -> Path:
     """``$XDG_CACHE_HOME`` (or ``~/.cache``) ``/kubepulse/k8s-v<KUBE_VERSION>``."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "kubepulse" / f"k8s-v{KUBE_VERSION}"
-
-
-def _log(message: str) -> None:
-    print(f"[kubepulse cluster build] {message}", file=sys.stderr, flush=True)
+    return versioned_root("k8s", KUBE_VERSION)
 
 
 def _minor(version: str) -> str:
@@ -122,31 +121,7 @@ def _find(name: str, bin_dir: Path) -> Path | None:
 
 
 def _go() -> str:
-    go = shutil.which("go")
-    if go is None:
-        raise BuildError(
-            "go: not found on PATH; it is needed to build the test cluster's binaries. Install Go "
-            f"1.24 or newer, or set KUBEPULSE_K8S_BIN to a directory holding {', '.join(CORE)}"
-        )
-    return go
-
-
-def _run(argv: list[str], *, cwd: Path, env: Mapping[str, str], label: str) -> None:
-    """Run one build command, passing its output through and printing a heartbeat while it runs."""
-    started = time.monotonic()
-    proc = subprocess.Popen(argv, cwd=cwd, env={**os.environ, **env}, stdin=subprocess.DEVNULL)
-    while True:
-        try:
-            proc.wait(HEARTBEAT_SECONDS)
-            break
-        except subprocess.TimeoutExpired:
-            _log(f"  still {label} ({time.monotonic() - started:.0f} s)")
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
-    if proc.returncode != 0:
-        raise BuildError(f"{label} failed (exit {proc.returncode}): {' '.join(argv)}")
+    return go(f"or set KUBEPULSE_K8S_BIN to a directory holding {', '.join(CORE)}")
 
 
 def _ldflags_version(version: str) -> str:
@@ -192,126 +167,58 @@ def kube_wrapper_gomod(upstream_gomod: str, version: str) -> str:
     return "\n".join(lines)
 
 
-# Static binaries like upstream's; -mod=mod lets the wrapper modules fill in go.sum themselves.
-_GO_ENV = {"CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"}
-OUT = "{out}"
-
-
-class _Builder:
-    """Builds missing binaries into ``bin_dir``, numbering the steps for the progress lines."""
-
-    def __init__(self, go: str, root: Path, bin_dir: Path, total: int) -> None:
-        self.go, self.root, self.bin_dir = go, root, bin_dir
-        self.total, self.done = total, 0
-        self.seconds: dict[str, float] = {}
-
-    def kube(self, names: Iterable[str]) -> None:
-        src = self.root / "src" / "k8s"
-        src.mkdir(parents=True, exist_ok=True)
-        gomod = src / "go.mod"
-        if not gomod.exists():
-            _log(f"resolving k8s.io/kubernetes v{KUBE_VERSION} (go mod download)")
-            out = subprocess.run(
-                [self.go, "mod", "download", "-json", f"k8s.io/kubernetes@v{KUBE_VERSION}"],
-                capture_output=True,
-                text=True,
-                cwd=src,
-                env={**os.environ, "GOFLAGS": ""},
-            )
-            if out.returncode != 0:
-                detail = (out.stderr or out.stdout).strip()
-                raise BuildError(f"go mod download k8s.io/kubernetes@v{KUBE_VERSION}: {detail}")
-            upstream = Path(json.loads(out.stdout)["GoMod"]).read_text()
-            tmp = gomod.with_suffix(".tmp")
-            tmp.write_text(kube_wrapper_gomod(upstream, KUBE_VERSION))
-            tmp.replace(gomod)
-        ldflags = _ldflags_version(KUBE_VERSION)
-        for name in names:
-            self.step(
-                name,
-                [
-                    "build",
-                    "-tags",
-                    "selinux,notest",
-                    "-trimpath",
-                    "-ldflags",
-                    ldflags,
-                    "-o",
-                    OUT,
-                    f"k8s.io/kubernetes/cmd/{name}",
-                ],
-                cwd=src,
-            )
-
-    def etcd(self) -> None:
-        src = self.root / "src" / "etcd"
-        src.mkdir(parents=True, exist_ok=True)
-        gomod = src / "go.mod"
-        if not gomod.exists():
-            gomod.write_text(
-                "module kubepulse.local/etcdbuild\n\ngo 1.24\n\n"
-                f"require go.etcd.io/etcd/server/v3 v{ETCD_VERSION}\n"
-            )
-        self.step(
-            "etcd",
-            ["build", "-trimpath", "-ldflags", "-s -w", "-o", OUT, "go.etcd.io/etcd/server/v3"],
+def _build_kube(builder: Builder, names: Iterable[str]) -> None:
+    """The Kubernetes components from ``k8s.io/kubernetes`` through its wrapper module."""
+    src = builder.root / "src" / "k8s"
+    src.mkdir(parents=True, exist_ok=True)
+    gomod = src / "go.mod"
+    if not gomod.exists():
+        log(f"resolving k8s.io/kubernetes v{KUBE_VERSION} (go mod download)")
+        upstream = mod_download(f"k8s.io/kubernetes@v{KUBE_VERSION}", builder.go)["GoMod"]
+        tmp = gomod.with_suffix(".tmp")
+        tmp.write_text(kube_wrapper_gomod(Path(upstream).read_text(), KUBE_VERSION))
+        tmp.replace(gomod)
+    ldflags = _ldflags_version(KUBE_VERSION)
+    for name in names:
+        builder.step(
+            name,
+            [
+                "build",
+                "-tags",
+                "selinux,notest",
+                "-trimpath",
+                "-ldflags",
+                ldflags,
+                "-o",
+                OUT,
+                f"k8s.io/kubernetes/cmd/{name}",
+            ],
             cwd=src,
         )
 
-    def install(self, name: str, package: str) -> None:
-        with tempfile.TemporaryDirectory(dir=self.bin_dir, prefix=f".{name}-") as gobin:
-            self.step(
-                name,
-                ["install", "-trimpath", "-ldflags", "-s -w", package],
-                cwd=self.root,
-                env={"GOFLAGS": "", "GOBIN": gobin},
-                installed=Path(gobin) / name,
-            )
 
-    def step(
-        self,
-        name: str,
-        args: list[str],
-        *,
-        cwd: Path,
-        env: Mapping[str, str] | None = None,
-        installed: Path | None = None,
-    ) -> None:
-        """Build ``name`` into ``bin_dir`` atomically: to a temporary file first, then rename."""
-        self.done += 1
-        tag = f"[{self.done}/{self.total}]"
-        tmp_out = self.bin_dir / f".{name}.building"
-        argv = [self.go, *(tmp_out.as_posix() if a == OUT else a for a in args)]
-        started = time.monotonic()
-        _log(f"{tag} building {name} ...")
-        try:
-            _run(argv, cwd=cwd, env={**_GO_ENV, **(env or {})}, label=f"building {name}")
-            (installed or tmp_out).replace(self.bin_dir / name)
-        finally:
-            tmp_out.unlink(missing_ok=True)
-        self.seconds[name] = round(time.monotonic() - started, 1)
-        _log(f"{tag} built {name} in {self.seconds[name]:.0f} s")
+def _build_etcd(builder: Builder) -> None:
+    """etcd's server from ``go.etcd.io/etcd/server/v3`` through a wrapper module."""
+    src = builder.root / "src" / "etcd"
+    src.mkdir(parents=True, exist_ok=True)
+    gomod = src / "go.mod"
+    if not gomod.exists():
+        gomod.write_text(
+            "module kubepulse.local/etcdbuild\n\ngo 1.24\n\n"
+            f"require go.etcd.io/etcd/server/v3 v{ETCD_VERSION}\n"
+        )
+    builder.step(
+        "etcd",
+        ["build", "-trimpath", "-ldflags", "-s -w", "-o", OUT, "go.etcd.io/etcd/server/v3"],
+        cwd=src,
+    )
 
 
 def metrics_server_manifests() -> Path:
     """metrics-server's kustomize base (RBAC, Service, APIService) from its Go module, which
     kwokctl renders with ``kubectl kustomize`` instead of downloading it from GitHub."""
-    out = subprocess.run(
-        [
-            _go(),
-            "mod",
-            "download",
-            "-json",
-            f"sigs.k8s.io/metrics-server@v{METRICS_SERVER_VERSION}",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tempfile.gettempdir(),
-        env={**os.environ, "GOFLAGS": ""},
-    )
-    if out.returncode != 0:
-        raise BuildError(f"go mod download sigs.k8s.io/metrics-server: {out.stdout or out.stderr}")
-    return Path(json.loads(out.stdout)["Dir"]) / "manifests" / "base"
+    info = mod_download(f"sigs.k8s.io/metrics-server@v{METRICS_SERVER_VERSION}", _go())
+    return Path(info["Dir"]) / "manifests" / "base"
 
 
 def ensure_binaries(*, metrics_server: bool = False, build: bool = True) -> Binaries:
@@ -331,14 +238,14 @@ def ensure_binaries(*, metrics_server: bool = False, build: bool = True) -> Bina
                 f"missing binaries: {', '.join(missing)}; `kubepulse cluster build` builds them"
             )
         bin_dir.mkdir(parents=True, exist_ok=True)
-        builder = _Builder(_go(), root, bin_dir, total=len(missing))
+        builder = Builder(_go(), root, bin_dir, total=len(missing))
         started = time.monotonic()
-        _log(f"building {', '.join(missing)} into {bin_dir} (a cold build takes 10-20 min)")
+        log(f"building {', '.join(missing)} into {bin_dir} (a cold build takes 10-20 min)")
         kube = [name for name in KUBE_COMPONENTS if name in missing]
         if kube:
-            builder.kube(kube)
+            _build_kube(builder, kube)
         if "etcd" in missing:
-            builder.etcd()
+            _build_etcd(builder)
         for name in ("kwok", "kwokctl"):
             if name in missing:
                 builder.install(name, f"sigs.k8s.io/kwok/cmd/{name}@v{KWOK_VERSION}")
@@ -348,7 +255,7 @@ def ensure_binaries(*, metrics_server: bool = False, build: bool = True) -> Bina
                 f"sigs.k8s.io/metrics-server/cmd/metrics-server@v{METRICS_SERVER_VERSION}",
             )
         total = time.monotonic() - started
-        _log(f"all built in {total:.0f} s")
+        log(f"all built in {total:.0f} s")
         # Kept for benchmarks/cluster, which reports how long a build took.
         record = {"seconds": builder.seconds, "total_seconds": round(total, 1)}
         (root / "build-times.json").write_text(json.dumps(record, indent=1) + "\n")
@@ -369,8 +276,7 @@ def ensure_kube_state_metrics(*, build: bool = True) -> Path:
     """kube-state-metrics v``KSM_VERSION``, built once from its Go module into
     ``~/.cache/kubepulse/ksm-v<version>/bin`` (its go.mod has no replaces, so a wrapper module
     that requires it resolves the same versions)."""
-    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kubepulse"
-    root = root / f"ksm-v{KSM_VERSION}"
+    root = versioned_root("ksm", KSM_VERSION)
     bin_dir = root / "bin"
     path = bin_dir / "kube-state-metrics"
     if path.is_file():
@@ -384,7 +290,7 @@ def ensure_kube_state_metrics(*, build: bool = True) -> Path:
         "module kubepulse.local/ksmbuild\n\ngo 1.24.0\n\n"
         f"require k8s.io/kube-state-metrics/v2 v{KSM_VERSION}\n"
     )
-    builder = _Builder(_go(), root, bin_dir, total=1)
+    builder = Builder(_go(), root, bin_dir, total=1)
     builder.step(
         "kube-state-metrics",
         ["build", "-trimpath", "-ldflags", "-s -w", "-o", OUT, "k8s.io/kube-state-metrics/v2"],
