@@ -1,7 +1,8 @@
 """A throwaway CA, a loopback server certificate and a web config, for tests and the demo.
 
-Everything is generated in memory with ``cryptography`` (a dev dependency) and written to one
-folder; nothing here is meant for production certificates.
+Everything is generated in memory with ``cryptography`` and written to one folder; nothing here is
+meant for production certificates. ``cryptography`` is a dev dependency, not one of kubepulse's:
+it is imported only when ``make_loopback_pki`` runs, so the installed package imports without it.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 __all__ = ["LoopbackPKI", "make_loopback_pki", "write_web_config"]
 
@@ -32,15 +34,24 @@ class LoopbackPKI:
     client_key: Path
 
 
-def _key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
 def make_loopback_pki(directory: Path) -> LoopbackPKI:
     """Write a CA, a server cert for 127.0.0.1/localhost and a client cert, all signed by the CA."""
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    except ImportError as exc:
+        raise ImportError(
+            "make_loopback_pki needs cryptography, a dev dependency: pip install -e '.[dev]'"
+        ) from exc
+
+    def new_key() -> ec.EllipticCurvePrivateKey:
+        return ec.generate_private_key(ec.SECP256R1())
+
     directory.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
-    ca_key = _key()
+    ca_key = new_key()
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubepulse test CA")])
     ca = (
         x509.CertificateBuilder()
@@ -72,7 +83,7 @@ def make_loopback_pki(directory: Path) -> LoopbackPKI:
     def leaf(
         name: str, usage: x509.ObjectIdentifier, sans: list[x509.GeneralName]
     ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-        key = _key()
+        key = new_key()
         builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
