@@ -32,7 +32,7 @@ deps: venv debs helm prometheus-upstream bins
 
 # The local Kubernetes test cluster's binaries (etcd, control plane, kubectl, kwok, kwokctl,
 # metrics-server): found or built once from Go modules into ~/.cache/kubepulse/k8s-v*/bin
-# (kubepulse.testing.binaries).
+# (kubepulse.lab.cluster.binaries, through the one builder kubepulse.lab.builder).
 bins: venv
 	$(BIN)/kubepulse cluster build --metrics-server --kube-state-metrics >/dev/null
 
