@@ -1,24 +1,5 @@
 """Moved to kubepulse.lab.processes."""
 
 from kubepulse.lab.processes import *  # noqa: F403
-from kubepulse.lab.processes import (
-    LOOPBACK,
-    PORT_BAND,
-    ManagedProcess,
-    ProcessGroup,
-    free_port,
-    require_loopback,
-    wait_for_http,
-    wait_for_port,
-)
-
-__all__ = [
-    "LOOPBACK",
-    "PORT_BAND",
-    "ManagedProcess",
-    "ProcessGroup",
-    "free_port",
-    "require_loopback",
-    "wait_for_http",
-    "wait_for_port",
-]
+from kubepulse.lab.processes import LOOPBACK as LOOPBACK
+from kubepulse.lab.processes import PORT_BAND as PORT_BAND

@@ -1,41 +1,13 @@
 """Moved to kubepulse.lab.cluster.binaries (the build core to kubepulse.lab.builder)."""
 
-from kubepulse.lab.builder import OUT, BuildError
-from kubepulse.lab.builder import Builder as _Builder
-from kubepulse.lab.builder import go as _go
+from kubepulse.lab import builder as _builder
+from kubepulse.lab.builder import OUT as OUT
 from kubepulse.lab.cluster.binaries import *  # noqa: F403
-from kubepulse.lab.cluster.binaries import (
-    CORE,
-    ETCD_VERSION,
-    KSM_VERSION,
-    KUBE_COMPONENTS,
-    KUBE_VERSION,
-    KWOK_VERSION,
-    METRICS_SERVER_VERSION,
-    Binaries,
-    cache_dir,
-    ensure_binaries,
-    ensure_kube_state_metrics,
-    kube_wrapper_gomod,
-    metrics_server_manifests,
-)
+from kubepulse.lab.cluster.binaries import CORE as CORE
+from kubepulse.lab.cluster.binaries import KUBE_COMPONENTS as KUBE_COMPONENTS
+from kubepulse.lab.cluster.binaries import kube_wrapper_gomod as kube_wrapper_gomod
+from kubepulse.lab.cluster.binaries import metrics_server_manifests as metrics_server_manifests
 
-__all__ = [
-    "CORE",
-    "ETCD_VERSION",
-    "KSM_VERSION",
-    "KUBE_COMPONENTS",
-    "KUBE_VERSION",
-    "KWOK_VERSION",
-    "METRICS_SERVER_VERSION",
-    "OUT",
-    "Binaries",
-    "BuildError",
-    "_Builder",
-    "_go",
-    "cache_dir",
-    "ensure_binaries",
-    "ensure_kube_state_metrics",
-    "kube_wrapper_gomod",
-    "metrics_server_manifests",
-]
+# The names kubepulse.stack.binaries imports.
+_Builder = _builder.Builder
+_go = _builder.go

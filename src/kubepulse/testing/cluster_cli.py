@@ -1,10 +1,4 @@
 """Moved to kubepulse.lab.cluster.cli."""
 
 from kubepulse.lab.cluster.cli import *  # noqa: F403
-from kubepulse.lab.cluster.cli import (
-    cluster,
-)
-
-__all__ = [
-    "cluster",
-]
+from kubepulse.lab.cluster.cli import cluster as cluster
