@@ -30,9 +30,8 @@ def _uvicorn(group: ProcessGroup, env: dict[str, str]) -> str:
 
 
 def test_endpoint_decorators_record_what_each_request_did(tmp_path: Path) -> None:
-    gate = tmp_path / "gate"
     with ProcessGroup(tmp_path / "logs") as group:
-        base = _uvicorn(group, {"KP_GATE": str(gate)})
+        base = _uvicorn(group, {"KP_GATES": str(tmp_path)})
         assert fetch(f"{base}/items/7")[0] == 203
         kinds = ["a", "b", "a", "c", "d", "e", "f", "g", "h"]
         for kind in kinds:
@@ -50,7 +49,7 @@ def test_endpoint_decorators_record_what_each_request_did(tmp_path: Path) -> Non
             pending = pool.submit(fetch, f"{base}/held", {"X-Tenant": "acme"})
             wait_until(lambda: scrape(base).get(held) == 1, 20, "the held call was not counted")
             assert scrape(base)['shop_http_requests_in_progress{method="GET"}'] == 1
-            gate.touch()
+            (tmp_path / "open").touch()
             assert pending.result(30)[0] == 200
         m = scrape(base)
 
@@ -93,7 +92,8 @@ def test_endpoint_decorators_record_what_each_request_did(tmp_path: Path) -> Non
 
 def test_group_by_endpoint_names_the_endpoint_function(tmp_path: Path) -> None:
     with ProcessGroup(tmp_path / "logs") as group:
-        base = _uvicorn(group, {"KP_GROUP_BY": "endpoint", "KP_GATE": str(tmp_path)})
+        (tmp_path / "open").touch()
+        base = _uvicorn(group, {"KP_GROUP_BY": "endpoint", "KP_GATES": str(tmp_path)})
         for path in ("/items/1", "/items/2", "/slow", "/sync/3", "/v1/users/bob", "/held"):
             assert fetch(base + path)[0] == 200
         assert fetch(f"{base}/boom")[0] == 500

@@ -2,8 +2,8 @@
 
 ``async def`` and plain endpoints, a Starlette app mounted under ``/v1`` with a decorated
 endpoint, label values from the request (``current_request()``) and from the response.
-``KP_GROUP_BY`` sets ``group_by``; ``/held`` answers once the file ``KP_GATE`` exists, so a test
-can keep requests in progress across processes and let them all go at once.
+``KP_GROUP_BY`` sets ``group_by``; ``/held?gate=NAME`` answers once the file ``KP_GATES/NAME``
+exists, so a test can keep requests in progress across worker processes and let them go at once.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from kubepulse.webapp.asgi import AppMetrics, current_request
 
-GATE = Path(os.environ.get("KP_GATE", "/nonexistent/kubepulse-gate"))
+GATES = Path(os.environ.get("KP_GATES", "/nonexistent/kubepulse-gates"))
 
 metrics = AppMetrics(
     prefix="shop",
@@ -58,9 +58,9 @@ async def slow() -> dict[str, int]:
     "Held requests running.",
     labels={"view": "held", "tenant": lambda: current_request().headers.get("x-tenant", "none")},
 )
-async def held() -> dict[str, int]:
+async def held(gate: str = "open") -> dict[str, int]:
     for _ in range(600):  # at most 30 s
-        if GATE.exists():
+        if (GATES / gate).exists():
             break
         await asyncio.sleep(0.05)
     return {"pid": os.getpid()}
