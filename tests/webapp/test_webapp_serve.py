@@ -94,6 +94,7 @@ def test_serve_in_the_gunicorn_master_sums_both_workers_over_tls(tmp_path: Path)
         workers = lambda: {p.pid for p in psutil.Process(master.pid).children()}  # noqa: E731
         wait_until(lambda: len(workers()) == 2, 30, "gunicorn did not start 2 workers")
         assert not (mp_dir / "counter_999999.db").exists()  # on_starting emptied the folder
+        assert fetch(f"{base}/fail")[0] == 500
         # Slow "/" requests keep both sync workers busy, so both serve the items requests.
         served: set[int] = set()
         made = 0
@@ -104,15 +105,22 @@ def test_serve_in_the_gunicorn_master_sums_both_workers_over_tls(tmp_path: Path)
                 bodies = list(pool.map(lambda i: fetch(f"{base}/items/{i}")[1], range(12)))
                 served |= {json.loads(b)["pid"] for b in bodies}
                 made += 12
-        assert fetch(f"{base}/fail")[0] == 500
         assert served == workers()
-        status, _, body = _https(metrics_port, "/metrics", pki)
-        assert status == 401
-        status, _, body = _https(metrics_port, "/metrics", pki, GOOD)
-    assert status == 200
-    m = series(body.decode())
+        assert _https(metrics_port, "/metrics", pki)[0] == 401
+        # A request is recorded just after its last byte: the scrape may precede the last one.
+        key = 'http_requests_total{method="GET",route="/items/<int:item_id>",status="200"}'
+        scrapes: list[dict[str, float]] = []
+
+        def scraped() -> bool:
+            status, _, body = _https(metrics_port, "/metrics", pki, GOOD)
+            assert status == 200
+            scrapes.append(series(body.decode()))
+            return scrapes[-1].get(key) == made
+
+        wait_until(scraped, 10, f"{key} did not reach {made}")
+    m = scrapes[-1]
     # The master served no request itself: these are both workers' counts, summed.
-    assert m['http_requests_total{method="GET",route="/items/<int:item_id>",status="200"}'] == made
+    assert m[key] == made
     assert m['http_requests_total{method="GET",route="/",status="200"}'] == made // 2
     exc = 'http_request_exceptions_total{exception="RuntimeError",method="GET",route="/fail"}'
     assert m[exc] == 1

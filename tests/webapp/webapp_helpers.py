@@ -60,3 +60,19 @@ def stale_multiproc_dir(tmp_path: Path) -> Path:
     mp_dir.mkdir()
     (mp_dir / "counter_999999.db").write_bytes(b"stale file from an earlier run")
     return mp_dir
+
+
+def settled_scrape(base: str, key: str, expected: float, timeout: float = 10) -> dict[str, float]:
+    """A scrape once ``key`` reads ``expected``; fail with the last value after ``timeout`` s.
+
+    A request is recorded just after its last byte is sent, so in multiprocess mode a scrape
+    answered by another worker right after the client got its response may not show it yet.
+    A wrong count stays wrong and fails here; the caller asserts the rest on what it returns.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        m = scrape(base)
+        if m.get(key) == expected:
+            return m
+        assert time.monotonic() < deadline, f"{key} = {m.get(key)}, not {expected}"
+        time.sleep(0.05)
