@@ -24,10 +24,12 @@ ASGI apps (Starlette, FastAPI) go through ``kubepulse.webapp.asgi``; multiproces
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from http import HTTPStatus
+from time import perf_counter
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
@@ -52,6 +54,7 @@ from kubepulse.exposition.server import (
 )
 from kubepulse.webapp import multiprocess as mp
 from kubepulse.webapp._core import (
+    METHOD_LABELS,
     OVERFLOW,
     UNMATCHED,
     LabelGuard,
@@ -81,6 +84,7 @@ __all__ = [
 ROUTE_KEY = "kubepulse.route"
 EXCEPTION_KEY = "kubepulse.exception"
 UNTRACKED_KEY = "kubepulse.untracked"
+CONTEXT_KEY = "kubepulse.flask_context"
 _UNTRACKED_ATTR = "_kubepulse_untracked"
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -238,6 +242,10 @@ class AppMetrics:
 
     def wsgi(self, app: WSGIApp) -> WSGIApp:
         """``app`` wrapped: instrumented, with ``/metrics`` and ``/healthz`` mounted beside it."""
+        return self._wrap(app, None)
+
+    def _wrap(self, app: WSGIApp, flask: _Flask | None) -> WSGIApp:
+        # flask: what init_app hooked into the Flask app whose wsgi_app is ``app``.
         mounts: dict[str, WSGIApp] = {}
         if self.metrics_path is not None:
             mounts[self.metrics_path] = self.metrics_wsgi_app()
@@ -246,8 +254,7 @@ class AppMetrics:
         if self.auth is not None:
             auth = self.auth
             mounts = {path: _protected(mounted, auth) for path, mounted in mounts.items()}
-        instrumented = _Instrumented(app, self)
-        return _Mounted(instrumented, mounts) if mounts else instrumented
+        return _Instrumented(app, self, mounts, flask)
 
     def init_app(self, app: Any) -> Any:
         """Instrument ``app`` (for app factories); return what the WSGI server should call.
@@ -261,35 +268,33 @@ class AppMetrics:
         is_flask = hasattr(app, "wsgi_app") and hasattr(app, "url_map")
         if not is_flask:
             return self.wsgi(app)
-        self._connect_flask_signals(app)
-        app.wsgi_app = self.wsgi(app.wsgi_app)
+        app.wsgi_app = self._wrap(app.wsgi_app, self._connect_flask(app))
         return app
 
-    def _connect_flask_signals(self, app: Any) -> None:
-        from flask import got_request_exception, request, request_started
+    def _connect_flask(self, app: Any) -> _Flask:
+        from flask import got_request_exception, request
 
-        group_by = self.options.group_by
+        # The route and the view are read from the request's URL rule when the request is
+        # recorded: the request context Flask makes for the environ is kept in it (Flask clears
+        # environ["werkzeug.request"] before the body is sent). No per-request signal or hook,
+        # which costs a dispatch per request; Flask matches the rule when the context is made.
+        # The key is this wrapper's own, so an app instrumented twice is read by both.
+        flask = _Flask(app.view_functions, f"{CONTEXT_KEY}.{next(_flask_hooks)}")
+        make_context = app.request_context
 
-        # Signals rather than before_request hooks: a user's before_request that returns early
-        # would skip ours; request_started is sent after routing, before any hook.
-        views = app.view_functions
+        def request_context(environ: dict[str, Any]) -> Any:
+            context = make_context(environ)
+            environ[flask.context_key] = context
+            return context
 
-        def on_start(sender: Any, **_: Any) -> None:
-            req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
-            environ, endpoint = req.environ, req.endpoint
-            if endpoint is not None and getattr(views.get(endpoint), _UNTRACKED_ATTR, False):
-                environ[UNTRACKED_KEY] = True
-            if group_by == "route":
-                rule = req.url_rule
-                environ[ROUTE_KEY] = rule.rule if rule is not None else UNMATCHED
-            elif group_by == "endpoint":
-                environ[ROUTE_KEY] = endpoint or UNMATCHED
+        setattr(app, "request_context", request_context)  # noqa: B010  # shadows the method
 
+        # Exceptions Flask turns into a 500 are seen only through this signal, sent just for them.
         def on_exception(sender: Any, exception: BaseException, **_: Any) -> None:
             request.environ[EXCEPTION_KEY] = type(exception).__name__
 
-        request_started.connect(on_start, app, weak=False)
         got_request_exception.connect(on_exception, app, weak=False)
+        return flask
 
     # ------------------------------------------------------------------ custom metrics
 
@@ -351,124 +356,138 @@ class AppMetrics:
         return metric
 
 
-class _Mounted:
-    """``/metrics`` and ``/healthz`` (exact paths) beside the app; every other path to the app.
-
-    One dictionary lookup: werkzeug's ``DispatcherMiddleware`` tries every prefix of the path.
-    """
-
-    def __init__(self, app: WSGIApp, mounts: dict[str, WSGIApp]) -> None:
-        self.app = app
-        self.mounts = mounts
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        mounted = self.mounts.get(environ.get("PATH_INFO", ""))
-        if mounted is None:
-            return self.app(environ, start_response)
-        return mounted(environ, start_response)
-
-
 def _flask_has_rule(app: Any, path: str) -> bool:
     url_map = getattr(getattr(app, "__self__", None), "url_map", None)
     return url_map is not None and any(rule.rule == path for rule in url_map.iter_rules())
 
 
-class _Instrumented:
-    """The WSGI wrapper that times and counts each request."""
+class _Flask:
+    """A Flask app's view functions, and the environ key its request context is kept under."""
 
-    def __init__(self, app: WSGIApp, owner: AppMetrics) -> None:
+    __slots__ = ("context_key", "views")
+
+    def __init__(self, views: Mapping[str, Any], context_key: str) -> None:
+        self.views = views
+        self.context_key = context_key
+
+
+_flask_hooks = itertools.count()  # numbers the context keys
+
+
+class _Instrumented:
+    """The WSGI wrapper that times and counts each request, with ``mounts`` beside the app.
+
+    ``mounts`` (``/metrics``, ``/healthz``) are found by one exact-path lookup (werkzeug's
+    ``DispatcherMiddleware`` tries every prefix of the path) and are not counted.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        owner: AppMetrics,
+        mounts: dict[str, WSGIApp],
+        flask: _Flask | None = None,
+    ) -> None:
         self.app = app
+        self.mounts = mounts
         self.recorder = owner.recorder
         self.route = owner.route
         self.group_by = owner.options.group_by
         self.excluded = owner.options.excluded()
         self.has_exclusions = bool(owner.options.exclude)
+        self.count_size = owner.recorder.size is not None
+        self.flask = flask
+        # Under Flask with group_by route or endpoint the label is Flask's; else as _route says.
+        self.flask_route = flask is not None and self.group_by in ("route", "endpoint")
 
-    def _route(self, environ: dict[str, Any], request: RequestInfo | None) -> str:
-        value = environ.get(ROUTE_KEY)
-        if value is None:
-            group_by = self.group_by
-            if callable(group_by):
-                value = group_by(request or _request_info(environ))
-            elif group_by == "path":
-                value = environ.get("PATH_INFO") or "/"
-            elif self.route is not None:
-                value = self.route(environ)
-        return value or UNMATCHED
+    def _route(self, environ: dict[str, Any], request: RequestInfo | None) -> str | None:
+        """The route label when neither the app nor Flask's URL rule gave one."""
+        group_by = self.group_by
+        if callable(group_by):
+            return group_by(request or _request_info(environ))
+        if group_by == "path":
+            return environ.get("PATH_INFO") or "/"
+        return self.route(environ) if self.route is not None else None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        if self.has_exclusions and self.excluded(environ.get("PATH_INFO", "")):
+        path = environ.get("PATH_INFO", "")
+        mounted = self.mounts.get(path)
+        if mounted is not None:
+            return mounted(environ, start_response)
+        if self.has_exclusions and self.excluded(path):
             return self.app(environ, start_response)
-        method = method_label(environ.get("REQUEST_METHOD", "GET"))
-        rec = self.recorder
-        start = time.perf_counter()
-        status = ["500"]
-        running = rec.running(method)
-        running.inc()
-
-        def recording_start_response(
-            status_line: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
-        ) -> Any:
-            status[0] = status_line.split(" ", 1)[0]
-            if exc_info is None:
-                return start_response(status_line, headers)
-            return start_response(status_line, headers, exc_info)
-
-        done = [False]
-
-        def finish(exc: BaseException | None, size: int) -> None:
-            if done[0]:
-                return
-            done[0] = True
-            running.dec()
-            if environ.get(UNTRACKED_KEY):
-                return
-            request = _request_info(environ) if rec.needs_request else None
-            error = environ.get(EXCEPTION_KEY) or (type(exc).__name__ if exc else None)
-            seconds = time.perf_counter() - start
-            route = self._route(environ, request)
-            rec.finish(method, route, status[0], seconds, size, request, error)
-
+        call = _Call(self, environ, start_response)
         try:
-            body = self.app(environ, recording_start_response)
+            call.body = self.app(environ, call.start_response)
         except BaseException as exc:
-            finish(exc, 0)
+            call.finish(exc)
             raise
-        return _ClosingBody(body, finish, rec.size is not None)
+        return call
 
 
-def _request_info(environ: dict[str, Any]) -> RequestInfo:
-    path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-    return RequestInfo(method_label(environ.get("REQUEST_METHOD", "GET")), path or "/", environ)
+class _Call:
+    """One request: the ``start_response`` the app calls and the body the server reads.
 
+    The request is recorded after the body's last byte (or on ``close()``, or when the app or
+    the body raises), once. One object per request instead of closures and a body wrapper.
+    """
 
-class _ClosingBody:
-    """Passes the response through; records the request after its last byte (or on close)."""
+    __slots__ = (
+        "body",
+        "done",
+        "environ",
+        "method",
+        "owner",
+        "preset",
+        "running",
+        "size",
+        "start",
+        "status",
+        "upstream",
+    )
 
     def __init__(
-        self,
-        body: Iterable[bytes],
-        finish: Callable[[BaseException | None, int], None],
-        count: bool,
+        self, owner: _Instrumented, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> None:
-        self.body = body
-        self.finish = finish
-        self.count = count
+        self.owner = owner
+        self.environ = environ
+        self.upstream = start_response
+        self.status = "500"
         self.size = 0
+        self.done = False
+        self.body: Iterable[bytes] = ()
+        method = environ.get("REQUEST_METHOD", "GET")
+        self.method = method = METHOD_LABELS.get(method) or method_label(method)
+        # A route set before Flask routed is replaced by Flask's (a view may still set its own).
+        self.preset = environ.get(ROUTE_KEY) if owner.flask_route else None
+        running = owner.recorder.running_values.get(method)
+        if running is None:
+            running = owner.recorder.running_value(method)
+        self.running = running
+        running.inc(1)
+        self.start = perf_counter()
+
+    def start_response(
+        self, status_line: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
+    ) -> Any:
+        self.status = status_line.split(" ", 1)[0]
+        if exc_info is None:
+            return self.upstream(status_line, headers)
+        return self.upstream(status_line, headers, exc_info)
 
     def __iter__(self) -> Iterator[bytes]:
         try:
-            if self.count:
+            if self.owner.count_size:
                 for chunk in self.body:
                     self.size += len(chunk)
                     yield chunk
             else:
                 yield from self.body
         except BaseException as exc:
-            self.finish(exc, self.size)
+            self.finish(exc)
             raise
         # PEP 3333 servers call close(), but recording at the last byte does not depend on it.
-        self.finish(None, self.size)
+        self.finish(None)
 
     def close(self) -> None:
         try:
@@ -476,7 +495,43 @@ class _ClosingBody:
             if close is not None:
                 close()
         finally:
-            self.finish(None, self.size)
+            if not self.done:
+                self.finish(None)
+
+    def finish(self, exc: BaseException | None) -> None:
+        if self.done:
+            return
+        self.done = True
+        seconds = perf_counter() - self.start
+        self.running.inc(-1)
+        environ = self.environ
+        owner = self.owner
+        flask = owner.flask
+        # Popped first: no environ-request reference cycle is left (Flask avoids them too).
+        context = environ.pop(flask.context_key, None) if flask is not None else None
+        if environ.get(UNTRACKED_KEY):
+            return
+        route = environ.get(ROUTE_KEY)
+        if flask is not None:
+            rule = getattr(getattr(context, "request", None), "url_rule", None)
+            if rule is not None and getattr(flask.views.get(rule.endpoint), _UNTRACKED_ATTR, False):
+                return
+            if owner.flask_route and (route is None or route is self.preset):
+                if rule is None:
+                    route = UNMATCHED
+                else:
+                    route = rule.rule if owner.group_by == "route" else rule.endpoint
+        rec = owner.recorder
+        request = _request_info(environ) if rec.needs_request else None
+        if route is None:
+            route = owner._route(environ, request)
+        error = environ.get(EXCEPTION_KEY) or (type(exc).__name__ if exc else None)
+        rec.finish(self.method, route or UNMATCHED, self.status, seconds, self.size, request, error)
+
+
+def _request_info(environ: dict[str, Any]) -> RequestInfo:
+    path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    return RequestInfo(method_label(environ.get("REQUEST_METHOD", "GET")), path or "/", environ)
 
 
 def _protected(app: WSGIApp, auth: BasicAuth) -> WSGIApp:

@@ -1,14 +1,15 @@
 """What every framework adapter shares: options, the request view, metric families, the guard.
 
 The WSGI/Flask adapter (``kubepulse.webapp``) and the ASGI one (``kubepulse.webapp.asgi``) both
-turn a request into ``Recorder.start()`` and ``Recorder.finish(...)``; everything else here is
-framework-free.
+turn a request into the in-progress gauge (``Recorder.running``, or ``running_value`` on the WSGI
+hot path) and ``Recorder.finish(...)``; everything else here is framework-free.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,8 @@ OVERFLOW = "other"
 METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"}
 )
+# The method label of each standard method as sent: one lookup instead of upper() and a set test.
+METHOD_LABELS = {m: m for m in METHODS}
 SIZE_BUCKETS = (100.0, 1_000.0, 10_000.0, 100_000.0, 1_000_000.0, 10_000_000.0)
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 
@@ -229,27 +232,43 @@ class Recorder:
             )
         # labels() validates and looks up on every call; admitted label sets are few (the route
         # table, capped by the guard), so their children are kept here. Races only repeat a lookup.
-        self._done: dict[tuple[str, ...], tuple[Any, Any, Any]] = {}
-        self._running: dict[str, Any] = {}
+        self._done: dict[tuple[str, ...], _Series] = {}
+        self.running_children: dict[str, Any] = {}
+        # What running_value() returned for each method label (adapters read it directly).
+        self.running_values: dict[str, Any] = {}
 
     def compatible(self, options: Options) -> bool:
         return self.options == options
 
     def running(self, method: str) -> Any:
         """The in-progress gauge child for ``method``."""
-        child = self._running.get(method)
+        child = self.running_children.get(method)
         if child is None:
-            child = self._running[method] = self.in_progress.labels(method)
+            child = self.running_children[method] = self.in_progress.labels(method)
         return child
+
+    def running_value(self, method: str) -> Any:
+        """An object whose ``inc(amount)`` moves the in-progress gauge of ``method``.
+
+        The child's value itself where ``prometheus_client`` has it (``Gauge.inc`` checks the
+        child's label values on every call), else the child.
+        """
+        found = self.running_values.get(method)
+        if found is None:
+            child = self.running(method)
+            value = getattr(child, "_value", None)
+            found = self.running_values[method] = value if hasattr(value, "inc") else child
+        return found
 
     def extra_values(self, request: RequestInfo) -> tuple[str, ...]:
         return tuple(
             v if isinstance(v, str) else str(v(request)) for v in self.options.labels.values()
         )
 
-    def _children(self, key: tuple[str, ...]) -> tuple[Any, Any, Any]:
-        children = self._done.get(key)
-        if children is None:
+    def series(self, key: tuple[str, ...]) -> _Series:
+        """The series of one ``(method, route, status, *extra)``, after the label guard."""
+        found = self._done.get(key)
+        if found is None:
             method, route, status, *extra = key
             admit = self.guard.admit
             fixed = (
@@ -258,14 +277,14 @@ class Recorder:
                 status,
                 *(admit(label, value) for label, value in zip(self.extra, extra, strict=True)),
             )
-            children = (
+            found = _Series(
                 self.requests.labels(*fixed),
                 self.duration.labels(*fixed),
                 self.size.labels(*fixed) if self.size is not None else None,
             )
             if fixed == key:  # a replaced key is looked up again, so each drop is counted
-                self._done[key] = children
-        return children
+                self._done[key] = found
+        return found
 
     def finish(
         self,
@@ -278,9 +297,13 @@ class Recorder:
         exception: str | None,
     ) -> None:
         """Record one answered request (``request`` is needed only for dynamic labels/exemplars)."""
-        static = self.static or request is None
-        extra = self.static_extra if static else self.extra_values(request)  # type: ignore[arg-type]
-        requests, duration, sizes = self._children((method, route, status, *extra))
+        if self.static or request is None:
+            extra = self.static_extra
+            key = (method, route, status, *extra) if extra else (method, route, status)
+        else:
+            extra = self.extra_values(request)
+            key = (method, route, status, *extra)
+        series = self._done.get(key) or self.series(key)
         if exception:
             route_label = self.guard.admit("route", route)
             self.exceptions.labels(method, route_label, exception, *extra).inc()
@@ -288,18 +311,102 @@ class Recorder:
             self.trace_id(request) if self.trace_id is not None and request is not None else None
         )
         if trace:
-            exemplar = {"trace_id": trace}
-            requests.inc(exemplar=exemplar)
-            duration.observe(seconds, exemplar=exemplar)
+            series.observe_with_exemplar(seconds, size, {"trace_id": trace})
         else:
-            requests.inc()
-            duration.observe(seconds)
-        if sizes is not None:
-            sizes.observe(size)
+            series.observe(seconds, size)
+
+
+class _Series:
+    """The children of one label set, updated with the fewest calls per request.
+
+    ``Counter.inc`` and ``Histogram.observe`` check, on every call, what holds for a child once
+    made (label values present, amount 1 not negative, no exemplar) and find the bucket by a loop
+    in Python. Here the child's values are incremented directly and the bucket found by bisection
+    (``amount <= bound``, as ``observe`` does); a ``prometheus_client`` without those attributes
+    gets the public calls. Exemplars go through the public calls, which validate them.
+    """
+
+    __slots__ = ("duration", "observe", "requests", "size")
+
+    def __init__(self, requests: Counter, duration: Histogram, size: Histogram | None) -> None:
+        self.requests = requests
+        self.duration = duration
+        self.size = size
+        parts = _histogram_parts(duration)
+        value = getattr(requests, "_value", None)
+        size_observe = _fast_observe(size) if size is not None else None
+        if parts is None or not hasattr(value, "inc") or (size is not None and not size_observe):
+            self.observe = self._public
+            return
+        inc = value.inc  # type: ignore[union-attr]
+        sum_inc, bounds, bucket_incs = parts
+        top = bounds[-1]
+
+        def observe(seconds: float, size: int) -> None:
+            inc(1)
+            sum_inc(seconds)
+            if seconds <= top:  # False only for NaN, which observe() puts in no bucket
+                bucket_incs[bisect_left(bounds, seconds)](1)
+            if size_observe is not None:
+                size_observe(size)
+
+        self.observe = observe
+
+    def _public(self, seconds: float, size: int) -> None:
+        self.requests.inc()
+        self.duration.observe(seconds)
+        if self.size is not None:
+            self.size.observe(size)
+
+    def observe_with_exemplar(self, seconds: float, size: int, exemplar: dict[str, str]) -> None:
+        self.requests.inc(exemplar=exemplar)
+        self.duration.observe(seconds, exemplar=exemplar)
+        if self.size is not None:
+            self.size.observe(size)
+
+
+def _histogram_parts(
+    histogram: Histogram,
+) -> tuple[Callable[[float], None], tuple[float, ...], tuple[Callable[[float], None], ...]] | None:
+    """A histogram child's sum ``inc``, bucket bounds and bucket ``inc``s, or None if not found."""
+    bounds = getattr(histogram, "_upper_bounds", None)
+    total = getattr(histogram, "_sum", None)
+    buckets = getattr(histogram, "_buckets", None)
+    if not (
+        isinstance(bounds, list | tuple)
+        and isinstance(buckets, list)
+        and len(buckets) == len(bounds)
+        and bounds
+        and bounds[-1] == float("inf")
+        and list(bounds) == sorted(bounds)
+        and hasattr(total, "inc")
+        and all(hasattr(b, "inc") for b in buckets)
+    ):
+        return None
+    return total.inc, tuple(bounds), tuple(b.inc for b in buckets)  # type: ignore[union-attr]
+
+
+def _fast_observe(histogram: Histogram) -> Callable[[float], None] | None:
+    """``histogram.observe`` (a child) without its per-call checks, or None if not possible."""
+    parts = _histogram_parts(histogram)
+    if parts is None:
+        return None
+    sum_inc, bounds, bucket_incs = parts
+    top = bounds[-1]
+
+    def observe(amount: float) -> None:
+        sum_inc(amount)
+        if amount <= top:  # False only for NaN, which observe() puts in no bucket
+            bucket_incs[bisect_left(bounds, amount)](1)
+
+    return observe
 
 
 def method_label(method: str) -> str:
     """The ``method`` label: the standard nine as sent (upper case), anything else ``other``."""
+    found = METHOD_LABELS.get(method)
+    if found is not None:
+        return found
     method = method.upper()
     return method if method in METHODS else "other"
 
