@@ -25,7 +25,9 @@ hostile or broken:
   and ``Transfer-Encoding`` get a proper status line, unsupported methods get 405 with ``Allow``;
 - HTTP/1.1 keep-alive (Prometheus reuses its connection); a handler's body may be a sequence of
   pre-rendered chunks, written with scatter-gather ``sendmsg`` (plain HTTP, the head in the same
-  call) or joined in 256 KiB batches (TLS, where sendmsg is unavailable);
+  call) or joined in 256 KiB batches (TLS, where sendmsg is unavailable), or a ``Stream`` of
+  known length whose chunks are taken only as the socket accepts them, so a large body is never
+  held whole;
 - gzip (when the client asks, as Prometheus does) is zlib level 1: in C, off the GIL, fast;
 - basic auth (``auth.BasicAuth``) caches successes and cannot be starved by wrong passwords;
 - a plain-HTTP request to a TLS port gets the same one-line ``400`` Go servers send;
@@ -50,6 +52,7 @@ import contextvars
 import errno
 import functools
 import ipaddress
+import itertools
 import logging
 import os
 import queue
@@ -62,7 +65,7 @@ import time
 import weakref
 import zlib
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -90,6 +93,7 @@ __all__ = [
     "Request",
     "Response",
     "ServerLimits",
+    "Stream",
     "TLSConfig",
     "WebConfig",
     "fail_usage",
@@ -141,17 +145,32 @@ class Request:
     headers: Mapping[str, str]
 
 
+class Stream:
+    """A body produced while it is written: ``chunks`` (iterated once, lazily, as the socket
+    takes what came before) yields ``length`` bytes in all, the Content-Length sent."""
+
+    __slots__ = ("chunks", "length")
+
+    def __init__(self, length: int, chunks: Iterable[bytes]) -> None:
+        self.length = length
+        self.chunks = chunks
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.chunks)
+
+
 @dataclass
 class Response:
     """What a handler returns.
 
-    ``body`` may be a sequence of chunks: they are sent in order without being joined. If
+    ``body`` may be a sequence of chunks, or a ``Stream``: they are sent in order without being
+    joined. If
     ``headers`` has ``Content-Encoding`` the body is already encoded and is sent as is; otherwise
     the server gzips it when the client sends ``Accept-Encoding: gzip``.
     """
 
     status: int = 200
-    body: bytes | Sequence[bytes] = b""
+    body: bytes | Sequence[bytes] | Stream = b""
     content_type: str = CONTENT_TYPE
     headers: dict[str, str] = field(default_factory=dict)
 
@@ -246,7 +265,7 @@ def fd_limited_max_connections(wanted: int) -> int:
     return max(1, min(wanted, soft - FD_RESERVE))
 
 
-def _gzip(chunks: Sequence[bytes]) -> bytes:
+def _gzip(chunks: Iterable[bytes]) -> bytes:
     comp = zlib.compressobj(1, zlib.DEFLATED, 31)
     parts = [comp.compress(chunk) for chunk in chunks]
     parts.append(comp.flush())
@@ -279,32 +298,40 @@ class _Outgoing:
     """A response written without blocking: scatter-gather views (plain HTTP), or 256 KiB
     batches (TLS, where a write that would block is retried with the same batch, as OpenSSL
     requires). A worker writes what the socket takes at once; a client that reads slowly gets
-    the rest from the event loop as its socket drains, so it never holds a worker."""
+    the rest from the event loop as its socket drains, so it never holds a worker. Chunks are
+    taken from the body as they are needed (up to ``_IOV_MAX`` of them or 256 KiB at a time),
+    so a ``Stream`` is produced only as fast as the client reads it."""
 
-    __slots__ = ("i", "tls", "views")
+    __slots__ = ("i", "rest", "tls", "views")
 
-    def __init__(self, chunks: Sequence[bytes], tls: bool) -> None:
+    def __init__(self, chunks: Iterable[bytes], tls: bool) -> None:
         self.tls = tls
-        if tls:
-            batches: list[bytes] = []
-            batch: list[bytes] = []
-            size = 0
-            for chunk in chunks:
-                batch.append(chunk)
-                size += len(chunk)
-                if size >= _TLS_BATCH:
-                    batches.append(b"".join(batch))
-                    batch, size = [], 0
-            if batch:
-                batches.append(b"".join(batch))
-            chunks = batches
-        self.views = [memoryview(c) for c in chunks if c]
+        self.rest = iter(chunks)
+        self.views: list[memoryview] = []
         self.i = 0
+
+    def _refill(self) -> bool:
+        """The next views to write, False once the body is exhausted."""
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in self.rest:
+            if chunk:
+                chunks.append(chunk)
+                size += len(chunk)
+                if size >= _TLS_BATCH or len(chunks) >= _IOV_MAX:
+                    break
+        if self.tls and len(chunks) > 1:
+            chunks = [b"".join(chunks)]
+        self.views = [memoryview(c) for c in chunks]
+        self.i = 0
+        return bool(chunks)
 
     def push(self, sock: socket.socket) -> bool:
         """Write until done (True) or the socket would block (False); OSError if it failed."""
-        views = self.views
-        while self.i < len(views):
+        while True:
+            if self.i >= len(self.views) and not self._refill():
+                return True
+            views = self.views
             try:
                 if self.tls:
                     sent = sock.send(views[self.i])
@@ -322,7 +349,6 @@ class _Outgoing:
                 else:
                     views[self.i] = views[self.i][sent:]
                     sent = 0
-        return True
 
 
 class _Loop:
@@ -825,16 +851,22 @@ class _Worker:
     def send(
         self, conn: _Conn, head: RequestHead, resp: Response, req_headers: Headers, keep: bool
     ) -> _Outgoing | None:
-        chunks: Sequence[bytes] = [resp.body] if isinstance(resp.body, bytes) else resp.body
+        body = resp.body
+        chunks: Iterable[bytes] = [body] if isinstance(body, bytes) else body
+        length = body.length if isinstance(body, Stream) else None
         out_headers = {**self.owner.extra_headers, **resp.headers}
         if "Content-Encoding" not in out_headers and "gzip" in (
             req_headers.get("Accept-Encoding") or ""
         ):
             chunks = [_gzip(chunks)]
+            length = None
             out_headers["Content-Encoding"] = "gzip"
+        if length is None:
+            chunks = list(chunks)
+            length = sum(len(c) for c in chunks)
         fields = [
             ("Content-Type", resp.content_type),
-            ("Content-Length", str(sum(len(c) for c in chunks))),
+            ("Content-Length", str(length)),
         ]
         if "gzip" in out_headers.get("Content-Encoding", ""):
             fields.append(("Vary", "Accept-Encoding"))
@@ -849,7 +881,7 @@ class _Worker:
             log.exception("handler returned a bad header")
             status, chunks = _error_bytes(500, "internal error"), []
         out = _Outgoing(
-            [status, *chunks] if head.method != "HEAD" else [status],
+            itertools.chain((status,), chunks) if head.method != "HEAD" else (status,),
             isinstance(conn.sock, ssl.SSLSocket),
         )
         return None if out.push(conn.sock) else out

@@ -29,6 +29,7 @@ serves nothing for the resource), a ``stateSet`` needs a ``labelName`` (KSM woul
 from __future__ import annotations
 
 import calendar
+import itertools
 import logging
 import math
 import re
@@ -41,6 +42,7 @@ from typing import Any
 import yaml
 
 from kubepulse.exporters.cluster.store import FamilySpec, KindStore, Labels, Sample
+from kubepulse.exposition.server import Stream
 from kubepulse.exposition.text import Family
 from kubepulse.kube.client import KubeClient
 from kubepulse.kube.informer import Backoff, Informer, InformerStats, Resource
@@ -1179,8 +1181,9 @@ class CustomResourceSource:
 
     # ------------------------------------------------------------------ exposition
 
-    def chunks(self, openmetrics: bool = False) -> list[bytes]:
-        return [c for store in self.stores for c in store.chunks(openmetrics)]
+    def chunks(self, openmetrics: bool = False) -> Stream:
+        streams = [store.chunks(openmetrics) for store in self.stores]
+        return Stream(sum(s.length for s in streams), itertools.chain.from_iterable(streams))
 
     def gzip_chunks(self, openmetrics: bool = False) -> list[bytes]:
         return [c for store in self.stores for c in store.gzip_chunks(openmetrics)]

@@ -8,6 +8,7 @@ re-list never empties the cache: the last known state is served until the watch 
 from __future__ import annotations
 
 import gc
+import itertools
 import logging
 import platform
 import re
@@ -73,7 +74,7 @@ from kubepulse.exporters.cluster.custom_resources import (
 )
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, KindStore, gzip_member
 from kubepulse.exporters.cluster.usage_by_label import CpuUsageByLabel, RequestsByLabel
-from kubepulse.exposition.server import Request, Response, server_metrics
+from kubepulse.exposition.server import Request, Response, Stream, server_metrics
 from kubepulse.exposition.text import CONTENT_TYPE
 from kubepulse.kube.client import KubeClient
 from kubepulse.kube.informer import Backoff, Informer, InformerHandler
@@ -241,7 +242,7 @@ def family_enabled(spec: FamilySpec, opts: Options) -> bool:
 class Source(Protocol):
     @property
     def synced(self) -> Any: ...
-    def chunks(self, openmetrics: bool = False) -> list[bytes]: ...
+    def chunks(self, openmetrics: bool = False) -> list[bytes] | Stream: ...
     def gzip_chunks(self, openmetrics: bool = False) -> list[bytes]: ...
 
 
@@ -585,7 +586,8 @@ class ClusterExporter:
     # ------------------------------------------------------------------ HTTP handlers
 
     def metrics(self, request: Request) -> Response:
-        """``/metrics``: 503 until synced; gzip members straight from the cache when asked."""
+        """``/metrics``: 503 until synced; gzip members straight from the cache when asked,
+        else a ``Stream`` of the stored text (nothing joined beyond the batch being written)."""
         started = time.perf_counter()
         waiting = self.unsynced()
         if waiting:
@@ -597,18 +599,23 @@ class ClusterExporter:
         accept = request.headers.get("Accept") or ""
         openmetrics = "application/openmetrics-text" in accept
         gzip = "gzip" in (request.headers.get("Accept-Encoding") or "")
-        chunks: list[bytes] = []
-        for source in self.sources:
-            chunks.extend(source.gzip_chunks(openmetrics) if gzip else source.chunks(openmetrics))
+        parts: list[list[bytes] | Stream] = [
+            source.gzip_chunks(openmetrics) if gzip else source.chunks(openmetrics)
+            for source in self.sources
+        ]
         headers = {"Content-Encoding": "gzip"} if gzip else {}
         content_type = CONTENT_TYPE
         if openmetrics:
-            chunks.append(_GZ_EOF if gzip else b"# EOF\n")
+            parts.append([_GZ_EOF if gzip else b"# EOF\n"])
             content_type = OPENMETRICS
+        length = sum(
+            part.length if isinstance(part, Stream) else sum(len(c) for c in part) for part in parts
+        )
+        body = Stream(length, itertools.chain.from_iterable(parts))
         elapsed = time.perf_counter() - started
         self.telemetry.scrape.labels("gzip" if gzip else "identity").observe(elapsed)
         self.telemetry.http.labels("metrics", request.method.lower()).observe(elapsed)
-        return Response(200, chunks, content_type, headers)
+        return Response(200, body, content_type, headers)
 
     def readyz(self, _: Request) -> Response:
         waiting = self.unsynced()

@@ -1,12 +1,15 @@
 """The UID-keyed store of pre-rendered exposition text, as kube-state-metrics keeps it.
 
 Each resource kind has a ``KindStore``: one ``dict[uid, bytes]`` per metric family. A watch event
-renders the object's lines once per family (``FamilySpec.generate``); a delete pops them. A scrape
-only concatenates: per family the ``# HELP``/``# TYPE`` header, then ``b"".join`` of the stored
-values, cached until that family changes. Gzip is cached the same way, as gzip members (one per
-header, one per family body): gzip streams may be concatenated (RFC 1952 multi-member), so an
-unchanged family is never compressed twice and a scrape storm costs no compression at all, in
-text format 0.0.4 and in OpenMetrics alike.
+renders the object's lines once per family (``FamilySpec.generate``); a delete pops them. A plain
+scrape is a ``Stream``: per family the ``# HELP``/``# TYPE`` header, then the stored values,
+taken (references only) when the scrape starts and joined into 256 KiB batches only as the
+socket accepts them, so no copy of a whole family body is ever held, cached or per scrape (KSM
+writes its per-object bytes the same way). Gzip is cached as gzip members (one per header, one
+per family body, compressed from those batches): gzip streams may be concatenated (RFC 1952
+multi-member), so an unchanged family is never compressed twice and a scrape storm costs no
+compression at all, in text format 0.0.4 and in OpenMetrics alike. That cache holds the
+compressed text once (a seventh of the text or less), the one whole-body cache kept.
 
 Only the rendered text is kept per object. ``transform`` (the informer's hook) renders each object
 as its page or event is decoded and hands on just its UID and text, so the decoded JSON of a
@@ -20,10 +23,11 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubepulse.exposition.server import Stream
 from kubepulse.exposition.text import Family, escape_help, escape_label_value, format_value
 from kubepulse.kube.informer import Resource
 
@@ -32,6 +36,7 @@ __all__ = [
     "Kind",
     "KindStore",
     "Sample",
+    "batches",
     "gzip_member",
     "openmetrics_header",
     "render_object",
@@ -81,6 +86,22 @@ def gzip_member(data: bytes) -> bytes:
     """One complete gzip member (level 1: the speed Prometheus-side decompression never notices)."""
     compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
     return compressor.compress(data) + compressor.flush()
+
+
+# Stored values are joined into batches of about this size while a scrape is written.
+BATCH_BYTES = 256 * 1024
+
+
+def batches(values: Sequence[bytes], size: int) -> Iterator[bytes]:
+    """``values`` (totalling ``size`` bytes) joined into ~``BATCH_BYTES`` batches, in order."""
+    if not values:
+        return
+    step = max(1, BATCH_BYTES * len(values) // max(size, 1))
+    if step >= len(values):
+        yield b"".join(values)
+        return
+    for start in range(0, len(values), step):
+        yield b"".join(values[start : start + step])
 
 
 def openmetrics_header(family: Family) -> str:
@@ -159,8 +180,10 @@ class KindStore:
         self.specs = list(specs)
         self.prefix = prefix
         self._data: list[dict[str, bytes]] = [{} for _ in self.specs]
+        self._size = [0] * len(self.specs)  # bytes of text per family
         self._generation = [0] * len(self.specs)
-        self._cache: list[tuple[int, bytes, bytes | None]] = [(-1, b"", None)] * len(self.specs)
+        # Per family: (generation, gzip member of its body) once a gzip scrape asked for it.
+        self._gz: list[tuple[int, bytes]] = [(-1, b"")] * len(self.specs)
         self._headers = [
             (spec.family.header.encode(), openmetrics_header(spec.family).encode())
             for spec in self.specs
@@ -194,22 +217,30 @@ class KindStore:
             )
             for obj in upserts
         ]
+        size = self._size
         with self._lock:
             for uid in deleted_uids:
                 self._objects.discard(uid)
                 for i, family in enumerate(self._data):
-                    if family.pop(uid, None) is not None:
+                    old = family.pop(uid, None)
+                    if old is not None:
+                        size[i] -= len(old)
                         self._generation[i] += 1
             for uid, texts in rendered:
                 self._objects.add(uid)
                 for i, text in enumerate(texts):
                     family = self._data[i]
                     if text:
-                        if family.get(uid) != text:
+                        old = family.get(uid)
+                        if old != text:
                             family[uid] = text
+                            size[i] += len(text) - (len(old) if old is not None else 0)
                             self._generation[i] += 1
-                    elif family.pop(uid, None) is not None:
-                        self._generation[i] += 1
+                    else:
+                        old = family.pop(uid, None)
+                        if old is not None:
+                            size[i] -= len(old)
+                            self._generation[i] += 1
             if synced and not self.synced.is_set():
                 self._pending_sync -= 1
                 if self._pending_sync <= 0:
@@ -217,37 +248,54 @@ class KindStore:
         for callback in self.on_change:
             callback()
 
-    def _family(self, i: int, gzip: bool) -> tuple[bytes, bytes | None]:
-        gen, body, gz = self._cache[i]
-        if gen == self._generation[i] and (gz is not None or not gzip):
-            return body, gz
-        with self._render_lock:
-            with self._lock:
-                gen_now = self._generation[i]
-                cached_gen, body, gz = self._cache[i]
-                if cached_gen != gen_now:
-                    body = b"".join(self._data[i].values())
-                    gz = None
-            if gzip and gz is None:
-                gz = gzip_member(body) if body else b""
-            self._cache[i] = (gen_now, body, gz)
-            return body, gz
+    def _snapshot(self, i: int) -> tuple[int, list[bytes], int]:
+        """Generation, stored values (references) and their total size of family ``i``."""
+        with self._lock:
+            data = self._data[i]
+            return self._generation[i], list(data.values()) if data else [], self._size[i]
 
-    def chunks(self, openmetrics: bool = False) -> list[bytes]:
-        """Header and body of each family, in table order (headers for empty families too)."""
-        out: list[bytes] = []
-        for i in range(len(self.specs)):
-            body, _ = self._family(i, False)
-            out.append(self._headers[i][openmetrics])
-            if body:
-                out.append(body)
-        return out
+    def _gzip_body(self, i: int) -> bytes:
+        gen, gz = self._gz[i]
+        if gen == self._generation[i]:
+            return gz
+        with self._render_lock:  # one compression per change, however many scrapes ask
+            gen, gz = self._gz[i]
+            if gen == self._generation[i]:
+                return gz
+            gen, values, size = self._snapshot(i)
+            if values:
+                compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+                parts = [compressor.compress(batch) for batch in batches(values, size)]
+                parts.append(compressor.flush())
+                gz = b"".join(parts)
+            else:
+                gz = b""
+            self._gz[i] = (gen, gz)
+            return gz
+
+    def chunks(self, openmetrics: bool = False) -> Stream:
+        """Header and body of each family, in table order (headers for empty families too):
+        the values as they are now, batched only while the ``Stream`` is written."""
+        with self._lock:  # one consistent view of every family, and the length to match
+            views = [
+                (list(data.values()), size) if data else ([], 0)
+                for data, size in zip(self._data, self._size, strict=True)
+            ]
+        headers = [h[openmetrics] for h in self._headers]
+        length = sum(len(h) for h in headers) + sum(size for _, size in views)
+
+        def produce() -> Iterator[bytes]:
+            for header, (values, size) in zip(headers, views, strict=True):
+                yield header
+                yield from batches(values, size)
+
+        return Stream(length, produce())
 
     def gzip_chunks(self, openmetrics: bool = False) -> list[bytes]:
         """The same as gzip members: one per header, one per non-empty body, all cached."""
         out: list[bytes] = []
         for i in range(len(self.specs)):
-            body_gz = self._family(i, True)[1]
+            body_gz = self._gzip_body(i)
             out.append(self._gz_headers[i][openmetrics])
             if body_gz:
                 out.append(body_gz)
@@ -257,5 +305,5 @@ class KindStore:
         """The stored text of one family (for tests and debugging)."""
         for i, spec in enumerate(self.specs):
             if spec.name == family:
-                return self._family(i, False)[0]
+                return b"".join(self._snapshot(i)[1])
         raise KeyError(family)
