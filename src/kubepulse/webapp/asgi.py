@@ -68,14 +68,16 @@ _current_scope: ContextVar[Scope | None] = ContextVar("kubepulse_asgi_scope", de
 def current_request() -> Any:
     """The Starlette ``Request`` being served (headers, ``query_params``, ``path_params``...).
 
-    For the label callables of ``AppMetrics``'s decorators, like ``flask.request`` in a Flask
-    view: valid while an app wrapped by ``instrument`` or ``AppMetrics.init_app`` serves a
-    request (in the endpoint, its dependencies, its threads). ``LookupError`` outside one.
+    For the label callables of this module's ``AppMetrics`` decorators, like ``flask.request``
+    in a Flask view: valid while the app its ``init_app`` returned (or ``instrument(app,
+    metrics=...)`` with it) serves a request: in the endpoint, its dependencies, its threads.
+    ``LookupError`` elsewhere (a plain ``instrument(app)`` does not keep the request for it).
     """
     scope = _current_scope.get()
     if scope is None:
         raise LookupError(
-            "no request is being served by an app instrumented with kubepulse.webapp.asgi"
+            "no request is being served by an app instrumented with a "
+            "kubepulse.webapp.asgi.AppMetrics (its init_app, or instrument(app, metrics=...))"
         )
     from starlette.requests import Request
 
@@ -128,6 +130,9 @@ class _Instrumented:
         self.excluded = owner.options.excluded()
         self.directory = mp.multiprocess_dir()
         self.own = {owner.metrics_path, owner.healthz_path} - {None}
+        # Only this module's AppMetrics has endpoint decorators (readers of current_request()):
+        # a plain instrument(app) skips keeping the scope in a context variable.
+        self.keeps_request = isinstance(owner, AppMetrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -137,12 +142,16 @@ class _Instrumented:
         if path in self.own:
             await self._own(scope, send, path)
             return
-        token = _current_scope.set(scope)
+        if self.excluded(path):
+            serving = self.app(scope, receive, send)
+        else:
+            serving = self._instrumented(scope, receive, send)
+        if not self.keeps_request:
+            await serving
+            return
+        token = _current_scope.set(scope)  # the coroutine runs (and sees it) when awaited
         try:
-            if self.excluded(path):
-                await self.app(scope, receive, send)
-            else:
-                await self._instrumented(scope, receive, send)
+            await serving
         finally:
             _current_scope.reset(token)
 
