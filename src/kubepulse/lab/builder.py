@@ -15,6 +15,8 @@ every ``HEARTBEAT_SECONDS`` while a step runs and the seconds it took. Every fai
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -22,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ __all__ = [
     "OUT",
     "BuildError",
     "Builder",
+    "build_lock",
     "cache_root",
     "go",
     "log",
@@ -58,6 +61,17 @@ def cache_root() -> Path:
 def versioned_root(name: str, version: str) -> Path:
     """Where ``name`` at ``version`` is built and kept: ``cache_root()/NAME-vVERSION``."""
     return cache_root() / f"{name}-v{version}"
+
+
+@contextlib.contextmanager
+def build_lock(root: Path) -> Iterator[None]:
+    """Hold ``root/.build.lock`` exclusively: concurrent builders of one cache directory
+    (pytest-xdist workers, ``make deps`` beside a test) take turns, and each re-checks what is
+    missing once it holds the lock, so no two ever build, and rename over, the same binary."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def log(message: str) -> None:

@@ -35,6 +35,7 @@ from kubepulse.lab.builder import (
     OUT,
     Builder,
     BuildError,
+    build_lock,
     go,
     log,
     mod_download,
@@ -231,12 +232,32 @@ def ensure_binaries(*, metrics_server: bool = False, build: bool = True) -> Bina
     bin_dir = root / "bin"
     names = [*CORE, *(["metrics-server"] if metrics_server else [])]
     found = {name: _find(name, bin_dir) for name in names}
-    missing = [name for name, path in found.items() if path is None]
-    if missing:
+    if any(path is None for path in found.values()):
         if not build:
+            missing = [name for name, path in found.items() if path is None]
             raise BuildError(
                 f"missing binaries: {', '.join(missing)}; `kubepulse cluster build` builds them"
             )
+        with build_lock(root):
+            # Another builder may have built some while this one waited for the lock.
+            found = {name: _find(name, bin_dir) for name in names}
+            _build_missing(root, bin_dir, [name for name, path in found.items() if path is None])
+    paths = {name: _find(name, bin_dir) or bin_dir / name for name in names}
+    return Binaries(
+        kube_apiserver=paths["kube-apiserver"],
+        kube_controller_manager=paths["kube-controller-manager"],
+        kube_scheduler=paths["kube-scheduler"],
+        kubectl=paths["kubectl"],
+        etcd=paths["etcd"],
+        kwok=paths["kwok"],
+        kwokctl=paths["kwokctl"],
+        metrics_server=paths.get("metrics-server"),
+    )
+
+
+def _build_missing(root: Path, bin_dir: Path, missing: list[str]) -> None:
+    """Build ``missing`` (names of the cluster's binaries) into ``bin_dir``, under the lock."""
+    if missing:
         bin_dir.mkdir(parents=True, exist_ok=True)
         builder = Builder(_go(), root, bin_dir, total=len(missing))
         started = time.monotonic()
@@ -259,17 +280,6 @@ def ensure_binaries(*, metrics_server: bool = False, build: bool = True) -> Bina
         # Kept for benchmarks/cluster, which reports how long a build took.
         record = {"seconds": builder.seconds, "total_seconds": round(total, 1)}
         (root / "build-times.json").write_text(json.dumps(record, indent=1) + "\n")
-    paths = {name: path or bin_dir / name for name, path in found.items()}
-    return Binaries(
-        kube_apiserver=paths["kube-apiserver"],
-        kube_controller_manager=paths["kube-controller-manager"],
-        kube_scheduler=paths["kube-scheduler"],
-        kubectl=paths["kubectl"],
-        etcd=paths["etcd"],
-        kwok=paths["kwok"],
-        kwokctl=paths["kwokctl"],
-        metrics_server=paths.get("metrics-server"),
-    )
 
 
 def ensure_kube_state_metrics(*, build: bool = True) -> Path:
@@ -283,6 +293,13 @@ def ensure_kube_state_metrics(*, build: bool = True) -> Path:
         return path
     if not build:
         raise BuildError(f"kube-state-metrics v{KSM_VERSION} is not built: `make bins` builds it")
+    with build_lock(root):
+        if not path.is_file():  # not built by another builder while this one waited
+            _build_ksm(root, bin_dir)
+    return path
+
+
+def _build_ksm(root: Path, bin_dir: Path) -> None:
     src = root / "src"
     src.mkdir(parents=True, exist_ok=True)
     bin_dir.mkdir(parents=True, exist_ok=True)
@@ -297,4 +314,3 @@ def ensure_kube_state_metrics(*, build: bool = True) -> Path:
         cwd=src,
         env={"GONOSUMDB": _SUMDB_EXEMPT},
     )
-    return path
