@@ -1,12 +1,16 @@
 """A Flask app factory using every WSGI option; the tests serve it with Flask's dev server.
 
 ``python flask_features.py PORT [METRICS_PORT]``: with METRICS_PORT, ``/metrics`` is served on
-that port only (``metrics_path=None`` + ``serve``).
+that port only (``metrics_path=None`` + ``serve``). ``gunicorn 'flask_features:wsgi()'`` serves
+it under gunicorn; ``/held?gate=NAME`` answers once the file ``$KP_GATES/NAME`` exists.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import time
+from pathlib import Path
 
 from flask import Flask, Response, request
 
@@ -38,10 +42,22 @@ def create_app(metrics_port: int | None = None) -> tuple[Flask, AppMetrics]:
     @metrics.summary("shop_slow_summary_seconds", "Slow view time, as a summary.")
     @metrics.gauge("shop_slow_in_progress", "Slow views running.", labels={"view": "slow"})
     def slow() -> str:
-        import time
-
         time.sleep(0.03)
         return "slow"
+
+    @app.route("/held")
+    @metrics.gauge(
+        "shop_held_in_progress",
+        "Held views running.",
+        labels={"tenant": lambda: request.headers.get("x-tenant", "none")},
+    )
+    def held() -> dict[str, int]:
+        gate = Path(os.environ.get("KP_GATES", "/nonexistent")) / request.args.get("gate", "open")
+        for _ in range(600):  # at most 30 s
+            if gate.exists():
+                break
+            time.sleep(0.05)
+        return {"pid": os.getpid()}
 
     @app.route("/ping")
     @untracked
@@ -59,6 +75,11 @@ def create_app(metrics_port: int | None = None) -> tuple[Flask, AppMetrics]:
     metrics.info("shop_build_info", "Build facts.", version="1.2.3", commit="abc")
     metrics.init_app(app)
     return app, metrics
+
+
+def wsgi() -> Flask:
+    """The app alone, for ``gunicorn 'flask_features:wsgi()'``."""
+    return create_app()[0]
 
 
 if __name__ == "__main__":
