@@ -37,6 +37,7 @@ def test_endpoint_decorators_record_what_each_request_did(tmp_path: Path) -> Non
         for kind in kinds:
             assert fetch(f"{base}/items/1?kind={kind}")[0] == 200
         assert fetch(f"{base}/slow")[0] == 200
+        assert fetch(f"{base}/lookup/k1") == (200, b'{"key":"k1"}')
         sync = [json.loads(fetch(f"{base}/sync/{n}")[1]) for n in (5, 5, 6)]
         assert fetch(f"{base}/boom")[0] == 500
         assert fetch(f"{base}/v1/users/bob") == (200, b"bob")
@@ -69,6 +70,9 @@ def test_endpoint_decorators_record_what_each_request_did(tmp_path: Path) -> Non
     assert m['shop_slow_seconds_bucket{le="0.02"}'] == 0
     assert m["shop_slow_summary_seconds_count"] == 1
     assert m["shop_slow_summary_seconds_sum"] >= 0.03
+    # An endpoint object with an async __call__ is awaited, and timed, the same way.
+    lookup = (m["shop_lookup_seconds_count"], m['shop_lookup_seconds_bucket{le="0.02"}'])
+    assert lookup == (1, 0)
     # The plain endpoint ran in FastAPI's thread pool and still saw its request's path params.
     assert [s["main_thread"] for s in sync] == [False] * 3
     assert m['shop_sync_calls_total{n="5"}'] == 2

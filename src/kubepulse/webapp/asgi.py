@@ -15,8 +15,8 @@ app that records the same metrics with the same labels as the WSGI one, and answ
 mount's path is put in front. Other ASGI apps may set ``scope["kubepulse.route"]``.
 
 Per-endpoint metrics come from this module's ``AppMetrics``: the WSGI one's decorators
-(``counter``, ``histogram``, ``summary``, ``gauge``, and ``info``) for endpoints, ``async def`` or
-not; ``init_app(app)`` returns the instrumented app::
+(``counter``, ``histogram``, ``summary``, ``gauge``) for endpoints, ``async def`` or not, and its
+``info``; ``init_app(app)`` returns the instrumented app::
 
     metrics = AppMetrics(prefix="shop")
 
@@ -231,7 +231,7 @@ class _Observed:
 
     def __init__(
         self, metric: Counter | Histogram | Summary | Gauge, labels: LabelSpec, guard: LabelGuard
-    ):
+    ) -> None:
         self.static, self.from_request, self.from_response = _split(labels)
         if isinstance(metric, Gauge) and self.from_response:
             raise ValueError("labels: a gauge's labels cannot come from the response")
@@ -264,7 +264,10 @@ class _Observed:
     def wrap(self, endpoint: F) -> F:
         gauge = isinstance(self.metric, Gauge)
         wrapper: Callable[..., Any]
-        if inspect.iscoroutinefunction(endpoint):
+        # An async function, or an object whose __call__ is one (Starlette awaits both).
+        if inspect.iscoroutinefunction(endpoint) or inspect.iscoroutinefunction(
+            type(endpoint).__call__
+        ):
             if gauge:
 
                 async def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -83,6 +83,20 @@ async def boom() -> None:
     raise RuntimeError("this endpoint always fails")
 
 
+class Lookup:
+    """An endpoint object whose ``__call__`` is ``async def``."""
+
+    async def __call__(self, key: str) -> dict[str, str]:
+        await asyncio.sleep(0.03)
+        return {"key": key}
+
+
+api.add_api_route(
+    "/lookup/{key}",
+    metrics.histogram("shop_lookup_seconds", "Lookup time.", buckets=(0.02, 5.0))(Lookup()),
+)
+
+
 @metrics.counter(
     "shop_user_views_total",
     "Views of a mounted Starlette endpoint.",
