@@ -14,7 +14,9 @@ version that ships. Each release is compiled once from its Go module into
 - ``blackbox_exporter`` from ``github.com/prometheus/blackbox_exporter``;
 - on request only (``ensure_releases(["thanos"])`` or ``binary("thanos")``, never by the default
   build, which a cold CI run pays for): ``thanos`` from ``github.com/thanos-io/thanos`` (its
-  go.mod has ``replace`` directives too; built the same way, 12 minutes cold here).
+  go.mod has ``replace`` directives too; built the same way with upstream's tags ``netgo`` and
+  ``slicelabels``, 6 to 12 minutes cold here). ``bin/.tags`` records the tags a release was
+  built with; other tags than its ``Release.tags`` count as not built.
 
 Prometheus's go.mod has ``replace`` directives, so ``go install mod@version`` refuses it: every
 release is built as the main module from a copy of its source in the module cache, with its own
@@ -85,8 +87,16 @@ class Release:
         return self.root / "bin"
 
     def missing(self) -> list[str]:
-        """The commands not built yet."""
+        """The commands not built yet, all of them if built with other tags than ``tags``."""
+        if self.built_tags() != self.tags:
+            return list(self.commands)
         return [c for c in self.commands if not os.access(self.bin_dir / c, os.X_OK)]
+
+    def built_tags(self) -> str:
+        """The build tags the cached commands were built with (``bin/.tags``; builds from before
+        that file was written all used ``netgo``)."""
+        stamp = self.bin_dir / ".tags"
+        return stamp.read_text().strip() if stamp.is_file() else "netgo"
 
 
 RELEASES: dict[str, Release] = {
@@ -117,7 +127,13 @@ RELEASES: dict[str, Release] = {
 }
 ON_REQUEST: dict[str, Release] = {
     "thanos": Release(
-        "thanos", versions.THANOS, "github.com/thanos-io/thanos", {"thanos": "./cmd/thanos"}
+        "thanos",
+        versions.THANOS,
+        "github.com/thanos-io/thanos",
+        {"thanos": "./cmd/thanos"},
+        # Upstream's tags (.promu.yml): without slicelabels its StoreAPI servers panic
+        # marshalling label sets (they cast Prometheus's labels to their own slice type).
+        tags="netgo,slicelabels",
     ),
 }
 _ALL = {**RELEASES, **ON_REQUEST}
@@ -196,6 +212,7 @@ def _build_locked(release: Release, go: str, missing: list[str]) -> dict[str, fl
             ],
             cwd=src,
         )
+    (release.bin_dir / ".tags").write_text(release.tags + "\n")
     shutil.rmtree(src, ignore_errors=True)
     return builder.seconds
 
