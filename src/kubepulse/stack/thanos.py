@@ -1,0 +1,345 @@
+"""A Thanos global view over several clusters' Prometheus replicas, on loopback.
+
+The lab ``start_thanos_lab`` starts, all through one ``ProcessGroup``:
+
+- per cluster (``a`` and ``b``): what one Kubernetes cluster contributes to a global view. Here a
+  "cluster" is its own kubepulse system exporter (the real exporter, reading this host) and two
+  Prometheus replicas (``0`` and ``1``) scraping it and themselves every ``interval``, with
+  external labels ``cluster`` and ``replica``, as ``kubepulse.stack.ha`` runs them. No kwok test
+  cluster: the replicas' Kubernetes discovery jobs have nothing to find, the exporter is a static
+  target. Each replica has a Thanos sidecar, which serves its Prometheus over the StoreAPI and
+  ships its TSDB blocks to the shared bucket (a ``FILESYSTEM`` object store, a directory).
+  Prometheus runs with ``--storage.tsdb.min-block-duration`` equal to ``max-block-duration``
+  (2h, local compaction off), which the sidecar checks before it uploads;
+- above the clusters: a Store Gateway serving the bucket's blocks and a Query fanning out to the
+  four sidecars and the store, deduplicating along ``--query.replica-label=replica``.
+
+Everything binds 127.0.0.1, HTTP and gRPC both (Thanos defaults to 0.0.0.0); Thanos has no
+gossip. History older than what the Prometheus replicas hold is put in the bucket the way a
+migration from plain Prometheus does it: ``create_blocks`` (promtool's OpenMetrics backfill)
+writes a block, ``upload_blocks`` (``thanos tools bucket upload-blocks``, the sidecar's shipper)
+uploads it with a cluster's external labels. A sidecar ships a block once Prometheus cuts it,
+2 h after its first sample; the lab's short runs end long before.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from kubepulse.processes import LOOPBACK, ProcessGroup, free_port, require_loopback
+from kubepulse.stack.binaries import binary as release_binary
+from kubepulse.stack.ha import replica_config
+from kubepulse.stack.local import start_prometheus
+from kubepulse.stack.prometheus import render_prometheus_config
+
+__all__ = [
+    "CLUSTERS",
+    "REPLICAS",
+    "REPLICA_LABEL",
+    "SYSTEM_JOB",
+    "Replica",
+    "ThanosEndpoint",
+    "ThanosLab",
+    "bucket_config",
+    "create_blocks",
+    "start_query",
+    "start_sidecar",
+    "start_store",
+    "start_thanos_lab",
+    "upload_blocks",
+]
+
+CLUSTERS = ("a", "b")
+REPLICAS = ("0", "1")
+REPLICA_LABEL = "replica"
+# The job scraping a cluster's system exporter (outside the stack's config, whose exporter jobs
+# all discover through Kubernetes).
+SYSTEM_JOB = "system"
+# Prometheus's default block size; equal min and max switch local compaction off, which the
+# sidecar requires before it uploads (it would otherwise ship blocks Prometheus later rewrites).
+BLOCK_DURATION = "2h"
+
+
+@dataclass(frozen=True)
+class ThanosEndpoint:
+    """One Thanos component: its process name, HTTP URL and gRPC (StoreAPI) ``host:port``."""
+
+    name: str
+    http_url: str
+    grpc_address: str
+
+
+@dataclass(frozen=True)
+class Replica:
+    """One Prometheus replica of a cluster and its sidecar."""
+
+    cluster: str
+    replica: str
+    prometheus_url: str
+    data_dir: Path
+    sidecar: ThanosEndpoint
+
+    @property
+    def process(self) -> str:
+        """The Prometheus process's name in the ``ProcessGroup``."""
+        return f"prometheus-{self.cluster}-{self.replica}"
+
+
+@dataclass(frozen=True)
+class ThanosLab:
+    exporters: dict[str, str]  # cluster -> host:port of its system exporter
+    replicas: dict[str, dict[str, Replica]]  # cluster -> replica -> Replica
+    bucket: Path  # the FILESYSTEM bucket's directory
+    bucket_config: Path
+    store: ThanosEndpoint
+    query: ThanosEndpoint
+
+
+def bucket_config(directory: Path) -> str:
+    """The objstore config of a ``FILESYSTEM`` bucket in ``directory``."""
+    return yaml.safe_dump({"type": "FILESYSTEM", "config": {"directory": str(directory)}})
+
+
+def _start_thanos(
+    group: ProcessGroup, name: str, component: Sequence[str], flags: Sequence[str]
+) -> ThanosEndpoint:
+    """Start ``thanos COMPONENT`` with its HTTP and gRPC servers on 127.0.0.1; return where once
+    ``/-/ready`` answers."""
+    http_port, grpc_port = free_port(), free_port()
+    url = f"http://{LOOPBACK}:{http_port}"
+    argv = [
+        str(release_binary("thanos")),
+        *component,
+        f"--http-address={LOOPBACK}:{http_port}",
+        f"--grpc-address={LOOPBACK}:{grpc_port}",
+        *flags,
+    ]
+    group.start(name, argv, ready_url=f"{url}/-/ready", timeout=90)
+    return ThanosEndpoint(name, url, f"{LOOPBACK}:{grpc_port}")
+
+
+def start_sidecar(
+    group: ProcessGroup,
+    *,
+    name: str,
+    prometheus_url: str,
+    tsdb_path: Path,
+    bucket_config_file: Path,
+    heartbeat: str = "2s",
+) -> ThanosEndpoint:
+    """Start a sidecar for the Prometheus at ``prometheus_url`` whose data dir is ``tsdb_path``,
+    shipping its blocks to the bucket of ``bucket_config_file``.
+
+    ``heartbeat`` is how often it re-reads Prometheus's external labels and lowest timestamp
+    (default 30 s): the time range it announces to Query, and how soon it reports its
+    Prometheus gone.
+    """
+    return _start_thanos(
+        group,
+        name,
+        ["sidecar"],
+        [
+            f"--prometheus.url={require_loopback(prometheus_url)}",
+            f"--tsdb.path={tsdb_path}",
+            f"--objstore.config-file={bucket_config_file}",
+            f"--prometheus.get_config_interval={heartbeat}",
+        ],
+    )
+
+
+def start_store(
+    group: ProcessGroup,
+    workdir: Path,
+    *,
+    bucket_config_file: Path,
+    name: str = "thanos-store",
+    sync_interval: str = "2s",
+) -> ThanosEndpoint:
+    """Start a Store Gateway on the bucket of ``bucket_config_file``, caching index headers in
+    ``workdir``; it looks for new blocks every ``sync_interval`` (default 15 min)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    return _start_thanos(
+        group,
+        name,
+        ["store"],
+        [
+            f"--data-dir={workdir}",
+            f"--objstore.config-file={bucket_config_file}",
+            f"--sync-block-duration={sync_interval}",
+        ],
+    )
+
+
+def start_query(
+    group: ProcessGroup,
+    *,
+    endpoints: Sequence[str],
+    replica_labels: Sequence[str] = (REPLICA_LABEL,),
+    name: str = "thanos-query",
+) -> ThanosEndpoint:
+    """Start a Query over the StoreAPI ``endpoints`` (loopback ``host:port``), deduplicating
+    along ``replica_labels``."""
+    for endpoint in endpoints:
+        require_loopback(f"grpc://{endpoint}")
+    config = {"endpoints": [{"address": endpoint} for endpoint in endpoints]}
+    return _start_thanos(
+        group,
+        name,
+        ["query"],
+        [
+            f"--endpoint.sd-config={json.dumps(config)}",
+            *(f"--query.replica-label={label}" for label in replica_labels),
+        ],
+    )
+
+
+def create_blocks(openmetrics: str, out_dir: Path, workdir: Path) -> list[Path]:
+    """Write ``openmetrics`` (OpenMetrics text ending ``# EOF``) as TSDB blocks in ``out_dir``
+    with ``promtool tsdb create-blocks-from openmetrics``; return the new block directories."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    source = workdir / "backfill.om"
+    source.write_text(openmetrics, encoding="utf-8")
+    before = set(out_dir.iterdir())
+    subprocess.run(
+        [
+            str(release_binary("promtool")),
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            str(source),
+            str(out_dir),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return sorted(p for p in set(out_dir.iterdir()) - before if (p / "meta.json").is_file())
+
+
+def upload_blocks(blocks_dir: Path, bucket_config_file: Path, labels: Mapping[str, str]) -> str:
+    """Upload the blocks in ``blocks_dir`` to the bucket with external ``labels``, the way the
+    sidecar's shipper does (``thanos tools bucket upload-blocks``); return its log."""
+    out = subprocess.run(
+        [
+            str(release_binary("thanos")),
+            "tools",
+            "bucket",
+            "upload-blocks",
+            f"--path={blocks_dir}",
+            f"--objstore.config-file={bucket_config_file}",
+            *(f"--label={k}={json.dumps(v)}" for k, v in labels.items()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"thanos tools bucket upload-blocks failed:\n{out.stderr}")
+    return out.stderr
+
+
+def _start_replica(
+    group: ProcessGroup,
+    workdir: Path,
+    *,
+    cluster: str,
+    replica: str,
+    exporter: str,
+    interval: str,
+    bucket_config_file: Path,
+) -> Replica:
+    port = free_port()
+    config = render_prometheus_config(
+        cluster=cluster,
+        scrape_interval=interval,
+        evaluation_interval=interval,
+        targets={"prometheus": f"{LOOPBACK}:{port}"},
+        alertmanagers=[],
+        rule_files=[],
+    )
+    name = f"prometheus-{cluster}-{replica}"
+    home = workdir / name
+    url = start_prometheus(
+        group,
+        home,
+        replica_config(config, replica, {SYSTEM_JOB: exporter}),
+        port=port,
+        extra_args=[
+            f"--storage.tsdb.min-block-duration={BLOCK_DURATION}",
+            f"--storage.tsdb.max-block-duration={BLOCK_DURATION}",
+        ],
+        name=name,
+    )
+    sidecar = start_sidecar(
+        group,
+        name=f"sidecar-{cluster}-{replica}",
+        prometheus_url=url,
+        tsdb_path=home / "data",
+        bucket_config_file=bucket_config_file,
+    )
+    return Replica(cluster, replica, url, home / "data", sidecar)
+
+
+def start_thanos_lab(
+    group: ProcessGroup,
+    workdir: Path,
+    *,
+    clusters: Sequence[str] = CLUSTERS,
+    replicas: Sequence[str] = REPLICAS,
+    interval: str = "1s",
+    replica_labels: Sequence[str] = (REPLICA_LABEL,),
+) -> ThanosLab:
+    """Start the lab described in the module docstring under ``workdir``; return its parts.
+
+    ``replica_labels`` are Query's ``--query.replica-label`` flags.
+    """
+    bucket = workdir / "bucket"
+    bucket.mkdir(parents=True, exist_ok=True)
+    bucket_file = workdir / "bucket.yml"
+    bucket_file.write_text(bucket_config(bucket), encoding="utf-8")
+    exporters: dict[str, str] = {}
+    lab_replicas: dict[str, dict[str, Replica]] = {}
+    for cluster in clusters:
+        port = free_port()
+        group.start(
+            f"system-exporter-{cluster}",
+            [
+                sys.executable,
+                "-m",
+                "kubepulse",
+                "exporter",
+                "system",
+                "--web.listen-address",
+                f"{LOOPBACK}:{port}",
+            ],
+            ready_url=f"http://{LOOPBACK}:{port}/healthz",
+        )
+        exporters[cluster] = f"{LOOPBACK}:{port}"
+        lab_replicas[cluster] = {
+            r: _start_replica(
+                group,
+                workdir,
+                cluster=cluster,
+                replica=r,
+                exporter=exporters[cluster],
+                interval=interval,
+                bucket_config_file=bucket_file,
+            )
+            for r in replicas
+        }
+    store = start_store(group, workdir / "store", bucket_config_file=bucket_file)
+    sidecars = [r.sidecar.grpc_address for c in lab_replicas.values() for r in c.values()]
+    query = start_query(
+        group,
+        endpoints=[*sidecars, store.grpc_address],
+        replica_labels=replica_labels,
+    )
+    return ThanosLab(exporters, lab_replicas, bucket, bucket_file, store, query)
