@@ -18,9 +18,9 @@ PYTEST_ARGS ?=
 # burn CPU, so three workers fit two cores; each worker starts its own test cluster.
 PYTEST_WORKERS ?= 3
 
-.PHONY: test demo bench lint typecheck pytest deps debs venv clean helm manifests prometheus-upstream bins
+.PHONY: test demo bench lint typecheck pytest deps debs venv clean helm manifests prometheus-upstream bins thanos
 
-test: deps lint typecheck pytest
+test: deps lint typecheck thanos pytest
 
 demo: deps
 	$(BIN)/kubepulse demo $(DEMO_ARGS)
@@ -43,6 +43,12 @@ bins: venv
 # Debian's packages in DEBS are what the Ansible host roles install; their test runs them.
 prometheus-upstream: venv
 	@$(BIN)/python -m kubepulse.stack.binaries >/dev/null
+
+# Thanos, built on request only (not by deps, so not for the demo: 6 to 12 min cold), for the
+# global-view lab test (tests/stack/test_thanos_e2e.py); here, before pytest, its progress lines
+# show (the test's fixture builds it too when pytest runs on its own).
+thanos: venv
+	@$(BIN)/python -c 'from kubepulse.stack.binaries import binary; binary("thanos")'
 
 # Helm from its Go module, cached per version outside git, unless one is already on PATH. The
 # ldflags are helm's own release flags, so its default Kubernetes version is that of its client-go.
