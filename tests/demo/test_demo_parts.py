@@ -15,7 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from kubepulse.demo import demo
-from kubepulse.demo.run import MemorySampler, _port_free
+from kubepulse.demo.run import _port_free
+from kubepulse.demo.summary import MemorySampler
 from kubepulse.demo.workloads import TAINT, manifests
 from kubepulse.lab.cluster import clusters_dir
 from kubepulse.lab.processes import LOOPBACK

@@ -17,7 +17,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -32,15 +31,22 @@ import psutil
 import yaml
 
 from kubepulse.demo import workloads
+from kubepulse.demo.components import (
+    EXPORTERS,
+    Component,
+    Context,
+    DemoError,
+    console_script,
+)
+from kubepulse.demo.summary import MemorySampler, empty_panels, summary_lines
 from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port
 from kubepulse.lab.receiver import WebhookReceiver
-from kubepulse.stack.binaries import binary as release_binary
 from kubepulse.stack.blackbox import start_blackbox_exporter
 
 if TYPE_CHECKING:
     from kubepulse.lab.cluster import Cluster
 
-__all__ = ["EXPECTED_ALERTS", "DemoOptions", "run_demo"]
+__all__ = ["EXPECTED_ALERTS", "DemoError", "DemoOptions", "run_demo"]
 
 # The alerts the sample workloads are built to raise, with the `for:` the demo gives them so
 # they fire in seconds rather than the production 15 minutes.
@@ -79,10 +85,6 @@ DASHBOARDS = (
 )
 
 
-class DemoError(RuntimeError):
-    """A step of the demo failed; the message says which and why."""
-
-
 @dataclass
 class DemoOptions:
     """What ``kubepulse demo`` was asked to do."""
@@ -97,64 +99,10 @@ class DemoOptions:
 
 
 @dataclass
-class Component:
-    """One part of the stack: where it listens, and whether it is real or not available."""
-
-    name: str
-    url: str | None = None
-    status: str = "running"
-    detail: str = ""
-    pid: int | None = None
-
-
-@dataclass
 class Step:
     name: str
     seconds: float
     detail: str
-
-
-class MemorySampler:
-    """Samples the summed RSS of the demo and every process it started, keeping the peak.
-
-    kwokctl starts the cluster's components as daemons outside our process tree, so their pids
-    are added explicitly (``extra_pids``).
-    """
-
-    def __init__(self, interval: float = 0.5) -> None:
-        self.interval = interval
-        self.peak = 0
-        self.extra_pids: Callable[[], list[int]] = list
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="memory", daemon=True)
-
-    def sample(self) -> int:
-        me = psutil.Process()
-        procs = {me.pid: me}
-        with contextlib.suppress(psutil.Error):
-            procs.update({p.pid: p for p in me.children(recursive=True)})
-        for pid in self.extra_pids():
-            with contextlib.suppress(psutil.Error):
-                daemon = psutil.Process(pid)
-                procs[pid] = daemon
-                procs.update({p.pid: p for p in daemon.children(recursive=True)})
-        total = 0
-        for proc in procs.values():
-            with contextlib.suppress(psutil.Error):
-                total += proc.memory_info().rss
-        self.peak = max(self.peak, total)
-        return total
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.sample()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
 
 
 def _port_free(port: int) -> bool:
@@ -167,20 +115,6 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
         return True
-
-
-def _bin(name: str) -> str:
-    """A console script installed next to this interpreter (the venv's), else from PATH."""
-    local = Path(sys.executable).parent / name
-    return str(local) if local.exists() else (shutil.which(name) or name)
-
-
-def _human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB"):
-        if n < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
-        n /= 1024
-    return f"{n:.2f} GiB"
 
 
 class Demo:
@@ -342,106 +276,34 @@ class Demo:
 
     def start_exporters(self) -> dict[str, str]:
         """Start the exporters, the app and the Pushgateway; return Prometheus job -> address."""
-        kubepulse = _bin("kubepulse")
         targets: dict[str, str] = {}
         with self.step(
             "exporters", "starting exporters, the example app and the Pushgateway"
         ) as detail:
-            port, telemetry = self._port(), self._port()
-            self._start(
-                "cluster-exporter",
-                [
-                    kubepulse,
-                    "exporter",
-                    "cluster",
-                    "--kubeconfig",
-                    str(self.kubeconfig),
-                    "--host",
-                    LOOPBACK,
-                    "--port",
-                    str(port),
-                    "--telemetry-host",
-                    LOOPBACK,
-                    "--telemetry-port",
-                    str(telemetry),
-                    # The workloads' team label: kube_pod_labels and usage by label.
-                    "--metric-labels-allowlist",
-                    "pods=[team]",
-                    "--usage-labels",
-                    "team",
-                ],
-                f"http://{LOOPBACK}:{port}/metrics",
-                ready=f"http://{LOOPBACK}:{telemetry}/readyz",
-                timeout=60,
-            )
-            targets["kube-state-metrics"] = f"{LOOPBACK}:{port}"
-            targets["kube-state-metrics-telemetry"] = f"{LOOPBACK}:{telemetry}"
-
-            port = self._port()
-            self._start(
-                "system-exporter",
-                [kubepulse, "exporter", "system", "--web.listen-address", f"{LOOPBACK}:{port}"],
-                f"http://{LOOPBACK}:{port}/metrics",
-                ready=f"http://{LOOPBACK}:{port}/metrics",
-            )
-            targets["kubepulse-system-exporter"] = f"{LOOPBACK}:{port}"
-
-            port = self._port()
-            examples = _examples_dir()
-            multiproc = self.out / "gunicorn-multiproc"
-            shutil.rmtree(multiproc, ignore_errors=True)
-            multiproc.mkdir(parents=True)
-            self._start(
-                "web-app",
-                [
-                    _bin("gunicorn"),
-                    "-c",
-                    str(examples / "gunicorn.conf.py"),
-                    "--pythonpath",
-                    str(examples),
-                    "flask_app:app",
-                ],
-                f"http://{LOOPBACK}:{port}/",
-                ready=f"http://{LOOPBACK}:{port}/metrics",
-                env={
-                    "GUNICORN_BIND": f"{LOOPBACK}:{port}",
-                    "GUNICORN_WORKERS": "2",
-                    "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
-                    "HELLO_MAX_LATENCY_SECONDS": "0.3",
-                },
-                cwd=str(examples),
-            )
-            targets["kubernetes-pods"] = f"{LOOPBACK}:{port}"
+            assert self.kubeconfig is not None
+            ctx = Context(self.kubeconfig, self.textfile_dir, self.out / "gunicorn-multiproc")
+            shutil.rmtree(ctx.multiproc_dir, ignore_errors=True)
+            ctx.multiproc_dir.mkdir(parents=True)
+            self.textfile_dir.mkdir(parents=True, exist_ok=True)
+            for spec in EXPORTERS:
+                ports = [self._port() for _ in range(spec.ports)]
+                self._start(
+                    spec.name,
+                    spec.argv(ctx, ports),
+                    spec.url(ports),
+                    ready=spec.ready(ports),
+                    env=spec.env(ctx, ports),
+                    cwd=spec.cwd() if spec.cwd else None,
+                    timeout=spec.timeout,
+                )
+                targets.update({job: f"{LOOPBACK}:{ports[i]}" for job, i in spec.jobs.items()})
             threading.Thread(
                 target=_load,
-                args=(f"http://{LOOPBACK}:{port}", self.stop_load),
+                args=(f"http://{targets['kubernetes-pods']}", self.stop_load),
                 name="load",
                 daemon=True,
             ).start()
-
-            port = self._port()
-            self.textfile_dir.mkdir(parents=True, exist_ok=True)
-            self._start(
-                "node-exporter",
-                [
-                    str(release_binary("node_exporter")),
-                    f"--web.listen-address={LOOPBACK}:{port}",
-                    f"--collector.textfile.directory={self.textfile_dir}",
-                ],
-                f"http://{LOOPBACK}:{port}/metrics",
-                ready=f"http://{LOOPBACK}:{port}/metrics",
-            )
-            targets["node-exporter"] = f"{LOOPBACK}:{port}"
             self.start_textfile()
-
-            port = self._port()
-            self._start(
-                "pushgateway",
-                ["prometheus-pushgateway", f"--web.listen-address={LOOPBACK}:{port}"],
-                f"http://{LOOPBACK}:{port}",
-                ready=f"http://{LOOPBACK}:{port}/-/ready",
-            )
-            targets["pushgateway"] = f"{LOOPBACK}:{port}"
 
             url = start_blackbox_exporter(self.group, port=self._port())
             self.components["blackbox_exporter"] = Component(
@@ -457,7 +319,7 @@ class Demo:
         store = self.out / "store.xml"
         store.write_text(STORE_XML, encoding="utf-8")
         argv = [
-            _bin("kubepulse"),
+            console_script("kubepulse"),
             "textfile",
             str(store),
             "--output-dir",
@@ -579,7 +441,7 @@ class Demo:
             proc = self.group.start(
                 "pod-monitor",
                 [
-                    _bin("kubepulse"),
+                    console_script("kubepulse"),
                     "monitor",
                     "pods",
                     "--kubeconfig",
@@ -717,7 +579,7 @@ class Demo:
             reports = [self.out / "logs" / f"render-{i + 1}.json" for i in range(RENDER_WORKERS)]
             for index in range(RENDER_WORKERS):
                 argv = [
-                    _bin("kubepulse"),
+                    console_script("kubepulse"),
                     "render-dashboard",
                     *(str(boards / f"{name}.json") for name in DASHBOARDS[index::RENDER_WORKERS]),
                     *("--prometheus", self.prometheus, "--out", str(out)),
@@ -745,7 +607,7 @@ class Demo:
                     self.panels.update(json.loads(report.read_text()))
             self.panels = {name: self.panels[name] for name in DASHBOARDS if name in self.panels}
             self.rendered = codes == [0] * RENDER_WORKERS and len(self.panels) == len(DASHBOARDS)
-            empty = len(_empty_panels(self.panels))
+            empty = len(empty_panels(self.panels))
             drawn = sum(len(panels) for panels in self.panels.values())
             detail.insert(0, f"{len(self.pngs)} PNGs in {out}, {empty} of {drawn} panels empty")
 
@@ -781,80 +643,8 @@ class Demo:
         }
 
     def print_summary(self, data: dict[str, Any]) -> None:
-        lines = ["", "kubepulse demo: summary", ""]
-        lines.append(f"targets: {data['targets_up']} up, {data['targets_down']} down")
-        for t in data["targets"]:
-            lines.append(
-                f"  {t['health']:5} {t['job']:38} {t['scrape_url']}"
-                + (f"  ({t['pod']})" if t["pod"] else "")
-                + (f"  {t['last_error']}" if t["last_error"] else "")
-            )
-        lines.append("")
-        lines.append(f"alerts firing in Prometheus: {len(data['alerts_firing'])}")
-        for labels in data["alerts_firing"]:
-            subject = ", ".join(
-                f"{k}={labels[k]}"
-                for k in (
-                    *("namespace", "deployment", "statefulset", "pod", "job", "job_name"),
-                    *("horizontalpodautoscaler", "persistentvolumeclaim", "service", "instance"),
-                )
-                if k in labels
-            )
-            lines.append(
-                f"  {labels.get('alertname', '?'):34} {labels.get('severity', ''):9} {subject}"
-            )
-        received = sorted({a["labels"].get("alertname", "?") for a in data["notifications"]})
-        lines.append(f"at the webhook receiver: {', '.join(received) or 'nothing yet'}")
-        lines.append("")
-        recovery = data["recovery"] or {"recovered": [], "unrecovered": [], "error": "not run"}
-        lines.append(
-            f"pod recovery: {len(recovery['recovered'])} recovered, "
-            f"{len(recovery['unrecovered'])} unrecovered"
-        )
-        lines.append(
-            f"  {'killed pod':32} {'replacement':32} {'rescheduling':>12} {'readiness':>10} "
-            f"{'total':>8}"
-        )
-        for pod in recovery["recovered"]:
-            name = f"{pod['namespace']}/{pod['killed_pod_name'] or pod['pod_name']}"
-            lines.append(
-                f"  {name:32} {pod['replacement_name'] or '':32} "
-                f"{pod['pod_rescheduling_time']:10.2f} s {pod['pod_readiness_time']:8.2f} s "
-                f"{pod['total_recovery_time']:6.2f} s"
-            )
-        for pod in recovery["unrecovered"]:
-            name = f"{pod['namespace']}/{pod['killed_pod_name'] or pod['pod_name']}"
-            replacement = pod["replacement_name"] or "-"
-            lines.append(f"  {name:32} {replacement:32} not Ready in time")
-        if recovery["error"]:
-            lines.append(f"  error: {recovery['error']}")
-        if data["dashboards"]:
-            empty = _empty_panels(data["dashboards"])
-            drawn = sum(len(panels) for panels in data["dashboards"].values())
-            lines.append("")
-            lines.append(
-                f"dashboards: {drawn} panels drawn, {len(empty)} with no data"
-                + (f" ({', '.join(empty)})" if empty else "")
-            )
-        lines.append("")
-        lines.append("URLs:")
-        for name, url in data["urls"].items():
-            lines.append(f"  {name:22} {url}")
         missing = [c for c in self.components.values() if c.status != "running"]
-        for component in missing:
-            lines.append(f"  {component.name:22} ({component.status}: {component.detail})")
-        lines.append("")
-        lines.append(
-            f"peak memory: {_human_bytes(data['peak_memory_bytes'])} "
-            "(summed RSS of the demo and every process it started, sampled every 0.5 s)"
-        )
-        lines.append(
-            f"output: {self.out}/ (summary.json, recovery-report.html, dashboards/, logs/)"
-        )
-        lines.append("")
-        for name, ok in data["checks"].items():
-            lines.append(f"  [{'ok' if ok else 'FAILED'}] {name}")
-        for line in lines:
+        for line in summary_lines(data, missing, self.out):
             self.echo(line)
 
     # --- the whole run ------------------------------------------------------------------------
@@ -941,25 +731,6 @@ class Demo:
                 f"{len(result['ports_still_bound'])} ports still bound"
             )
         return exit_code
-
-
-def _empty_panels(dashboards: dict[str, list[dict[str, Any]]]) -> list[str]:
-    """``dashboard / title`` of every drawn panel whose queries returned no series."""
-    return [
-        f"{name} / {panel['title']}"
-        for name, panels in dashboards.items()
-        for panel in panels
-        if panel["series"] == 0
-    ]
-
-
-def _examples_dir() -> Path:
-    from kubepulse.stack import deploy_dir
-
-    path = deploy_dir().parent / "examples"
-    if not (path / "flask_app.py").is_file():
-        raise DemoError(f"{path}: no flask_app.py (the demo's example app)")
-    return path
 
 
 def _load(url: str, stop: threading.Event) -> None:
