@@ -106,6 +106,15 @@ def test_serve_in_the_gunicorn_master_sums_both_workers_over_tls(tmp_path: Path)
                 served |= {json.loads(b)["pid"] for b in bodies}
                 made += 12
         assert served == workers()
+        # Each worker creates its value files with its first recorded request, just after that
+        # response; a scrape while one is still empty fails (test_webapp_multiprocess_files.py).
+        sized = lambda: all(  # noqa: E731
+            (mp_dir / f"{kind}_{pid}.db").is_file()
+            and (mp_dir / f"{kind}_{pid}.db").stat().st_size > 0
+            for pid in served
+            for kind in ("counter", "histogram")
+        )
+        wait_until(sized, 10, "the workers' value files were not written")
         assert _https(metrics_port, "/metrics", pki)[0] == 401
         # A request is recorded just after its last byte: the scrape may precede the last one.
         key = 'http_requests_total{method="GET",route="/items/<int:item_id>",status="200"}'
