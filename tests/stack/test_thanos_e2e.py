@@ -7,18 +7,19 @@ every second, each with a Thanos sidecar shipping to a FILESYSTEM bucket; a Stor
 bucket; Query over the four sidecars and the store with ``--query.replica-label=replica``. The
 releases are the pinned ones (Thanos is built on request: ``make test`` builds it before pytest,
 with progress lines, and the fixture here when pytest runs alone; 6 to 12 minutes cold on two
-cores). The lab lives about 30 s, far less than the 2 h block Prometheus cuts, so no sidecar
-ships a block of its own here; the bucket's block comes from the uploader Thanos has for that
-(the sidecar's shipper, run once).
+cores).
 
-One test, in three steps on the same lab, because the last one kills a replica:
+One test, in four steps on the same lab, because the last one kills a replica:
 
 1. dedup: ``up`` of the system job is one series per cluster through Query (four without dedup);
-2. history: a block older than anything the replicas hold (promtool's OpenMetrics backfill,
-   uploaded with cluster ``a``'s labels by Thanos' shipper) comes back through Query with its
-   values, while every Prometheus and a second Query over the sidecars alone have none of it;
-   Query lists the store as the only endpoint whose time range covers it;
-3. kill: Prometheus ``a/0`` is SIGKILLed; a range query across the kill, with a lookback of 5 s
+2. shipping: replica ``b/1`` starts with a block in its data dir (the lab lives about 30 s, far
+   less than the 2 h block Prometheus cuts); its sidecar ships it with ``b/1``'s labels, the
+   store loads it, and Query answers its values once;
+3. history: a block older than anything the replicas hold (promtool's OpenMetrics backfill,
+   uploaded with ``a/0``'s labels by ``thanos tools bucket upload-blocks``) comes back through
+   Query with its values, while every Prometheus and a second Query over the sidecars alone
+   have none of it; Query lists the store as the only endpoint whose time range covers it;
+4. kill: Prometheus ``a/0`` is SIGKILLed; a range query across the kill, with a lookback of 5 s
    at a 1 s step, has a value at every step (the survivor's samples).
 """
 
@@ -30,6 +31,7 @@ import re
 import signal
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -118,24 +120,70 @@ def _check_dedup(lab: ThanosLab) -> None:
     ]
 
 
-def _history(start_s: int) -> tuple[str, list[list[Any]]]:
-    """OpenMetrics text of ``HISTORY`` from ``start_s`` on, and the values Query should return."""
+@dataclass(frozen=True)
+class Backfill:
+    """A block of ``HISTORY`` samples and what Query should answer for it."""
+
+    start: int  # first sample, seconds
+    end: int  # last sample
+    expected: list[list[Any]]  # [time, value] pairs
+    block: Path
+
+
+def _backfill(tmp_path: Path, name: str, now_ms: int, blocks_back: int, base: int) -> Backfill:
+    """``HISTORY_SAMPLES`` samples of ``HISTORY`` (values ``base``, ``base + 1``, ...) inside the
+    2 h block ``blocks_back`` blocks before the one ``now_ms`` is in, written by promtool."""
+    start = (now_ms // BLOCK_MS - blocks_back) * BLOCK_MS // 1000 + 600
     lines = [f"# HELP {HISTORY} Backfilled history.", f"# TYPE {HISTORY} gauge"]
     expected = []
     for i in range(HISTORY_SAMPLES):
-        t = start_s + i * HISTORY_STEP
-        lines.append(f'{HISTORY}{{job="{SYSTEM_JOB}"}} {i} {t}')
-        expected.append([t, str(i)])
-    return "\n".join([*lines, "# EOF", ""]), expected
+        t = start + i * HISTORY_STEP
+        lines.append(f'{HISTORY}{{job="{SYSTEM_JOB}"}} {base + i} {t}')
+        expected.append([t, str(base + i)])
+    text = "\n".join([*lines, "# EOF", ""])
+    (block,) = create_blocks(text, tmp_path / name, tmp_path / f"{name}-src")
+    return Backfill(start, start + (HISTORY_SAMPLES - 1) * HISTORY_STEP, expected, block)
 
 
-def _check_history(lab: ThanosLab, group: ProcessGroup, tmp_path: Path) -> None:
-    # Inside one 2 h block, ending at least 4 h before now: older than anything the replicas hold.
-    block_start = (int(time.time() * 1000) // BLOCK_MS - 3) * BLOCK_MS
-    start = block_start // 1000 + 600
-    end = start + (HISTORY_SAMPLES - 1) * HISTORY_STEP
-    text, expected = _history(start)
-    (block,) = create_blocks(text, tmp_path / "history", tmp_path / "history-src")
+def _check_sidecar_upload(lab: ThanosLab, shipped: Backfill) -> None:
+    """Replica b/1 started with a block in its data dir: its sidecar ships it, with its external
+    labels, and Query answers it once (from the sidecar and from the store, deduplicated)."""
+    meta_file = lab.bucket / shipped.block.name / "meta.json"  # uploaded last
+    wait_until(meta_file.is_file, 60, what="b/1's sidecar ships its block")
+    meta = json.loads(meta_file.read_text())
+    assert (meta["thanos"]["labels"], meta["thanos"]["source"]) == (
+        {"cluster": "b", "replica": "1"},
+        "sidecar",
+    )
+    uploads = {
+        f"{c}/{r}": _metric(replica.sidecar.http_url, "thanos_shipper_uploads_total")
+        for c, replicas in lab.replicas.items()
+        for r, replica in replicas.items()
+    }
+    assert uploads == {"a/0": 0, "a/1": 0, "b/0": 0, "b/1": 1}
+    wait_until(
+        lambda: _metric(lab.store.http_url, "thanos_bucket_store_blocks_loaded") == 1,
+        30,
+        what="the store loads the shipped block",
+    )
+    window = (shipped.start, shipped.end, HISTORY_STEP)
+    assert _range(lab.query.http_url, f'{HISTORY}{{cluster="b"}}', *window) == [
+        {
+            "metric": {"__name__": HISTORY, "cluster": "b", "job": SYSTEM_JOB},
+            "values": shipped.expected,
+        }
+    ]
+    # Prometheus b/1 serves it too (its own API adds no external labels); b/0 never had it.
+    assert _range(lab.replicas["b"]["1"].prometheus_url, HISTORY, *window) == [
+        {"metric": {"__name__": HISTORY, "job": SYSTEM_JOB}, "values": shipped.expected}
+    ]
+    assert _range(lab.replicas["b"]["0"].prometheus_url, HISTORY, *window) == []
+
+
+def _check_history(lab: ThanosLab, group: ProcessGroup, history: Backfill) -> None:
+    """A block older than anything the replicas hold, uploaded with a/0's labels, comes back
+    through Query from the store alone."""
+    start, end, expected, block = history.start, history.end, history.expected, history.block
     upload_blocks(block.parent, lab.bucket_config, {"cluster": "a", "replica": "0"})
     meta = json.loads((lab.bucket / block.name / "meta.json").read_text())
     assert meta["thanos"]["labels"] == {"cluster": "a", "replica": "0"}
@@ -153,9 +201,9 @@ def _check_history(lab: ThanosLab, group: ProcessGroup, tmp_path: Path) -> None:
     assert got == [
         {"metric": {"__name__": HISTORY, "cluster": "a", "job": SYSTEM_JOB}, "values": expected}
     ]
-    # The store sent Query that one series, from the one block it holds.
+    # The store sent Query that one series; it holds the two blocks.
     assert _metric(lab.store.http_url, served) == served_before + 1
-    assert _metric(lab.store.http_url, "thanos_bucket_store_blocks_loaded") == 1
+    assert _metric(lab.store.http_url, "thanos_bucket_store_blocks_loaded") == 2
 
     # Query's view of its endpoints: only the store's range reaches back to the history (each
     # sidecar announces its Prometheus's lowest timestamp, from the lab's start on).
@@ -169,9 +217,12 @@ def _check_history(lab: ThanosLab, group: ProcessGroup, tmp_path: Path) -> None:
 
     seen = wait_until(ranges, 30, what="every sidecar announces a range after the history")
     # Besides its blocks' labels the store announces one it adds for older Queries.
-    assert seen["store"] == [
-        (start * 1000, [{"cluster": "a", "replica": "0"}, COMPATIBILITY_LABELS]),
-    ]
+    ((store_mint, label_sets),) = seen["store"]
+    assert store_mint == start * 1000
+    assert sorted(label_sets, key=json.dumps) == sorted(
+        [{"cluster": "a", "replica": "0"}, {"cluster": "b", "replica": "1"}, COMPATIBILITY_LABELS],
+        key=json.dumps,
+    )
 
     # Nobody else has it: not a Prometheus replica, not a Query over the sidecars alone.
     for replicas in lab.replicas.values():
@@ -248,8 +299,14 @@ def _check_kill(lab: ThanosLab, group: ProcessGroup) -> None:
 def test_thanos_query_dedups_replicas_survives_a_kill_and_reads_history_from_the_bucket(
     tmp_path: Path, thanos_built: Path
 ) -> None:
+    # Both windows from one clock reading: a's history in the 2 h block 3 before the current
+    # one, b/1's shipped block in the next, both before anything the lab scrapes.
+    now_ms = int(time.time() * 1000)
+    history = _backfill(tmp_path, "history", now_ms, 3, 0)
+    shipped = _backfill(tmp_path, "shipped", now_ms, 2, 100)
     with ProcessGroup(tmp_path / "logs") as group:
-        lab = start_thanos_lab(group, tmp_path)
+        lab = start_thanos_lab(group, tmp_path, blocks={("b", "1"): [shipped.block]})
         _check_dedup(lab)
-        _check_history(lab, group, tmp_path)
+        _check_sidecar_upload(lab, shipped)
+        _check_history(lab, group, history)
         _check_kill(lab, group)

@@ -19,12 +19,14 @@ gossip. History older than what the Prometheus replicas hold is put in the bucke
 migration from plain Prometheus does it: ``create_blocks`` (promtool's OpenMetrics backfill)
 writes a block, ``upload_blocks`` (``thanos tools bucket upload-blocks``, the sidecar's shipper)
 uploads it with a cluster's external labels. A sidecar ships a block once Prometheus cuts it,
-2 h after its first sample; the lab's short runs end long before.
+2 h after its first sample, which the lab's short runs never reach; a block put in a replica's
+data dir before it starts (``blocks``) is shipped by its sidecar within seconds.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -255,6 +257,7 @@ def _start_replica(
     exporter: str,
     interval: str,
     bucket_config_file: Path,
+    blocks: Sequence[Path] = (),
 ) -> Replica:
     port = free_port()
     config = render_prometheus_config(
@@ -267,6 +270,8 @@ def _start_replica(
     )
     name = f"prometheus-{cluster}-{replica}"
     home = workdir / name
+    for block in blocks:
+        shutil.copytree(block, home / "data" / block.name)
     url = start_prometheus(
         group,
         home,
@@ -296,10 +301,14 @@ def start_thanos_lab(
     replicas: Sequence[str] = REPLICAS,
     interval: str = "1s",
     replica_labels: Sequence[str] = (REPLICA_LABEL,),
+    blocks: Mapping[tuple[str, str], Sequence[Path]] | None = None,
 ) -> ThanosLab:
     """Start the lab described in the module docstring under ``workdir``; return its parts.
 
-    ``replica_labels`` are Query's ``--query.replica-label`` flags.
+    ``replica_labels`` are Query's ``--query.replica-label`` flags. ``blocks`` maps (cluster,
+    replica) to TSDB block directories copied into that replica's data dir before its
+    Prometheus starts: Prometheus serves them, and its sidecar ships them to the bucket at once
+    (as it would ship the blocks Prometheus cuts every 2 h).
     """
     bucket = workdir / "bucket"
     bucket.mkdir(parents=True, exist_ok=True)
@@ -332,6 +341,7 @@ def start_thanos_lab(
                 exporter=exporters[cluster],
                 interval=interval,
                 bucket_config_file=bucket_file,
+                blocks=(blocks or {}).get((cluster, r), ()),
             )
             for r in replicas
         }
