@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import sys
 import time
@@ -63,6 +64,15 @@ def stale_multiproc_dir(tmp_path: Path) -> Path:
     return mp_dir
 
 
+def _value_files(mp_dir: Path | None) -> dict[str, int]:
+    """The multiprocess value files in ``mp_dir`` and their sizes (none without a folder)."""
+    sizes: dict[str, int] = {}
+    for path in mp_dir.glob("*.db") if mp_dir is not None else ():
+        with contextlib.suppress(FileNotFoundError):  # a dead worker's live gauge file, removed
+            sizes[path.name] = path.stat().st_size
+    return sizes
+
+
 def settled_scrape(
     base: str, key: str, expected: float, mp_dir: Path | None = None, timeout: float = 10
 ) -> dict[str, float]:
@@ -72,20 +82,21 @@ def settled_scrape(
     answered by another worker right after the client got its response may not show it yet.
     A wrong count stays wrong and fails here; the caller asserts the rest on what it returns.
 
-    With ``mp_dir``, a scrape that failed while a worker created a value file there is tried
-    again: the file is empty for a moment, and reading it fails the whole scrape (a known bug,
-    ``test_webapp_multiprocess_files.py``); a worker creates its files with its first recorded
-    request, just after that request's response. Any other failed scrape fails here.
+    With ``mp_dir``, a scrape that failed while a worker was creating a value file there (one
+    was empty before it, or appeared during it) is tried again: the file is empty for a moment,
+    and reading it fails the whole scrape (a known bug, ``test_webapp_multiprocess_files.py``);
+    a worker creates its files with its first recorded request, just after that request's
+    response. Any other failed scrape fails here.
     """
     deadline = time.monotonic() + timeout
     while True:
-        before = {f.name for f in mp_dir.glob("*.db")} if mp_dir is not None else set()
+        before = _value_files(mp_dir)
         try:
             status, body = fetch(base + "/metrics")
         except (OSError, http.client.HTTPException) as exc:  # uWSGI drops the connection
             status, body = 0, repr(exc).encode()
-        created = {f.name for f in mp_dir.glob("*.db")} - before if mp_dir is not None else set()
-        if status != 200 and created:
+        creating = 0 in before.values() or bool(_value_files(mp_dir).keys() - before.keys())
+        if status != 200 and creating:
             assert time.monotonic() < deadline, f"scrapes kept failing: {body[-300:]!r}"
             continue
         assert status == 200, body[-300:]
