@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import http.client
 import math
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, request
@@ -60,6 +64,50 @@ def test_direct_updates_equal_the_public_calls() -> None:
     text = _exposition(fast_registry)
     assert text == _exposition(slow_registry)
     assert 'http_request_duration_seconds_bucket{le="0.005",method="GET",' in "\n".join(text)
+
+
+MULTIPROCESS_CHECK = """
+import math, sys
+from prometheus_client import CollectorRegistry, multiprocess
+from prometheus_client.values import MutexValue
+from kubepulse.webapp._core import Options, Recorder
+inf, nan = math.inf, math.nan
+SECONDS, SIZES = %r, %r
+fast = Recorder(CollectorRegistry(), Options(prefix="fast", response_size=True))
+slow = Recorder(CollectorRegistry(), Options(prefix="slow", response_size=True))
+key = ("GET", "/items/<id>", "200")
+series = fast.series(key)
+assert series.observe != series._public, "the direct updates are not used"
+assert type(series.requests._value) is not MutexValue, "not in multiprocess mode"
+slow.series(key).observe = slow.series(key)._public
+for i, seconds in enumerate(SECONDS):
+    for recorder in (fast, slow):
+        recorder.finish(*key, seconds, SIZES[i %% len(SIZES)], None, None)
+        recorder.running_value("GET").inc(1 if i %% 3 else -1)
+registry = CollectorRegistry()
+multiprocess.MultiProcessCollector(registry)
+found = {"fast": set(), "slow": set()}
+for family in registry.collect():
+    for sample in family.samples:
+        prefix, _, name = sample.name.partition("_")
+        value = "nan" if math.isnan(sample.value) else sample.value
+        found[prefix].add((name, tuple(sorted(sample.labels.items())), value))
+assert found["fast"] and found["fast"] == found["slow"], found
+print(len(found["fast"]))
+"""
+
+
+def test_direct_updates_in_multiprocess_mode_equal_the_public_calls(tmp_path: Path) -> None:
+    """The same comparison with each worker's values in files (``PROMETHEUS_MULTIPROC_DIR``),
+    in a fresh interpreter: prometheus_client picks its value class when first imported."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    code = MULTIPROCESS_CHECK % (SECONDS, SIZES)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    # The counter, the gauge, and count, sum and every bucket of both histograms (15 + 7).
+    assert int(done.stdout) == 1 + 1 + (2 + 15) + (2 + 7)
 
 
 @contextmanager

@@ -512,8 +512,8 @@ class _Call:
         if environ.get(UNTRACKED_KEY):
             return
         route = environ.get(ROUTE_KEY)
-        if flask is not None:
-            rule = getattr(getattr(context, "request", None), "url_rule", None)
+        if flask is not None and context is not None:
+            rule = context.request.url_rule
             if rule is not None and getattr(flask.views.get(rule.endpoint), _UNTRACKED_ATTR, False):
                 return
             if owner.flask_route and (route is None or route is self.preset):
@@ -522,11 +522,21 @@ class _Call:
                 else:
                     route = rule.rule if owner.group_by == "route" else rule.endpoint
         rec = owner.recorder
-        request = _request_info(environ) if rec.needs_request else None
-        if route is None:
-            route = owner._route(environ, request)
         error = environ.get(EXCEPTION_KEY) or (type(exc).__name__ if exc else None)
-        rec.finish(self.method, route or UNMATCHED, self.status, seconds, self.size, request, error)
+        if rec.needs_request:
+            request = _request_info(environ)
+            if route is None:
+                route = owner._route(environ, request)
+            route = route or UNMATCHED
+            rec.finish(self.method, route, self.status, seconds, self.size, request, error)
+            return
+        # Static labels, no exemplars: Recorder.finish's work, without its call and checks.
+        if route is None:
+            route = owner._route(environ, None)
+        key = (self.method, route or UNMATCHED, self.status, *rec.static_extra)
+        if error:
+            rec.count_exception(key[0], key[1], error, rec.static_extra)
+        (rec.known.get(key) or rec.series(key)).observe(seconds, self.size)
 
 
 def _request_info(environ: dict[str, Any]) -> RequestInfo:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.values import MutexValue
 
 __all__ = [
     "OVERFLOW",
@@ -232,7 +233,12 @@ class Recorder:
             )
         # labels() validates and looks up on every call; admitted label sets are few (the route
         # table, capped by the guard), so their children are kept here. Races only repeat a lookup.
-        self._done: dict[tuple[str, ...], _Series] = {}
+        self.known: dict[tuple[str, ...], _Series] = {}  # adapters may read it directly
+        # Each child's series is made once (a series takes over its children's values), under
+        # this lock; _lock is the one the shared values of every series and gauge child take.
+        self._series: dict[tuple[str, ...], _Series] = {}
+        self._making = threading.Lock()
+        self._lock = threading.Lock()
         self.running_children: dict[str, Any] = {}
         # What running_value() returned for each method label (adapters read it directly).
         self.running_values: dict[str, Any] = {}
@@ -244,7 +250,12 @@ class Recorder:
         """The in-progress gauge child for ``method``."""
         child = self.running_children.get(method)
         if child is None:
-            child = self.running_children[method] = self.in_progress.labels(method)
+            with self._making:
+                child = self.running_children.get(method)
+                if child is None:
+                    child = self.in_progress.labels(method)
+                    _share([(child, ("_value",))], self._lock)
+                    self.running_children[method] = child
         return child
 
     def running_value(self, method: str) -> Any:
@@ -267,7 +278,7 @@ class Recorder:
 
     def series(self, key: tuple[str, ...]) -> _Series:
         """The series of one ``(method, route, status, *extra)``, after the label guard."""
-        found = self._done.get(key)
+        found = self.known.get(key)
         if found is None:
             method, route, status, *extra = key
             admit = self.guard.admit
@@ -277,13 +288,19 @@ class Recorder:
                 status,
                 *(admit(label, value) for label, value in zip(self.extra, extra, strict=True)),
             )
-            found = _Series(
-                self.requests.labels(*fixed),
-                self.duration.labels(*fixed),
-                self.size.labels(*fixed) if self.size is not None else None,
-            )
+            found = self._series.get(fixed)
+            if found is None:
+                with self._making:
+                    found = self._series.get(fixed)
+                    if found is None:
+                        found = self._series[fixed] = _Series(
+                            self.requests.labels(*fixed),
+                            self.duration.labels(*fixed),
+                            self.size.labels(*fixed) if self.size is not None else None,
+                            self._lock,
+                        )
             if fixed == key:  # a replaced key is looked up again, so each drop is counted
-                self._done[key] = found
+                self.known[key] = found
         return found
 
     def finish(
@@ -303,10 +320,9 @@ class Recorder:
         else:
             extra = self.extra_values(request)
             key = (method, route, status, *extra)
-        series = self._done.get(key) or self.series(key)
+        series = self.known.get(key) or self.series(key)
         if exception:
-            route_label = self.guard.admit("route", route)
-            self.exceptions.labels(method, route_label, exception, *extra).inc()
+            self.count_exception(method, route, exception, extra)
         trace = (
             self.trace_id(request) if self.trace_id is not None and request is not None else None
         )
@@ -315,32 +331,115 @@ class Recorder:
         else:
             series.observe(seconds, size)
 
+    def count_exception(
+        self, method: str, route: str, exception: str, extra: tuple[str, ...]
+    ) -> None:
+        """Count one request that ended in ``exception`` (its class name)."""
+        route_label = self.guard.admit("route", route)
+        self.exceptions.labels(method, route_label, exception, *extra).inc()
+
+
+class _Slot:
+    """One number of a list, standing in for a child's value object (single process).
+
+    ``prometheus_client`` reads it when collecting (``get``, ``get_exemplar``) and its public
+    calls move it (``inc``, ``set``, ``set_exemplar``), as they would its own ``MutexValue``;
+    the series that owns the list moves the list directly, under the same lock.
+    """
+
+    __slots__ = ("_data", "_exemplar", "_index", "_lock")
+
+    def __init__(self, data: list[float], index: int, lock: threading.Lock) -> None:
+        self._data = data
+        self._index = index
+        self._lock = lock
+        self._exemplar: Any = None
+
+    def inc(self, amount: float) -> None:
+        with self._lock:
+            self._data[self._index] += amount
+
+    def set(self, value: float, timestamp: float | None = None) -> None:
+        with self._lock:
+            self._data[self._index] = value
+
+    def set_exemplar(self, exemplar: Any) -> None:
+        with self._lock:
+            self._exemplar = exemplar
+
+    def get(self) -> float:
+        with self._lock:
+            return self._data[self._index]
+
+    def get_exemplar(self) -> Any:
+        with self._lock:
+            return self._exemplar
+
+
+def _share(groups: Sequence[tuple[Any, Sequence[str]]], lock: threading.Lock) -> list[float] | None:
+    """One list for the numbers the children keep under these attribute names, in this order.
+
+    Only if every one is the plain single-process ``MutexValue`` without an exemplar
+    (multiprocess values write files and stay as they are); each is replaced by a slot of the
+    list, which starts with their values. The list, or None.
+    """
+    olds: list[Any] = []
+    for metric, names in groups:
+        for name in names:
+            value = getattr(metric, name, None)
+            if type(value) is list:
+                olds += value
+            else:
+                olds.append(value)
+    if any(type(v) is not MutexValue or v.get_exemplar() is not None for v in olds):  # type: ignore[no-untyped-call]
+        return None
+    data = [v.get() for v in olds]
+    slots = [_Slot(data, i, lock) for i in range(len(data))]
+    for metric, names in groups:
+        for name in names:
+            value = getattr(metric, name)
+            if type(value) is list:
+                value[:], slots = slots[: len(value)], slots[len(value) :]
+            else:
+                setattr(metric, name, slots.pop(0))
+    return data
+
 
 class _Series:
     """The children of one label set, updated with the fewest calls per request.
 
     ``Counter.inc`` and ``Histogram.observe`` check, on every call, what holds for a child once
-    made (label values present, amount 1 not negative, no exemplar) and find the bucket by a loop
-    in Python. Here the child's values are incremented directly and the bucket found by bisection
-    (``amount <= bound``, as ``observe`` does); a ``prometheus_client`` without those attributes
-    gets the public calls. Exemplars go through the public calls, which validate them.
+    made (label values present, amount 1 not negative, no exemplar), find the bucket by a loop in
+    Python and take one lock per number. In a single process the children's numbers (count, sum,
+    buckets, and the size histogram's) are one list instead, moved under one lock and the bucket
+    found by bisection (``amount <= bound``, as ``observe`` does); prometheus_client still reads
+    and exposes them through the children. In multiprocess mode each value is moved directly.
+    A ``prometheus_client`` without those attributes gets the public calls; exemplars always do.
     """
 
     __slots__ = ("duration", "observe", "requests", "size")
+    observe: Callable[[float, int], None]  # (seconds, response bytes)
 
-    def __init__(self, requests: Counter, duration: Histogram, size: Histogram | None) -> None:
+    def __init__(
+        self, requests: Counter, duration: Histogram, size: Histogram | None, lock: threading.Lock
+    ) -> None:
         self.requests = requests
         self.duration = duration
         self.size = size
+        shared = _shared_observe(requests, duration, size, lock)
+        if shared is not None:
+            self.observe = shared
+            return
         parts = _histogram_parts(duration)
+        size_parts = _histogram_parts(size) if size is not None else None
         value = getattr(requests, "_value", None)
-        size_observe = _fast_observe(size) if size is not None else None
-        if parts is None or not hasattr(value, "inc") or (size is not None and not size_observe):
+        if parts is None or not hasattr(value, "inc") or (size is not None and not size_parts):
             self.observe = self._public
             return
         inc = value.inc  # type: ignore[union-attr]
         sum_inc, bounds, bucket_incs = parts
         top = bounds[-1]
+        size_observe = _fast_observe(size_parts) if size_parts is not None else None
 
         def observe(seconds: float, size: int) -> None:
             inc(1)
@@ -365,12 +464,56 @@ class _Series:
             self.size.observe(size)
 
 
+def _shared_observe(
+    requests: Counter, duration: Histogram, size: Histogram | None, lock: threading.Lock
+) -> Callable[[float, int], None] | None:
+    """Give the children one list of numbers (single process); the function recording a
+    request into it, or None."""
+    bounds = _bounds(duration)
+    size_bounds = _bounds(size) if size is not None else ()
+    if bounds is None or size_bounds is None:
+        return None
+    hist = (("_sum", "_buckets"),)
+    groups = [(requests, ("_value",)), (duration, *hist)]
+    if size is not None:
+        groups.append((size, *hist))
+    data = _share(groups, lock)
+    if data is None:
+        return None
+    # [count, sum, buckets...] of the duration, then [sum, buckets...] of the size.
+    top = bounds[-1]
+    size_sum = 2 + len(bounds) if size is not None else 0
+
+    def observe(seconds: float, size: int) -> None:
+        with lock:
+            data[0] += 1
+            data[1] += seconds
+            if seconds <= top:  # False only for NaN, which observe() puts in no bucket
+                data[bisect_left(bounds, seconds) + 2] += 1
+            if size_sum:
+                data[size_sum] += size
+                data[bisect_left(size_bounds, size) + size_sum + 1] += 1
+
+    return observe
+
+
 def _histogram_parts(
     histogram: Histogram,
 ) -> tuple[Callable[[float], None], tuple[float, ...], tuple[Callable[[float], None], ...]] | None:
     """A histogram child's sum ``inc``, bucket bounds and bucket ``inc``s, or None if not found."""
-    bounds = getattr(histogram, "_upper_bounds", None)
+    bounds = _bounds(histogram)
     total = getattr(histogram, "_sum", None)
+    if bounds is None or not hasattr(total, "inc"):
+        return None
+    buckets = histogram._buckets  # type: ignore[attr-defined]
+    if not all(hasattr(b, "inc") for b in buckets):
+        return None
+    return total.inc, bounds, tuple(b.inc for b in buckets)  # type: ignore[union-attr]
+
+
+def _bounds(histogram: Histogram) -> tuple[float, ...] | None:
+    """A histogram child's bucket bounds, one per bucket value, ascending to +Inf; or None."""
+    bounds = getattr(histogram, "_upper_bounds", None)
     buckets = getattr(histogram, "_buckets", None)
     if not (
         isinstance(bounds, list | tuple)
@@ -379,18 +522,15 @@ def _histogram_parts(
         and bounds
         and bounds[-1] == float("inf")
         and list(bounds) == sorted(bounds)
-        and hasattr(total, "inc")
-        and all(hasattr(b, "inc") for b in buckets)
     ):
         return None
-    return total.inc, tuple(bounds), tuple(b.inc for b in buckets)  # type: ignore[union-attr]
+    return tuple(bounds)
 
 
-def _fast_observe(histogram: Histogram) -> Callable[[float], None] | None:
-    """``histogram.observe`` (a child) without its per-call checks, or None if not possible."""
-    parts = _histogram_parts(histogram)
-    if parts is None:
-        return None
+def _fast_observe(
+    parts: tuple[Callable[[float], None], tuple[float, ...], tuple[Callable[[float], None], ...]],
+) -> Callable[[float], None]:
+    """A histogram child's ``observe`` from its parts, without the per-call checks."""
     sum_inc, bounds, bucket_incs = parts
     top = bounds[-1]
 
