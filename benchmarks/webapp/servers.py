@@ -10,11 +10,18 @@ Around each call of a copy the server adds the CPU time of its thread (``time.th
 that copy's total: the HTTP parsing, identical for the three, stays out, and requests to the
 three copies interleave so background load hits them alike. ``GET /cpu`` returns the totals
 and request counts as JSON.
+
+With ``WEBAPP_BENCH_PROFILE=1`` (``flask`` only; ``hotpath.py`` drives it) each copy's calls also
+run under its own ``cProfile`` profiler, and ``GET /profile`` returns each copy's top functions.
 """
 
 from __future__ import annotations
 
+import cProfile
+import io
 import json
+import os
+import pstats
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -68,8 +75,24 @@ def fastapi_app(mode: str) -> Any:
     return api
 
 
+profilers = (
+    {name: cProfile.Profile() for name in COPIES}
+    if os.environ.get("WEBAPP_BENCH_PROFILE") == "1"
+    else {}
+)
+
+
 def _totals() -> bytes:
     return json.dumps({"seconds": spent, "calls": calls}).encode()
+
+
+def _profiles(top: int = 25) -> bytes:
+    out = io.StringIO()
+    for name, profiler in profilers.items():
+        out.write(f"== {name}: {calls[name]} calls\n")
+        stats = pstats.Stats(profiler, stream=out)
+        stats.sort_stats("tottime").print_stats(top)
+    return out.getvalue().encode()
 
 
 def wsgi_server(port: int) -> None:
@@ -79,10 +102,16 @@ def wsgi_server(port: int) -> None:
 
     def dispatch(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         name, _, rest = environ["PATH_INFO"][1:].partition("/")
+        if name == "profile":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [_profiles()]
         if name not in apps:
             start_response("200 OK", [("Content-Type", "application/json")])
             return [_totals()]
         environ["SCRIPT_NAME"], environ["PATH_INFO"] = "/" + name, "/" + rest
+        profiler = profilers.get(name)
+        if profiler is not None:
+            profiler.enable()
         start = time.thread_time()
         body = apps[name](environ, start_response)
         try:
@@ -92,6 +121,8 @@ def wsgi_server(port: int) -> None:
             if close is not None:
                 close()
         spent[name] += time.thread_time() - start
+        if profiler is not None:
+            profiler.disable()
         calls[name] += 1
         return chunks
 
