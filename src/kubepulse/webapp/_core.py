@@ -391,9 +391,10 @@ def _share(groups: Sequence[tuple[Any, Sequence[str]]], lock: threading.Lock) ->
                 olds += value
             else:
                 olds.append(value)
-    if any(type(v) is not MutexValue or v.get_exemplar() is not None for v in olds):  # type: ignore[no-untyped-call]
+    # A fresh child's values (read without their locks: nothing else has the child yet).
+    if any(type(v) is not MutexValue or v._exemplar is not None for v in olds):
         return None
-    data = [v.get() for v in olds]
+    data = [v._value for v in olds]
     slots = [_Slot(data, i, lock) for i in range(len(data))]
     for metric, names in groups:
         for name in names:
