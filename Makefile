@@ -12,7 +12,7 @@ VENV_KEY := $(shell $(PYTHON) -c 'import hashlib, json, sys, tomllib; \
   print("py%d.%d-" % sys.version_info[:2] + hashlib.sha256(deps.encode()).hexdigest()[:12])')
 VENV := $(CACHE)/venv-$(VENV_KEY)
 BIN := .venv/bin
-DEBS := prometheus prometheus-node-exporter prometheus-alertmanager prometheus-pushgateway
+DEBS := prometheus prometheus-node-exporter prometheus-alertmanager prometheus-blackbox-exporter prometheus-pushgateway
 PYTEST_ARGS ?=
 # Parallel pytest workers (pytest-xdist). Most tests wait on servers and the cluster rather than
 # burn CPU, so three workers fit two cores; each worker starts its own test cluster.

@@ -20,7 +20,7 @@ __all__ = [
 PROMETHEUS = "3.5.0"
 ALERTMANAGER = "0.28.1"
 NODE_EXPORTER = "1.9.1"
-# Debian bookworm packages 0.23.0; the chart, the Ansible role and the tests run this release.
+# Debian bookworm packages 0.23.0 (the Ansible role installs it); the chart and the tests run this.
 BLACKBOX_EXPORTER = "0.27.0"
 # The Thanos sidecar image the chart can add to Prometheus, and the release built on request
 # (not by the default build: about 12 minutes cold on two cores). 0.42.x needs Go >= 1.26.10;
