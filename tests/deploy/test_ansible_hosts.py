@@ -21,15 +21,18 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from deploy_helpers import REPO
+from waiting import wait_until
 
 from kubepulse.exposition.server import FD_RESERVE, ServerLimits
 from kubepulse.processes import ManagedProcess, ProcessGroup, free_port
@@ -85,7 +88,8 @@ def host_stack() -> Iterator[dict[str, Any]]:
     prefix = Path(tempfile.mkdtemp(prefix="kubepulse-ansible-", dir="/tmp"))
     prefix.chmod(0o755)  # the services run as the `prometheus` user and must reach their files
     ports = {
-        name: free_port() for name in ("prometheus", "alertmanager", "node_exporter", "system")
+        name: free_port()
+        for name in ("prometheus", "alertmanager", "node_exporter", "system", "blackbox")
     }
     store = prefix / "store.xml"
     store.write_text('<store><item type="a"/><item type="b"/><item type="a"/></store>\n')
@@ -101,6 +105,7 @@ def host_stack() -> Iterator[dict[str, Any]]:
         "prometheus_cluster_name": "ansible-test",
         "alertmanager_port": ports["alertmanager"],
         "node_exporter_port": ports["node_exporter"],
+        "blackbox_exporter_port": ports["blackbox"],
         "kubepulse_exporters_install": False,
         "kubepulse_exporters_venv": str(BIN.parent),
         # This venv's Python lives under /root (pyenv), which the prometheus user cannot reach.
@@ -167,6 +172,13 @@ def test_host_roles_deploy_the_stack_on_localhost_idempotently(host_stack: dict[
     config = yaml.safe_load(get_json(f"{prom}/api/v1/status/config")["data"]["yaml"])
     assert config["global"]["scrape_interval"] == "1s"
     assert config["global"]["external_labels"]["cluster"] == "ansible-test"
+    # No prometheus_blackbox_targets: no blackbox-hosts job (test_blackbox_role_... sets them).
+    assert [job["job_name"] for job in config["scrape_configs"]] == [
+        "prometheus",
+        "node-exporter",
+        "kubepulse-system-exporter",
+        "alertmanager",
+    ]
     # Every rule group in deploy/prometheus/rules is loaded by the real Prometheus.
     expected_groups = {
         g["name"]
@@ -233,6 +245,111 @@ def test_host_roles_deploy_the_stack_on_localhost_idempotently(host_stack: dict[
     assert (prefix / "run/kubepulse/prometheus.pid").read_text().strip() == pid
 
 
+def answering_server(agents: list[str]) -> ThreadingHTTPServer:
+    """An HTTP server on 127.0.0.1 (started in a thread) that answers every GET with 200 and
+    appends each request's User-Agent to ``agents``."""
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            agents.append(self.headers.get("User-Agent", ""))
+            body = b"ok\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)  # one playbook run, the monitoring play only
+def test_blackbox_role_probes_the_host_targets_through_the_local_exporter(
+    host_stack: dict[str, Any],
+) -> None:
+    """prometheus_blackbox_targets become the blackbox-hosts job, probed through Debian's
+    blackbox_exporter with deploy/blackbox/blackbox.yml: a loopback HTTP server this test runs
+    succeeds (http_2xx by URL, tcp_connect as {target, module}), a loopback port with nothing
+    listening fails. The other servers listen on 127.0.0.2 here, so the exporter staying on
+    127.0.0.1 shows its own loopback default, not kubepulse_listen_host."""
+    prefix = host_stack["prefix"]
+    ports = host_stack["ports"]
+    agents: list[str] = []
+    server = answering_server(agents)
+    try:
+        live = f"127.0.0.1:{server.server_address[1]}"
+        dead = f"127.0.0.1:{free_port()}"  # nothing listens there
+        targets = [f"http://{live}/", f"http://{dead}/", {"target": live, "module": "tcp_connect"}]
+        extra = {
+            **host_stack["extra"],
+            "kubepulse_listen_host": "127.0.0.2",
+            "prometheus_blackbox_targets": targets,
+        }
+        (prefix / "vars.json").write_text(json.dumps(extra))
+        # The monitoring play only (Alertmanager, blackbox_exporter, Prometheus): quicker.
+        inventory = yaml.safe_load((prefix / "inventory.yml").read_text())
+        inventory["all"]["children"] = {"monitoring": {"hosts": {"localhost": None}}}
+        (prefix / "inventory.yml").write_text(yaml.safe_dump(inventory))
+        result = run_site(host_stack, "--tags", "hosts", "--skip-tags", "grafana")
+        assert result["failed"] == 0, result["log"][-4000:]
+
+        installed = prefix / "etc/prometheus/blackbox.yml"
+        assert installed.read_bytes() == (REPO / "deploy/blackbox/blackbox.yml").read_bytes()
+        pid = (prefix / "run/kubepulse/prometheus-blackbox-exporter.pid").read_text().strip()
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        assert argv[0] == b"/usr/bin/prometheus-blackbox-exporter"
+        assert f"--web.listen-address=127.0.0.1:{ports['blackbox']}".encode() in argv
+
+        prom = f"http://127.0.0.2:{ports['prometheus']}"
+        job = next(
+            j
+            for j in yaml.safe_load(get_json(f"{prom}/api/v1/status/config")["data"]["yaml"])[
+                "scrape_configs"
+            ]
+            if j["job_name"] == "blackbox-hosts"
+        )
+        assert job["metrics_path"] == "/probe"
+        expected = {
+            (f"http://{live}/", "http_2xx"): "1",
+            (f"http://{dead}/", "http_2xx"): "0",
+            (live, "tcp_connect"): "1",
+        }
+
+        def probes_as_expected() -> bool:
+            results = get_json(f"{prom}/api/v1/query?query=probe_success")["data"]["result"]
+            probes = {
+                (r["metric"]["instance"], r["metric"]["module"]): r["value"][1]
+                for r in results
+                if r["metric"]["job"] == "blackbox-hosts"
+            }
+            assert probes == expected, f"probe_success: {probes}"
+            return True
+
+        wait_until(probes_as_expected, timeout=30, interval=0.5)
+        # Prometheus probes through the exporter on 127.0.0.1 (Debian's Prometheus 2.42 answers
+        # /api/v1/targets with no targets, so the config and the exporter's history say it).
+        exporter = f"127.0.0.1:{ports['blackbox']}"
+        assert [
+            r["replacement"] for r in job["relabel_configs"] if r["target_label"] == "__address__"
+        ] == [exporter]
+        up = get_json(f'{prom}/api/v1/query?query=up{{job="blackbox-hosts"}}')["data"]["result"]
+        assert sorted(r["value"][1] for r in up) == ["1", "1", "1"], up
+        with urllib.request.urlopen(f"http://{exporter}/", timeout=5) as resp:
+            history = resp.read().decode()
+        for (target, module), success in expected.items():
+            result = "Success" if success == "1" else "<strong>Failure</strong>"
+            assert f"<td>{module}</td><td>{target}</td><td>{result}</td>" in history, history
+        # The HTTP probes reached this server from Debian's blackbox_exporter.
+        assert agents and all(a.startswith("Blackbox Exporter/0.23") for a in agents), agents
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_grafana_role_in_check_mode(host_stack: dict[str, Any]) -> None:
     """Check mode only: Grafana's APT repository is unreachable here (see the module docstring)."""
     # A local keyring stands in for the key URL, which the module would fetch even in --check.
@@ -268,7 +385,14 @@ def test_grafana_role_provisions_alerting_only_when_enabled(host_stack: dict[str
 
 def config_files(etc: Path) -> list[Path]:
     """The config files the host roles install under etc/prometheus."""
-    return sorted([etc / "prometheus.yml", etc / "alertmanager.yml", *etc.glob("rules/*.yml")])
+    return sorted(
+        [
+            etc / "prometheus.yml",
+            etc / "alertmanager.yml",
+            etc / "blackbox.yml",
+            *etc.glob("rules/*.yml"),
+        ]
+    )
 
 
 def served_configs(ports: dict[str, int]) -> dict[str, Any]:
@@ -287,16 +411,17 @@ def served_configs(ports: dict[str, int]) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)  # four playbook runs
+@pytest.mark.timeout(900)  # five playbook runs
 def test_host_roles_refuse_a_config_promtool_or_amtool_rejects(host_stack: dict[str, Any]) -> None:
-    """A rule file promtool rejects, a prometheus.yml promtool rejects and an alertmanager.yml
-    amtool rejects each stop the play at the validating task; the installed file stays byte for
-    byte, and the running server keeps serving the old config (no reload, no restart)."""
+    """A rule file promtool rejects, a prometheus.yml promtool rejects, an alertmanager.yml
+    amtool rejects and a blackbox.yml that blackbox_exporter's --config.check rejects each stop
+    the play at the validating task; the installed file stays byte for byte, and the running
+    server keeps serving the old config (no reload, no restart)."""
     prefix = host_stack["prefix"]
     ports = host_stack["ports"]
     # The roles template from a copy of deploy/, so this test can break one rule file in it.
     deploy = prefix / "deploy"
-    for part in ("prometheus", "alertmanager"):
+    for part in ("prometheus", "alertmanager", "blackbox"):
         shutil.copytree(REPO / "deploy" / part, deploy / part)
     good = {**host_stack["extra"], "kubepulse_deploy_dir": str(deploy)}
     (prefix / "vars.json").write_text(json.dumps(good))
@@ -305,11 +430,11 @@ def test_host_roles_refuse_a_config_promtool_or_amtool_rejects(host_stack: dict[
 
     etc = prefix / "etc/prometheus"
     installed = config_files(etc)
-    assert len(installed) == 2 + len(list((REPO / "deploy/prometheus/rules").glob("*.yml")))
+    assert len(installed) == 3 + len(list((REPO / "deploy/prometheus/rules").glob("*.yml")))
     before = {path: path.read_bytes() for path in installed}
     pids = {
         unit: (prefix / f"run/kubepulse/{unit}.pid").read_text()
-        for unit in ("prometheus", "prometheus-alertmanager")
+        for unit in ("prometheus", "prometheus-alertmanager", "prometheus-blackbox-exporter")
     }
     served = served_configs(ports)
     assert "scrape_interval: 1s" in served["prometheus"]
@@ -337,6 +462,18 @@ def test_host_roles_refuse_a_config_promtool_or_amtool_rejects(host_stack: dict[
         "alertmanager : Template alertmanager.yml from deploy/alertmanager/alertmanager.yml",
         "undefined receiver",
     )
+
+    # blackbox_exporter --config.check: a module field this release does not know.
+    (prefix / "vars.json").write_text(json.dumps(good))
+    modules = deploy / "blackbox/blackbox.yml"
+    blackbox = yaml.safe_load(modules.read_text())
+    blackbox["modules"]["http_2xx"]["http"]["no_such_field"] = True
+    modules.write_text(yaml.safe_dump(blackbox))
+    refused(
+        "blackbox_exporter : Install the probe modules from deploy/blackbox/blackbox.yml",
+        "field no_such_field not found",
+    )
+    shutil.copy(REPO / "deploy/blackbox/blackbox.yml", modules)
 
     # promtool check config: a scrape timeout longer than the scrape interval.
     bad_prom = {**good, "prometheus_scrape_timeout": "5s"}
