@@ -80,7 +80,7 @@ def test_uvicorn_two_workers_sum_exactly_and_drop_a_dead_workers_live_gauges(
                 items, slow = items + 12, slow + 4
             assert len(served) == 2
 
-            m = settled_scrape(base, ITEMS, items, mp_dir)
+            m = settled_scrape(base, ITEMS, items)
             assert m[ITEMS] == items
             assert m['shop_item_views_total{code="200",kind="plain"}'] == items
             assert m[SLOW] == slow
@@ -139,7 +139,7 @@ def test_uvicorn_two_workers_sum_exactly_and_drop_a_dead_workers_live_gauges(
             last = [f.result(30) for f in pending if f not in lost]
             assert set(last) == served - {victim}  # answered by the worker that lived
             answered += last
-            m = settled_scrape(base, HELD_DONE, len(answered), mp_dir)
+            m = settled_scrape(base, HELD_DONE, len(answered))
         finally:  # let any request still held go, so a failure does not wait for them
             for attempt_gate in range(5):
                 (gates / f"round{attempt_gate}").touch()

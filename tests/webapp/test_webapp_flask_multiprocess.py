@@ -59,8 +59,8 @@ def test_view_decorators_sum_over_three_gunicorn_workers(tmp_path: Path) -> None
         answers = list(pool.map(lambda k: fetch(f"{base}/items/1?kind={k}")[0], kinds))
         slow = list(pool.map(lambda _: fetch(f"{base}/slow"), range(6)))
         assert answers == [200] * 12 and slow == [(200, b"slow")] * 6
-        m = settled_scrape(base, "shop_slow_summary_seconds_count", 6, mp_dir)
-        m = settled_scrape(base, ITEMS, 12, mp_dir)
+        m = settled_scrape(base, "shop_slow_summary_seconds_count", 6)
+        m = settled_scrape(base, ITEMS, 12)
     assert m['shop_item_views_total{code="200",kind="a"}'] == 8
     assert m['shop_item_views_total{code="200",kind="b"}'] == 4
     assert m["shop_slow_seconds_count"] == 6 and m['shop_slow_seconds_bucket{le="0.01"}'] == 0

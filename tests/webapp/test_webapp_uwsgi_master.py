@@ -75,7 +75,7 @@ def test_master_loads_the_app_once_and_a_respawned_worker_keeps_the_totals(
             served |= _item_pids(base, pool, made, 12)
             made += 12
         assert served == set(_workers(log).values())
-        m = settled_scrape(base, ITEMS, made, mp_dir)
+        m = settled_scrape(base, ITEMS, made)
         assert m[LIVE] == 0
 
         victim = min(served)
@@ -92,7 +92,7 @@ def test_master_loads_the_app_once_and_a_respawned_worker_keeps_the_totals(
             more += 12
         # Every scrape, whichever worker answers it: the dead worker's counts stay in the
         # totals and its live gauge file is dropped.
-        settled_scrape(base, ITEMS, made + more, mp_dir)
+        settled_scrape(base, ITEMS, made + more)
         for _ in range(4):
             m = scrape(base)
             assert (m[ITEMS], m[LIVE]) == (made + more, 0)
@@ -122,7 +122,7 @@ def test_lazy_apps_recycled_workers_reload_the_app_without_losing_counts(tmp_pat
         assert text.count("Respawned uWSGI worker") >= 2
         assert text.count("WSGI app 0 (mountpoint='') ready") >= 4  # each worker loaded it
         before_scrape = time.time()
-        m = settled_scrape(base, ITEMS, made, mp_dir)
+        m = settled_scrape(base, ITEMS, made)
     assert m[LIVE] == 0
     # The start time is the first worker's: no reload started the uptime again.
     assert m["app_uptime_seconds_total"] >= before_scrape - first_answered

@@ -13,13 +13,16 @@ same under every server; ``kubepulse.webapp.gunicorn.child_exit`` does it sooner
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import re
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import psutil
 from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import Metric
 
 __all__ = ["START_FILE", "clear", "exposed_registry", "mark_dead_workers", "multiprocess_dir"]
 
@@ -105,10 +108,30 @@ def shared_start_time(directory: Path) -> float:
     return now
 
 
+def _written_files(directory: Path) -> list[str]:
+    """The value files in ``directory`` that hold data: prometheus_client creates a worker's
+    ``*.db`` file and sizes it just after, so one can be 0 bytes for a moment (for good, if the
+    worker is killed in that moment), and reading it raises ``struct.error``, failing the whole
+    scrape with every other worker's values (upstream, still so in 0.26). Such a file holds no
+    value yet: it is left out. So is one removed since it was listed."""
+    files = []
+    for path in glob.glob(os.path.join(directory, "*.db")):
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.getsize(path) > 0:
+                files.append(path)
+    return files
+
+
 def exposed_registry(directory: Path) -> CollectorRegistry:
-    """A registry that aggregates every worker's files in ``directory`` when collected."""
+    """A registry that aggregates every worker's files in ``directory`` when collected
+    (``prometheus_client``'s merge, over the files that hold data: see ``_written_files``)."""
     from prometheus_client import multiprocess
 
+    class Collector(multiprocess.MultiProcessCollector):
+        def collect(self) -> Iterable[Metric]:
+            merged: Iterable[Metric] = self.merge(_written_files(directory), accumulate=True)  # type: ignore[no-untyped-call]
+            return merged
+
     exposed = CollectorRegistry()
-    multiprocess.MultiProcessCollector(exposed, path=str(directory))  # type: ignore[no-untyped-call]
+    Collector(exposed, path=str(directory))  # type: ignore[no-untyped-call]
     return exposed
