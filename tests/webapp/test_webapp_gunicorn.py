@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import psutil
-from webapp_helpers import ROOT, fetch, scrape, stale_multiproc_dir, wait_until
+from webapp_helpers import ROOT, fetch, scrape, settled_scrape, stale_multiproc_dir, wait_until
 
 from kubepulse.lab.processes import ProcessGroup, free_port
 
@@ -62,6 +62,9 @@ def test_two_gunicorn_workers_aggregate_and_dead_workers_are_marked(tmp_path: Pa
             assert (mp_dir / f"counter_{worker}.db").exists()
             assert (mp_dir / f"gauge_livesum_{worker}.db").exists()
 
+        # A request is counted just after its last byte, then leaves the in-progress gauge:
+        # once that reads 0 every answered request is counted, in every worker's files.
+        settled_scrape(base, 'http_requests_in_progress{method="GET"}', 0)
         # Whichever worker answers /metrics, it reports all workers' requests: 40 on
         # /items/<int:item_id> and 16 on "/", never one worker's share.
         for _ in range(6):

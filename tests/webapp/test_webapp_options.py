@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from webapp_helpers import APPS, fetch, scrape
+from webapp_helpers import APPS, fetch, quiet_scrape
 
 from kubepulse.lab.processes import ProcessGroup, free_port
 
@@ -44,7 +44,7 @@ def test_prefix_labels_buckets_exclusions_and_view_metrics(tmp_path: Path) -> No
         assert fetch(f"{base}/ping", T) == (200, b"pong")
         assert fetch(f"{base}/assets/app.css", T) == (200, b"app.css")
         assert fetch(f"{base}/admin", T) == (200, b"admin")
-        m = scrape(base)
+        m = quiet_scrape(base)
 
     # Default metrics: prefixed, with the static region and the per-request tenant label.
     assert m[ITEMS % ("200", "acme")] == 5
@@ -84,7 +84,7 @@ def test_route_label_cap_counts_what_it_dropped(tmp_path: Path) -> None:
         base = _serve(group)
         for tenant in ("t1", "t2", "t3", "t4", "t5"):
             assert fetch(f"{base}/items/2", {"X-Tenant": tenant})[0] == 200
-        m = scrape(base)
+        m = quiet_scrape(base)
     # The tenant label keeps its first 3 values; t4 and t5 are folded into "other" and counted.
     tenants = {
         k.split('tenant="')[1].split('"')[0] for k in m if k.startswith("shop_http_requests_total")
@@ -103,7 +103,7 @@ def test_metrics_on_a_separate_port(tmp_path: Path) -> None:
         base = _serve(group, metrics_port)
         assert fetch(f"{base}/items/3", T)[0] == 200
         assert fetch(f"{base}/metrics")[0] == 404  # not mounted on the app
-        m = scrape(f"http://127.0.0.1:{metrics_port}")
+        m = quiet_scrape(f"http://127.0.0.1:{metrics_port}")
     assert m[ITEMS % ("200", "acme")] == 1
     assert (
         m[

@@ -503,7 +503,14 @@ class _Call:
             return
         self.done = True
         seconds = perf_counter() - self.start
-        self.running.inc(-1)
+        try:
+            self._record(exc, seconds)
+        finally:
+            # Only once the request is counted: a scrape that sees nothing in progress sees
+            # every answered request's counts.
+            self.running.inc(-1)
+
+    def _record(self, exc: BaseException | None, seconds: float) -> None:
         environ = self.environ
         owner = self.owner
         flask = owner.flask

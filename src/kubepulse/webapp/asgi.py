@@ -168,7 +168,14 @@ class _Instrumented:
             if state["done"]:
                 return
             state["done"] = True
-            running.dec()
+            try:
+                _record(exc)
+            finally:
+                # Only once the request is counted: a scrape that sees nothing in progress
+                # sees every answered request's counts.
+                running.dec()
+
+        def _record(exc: BaseException | None) -> None:
             request = None
             if rec.needs_request:
                 request = RequestInfo(method, str(scope.get("path", "/")), scope)
