@@ -7,8 +7,13 @@ process against it, one after the other, and is measured for:
 - initial sync: process start until /metrics holds every bench pod and Deployment (KSM and
   the naive exporter answer /metrics before they have listed everything);
 - /metrics latency p50/p99, plain and gzip (keep-alive client, body fully read);
-- peak RSS (VmHWM) after the scrapes;
-- event-to-metric delay: a pod is deleted; time until its kube_pod_info series is gone.
+- peak RSS (VmHWM) at sync and after each phase (plain scrapes, gzip scrapes, delete loop);
+- event-to-metric delay: a pod is deleted; time until its kube_pod_info series is gone;
+- with ``--churn N``: N pods flip readiness every second (status patches; kwok is held off them
+  by its ready-after annotation): events/s, CPU seconds per 1,000 events over a window without
+  scrapes, and flip-to-series delay p50/p99 while the churn goes on.
+
+Each run also writes ``results/cluster_exporter_<pods>.json``, which ``plot.py`` draws.
 
 kube-state-metrics is built from its Go module into ``~/.cache/kubepulse/ksm-TAG/bin``, through a
 wrapper module (``go build k8s.io/kube-state-metrics/v2``): ``go install ...@TAG`` fails here
@@ -24,9 +29,12 @@ Run: .venv/bin/python benchmarks/cluster_exporter/bench.py [--pods 10000 --nodes
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +44,7 @@ from typing import Any
 import urllib3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import table, write_results
+from common import RESULTS, table, write_results
 from kubepulse.exporters.cluster.exporter import DEFAULT_RESOURCES
 from kubepulse.kube.client import KubeClient, connect
 from kubepulse.lab.cluster import Cluster, start_cluster
@@ -213,9 +221,132 @@ def delete_delay(client: KubeClient, url: str, names: list[str]) -> list[float]:
     return delays
 
 
-def vm_hwm(pid: int) -> float:
+def set_ready(client: KubeClient, name: str, ready: bool) -> None:
+    """The pod's Ready condition, through the status subresource (one watch event)."""
+    client.send_json(
+        "PATCH",
+        f"/api/v1/namespaces/{NS}/pods/{name}/status",
+        {"status": {"conditions": [{"type": "Ready", "status": str(ready)}]}},
+        "application/strategic-merge-patch+json",
+    )
+
+
+def hold_kwok_off(client: KubeClient, names: list[str]) -> None:
+    """kwok's ready stage turns an unready pod Ready again at once, unless the pod says to wait
+    (``kubepulse.dev/ready-after``): an hour here, so only the churn flips these pods."""
+    with ThreadPoolExecutor(16) as pool:
+        list(
+            pool.map(
+                lambda name: client.send_json(
+                    "PATCH",
+                    f"/api/v1/namespaces/{NS}/pods/{name}",
+                    {"metadata": {"annotations": {"kubepulse.dev/ready-after": "1h"}}},
+                    "application/merge-patch+json",
+                ),
+                names,
+            )
+        )
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Churn:
+    """``rate`` of ``names`` flip readiness every second (each flip one MODIFIED event), in a
+    background thread, until ``stop()``; the flips' count and their lateness are kept."""
+
+    def __init__(self, client: KubeClient, names: list[str], rate: int) -> None:
+        self.client, self.names, self.rate = client, names, rate
+        self.ready = dict.fromkeys(names, True)
+        self.flips = 0
+        self.behind = 0.0  # seconds the flipping fell behind its schedule, at most
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._lock = threading.Lock()
+
+    def start(self) -> Churn:
+        self._thread.start()
+        return self
+
+    def flip(self, name: str) -> bool:
+        with self._lock:
+            ready = self.ready[name] = not self.ready[name]
+        set_ready(self.client, name, ready)
+        with self._lock:
+            self.flips += 1
+        return ready
+
+    def _run(self) -> None:
+        i = 0
+        tick = time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            while not self._stop.is_set():
+                batch = [self.names[(i + k) % len(self.names)] for k in range(self.rate)]
+                i += self.rate
+                list(pool.map(self.flip, batch))
+                tick += 1.0
+                self.behind = max(self.behind, time.monotonic() - tick)
+                self._stop.wait(max(0.0, tick - time.monotonic()))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        with ThreadPoolExecutor(8) as pool:  # every pod Ready again, for the next exporter
+            list(pool.map(lambda n: set_ready(self.client, n, True), self.names))
+            self.ready = dict.fromkeys(self.names, True)
+
+
+def churn_phase(
+    client: KubeClient, url: str, pid: int, names: list[str], rate: int, seconds: float
+) -> dict[str, Any]:
+    """Events/s and CPU per 1,000 events over ``seconds`` of churn without scrapes, then
+    event-to-metric delays: during the same churn, one more pod (``names[0]``, kept out of the
+    background flips) is flipped and /metrics scraped in a loop until its Ready series shows it."""
+    probe, rest = names[0], names[1:]
+    uid = client.get_json(f"/api/v1/namespaces/{NS}/pods/{probe}")["metadata"]["uid"]
+    churn = Churn(client, rest, rate)
+    cpu_before = cpu_seconds(pid)
+    started = time.monotonic()
+    churn.start()
+    time.sleep(seconds)
+    flips = churn.flips
+    elapsed = time.monotonic() - started
+    cpu = cpu_seconds(pid) - cpu_before
+    http = urllib3.PoolManager(maxsize=1)
+    delays = []
+    ready = True
+    deadline = time.monotonic() + seconds * 2
+    while len(delays) < 3 or (len(delays) < 40 and time.monotonic() < deadline):
+        ready = not ready
+        needle = (
+            f'kube_pod_status_ready{{namespace="{NS}",pod="{probe}",uid="{uid}",'
+            f'condition="{str(ready).lower()}"}} 1\n'
+        ).encode()
+        set_ready(client, probe, ready)
+        flipped = time.perf_counter()
+        while needle not in http.request("GET", url, timeout=120).data:
+            pass
+        delays.append(time.perf_counter() - flipped)
+    churn.stop()
+    if not ready:
+        set_ready(client, probe, True)
+    return {
+        "rate": flips / elapsed,
+        "cpu_per_k": cpu / max(flips, 1) * 1000,
+        "cpu_share": cpu / elapsed,
+        "behind": churn.behind,
+        "delay_p50": statistics.median(delays),
+        "delay_p99": percentile(delays, 0.99),
+        "delays": len(delays),
+    }
+
+
+def vm_hwm(pid: int, field: str = "VmHWM") -> float:
+    """MiB of the process's peak RSS (``VmRSS``: its RSS now)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -228,6 +359,7 @@ def measure(
     scrapes: int,
     logs: Path,
     budget: float = 900.0,
+    churn: tuple[list[str], int, float] | None = None,
 ) -> dict[str, Any]:
     """One exporter's row. If it has no complete /metrics within ``budget`` seconds of its
     start, the row says so (``timed_out``) with the RSS it had reached."""
@@ -247,9 +379,13 @@ def measure(
         sync = time.perf_counter() - started
         rss_synced = vm_hwm(proc.pid)
         plain, plain_size = scrape_latencies(url, scrapes, gzip=False)
+        rss_plain = vm_hwm(proc.pid)
         gz, gz_size = scrape_latencies(url, scrapes, gzip=True)
+        rss_gzip = vm_hwm(proc.pid)
         delays = delete_delay(client, url, victims)
         rss = vm_hwm(proc.pid)
+        rss_now = vm_hwm(proc.pid, "VmRSS")
+        churned = churn_phase(client, url, proc.pid, *churn) if churn else {}
     return {
         "name": name,
         "sync": sync,
@@ -263,6 +399,10 @@ def measure(
         "gz_p99_rest": percentile(gz[1:], 0.99),
         "rss": rss,
         "rss_synced": rss_synced,
+        "rss_plain": rss_plain,
+        "rss_gzip": rss_gzip,
+        "rss_now": rss_now,
+        "churn": churned,
         "delay": statistics.median(delays),
         "size": plain_size,
         "gz_size": gz_size,
@@ -291,6 +431,13 @@ def main() -> None:
         help="seconds the naive exporter gets to serve a complete /metrics before its row "
         "says it did not (it cannot at 10,000 pods)",
     )
+    parser.add_argument(
+        "--churn",
+        type=int,
+        default=0,
+        help="pods that flip readiness every second in the churn phase (0: no churn phase)",
+    )
+    parser.add_argument("--churn-seconds", type=float, default=30.0)
     args = parser.parse_args()
 
     load_start = Path("/proc/loadavg").read_text().split()[:3]
@@ -305,6 +452,10 @@ def main() -> None:
         deadline = time.monotonic() + 600
         while running(client) < args.pods * 0.99 and time.monotonic() < deadline:
             time.sleep(5)
+        churn_names = [f"p{i:06d}" for i in range(100, 100 + args.churn + 1)]
+        if args.churn:
+            hold_kwok_off(client, churn_names)
+        churn = (churn_names, args.churn, args.churn_seconds) if args.churn else None
         setup = time.perf_counter() - t0
         kubeconfig = str(cluster.kubeconfig)
         python = sys.executable
@@ -367,7 +518,13 @@ def main() -> None:
 
         results = [
             measure(
-                "kubepulse", ours, client, ["p000000", "p000001", "p000002"], args.scrapes, logs
+                "kubepulse",
+                ours,
+                client,
+                ["p000000", "p000001", "p000002"],
+                args.scrapes,
+                logs,
+                churn=churn,
             )
         ]
         if ksm is not None:
@@ -379,6 +536,7 @@ def main() -> None:
                     ["p000003", "p000004", "p000005"],
                     args.scrapes,
                     logs,
+                    churn=churn,
                 )
             )
         if args.naive_scrapes:
@@ -424,6 +582,14 @@ def main() -> None:
         for r in results
     ]
     ours_r = results[0]
+    phases = [
+        [
+            r["name"],
+            *(f"{r[k]:.0f}" for k in ("rss_synced", "rss_plain", "rss_gzip", "rss", "rss_now")),
+        ]
+        for r in results
+        if "timed_out" not in r
+    ]
     lines = [
         f"Cluster: {args.nodes} kwok nodes, {args.deployments} Deployments (replicas 0), "
         f"{args.pods} bare Running pods, {args.extras} each of Jobs (suspended), CronJobs, "
@@ -453,7 +619,61 @@ def main() -> None:
             rows,
         ),
         "",
+        f"Peak RSS (VmHWM, MiB) after each phase, and the RSS at the end ({args.scrapes} "
+        "scrapes per encoding, then the delete loop, which scrapes plain until each deleted "
+        "pod is gone):",
+        "",
+        table(
+            [
+                "exporter",
+                "at sync",
+                "after plain scrapes",
+                "after gzip scrapes",
+                "after the delete loop",
+                "RSS at the end",
+            ],
+            phases,
+        ),
+        "",
     ]
+    churned = [r for r in results if r.get("churn")]
+    if churned:
+        lines += [
+            f"Churn: {args.churn} pods flip readiness (their Ready condition, through the status "
+            f"subresource) every second for {args.churn_seconds:.0f} s with no scrapes, for CPU "
+            "per event; then, with the churn going on, one more pod is flipped and /metrics "
+            "scraped in a loop until its `kube_pod_status_ready` series shows it (the delay "
+            "therefore includes one scrape, as delete→gone does). kwok is held off those pods "
+            "(`kubepulse.dev/ready-after: 1h`), so only the churn flips them.",
+            "",
+            table(
+                [
+                    "exporter",
+                    "events/s",
+                    "flipping behind s",
+                    "CPU s per 1,000 events",
+                    "CPU share of a core",
+                    "event→metric p50 ms",
+                    "event→metric p99 ms",
+                    "delay samples",
+                ],
+                [
+                    [
+                        r["name"],
+                        f"{c['rate']:.0f}",
+                        f"{c['behind']:.1f}",
+                        f"{c['cpu_per_k']:.2f}",
+                        f"{c['cpu_share']:.2f}",
+                        f"{c['delay_p50'] * 1000:.0f}",
+                        f"{c['delay_p99'] * 1000:.0f}",
+                        str(c["delays"]),
+                    ]
+                    for r in churned
+                    for c in [r["churn"]]
+                ],
+            ),
+            "",
+        ]
     if args.naive_scrapes and "timed_out" in results[-1]:
         budget = results[-1]["timed_out"]
         lines.append(
@@ -476,12 +696,19 @@ def main() -> None:
             f"{ours_r['rss'] / k['rss']:.2f} (target <= 1.0); sync ratio "
             f"{ours_r['sync'] / k['sync']:.2f} (target <= 1.2)."
         )
+        lines.insert(
+            0,
+            f"Summary: RSS ratio {ours_r['rss'] / k['rss']:.2f}; sync ratio "
+            f"{ours_r['sync'] / k['sync']:.2f}; RSS-at-sync ratio "
+            f"{ours_r['rss_synced'] / k['rss_synced']:.2f}; scrape p50 ratio "
+            f"{ours_r['p50'] / k['p50']:.2f} plain, {ours_r['gz_p50'] / k['gz_p50']:.3f} gzip.\n",
+        )
         lines.append(
             f"- kube-state-metrics {KSM_TAG} was built from its Go module (wrapper module, "
             "`go build k8s.io/kube-state-metrics/v2`). Its zip and every dependency's come from "
             "the official module proxy; the checksum database has no entry (404) for "
             f"{SUMDB_EXEMPT.replace(',', ' and ')}, so only those two were exempted from it "
-            "(GONOSUMDB); every other module was verified against sum.golang.org."
+            "(GONOSUMDB); every other module was verified against the checksum database."
         )
     else:
         lines.append(
@@ -494,6 +721,19 @@ def main() -> None:
     )
     write_results(
         "cluster_exporter", "Cluster exporter: kubepulse vs KSM vs naive", "\n".join(lines)
+    )
+    # The figures plot.py draws, one file per pod count.
+    point = {
+        "pods": args.pods,
+        "deployments": args.deployments,
+        "nodes": args.nodes,
+        "extras": args.extras,
+        "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load": [load_start, Path("/proc/loadavg").read_text().split()[:3]],
+        "results": results,
+    }
+    (RESULTS / f"cluster_exporter_{args.pods}.json").write_text(
+        json.dumps(point, indent=1, default=str) + "\n"
     )
 
 
