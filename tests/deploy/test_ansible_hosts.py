@@ -350,6 +350,81 @@ def test_blackbox_role_probes_the_host_targets_through_the_local_exporter(
         server.server_close()
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)  # one playbook run, the monitoring play only
+def test_ha_roles_join_an_alertmanager_cluster_and_label_the_replica(
+    host_stack: dict[str, Any], tmp_path: Path
+) -> None:
+    """alertmanager_cluster_peers makes the role's Debian Alertmanager gossip with a second
+    member (the same Debian binary, started here on 127.0.0.1): both report a cluster of two.
+    prometheus_replica adds the external label replica and drops it from the alerts sent: the
+    Watchdog alert reaches the role's Alertmanager with cluster and without replica."""
+    prefix = host_stack["prefix"]
+    ports = host_stack["ports"]
+    gossip, peer_gossip, peer_web = free_port(), free_port(), free_port()
+    (tmp_path / "am.yml").write_text("route: {receiver: none}\nreceivers: [{name: none}]\n")
+    peer_argv = [
+        "/usr/bin/prometheus-alertmanager",
+        f"--config.file={tmp_path / 'am.yml'}",
+        f"--storage.path={tmp_path / 'data'}",
+        f"--web.listen-address=127.0.0.1:{peer_web}",
+        f"--cluster.listen-address=127.0.0.1:{peer_gossip}",
+        f"--cluster.advertise-address=127.0.0.1:{peer_gossip}",
+        f"--cluster.peer=127.0.0.1:{gossip}",
+    ]
+    with ProcessGroup(tmp_path / "logs") as group:
+        group.start("peer", peer_argv, ready_url=f"http://127.0.0.1:{peer_web}/-/ready")
+        extra = {
+            **host_stack["extra"],
+            "alertmanager_cluster_port": gossip,
+            "alertmanager_cluster_advertise_address": f"127.0.0.1:{gossip}",
+            "alertmanager_cluster_peers": [f"127.0.0.1:{peer_gossip}"],
+            "prometheus_replica": "replica-a",
+        }
+        (prefix / "vars.json").write_text(json.dumps(extra))
+        inventory = yaml.safe_load((prefix / "inventory.yml").read_text())
+        inventory["all"]["children"] = {"monitoring": {"hosts": {"localhost": None}}}
+        (prefix / "inventory.yml").write_text(yaml.safe_dump(inventory))
+        result = run_site(host_stack, "--tags", "hosts", "--skip-tags", "grafana")
+        assert result["failed"] == 0, result["log"][-4000:]
+
+        role_am = f"http://127.0.0.1:{ports['alertmanager']}"
+
+        def cluster_of_two(url: str) -> bool:
+            status = get_json(f"{url}/api/v2/status")["cluster"]
+            addresses = sorted(p["address"] for p in status.get("peers") or [])
+            expected = sorted([f"127.0.0.1:{gossip}", f"127.0.0.1:{peer_gossip}"])
+            assert (status["status"], addresses) == ("ready", expected), status
+            return True
+
+        wait_until(lambda: cluster_of_two(role_am), timeout=30, interval=0.5)
+        cluster_of_two(f"http://127.0.0.1:{peer_web}")
+
+        prom = f"http://127.0.0.1:{ports['prometheus']}"
+        config = yaml.safe_load(get_json(f"{prom}/api/v1/status/config")["data"]["yaml"])
+        assert config["global"]["external_labels"] == {
+            "cluster": "ansible-test",
+            "replica": "replica-a",
+        }
+        assert config["alerting"]["alert_relabel_configs"] == [
+            {
+                "action": "labeldrop",
+                "regex": "replica",
+                "separator": ";",
+                "replacement": "$1",
+            }
+        ]
+
+        def watchdog() -> dict[str, str]:
+            alerts = get_json(f"{role_am}/api/v2/alerts")
+            found = [a["labels"] for a in alerts if a["labels"]["alertname"] == "Watchdog"]
+            assert found, [a["labels"]["alertname"] for a in alerts]
+            return dict(found[0])
+
+        labels = wait_until(watchdog, timeout=60, interval=0.5)
+        assert labels["cluster"] == "ansible-test" and "replica" not in labels, labels
+
+
 def test_grafana_role_in_check_mode(host_stack: dict[str, Any]) -> None:
     """Check mode only: Grafana's APT repository is unreachable here (see the module docstring)."""
     # A local keyring stands in for the key URL, which the module would fetch even in --check.
