@@ -21,19 +21,17 @@ version that ships. Each release is compiled once from its Go module into
 Prometheus's go.mod has ``replace`` directives, so ``go install mod@version`` refuses it: every
 release is built as the main module from a copy of its source in the module cache, with its own
 go.sum, i.e. exactly upstream's dependency versions, upstream's build tags and version stamp.
-Builds go through the cluster builder (temporary name then rename, progress lines on stderr), two
-releases at a time. ``python -m kubepulse.stack.binaries`` builds whatever is missing.
+Builds go through the lab's one builder (``kubepulse.lab.builder``: temporary name then rename,
+progress lines on stderr, a lock per cache directory), two releases at a time.
+``python -m kubepulse.stack.binaries`` builds whatever is missing.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -41,7 +39,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kubepulse import versions
-from kubepulse.testing.binaries import OUT, BuildError, _Builder, _go
+from kubepulse.lab.builder import (
+    OUT,
+    Builder,
+    BuildError,
+    build_lock,
+    go,
+    log,
+    mod_download,
+    versioned_root,
+)
 
 __all__ = [
     "ON_REQUEST",
@@ -79,8 +86,7 @@ class Release:
     @property
     def root(self) -> Path:
         """``~/.cache/kubepulse/NAME-vVERSION`` (``$XDG_CACHE_HOME`` if set)."""
-        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-        return cache / "kubepulse" / f"{self.name}-v{self.version}"
+        return versioned_root(self.name, self.version)
 
     @property
     def bin_dir(self) -> Path:
@@ -142,24 +148,11 @@ _RELEASE_OF = {command: r for r in _ALL.values() for command in r.commands}
 BUILD_WORKERS = 2
 
 
-def _log(message: str) -> None:
-    print(f"[kubepulse stack build] {message}", file=sys.stderr, flush=True)
-
-
-def _source(release: Release, go: str) -> Path:
+def _source(release: Release, go_bin: str) -> Path:
     """A writable copy of the release's module source under its cache root."""
     ref = f"{release.module}@{release.module_version}"
-    _log(f"{release.name} v{release.version}: go mod download {ref}")
-    out = subprocess.run(
-        [go, "mod", "download", "-json", ref],
-        capture_output=True,
-        text=True,
-        cwd=tempfile.gettempdir(),  # outside any go.mod, so no module context interferes
-        env={**os.environ, "GOFLAGS": ""},
-    )
-    if out.returncode != 0:
-        raise BuildError(f"go mod download {ref}: {(out.stdout or out.stderr).strip()}")
-    info = json.loads(out.stdout)
+    log(f"{release.name} v{release.version}: go mod download {ref}")
+    info = mod_download(ref, go_bin)
     src = release.root / "src"
     shutil.rmtree(src, ignore_errors=True)
     shutil.copytree(info["Dir"], src)
@@ -180,22 +173,21 @@ def _ldflags(release: Release, src: Path) -> str:
     )
 
 
-def _build(release: Release, go: str) -> dict[str, float]:
+def _build(release: Release, go_bin: str) -> dict[str, float]:
     """Build the release's missing commands; return seconds per command.
 
     A lock file serialises concurrent callers (pytest-xdist workers): the second one finds the
     commands built when it gets the lock.
     """
     release.bin_dir.mkdir(parents=True, exist_ok=True)
-    with open(release.root / ".build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with build_lock(release.root):
         missing = release.missing()
-        return _build_locked(release, go, missing) if missing else {}
+        return _build_locked(release, go_bin, missing) if missing else {}
 
 
-def _build_locked(release: Release, go: str, missing: list[str]) -> dict[str, float]:
-    src = _source(release, go)
-    builder = _Builder(go, release.root, release.bin_dir, total=len(missing))
+def _build_locked(release: Release, go_bin: str, missing: list[str]) -> dict[str, float]:
+    src = _source(release, go_bin)
+    builder = Builder(go_bin, release.root, release.bin_dir, total=len(missing))
     for command in missing:
         builder.step(
             command,
@@ -231,13 +223,13 @@ def ensure_releases(names: Iterable[str] | None = None, *, build: bool = True) -
         missing = [c for r in todo for c in r.missing()]
         raise BuildError(f"not built: {', '.join(missing)}; `make prometheus-upstream` builds them")
     if todo:
-        go = _go()
+        go_bin = go()
         started = time.monotonic()
         names_text = ", ".join(f"{r.name} v{r.version}" for r in todo)
-        _log(f"building {names_text}, {BUILD_WORKERS} at a time")
+        log(f"building {names_text}, {BUILD_WORKERS} at a time")
         with ThreadPoolExecutor(max_workers=BUILD_WORKERS) as pool:
-            results = list(pool.map(lambda r: _build(r, go), todo))
-        _log(f"all built in {time.monotonic() - started:.0f} s")
+            results = list(pool.map(lambda r: _build(r, go_bin), todo))
+        log(f"all built in {time.monotonic() - started:.0f} s")
         # Kept per command, updated by each build, for the README's cold-build figures.
         times = todo[0].root.parent / "stack-build-times.json"
         record = json.loads(times.read_text()) if times.is_file() else {}
