@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import table, write_results
 from kubepulse.demo import workloads
 from kubepulse.demo.run import Demo, DemoOptions
-from kubepulse.processes import free_port
+from kubepulse.lab.processes import free_port
 from kubepulse.stack.local import api_get, render_rule_files, start_prometheus
 from kubepulse.stack.prometheus import render_prometheus_config
 

@@ -35,7 +35,7 @@ from deploy_helpers import REPO
 from waiting import wait_until
 
 from kubepulse.exposition.server import FD_RESERVE, ServerLimits
-from kubepulse.processes import ManagedProcess, ProcessGroup, free_port
+from kubepulse.lab.processes import ManagedProcess, ProcessGroup, free_port
 
 ANSIBLE = REPO / "deploy" / "ansible"
 BIN = Path(sys.executable).parent

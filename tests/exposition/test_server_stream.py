@@ -34,8 +34,8 @@ class _Counted:
 
 
 def _tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, ssl.SSLContext]:
-    from kubepulse.exposition.pki import make_loopback_pki, write_web_config
     from kubepulse.exposition.webconfig import load_web_config
+    from kubepulse.lab.pki import make_loopback_pki, write_web_config
 
     pki = make_loopback_pki(tmp_path_factory.mktemp("pki"))
     config = load_web_config(write_web_config(tmp_path_factory.mktemp("web") / "w.yml", pki))

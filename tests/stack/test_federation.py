@@ -105,9 +105,14 @@ def test_global_prometheus_holds_both_clusters_series(lab: Lab) -> None:
         ("west", "a", lab.exporters["west"], "1"),
     }
     # Each cluster's replica a scrapes itself too; honor_labels keeps its job and instance.
-    assert _up(lab.global_url, "prometheus") == {
-        (c, "a", lab.replicas[c]["a"].removeprefix("http://"), "1") for c in CLUSTERS
-    }
+    # (Federated at the global server's next scrape of each cluster: waited for, not assumed.)
+    selves = {(c, "a", lab.replicas[c]["a"].removeprefix("http://"), "1") for c in CLUSTERS}
+
+    def federated_selves() -> set[tuple[str, str, str, str]]:
+        got = _up(lab.global_url, "prometheus")
+        return got if len(got) == len(selves) else set()
+
+    assert wait_until(federated_selves, 30, what="both clusters' Prometheus federated") == selves
     # The stack's Watchdog fires in each cluster: its ALERTS series arrive with their cluster.
     watchdog = wait_until(
         lambda: query(lab.global_url, 'ALERTS{alertname="Watchdog", alertstate="firing"}'),

@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 from webapp_helpers import APPS, BIN, fetch, scrape, settled_scrape, wait_until
 
-from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.lab.processes import ProcessGroup, free_port
 
 HELD = 8
 ITEMS = 'shop_http_requests_total{method="GET",route="/items/{item_id}",status="200"}'

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from webapp_helpers import APPS, BIN, fetch, scrape, wait_until
 
-from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.lab.processes import ProcessGroup, free_port
 from kubepulse.webapp.asgi import AppMetrics, current_request, instrument
 
 ROUTE = 'shop_http_requests_total{method="GET",route="%s",status="%s"}'

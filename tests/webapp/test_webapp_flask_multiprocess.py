@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 from webapp_helpers import APPS, BIN, ROOT, fetch, scrape, settled_scrape, wait_until
 
-from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.lab.processes import ProcessGroup, free_port
 
 ITEMS = (
     'shop_http_requests_total{method="GET",region="eu",route="/items/<int:item_id>",'

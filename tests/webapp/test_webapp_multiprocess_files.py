@@ -16,7 +16,7 @@ from pathlib import Path
 
 from webapp_helpers import APPS, BIN, ROOT, fetch, series
 
-from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.lab.processes import ProcessGroup, free_port
 
 
 def _scrape_with_an_empty_file(

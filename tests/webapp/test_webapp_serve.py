@@ -18,8 +18,8 @@ from pathlib import Path
 import psutil
 from webapp_helpers import APPS, BIN, ROOT, fetch, series, stale_multiproc_dir, wait_until
 
-from kubepulse.exposition.pki import LoopbackPKI, make_loopback_pki, write_web_config
-from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.lab.pki import LoopbackPKI, make_loopback_pki, write_web_config
+from kubepulse.lab.processes import ProcessGroup, free_port
 
 GOOD = {"Authorization": "Basic " + base64.b64encode(b"prom:pw").decode()}
 WRONG = {"Authorization": "Basic " + base64.b64encode(b"prom:nope").decode()}

@@ -26,7 +26,7 @@ from webapp_helpers import (
     wait_until,
 )
 
-from kubepulse.processes import ProcessGroup, free_port
+from kubepulse.lab.processes import ProcessGroup, free_port
 
 ITEMS = 'http_requests_total{method="GET",route="/items/<int:item_id>",status="200"}'
 LIVE = 'http_requests_in_progress{method="GET"}'

@@ -1,4 +1,5 @@
-"""The Prometheus HTTP API as the renderer uses it: instant and range queries, label values."""
+"""The one client of the Prometheus HTTP API: the renderer's instant and range queries and label
+values, and the lab's and the tests' GETs (``kubepulse.stack.local.api_get``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = ["Prometheus", "RenderError", "Unreachable"]
@@ -30,8 +31,12 @@ class Prometheus:
         self.url = url.rstrip("/")
         self.timeout = timeout
 
-    def _get(self, path: str, params: Sequence[tuple[str, str]]) -> Any:
-        url = f"{self.url}{path}?{urllib.parse.urlencode(params)}"
+    def get(self, path: str, params: Sequence[tuple[str, str]] | Mapping[str, str] = ()) -> Any:
+        """GET ``path`` (``/api/v1/...``) with ``params``; the answer's ``data``. A refusal or an
+        error answer is a ``RenderError`` (a ``RuntimeError``) naming the server's error type
+        and text; no answer at all is ``Unreachable``."""
+        query = urllib.parse.urlencode(params)
+        url = f"{self.url}{path}" + (f"?{query}" if query else "")
         try:
             with urllib.request.urlopen(url, timeout=self.timeout) as resp:
                 body = json.load(resp)
@@ -43,12 +48,12 @@ class Prometheus:
         except (OSError, ValueError) as exc:
             raise Unreachable(f"{self.url}: {exc}") from None
         if body.get("status") != "success":
-            raise RenderError(f"{body.get('errorType', 'error')}: {body.get('error')}")
-        return body["data"]
+            raise RenderError(f"{path}: {body.get('errorType', 'error')}: {body.get('error')}")
+        return body.get("data")
 
     def query(self, expr: str, at: float) -> list[dict[str, Any]]:
         """Instant vector (or scalar as one series) at ``at``: ``[{metric, values: [(t, v)]}]``."""
-        data = self._get("/api/v1/query", [("query", expr), ("time", f"{at:.3f}")])
+        data = self.get("/api/v1/query", [("query", expr), ("time", f"{at:.3f}")])
         if data["resultType"] in ("scalar", "string"):
             return [{"metric": {}, "values": [data["result"]]}]
         return [{"metric": s["metric"], "values": [s["value"]]} for s in data["result"]]
@@ -61,7 +66,7 @@ class Prometheus:
             ("end", f"{end:.3f}"),
             ("step", f"{step:g}"),
         ]
-        data = self._get("/api/v1/query_range", params)
+        data = self.get("/api/v1/query_range", params)
         if data["resultType"] == "scalar":
             return [{"metric": {}, "values": [data["result"]]}]
         return list(data["result"])
@@ -72,4 +77,4 @@ class Prometheus:
         if selector:
             params.append(("match[]", selector))
         path = f"/api/v1/label/{urllib.parse.quote(label, safe='')}/values"
-        return sorted(str(v) for v in self._get(path, params))
+        return sorted(str(v) for v in self.get(path, params))

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from kubepulse.processes import LOOPBACK, ProcessGroup, free_port, require_loopback
+from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port, require_loopback
 from kubepulse.stack import deploy_dir
 from kubepulse.stack.local import start_prometheus, start_stack_alertmanager
 from kubepulse.stack.prometheus import render_prometheus_config

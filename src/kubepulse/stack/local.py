@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port, require_loopback
 from kubepulse.lab.receiver import WebhookReceiver
-from kubepulse.processes import LOOPBACK, ProcessGroup, free_port, require_loopback
 from kubepulse.stack import deploy_dir
 from kubepulse.stack.alertmanager import render_alertmanager_config
 from kubepulse.stack.binaries import binary as release_binary
@@ -194,21 +194,14 @@ def start_stack_prometheus(
 
 
 def api_get(base_url: str, path: str, params: Mapping[str, str] | None = None) -> Any:
-    """GET ``base_url + path`` and return the JSON ``data`` of a Prometheus-style API answer.
+    """GET ``base_url + path`` (loopback only) and return the JSON ``data`` of a Prometheus-style
+    API answer, through the one API client (``kubepulse.render.prometheus``).
 
     Raises ``RuntimeError`` with the server's error text if the answer is not ``success``.
     """
-    url = require_loopback(base_url) + path
-    if params:
-        url += "?" + urllib.parse.urlencode(params)
-    try:
-        with urllib.request.urlopen(url, timeout=10) as resp:
-            body = json.load(resp)
-    except urllib.error.HTTPError as exc:
-        body = json.load(exc)
-    if body.get("status") != "success":
-        raise RuntimeError(f"{path}: {body.get('errorType')}: {body.get('error')}")
-    return body.get("data")
+    from kubepulse.render.prometheus import Prometheus
+
+    return Prometheus(require_loopback(base_url), timeout=10).get(path, params or {})
 
 
 def post_alerts(alertmanager_url: str, alerts: Sequence[Mapping[str, Any]]) -> None:
