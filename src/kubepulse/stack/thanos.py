@@ -51,11 +51,15 @@ __all__ = [
     "ThanosLab",
     "bucket_config",
     "create_blocks",
+    "start_cluster_prometheus",
     "start_query",
+    "start_receive",
     "start_sidecar",
     "start_store",
+    "start_system_exporter",
     "start_thanos_lab",
     "upload_blocks",
+    "with_remote_write",
 ]
 
 CLUSTERS = ("a", "b")
@@ -202,6 +206,43 @@ def start_query(
     )
 
 
+def start_receive(
+    group: ProcessGroup,
+    workdir: Path,
+    *,
+    labels: Mapping[str, str],
+    name: str = "thanos-receive",
+) -> tuple[ThanosEndpoint, str]:
+    """Start a Receive, alone (no hashring: it ingests what it is sent), with external
+    ``labels`` and its TSDB in ``workdir``; return it and its remote-write URL. Its four
+    servers (HTTP, gRPC, remote write, Cap'n Proto replication) bind 127.0.0.1."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    write_port, capnproto_port = free_port(), free_port()
+    receive = _start_thanos(
+        group,
+        name,
+        ["receive"],
+        [
+            f"--tsdb.path={workdir}",
+            f"--remote-write.address={LOOPBACK}:{write_port}",
+            f"--receive.capnproto-address={LOOPBACK}:{capnproto_port}",
+            *(f"--label={k}={json.dumps(v)}" for k, v in labels.items()),
+        ],
+    )
+    return receive, f"http://{LOOPBACK}:{write_port}/api/v1/receive"
+
+
+def with_remote_write(config_text: str, url: str) -> str:
+    """``config_text`` (a Prometheus config) sending every sample to ``url`` (loopback), in
+    batches of at most a second."""
+    config = yaml.safe_load(config_text)
+    config["remote_write"] = [
+        {"url": require_loopback(url), "queue_config": {"batch_send_deadline": "1s"}}
+    ]
+    text: str = yaml.safe_dump(config, sort_keys=False, width=120)
+    return text
+
+
 def create_blocks(openmetrics: str, out_dir: Path, workdir: Path) -> list[Path]:
     """Write ``openmetrics`` (OpenMetrics text ending ``# EOF``) as TSDB blocks in ``out_dir``
     with ``promtool tsdb create-blocks-from openmetrics``; return the new block directories."""
@@ -248,6 +289,71 @@ def upload_blocks(blocks_dir: Path, bucket_config_file: Path, labels: Mapping[st
     return out.stderr
 
 
+def start_system_exporter(group: ProcessGroup, cluster: str) -> str:
+    """Start cluster ``cluster``'s kubepulse system exporter on 127.0.0.1; return its
+    ``host:port``."""
+    port = free_port()
+    group.start(
+        f"system-exporter-{cluster}",
+        [
+            sys.executable,
+            "-m",
+            "kubepulse",
+            "exporter",
+            "system",
+            "--web.listen-address",
+            f"{LOOPBACK}:{port}",
+        ],
+        ready_url=f"http://{LOOPBACK}:{port}/healthz",
+    )
+    return f"{LOOPBACK}:{port}"
+
+
+def start_cluster_prometheus(
+    group: ProcessGroup,
+    workdir: Path,
+    *,
+    cluster: str,
+    replica: str,
+    exporter: str,
+    interval: str = "1s",
+    blocks: Sequence[Path] = (),
+    remote_write_url: str | None = None,
+) -> tuple[str, Path]:
+    """Start replica ``replica`` of ``cluster``'s Prometheus (process ``prometheus-CLUSTER-
+    REPLICA``, home under ``workdir``) scraping ``exporter`` and itself, with uncompacted 2 h
+    blocks; ``blocks`` are copied into its data dir first, ``remote_write_url`` gets every
+    sample. Return its URL and data dir."""
+    port = free_port()
+    config = render_prometheus_config(
+        cluster=cluster,
+        scrape_interval=interval,
+        evaluation_interval=interval,
+        targets={"prometheus": f"{LOOPBACK}:{port}"},
+        alertmanagers=[],
+        rule_files=[],
+    )
+    config = replica_config(config, replica, {SYSTEM_JOB: exporter})
+    if remote_write_url is not None:
+        config = with_remote_write(config, remote_write_url)
+    name = f"prometheus-{cluster}-{replica}"
+    home = workdir / name
+    for block in blocks:
+        shutil.copytree(block, home / "data" / block.name)
+    url = start_prometheus(
+        group,
+        home,
+        config,
+        port=port,
+        extra_args=[
+            f"--storage.tsdb.min-block-duration={BLOCK_DURATION}",
+            f"--storage.tsdb.max-block-duration={BLOCK_DURATION}",
+        ],
+        name=name,
+    )
+    return url, home / "data"
+
+
 def _start_replica(
     group: ProcessGroup,
     workdir: Path,
@@ -259,38 +365,23 @@ def _start_replica(
     bucket_config_file: Path,
     blocks: Sequence[Path] = (),
 ) -> Replica:
-    port = free_port()
-    config = render_prometheus_config(
-        cluster=cluster,
-        scrape_interval=interval,
-        evaluation_interval=interval,
-        targets={"prometheus": f"{LOOPBACK}:{port}"},
-        alertmanagers=[],
-        rule_files=[],
-    )
-    name = f"prometheus-{cluster}-{replica}"
-    home = workdir / name
-    for block in blocks:
-        shutil.copytree(block, home / "data" / block.name)
-    url = start_prometheus(
+    url, data = start_cluster_prometheus(
         group,
-        home,
-        replica_config(config, replica, {SYSTEM_JOB: exporter}),
-        port=port,
-        extra_args=[
-            f"--storage.tsdb.min-block-duration={BLOCK_DURATION}",
-            f"--storage.tsdb.max-block-duration={BLOCK_DURATION}",
-        ],
-        name=name,
+        workdir,
+        cluster=cluster,
+        replica=replica,
+        exporter=exporter,
+        interval=interval,
+        blocks=blocks,
     )
     sidecar = start_sidecar(
         group,
         name=f"sidecar-{cluster}-{replica}",
         prometheus_url=url,
-        tsdb_path=home / "data",
+        tsdb_path=data,
         bucket_config_file=bucket_config_file,
     )
-    return Replica(cluster, replica, url, home / "data", sidecar)
+    return Replica(cluster, replica, url, data, sidecar)
 
 
 def start_thanos_lab(
@@ -317,21 +408,7 @@ def start_thanos_lab(
     exporters: dict[str, str] = {}
     lab_replicas: dict[str, dict[str, Replica]] = {}
     for cluster in clusters:
-        port = free_port()
-        group.start(
-            f"system-exporter-{cluster}",
-            [
-                sys.executable,
-                "-m",
-                "kubepulse",
-                "exporter",
-                "system",
-                "--web.listen-address",
-                f"{LOOPBACK}:{port}",
-            ],
-            ready_url=f"http://{LOOPBACK}:{port}/healthz",
-        )
-        exporters[cluster] = f"{LOOPBACK}:{port}"
+        exporters[cluster] = start_system_exporter(group, cluster)
         lab_replicas[cluster] = {
             r: _start_replica(
                 group,
