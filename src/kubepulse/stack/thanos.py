@@ -39,7 +39,7 @@ from kubepulse.processes import LOOPBACK, ProcessGroup, free_port, require_loopb
 from kubepulse.stack.binaries import binary as release_binary
 from kubepulse.stack.ha import replica_config
 from kubepulse.stack.local import start_prometheus
-from kubepulse.stack.prometheus import render_prometheus_config
+from kubepulse.stack.prometheus import render_prometheus_config, render_rule_files
 
 __all__ = [
     "CLUSTERS",
@@ -319,25 +319,27 @@ def start_cluster_prometheus(
     interval: str = "1s",
     blocks: Sequence[Path] = (),
     remote_write_url: str | None = None,
+    rules: bool = False,
 ) -> tuple[str, Path]:
     """Start replica ``replica`` of ``cluster``'s Prometheus (process ``prometheus-CLUSTER-
     REPLICA``, home under ``workdir``) scraping ``exporter`` and itself, with uncompacted 2 h
     blocks; ``blocks`` are copied into its data dir first, ``remote_write_url`` gets every
-    sample. Return its URL and data dir."""
+    sample; with ``rules`` it evaluates the stack's rules (alerts stay in Prometheus: no
+    Alertmanager). Return its URL and data dir."""
     port = free_port()
+    name = f"prometheus-{cluster}-{replica}"
+    home = workdir / name
     config = render_prometheus_config(
         cluster=cluster,
         scrape_interval=interval,
         evaluation_interval=interval,
         targets={"prometheus": f"{LOOPBACK}:{port}"},
         alertmanagers=[],
-        rule_files=[],
+        rule_files=render_rule_files(home / "rules") if rules else [],
     )
     config = replica_config(config, replica, {SYSTEM_JOB: exporter})
     if remote_write_url is not None:
         config = with_remote_write(config, remote_write_url)
-    name = f"prometheus-{cluster}-{replica}"
-    home = workdir / name
     for block in blocks:
         shutil.copytree(block, home / "data" / block.name)
     url = start_prometheus(
@@ -364,6 +366,7 @@ def _start_replica(
     interval: str,
     bucket_config_file: Path,
     blocks: Sequence[Path] = (),
+    rules: bool = False,
 ) -> Replica:
     url, data = start_cluster_prometheus(
         group,
@@ -373,6 +376,7 @@ def _start_replica(
         exporter=exporter,
         interval=interval,
         blocks=blocks,
+        rules=rules,
     )
     sidecar = start_sidecar(
         group,
@@ -393,8 +397,11 @@ def start_thanos_lab(
     interval: str = "1s",
     replica_labels: Sequence[str] = (REPLICA_LABEL,),
     blocks: Mapping[tuple[str, str], Sequence[Path]] | None = None,
+    rules: bool = False,
 ) -> ThanosLab:
     """Start the lab described in the module docstring under ``workdir``; return its parts.
+
+    With ``rules`` every replica evaluates the stack's rules (``kubepulse demo --clusters``).
 
     ``replica_labels`` are Query's ``--query.replica-label`` flags. ``blocks`` maps (cluster,
     replica) to TSDB block directories copied into that replica's data dir before its
@@ -419,6 +426,7 @@ def start_thanos_lab(
                 interval=interval,
                 bucket_config_file=bucket_file,
                 blocks=(blocks or {}).get((cluster, r), ()),
+                rules=rules,
             )
             for r in replicas
         }
