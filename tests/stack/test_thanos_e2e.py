@@ -37,7 +37,7 @@ from typing import Any
 
 import pytest
 
-from kubepulse.processes import ProcessGroup
+from kubepulse.lab.processes import ProcessGroup
 from kubepulse.stack.binaries import binary
 from kubepulse.stack.local import api_get, wait_until
 from kubepulse.stack.thanos import (

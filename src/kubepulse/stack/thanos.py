@@ -35,7 +35,7 @@ from pathlib import Path
 
 import yaml
 
-from kubepulse.processes import LOOPBACK, ProcessGroup, free_port, require_loopback
+from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port, require_loopback
 from kubepulse.stack.binaries import binary as release_binary
 from kubepulse.stack.ha import replica_config
 from kubepulse.stack.local import start_prometheus

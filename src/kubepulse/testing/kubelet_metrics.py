@@ -1,3 +1,0 @@
-"""Moved to kubepulse.lab.cluster.kubelet_metrics."""
-
-from kubepulse.lab.cluster.kubelet_metrics import *  # noqa: F403

@@ -1,3 +1,0 @@
-"""Moved to kubepulse.lab.cluster.stages."""
-
-from kubepulse.lab.cluster.stages import *  # noqa: F403
