@@ -23,7 +23,7 @@ release is built as the main module from a copy of its source in the module cach
 go.sum, i.e. exactly upstream's dependency versions, upstream's build tags and version stamp.
 Builds go through the lab's one builder (``kubepulse.lab.builder``: temporary name then rename,
 progress lines on stderr, a lock per cache directory), two releases at a time.
-``python -m kubepulse.stack.binaries`` builds whatever is missing.
+``python -m kubepulse.lab.releases`` builds whatever is missing.
 """
 
 from __future__ import annotations
