@@ -39,16 +39,16 @@ bins: venv
 # Prometheus, promtool, Alertmanager, amtool, node_exporter and blackbox_exporter at the releases
 # the Helm chart deploys (kubepulse.versions), which tests, the demo and the stack runners use:
 # built once from their Go modules into ~/.cache/kubepulse/<name>-v<version>/bin
-# (kubepulse.stack.binaries).
+# (kubepulse.lab.releases).
 # Debian's packages in DEBS are what the Ansible host roles install; their test runs them.
 prometheus-upstream: venv
-	@$(BIN)/python -m kubepulse.stack.binaries >/dev/null
+	@$(BIN)/python -m kubepulse.lab.releases >/dev/null
 
 # Thanos, built on request only (not by deps, so not for the demo: 6 to 12 min cold), for the
 # global-view lab test (tests/stack/test_thanos_e2e.py); here, before pytest, its progress lines
 # show (the test's fixture builds it too when pytest runs on its own).
 thanos: venv
-	@$(BIN)/python -c 'from kubepulse.stack.binaries import binary; binary("thanos")'
+	@$(BIN)/python -c 'from kubepulse.lab.releases import binary; binary("thanos")'
 
 # Helm from its Go module, cached per version outside git, unless one is already on PATH. The
 # ldflags are helm's own release flags, so its default Kubernetes version is that of its client-go.

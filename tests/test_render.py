@@ -22,6 +22,7 @@ from click.testing import CliRunner, Result
 from matplotlib.image import imread
 
 from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port
+from kubepulse.lab.servers import query, start_prometheus, wait_until
 from kubepulse.render import (
     Prometheus,
     RenderError,
@@ -37,7 +38,6 @@ from kubepulse.render import (
     resolve_variables,
     substitute,
 )
-from kubepulse.stack.local import query, start_prometheus, wait_until
 
 KUBEPULSE = str(Path(sys.executable).parent / "kubepulse")
 

@@ -18,9 +18,9 @@ import yaml
 
 from kubepulse import versions
 from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port
+from kubepulse.lab.releases import RELEASES, Release, binary, ensure_releases
+from kubepulse.lab.servers import api_get, start_alertmanager, start_prometheus
 from kubepulse.stack import deploy_dir
-from kubepulse.stack.binaries import RELEASES, Release, binary, ensure_releases
-from kubepulse.stack.local import api_get, start_alertmanager, start_prometheus
 
 VALUES = deploy_dir() / "helm" / "kubepulse" / "values.yaml"
 

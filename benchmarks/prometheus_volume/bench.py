@@ -35,8 +35,8 @@ from common import table, write_results
 from kubepulse.demo import workloads
 from kubepulse.demo.run import Demo, DemoOptions
 from kubepulse.lab.processes import free_port
-from kubepulse.stack.local import api_get, render_rule_files, start_prometheus
-from kubepulse.stack.prometheus import render_prometheus_config
+from kubepulse.lab.servers import api_get, start_prometheus
+from kubepulse.stack.prometheus import render_prometheus_config, render_rule_files
 
 INTERVALS = ("30s", "15s", "1s")
 BLOCK = "2m"

@@ -2,7 +2,7 @@
 
 The Helm chart's image tags (``deploy/helm/kubepulse/values.yaml``), the Ansible roles' version
 defaults and the binaries that tests, the demo and the stack runners start (built from these
-releases' Go modules by ``kubepulse.stack.binaries``) all equal these; ``tests/test_versions.py``
+releases' Go modules by ``kubepulse.lab.releases``) all equal these; ``tests/test_versions.py``
 fails when one of them drifts.
 """
 

@@ -2,7 +2,7 @@
 flags their pinned release has.
 
 The local cluster's kwok nodes never run the chart's images, so the flags in the rendered
-manifests are checked against the same releases built locally (``kubepulse.stack.binaries``):
+manifests are checked against the same releases built locally (``kubepulse.lab.releases``):
 every flag a container passes must be one its binary lists in ``--help``.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from kubepulse.stack.binaries import binary
+from kubepulse.lab.releases import binary
 
 COMMANDS = {
     "quay.io/prometheus/prometheus": "prometheus",

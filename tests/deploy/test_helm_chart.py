@@ -17,7 +17,7 @@ import yaml
 from deploy_helpers import CHART, REPO, find_helm, render, run_helm
 
 from kubepulse.exporters.cluster.exporter import DEFAULT_RESOURCES, KINDS
-from kubepulse.stack.binaries import binary
+from kubepulse.lab.releases import binary
 
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet"}
 

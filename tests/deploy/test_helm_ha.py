@@ -16,7 +16,7 @@ import pytest
 import yaml
 from deploy_helpers import render
 
-from kubepulse.stack.binaries import binary
+from kubepulse.lab.releases import binary
 
 SIDECAR = (
     "--set", "prometheus.thanos.sidecar.enabled=true",

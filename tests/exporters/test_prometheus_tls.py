@@ -26,7 +26,7 @@ import yaml
 from kubepulse.lab.cluster import Cluster
 from kubepulse.lab.pki import LoopbackPKI, make_loopback_pki, write_web_config
 from kubepulse.lab.processes import ProcessGroup, free_port
-from kubepulse.stack.binaries import binary
+from kubepulse.lab.releases import binary
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))

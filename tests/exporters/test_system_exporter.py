@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from kubepulse.exporters.system import make_registry, metrics_handler
 from kubepulse.exposition.server import ExporterServer, prometheus_client_handler
 from kubepulse.lab.processes import ProcessGroup, free_port
-from kubepulse.stack.binaries import binary
+from kubepulse.lab.releases import binary
 
 
 def _scrape(url: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:

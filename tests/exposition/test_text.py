@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_fd_to_metric_families, text_string_to_metric_families
 
 from kubepulse.exposition.text import Family, format_value, render_labels, sample
-from kubepulse.stack.binaries import binary
+from kubepulse.lab.releases import binary
 
 
 def parse_one(text: str):

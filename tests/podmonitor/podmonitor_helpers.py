@@ -14,9 +14,9 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from kubepulse.lab.processes import ProcessGroup, free_port
+from kubepulse.lab.releases import binary
 from kubepulse.podmonitor._kube import KubeApi
 from kubepulse.podmonitor.tracker import is_ready
-from kubepulse.stack.binaries import binary
 
 TOLERATION = "[{key: kwok.x-k8s.io/node, operator: Exists, effect: NoSchedule}]"
 

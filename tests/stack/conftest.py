@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kubepulse.stack.local import WebhookReceiver
+from kubepulse.lab.receiver import WebhookReceiver
 
 
 @pytest.fixture

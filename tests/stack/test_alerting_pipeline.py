@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from kubepulse.lab.processes import ProcessGroup
-from kubepulse.stack.alertmanager import load_alertmanager_config
-from kubepulse.stack.local import (
-    WebhookReceiver,
+from kubepulse.lab.receiver import WebhookReceiver
+from kubepulse.lab.servers import (
     alertmanager_alerts,
     post_alerts,
     start_stack_alertmanager,
     wait_until,
 )
+from kubepulse.stack.alertmanager import load_alertmanager_config
 
 
 def states(url: str) -> dict[str, dict[str, Any]]:

@@ -18,14 +18,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kubepulse.lab.processes import ProcessGroup
-from kubepulse.stack.ha import (
+from kubepulse.lab.ha import (
     alertmanager_status,
     reload,
     start_alertmanager_cluster,
     start_prometheus_replicas,
 )
-from kubepulse.stack.local import WebhookReceiver, alertmanager_alerts, wait_until
+from kubepulse.lab.processes import ProcessGroup
+from kubepulse.lab.receiver import WebhookReceiver
+from kubepulse.lab.servers import alertmanager_alerts, wait_until
 
 # Longer than the whole notify path of the slowest member: group_wait 1 s, then 2 s of
 # peer-timeout per member ahead of it, plus the replicas' 1 s rule interval. A duplicate would

@@ -21,9 +21,10 @@ from typing import Any
 import pytest
 
 from kubepulse.lab.processes import LOOPBACK, ProcessGroup
+from kubepulse.lab.receiver import WebhookReceiver
+from kubepulse.lab.servers import start_alertmanager, wait_until
 from kubepulse.stack import deploy_dir
 from kubepulse.stack.alertmanager import render_alertmanager_config
-from kubepulse.stack.local import WebhookReceiver, start_alertmanager, wait_until
 
 RUNBOOK = "https://github.com/kubepulse/kubepulse/blob/main/docs/runbooks/KubeNodeNotReady.md"
 

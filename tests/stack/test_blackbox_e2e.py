@@ -21,19 +21,19 @@ import pytest
 import yaml
 from cryptography import x509
 
+from kubepulse.lab.blackbox import probed_service, start_blackbox_exporter
 from kubepulse.lab.pki import make_loopback_pki
 from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port
-from kubepulse.stack.blackbox import probed_service, start_blackbox_exporter
-from kubepulse.stack.dashboards import build_dashboards, panel_queries, substitute, variable_queries
-from kubepulse.stack.grafana_alerting import build_alerting
-from kubepulse.stack.local import (
-    WebhookReceiver,
+from kubepulse.lab.receiver import WebhookReceiver
+from kubepulse.lab.servers import (
     api_get,
     query,
     start_stack_alertmanager,
     start_stack_prometheus,
     wait_until,
 )
+from kubepulse.stack.dashboards import build_dashboards, panel_queries, substitute, variable_queries
+from kubepulse.stack.grafana_alerting import build_alerting
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 

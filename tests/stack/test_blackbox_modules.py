@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from kubepulse.lab.blackbox import start_blackbox_exporter
 from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port
-from kubepulse.stack.binaries import binary
-from kubepulse.stack.blackbox import blackbox_config_path, start_blackbox_exporter
+from kubepulse.lab.releases import binary
+from kubepulse.stack import blackbox_config_path
 
 
 def probe(exporter: str, module: str, target: str) -> dict[str, float]:

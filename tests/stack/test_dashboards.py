@@ -12,8 +12,9 @@ import pytest
 import yaml
 
 from kubepulse.lab.processes import ProcessGroup
+from kubepulse.lab.releases import binary
+from kubepulse.lab.servers import api_get, query, start_prometheus, wait_until
 from kubepulse.stack import deploy_dir
-from kubepulse.stack.binaries import binary
 from kubepulse.stack.dashboards import (
     build_dashboards,
     main,
@@ -22,7 +23,6 @@ from kubepulse.stack.dashboards import (
     substitute,
     variable_queries,
 )
-from kubepulse.stack.local import api_get, query, start_prometheus, wait_until
 from kubepulse.stack.prometheus import render_prometheus_config
 
 GRAFANA = deploy_dir() / "grafana"

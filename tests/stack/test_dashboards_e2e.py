@@ -28,13 +28,10 @@ import yaml
 
 from kubepulse.lab.cluster import Cluster
 from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port
-from kubepulse.stack import deploy_dir
-from kubepulse.stack.binaries import binary
-from kubepulse.stack.dashboards import build_dashboards, panel_queries, substitute, variable_queries
-from kubepulse.stack.dashboards_kubernetes import KUBERNETES_DASHBOARDS
-from kubepulse.stack.local import (
+from kubepulse.lab.receiver import WebhookReceiver
+from kubepulse.lab.releases import binary
+from kubepulse.lab.servers import (
     STAND_INS,
-    WebhookReceiver,
     api_get,
     query,
     stand_in_manifests,
@@ -42,6 +39,9 @@ from kubepulse.stack.local import (
     start_stack_alertmanager,
     wait_until,
 )
+from kubepulse.stack import deploy_dir
+from kubepulse.stack.dashboards import build_dashboards, panel_queries, substitute, variable_queries
+from kubepulse.stack.dashboards_kubernetes import KUBERNETES_DASHBOARDS
 from kubepulse.stack.prometheus import render_prometheus_config
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import pytest
 
+from kubepulse.lab.ha import start_prometheus_replicas
 from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port
-from kubepulse.stack.ha import render_global_config, start_prometheus_replicas
-from kubepulse.stack.local import query, start_prometheus, wait_until
-from kubepulse.stack.prometheus import render_rule_files
+from kubepulse.lab.servers import query, start_prometheus, wait_until
+from kubepulse.stack.prometheus import render_global_config, render_rule_files
 
 CLUSTERS = ("east", "west")
 # A job outside the stack's config (whose exporter jobs all discover through Kubernetes).

@@ -21,8 +21,8 @@ import yaml
 from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.models import alerting as models
 
+from kubepulse.lab.releases import binary
 from kubepulse.stack import deploy_dir
-from kubepulse.stack.binaries import binary
 from kubepulse.stack.grafana_alerting import (
     KEY_ALERTS,
     _plain,

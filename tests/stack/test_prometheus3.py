@@ -22,8 +22,8 @@ import pytest
 import yaml
 
 from kubepulse.lab.processes import LOOPBACK, ProcessGroup
+from kubepulse.lab.servers import api_get, query, start_prometheus, wait_until
 from kubepulse.stack import deploy_dir
-from kubepulse.stack.local import api_get, query, start_prometheus, wait_until
 from kubepulse.stack.prometheus import load_prometheus_config
 
 # A classic histogram with integer bounds, as many client libraries write them.

@@ -1,5 +1,5 @@
 """The Prometheus and Alertmanager content in deploy/, checked with the real promtool and amtool
-(the releases the chart deploys, built by ``kubepulse.stack.binaries``)."""
+(the releases the chart deploys, built by ``kubepulse.lab.releases``)."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ import pytest
 import yaml
 
 from kubepulse.lab.processes import ProcessGroup
-from kubepulse.stack import deploy_dir
-from kubepulse.stack.alertmanager import render_alertmanager_config
-from kubepulse.stack.binaries import binary
-from kubepulse.stack.local import (
+from kubepulse.lab.releases import binary
+from kubepulse.lab.servers import (
     alertmanager_alerts,
     post_alerts,
     start_alertmanager,
     wait_until,
 )
+from kubepulse.stack import deploy_dir
+from kubepulse.stack.alertmanager import render_alertmanager_config
 from kubepulse.stack.prometheus import render_prometheus_config, render_rule_files
 
 DEPLOY = deploy_dir()

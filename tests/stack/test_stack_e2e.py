@@ -6,7 +6,7 @@ Alertmanager and (upstream-built, for Kubernetes discovery) Prometheus with the 
 Prometheus discovers the kwok cluster's Services and pods through the loopback apiserver, and
 the local overlay rewrites every discovered target to the loopback process standing in for it:
 nothing contacts kwok's fake pod IPs. The only fake is the webhook receiver, a tiny HTTP server
-(kubepulse.stack.local.WebhookReceiver) standing in for a pager: it records what Alertmanager posts.
+(kubepulse.lab.servers.WebhookReceiver) standing in for a pager: it records what Alertmanager posts.
 """
 
 from __future__ import annotations
@@ -27,12 +27,9 @@ import yaml
 
 from kubepulse.demo.run import STORE_XML
 from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port
-from kubepulse.stack import deploy_dir
-from kubepulse.stack.binaries import binary
-from kubepulse.stack.dashboards import build_dashboards, panel_queries, substitute, variable_queries
-from kubepulse.stack.dashboards_kubernetes import KUBERNETES_DASHBOARDS
-from kubepulse.stack.local import (
-    WebhookReceiver,
+from kubepulse.lab.receiver import WebhookReceiver
+from kubepulse.lab.releases import binary
+from kubepulse.lab.servers import (
     api_get,
     query,
     stand_in_manifests,
@@ -41,6 +38,9 @@ from kubepulse.stack.local import (
     start_stack_prometheus,
     wait_until,
 )
+from kubepulse.stack import deploy_dir
+from kubepulse.stack.dashboards import build_dashboards, panel_queries, substitute, variable_queries
+from kubepulse.stack.dashboards_kubernetes import KUBERNETES_DASHBOARDS
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 

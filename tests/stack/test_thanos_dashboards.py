@@ -1,6 +1,6 @@
 """A kubepulse dashboard with a ``cluster`` variable, drawn from Thanos Query for each cluster.
 
-The Thanos lab (``kubepulse.stack.thanos``: two clusters of two Prometheus 3.5.0 replicas with
+The Thanos lab (``kubepulse.lab.thanos``: two clusters of two Prometheus 3.5.0 replicas with
 sidecars, the stack's rules loaded, a Store Gateway, Query deduplicating on ``replica``) is
 queried the way Grafana would use it as its data source: ``kubepulse render-dashboard`` draws
 ``deploy/grafana/dashboards/prometheus.json`` once per cluster through Query. Every panel must
@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 
 from kubepulse.lab.processes import ProcessGroup
+from kubepulse.lab.releases import binary
+from kubepulse.lab.servers import api_get, wait_until
+from kubepulse.lab.thanos import start_thanos_lab
 from kubepulse.stack import deploy_dir
-from kubepulse.stack.binaries import binary
-from kubepulse.stack.local import api_get, wait_until
-from kubepulse.stack.thanos import start_thanos_lab
 
 BOARD = deploy_dir() / "grafana" / "dashboards" / "prometheus.json"
 

@@ -1,7 +1,7 @@
 """Thanos Query gives one view over two clusters' Prometheus replicas: replicas deduplicated, no
 gap when a replica dies, history older than any Prometheus holds read from the bucket.
 
-The lab is ``kubepulse.stack.thanos.start_thanos_lab``, all real, on 127.0.0.1: per cluster
+The lab is ``kubepulse.lab.thanos.start_thanos_lab``, all real, on 127.0.0.1: per cluster
 (``a``, ``b``) a kubepulse system exporter and two Prometheus replicas (``0``, ``1``) scraping it
 every second, each with a Thanos sidecar shipping to a FILESYSTEM bucket; a Store Gateway on the
 bucket; Query over the four sidecars and the store with ``--query.replica-label=replica``. The
@@ -38,9 +38,9 @@ from typing import Any
 import pytest
 
 from kubepulse.lab.processes import ProcessGroup
-from kubepulse.stack.binaries import binary
-from kubepulse.stack.local import api_get, wait_until
-from kubepulse.stack.thanos import (
+from kubepulse.lab.releases import binary
+from kubepulse.lab.servers import api_get, wait_until
+from kubepulse.lab.thanos import (
     SYSTEM_JOB,
     ThanosLab,
     create_blocks,

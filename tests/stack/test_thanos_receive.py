@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from kubepulse.lab.processes import ProcessGroup
-from kubepulse.stack.binaries import binary
-from kubepulse.stack.local import api_get, wait_until
-from kubepulse.stack.thanos import (
+from kubepulse.lab.releases import binary
+from kubepulse.lab.servers import api_get, wait_until
+from kubepulse.lab.thanos import (
     SYSTEM_JOB,
     start_cluster_prometheus,
     start_query,

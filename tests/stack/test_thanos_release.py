@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kubepulse import versions
-from kubepulse.stack.binaries import ON_REQUEST, RELEASES
+from kubepulse.lab.releases import ON_REQUEST, RELEASES
 
 
 def test_thanos_is_pinned_on_request_only() -> None:

@@ -9,7 +9,7 @@ import pytest
 from textfile_helpers import NodeExporter, StoreWriter, promtool_check
 
 from kubepulse.lab.processes import ProcessGroup, free_port
-from kubepulse.stack.binaries import binary
+from kubepulse.lab.releases import binary
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from kubepulse.stack.binaries import binary
+from kubepulse.lab.releases import binary
 
 Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]
 

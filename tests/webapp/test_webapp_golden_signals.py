@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 from webapp_helpers import ROOT
 
-from kubepulse.stack.binaries import binary
+from kubepulse.lab.releases import binary
 
 TESTS = ROOT / "deploy/prometheus/tests/golden_signals_test.yml"
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubepulse.lab.processes import LOOPBACK
-from kubepulse.stack.binaries import binary as release_binary
+from kubepulse.lab.releases import binary as release_binary
 
 __all__ = [
     "EXPORTERS",

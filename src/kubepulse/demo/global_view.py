@@ -1,6 +1,6 @@
 """``kubepulse demo --clusters N``: the global view over several clusters, through Thanos Query.
 
-It runs ``kubepulse.stack.thanos``'s lab on 127.0.0.1 (each "cluster" is a kubepulse system
+It runs ``kubepulse.lab.thanos``'s lab on 127.0.0.1 (each "cluster" is a kubepulse system
 exporter and two Prometheus replicas with Thanos sidecars, the stack's rules loaded; a Store
 Gateway on a shared filesystem bucket; Query over all of them deduplicating on ``replica``), and
 prints what the global view sees: targets per cluster, firing alerts per cluster, and the
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kubepulse.lab.processes import ProcessGroup
-from kubepulse.stack.local import api_get
+from kubepulse.lab.servers import api_get
 
 __all__ = ["GlobalOptions", "run_global_view"]
 
@@ -46,7 +46,7 @@ def observe(query_url: str, clusters: list[str]) -> dict[str, Any]:
     """What Thanos Query answers now: per cluster its targets (up/total, deduplicated) and
     firing alerts, and the series of the target every replica scrapes (the cluster's exporter)
     with and without deduplication on ``replica``."""
-    from kubepulse.stack.thanos import SYSTEM_JOB
+    from kubepulse.lab.thanos import SYSTEM_JOB
 
     up = _query(query_url, "up")
     shared = _query(query_url, f'up{{job="{SYSTEM_JOB}"}}')
@@ -116,7 +116,7 @@ def _interrupt(signum: int, frame: object) -> None:
 def run_global_view(options: GlobalOptions, echo: Callable[[str], None]) -> int:
     """Run the global-view demo; SIGTERM ends it like Ctrl-C. Returns the exit code: 0 when
     every check passed, 1 when one failed or a step did, 130 when interrupted before it was up."""
-    from kubepulse.stack.thanos import REPLICAS, start_thanos_lab
+    from kubepulse.lab.thanos import REPLICAS, start_thanos_lab
 
     t0 = time.monotonic()
 

@@ -39,9 +39,9 @@ from kubepulse.demo.components import (
     console_script,
 )
 from kubepulse.demo.summary import MemorySampler, empty_panels, summary_lines
+from kubepulse.lab.blackbox import start_blackbox_exporter
 from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port
 from kubepulse.lab.receiver import WebhookReceiver
-from kubepulse.stack.blackbox import start_blackbox_exporter
 
 if TYPE_CHECKING:
     from kubepulse.lab.cluster import Cluster
@@ -219,7 +219,7 @@ class Demo:
             self.urls["Kubernetes API"] = self.cluster.server
 
     def deploy_workloads(self) -> None:
-        from kubepulse.stack.local import stand_in_manifests
+        from kubepulse.lab.servers import stand_in_manifests
 
         real = self.cluster is None
         with self.step("workloads", "deploying sample workloads") as detail:
@@ -339,7 +339,7 @@ class Demo:
         )
 
     def start_alerting(self, targets: dict[str, str]) -> None:
-        from kubepulse.stack.local import start_stack_alertmanager, start_stack_prometheus
+        from kubepulse.lab.servers import start_stack_alertmanager, start_stack_prometheus
 
         with self.step("alerting", "starting Alertmanager and Prometheus") as detail:
             self.receiver = WebhookReceiver(self._on_alert)
@@ -489,7 +489,7 @@ class Demo:
     # --- watching and the summary -------------------------------------------------------------
 
     def targets(self) -> list[dict[str, Any]]:
-        from kubepulse.stack.local import api_get
+        from kubepulse.lab.servers import api_get
 
         assert self.prometheus is not None
         active = api_get(self.prometheus, "/api/v1/targets", {"state": "active"})["activeTargets"]
@@ -506,7 +506,7 @@ class Demo:
         ]
 
     def firing(self) -> list[dict[str, str]]:
-        from kubepulse.stack.local import api_get
+        from kubepulse.lab.servers import api_get
 
         assert self.prometheus is not None
         alerts = api_get(self.prometheus, "/api/v1/alerts")["alerts"]

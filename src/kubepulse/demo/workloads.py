@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.stack.blackbox import probed_service
+from kubepulse.lab.blackbox import probed_service
 
 __all__ = [
     "BATCH_NAMESPACE",

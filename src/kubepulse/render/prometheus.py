@@ -1,5 +1,5 @@
 """The one client of the Prometheus HTTP API: the renderer's instant and range queries and label
-values, and the lab's and the tests' GETs (``kubepulse.stack.local.api_get``)."""
+values, and the lab's and the tests' GETs (``kubepulse.lab.servers.api_get``)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["deploy_dir"]
+__all__ = ["blackbox_config_path", "deploy_dir"]
 
 
 def deploy_dir() -> Path:
@@ -23,3 +23,8 @@ def deploy_dir() -> Path:
             "set KUBEPULSE_DEPLOY_DIR to kubepulse's deploy/"
         )
     return path
+
+
+def blackbox_config_path() -> Path:
+    """``deploy/blackbox/blackbox.yml``: the modules the chart and the Ansible role install."""
+    return deploy_dir() / "blackbox" / "blackbox.yml"

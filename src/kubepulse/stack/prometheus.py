@@ -6,11 +6,15 @@ scrape job either has its targets rewritten to one loopback address or is remove
 can discover the test cluster's objects through its (loopback) apiserver without ever contacting
 the fake pod and node IPs kwok hands out. ``render_rule_files`` copies the rules with shorter
 ``for:`` durations, so a test sees an alert fire in seconds without weakening the real rules.
+``replica_config`` makes one HA replica's config of a cluster's (``replica`` external label,
+dropped from the alerts it sends); ``render_global_config`` renders the federating Prometheus of
+``deploy/prometheus/global/`` with loopback cluster endpoints.
 """
 
 from __future__ import annotations
 
 import copy
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +24,13 @@ import yaml
 from kubepulse.lab.processes import require_loopback
 from kubepulse.stack import deploy_dir
 
-__all__ = ["load_prometheus_config", "render_prometheus_config", "render_rule_files"]
+__all__ = [
+    "load_prometheus_config",
+    "render_global_config",
+    "render_prometheus_config",
+    "render_rule_files",
+    "replica_config",
+]
 
 # Connection settings that only make sense against the real cluster (service-account token,
 # cluster CA, https to the kubelet proxy); a loopback exporter is plain HTTP.
@@ -215,3 +225,55 @@ def render_rule_files(
     if missing:
         raise ValueError(f"for_overrides: no alert named {', '.join(missing)} in {rules_dir}")
     return written
+
+
+def replica_config(
+    config_text: str, replica: str, static_targets: Mapping[str, str] | None = None
+) -> str:
+    """``config_text`` (a Prometheus config) as replica ``replica``'s: external label
+    ``replica=REPLICA`` and ``alert_relabel_configs`` dropping ``replica`` from every alert sent.
+    ``static_targets`` (job -> loopback ``host:port``) adds one statically configured job each."""
+    config = yaml.safe_load(config_text)
+    for job, address in (static_targets or {}).items():
+        require_loopback(f"http://{address}")
+        config["scrape_configs"].append(
+            {"job_name": job, "static_configs": [{"targets": [address]}]}
+        )
+    config.setdefault("global", {}).setdefault("external_labels", {})["replica"] = replica
+    alerting = config.setdefault("alerting", {})
+    relabel = alerting.setdefault("alert_relabel_configs", [])
+    relabel.append({"action": "labeldrop", "regex": "replica"})
+    text: str = yaml.safe_dump(config, sort_keys=False, width=120)
+    return text
+
+
+def render_global_config(
+    cluster_urls: Sequence[str],
+    *,
+    scrape_interval: str | None = None,
+    base: Path | None = None,
+) -> str:
+    """``deploy/prometheus/global/prometheus.yml`` federating the cluster Prometheus servers at
+    ``cluster_urls`` (loopback only) over plain HTTP.
+
+    The job's ``/federate`` path, ``match[]`` selectors and ``honor_labels`` stay as committed;
+    its connection settings (``https``, basic auth, the example hosts) are replaced by the
+    loopback addresses. ``scrape_interval`` replaces the global one (and the timeout if longer).
+    """
+    path = base or deploy_dir() / "prometheus" / "global" / "prometheus.yml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    jobs = [job for job in config.get("scrape_configs", []) if job.get("job_name") == "federate"]
+    if len(jobs) != 1:
+        raise ValueError(f"{path}: expected one scrape config named federate, found {len(jobs)}")
+    job = jobs[0]
+    job["scheme"] = "http"
+    job.pop("basic_auth", None)
+    job["static_configs"] = [
+        {"targets": [urllib.parse.urlsplit(require_loopback(u)).netloc for u in cluster_urls]}
+    ]
+    if scrape_interval is not None:
+        glob = config.setdefault("global", {})
+        glob["scrape_interval"] = scrape_interval
+        glob["scrape_timeout"] = scrape_interval
+    text: str = yaml.safe_dump(config, sort_keys=False, width=120)
+    return text

@@ -505,9 +505,7 @@ def _converge(
         _headers(fetch(f"http://127.0.0.1:{ports[p]}/metrics")[1].decode(), {n for n, _ in theirs})
         for p in ("ksm", "kp")
     ]
-    assert_same_series(
-        theirs, ours, f"CRS parity with kube-state-metrics v{KSM_VERSION} ({label})"
-    )
+    assert_same_series(theirs, ours, f"CRS parity with kube-state-metrics v{KSM_VERSION} ({label})")
     # The same # HELP and # TYPE lines (stateset and info types included).
     assert headers[0] == headers[1]
     return theirs, ksm_all, kp_all

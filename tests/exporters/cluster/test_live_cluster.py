@@ -35,7 +35,7 @@ from kubepulse.kube.client import KubeClient, connect, load_configuration
 from kubepulse.kube.informer import Backoff, Informer
 from kubepulse.lab.cluster import Cluster, ClusterError
 from kubepulse.lab.processes import free_port
-from kubepulse.stack.binaries import binary
+from kubepulse.lab.releases import binary
 
 pytestmark = pytest.mark.cluster
 

@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kubepulse.atomic import write_atomic
 from kubepulse.lab.builder import (
     OUT,
     Builder,
@@ -279,7 +280,7 @@ def _build_missing(root: Path, bin_dir: Path, missing: list[str]) -> None:
         log(f"all built in {total:.0f} s")
         # Kept for benchmarks/cluster, which reports how long a build took.
         record = {"seconds": builder.seconds, "total_seconds": round(total, 1)}
-        (root / "build-times.json").write_text(json.dumps(record, indent=1) + "\n")
+        write_atomic(root / "build-times.json", json.dumps(record, indent=1) + "\n")
 
 
 def ensure_kube_state_metrics(*, build: bool = True) -> Path:

@@ -11,15 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port
-from kubepulse.stack import deploy_dir
-from kubepulse.stack.binaries import binary
+from kubepulse.lab.releases import binary
+from kubepulse.stack import blackbox_config_path
 
-__all__ = ["blackbox_config_path", "probed_service", "start_blackbox_exporter"]
-
-
-def blackbox_config_path() -> Path:
-    """``deploy/blackbox/blackbox.yml``: the modules the chart and the Ansible role install."""
-    return deploy_dir() / "blackbox" / "blackbox.yml"
+__all__ = ["probed_service", "start_blackbox_exporter"]
 
 
 def start_blackbox_exporter(

@@ -2,7 +2,7 @@
 
 Used by the stack tests and ``kubepulse demo``. Every process goes through a ``ProcessGroup``
 (loopback only, logs to a file, always cleaned up); every URL is checked to be loopback. The
-servers are the releases the Helm chart deploys (``kubepulse.stack.binaries``) unless a caller
+servers are the releases the Helm chart deploys (``kubepulse.lab.releases``) unless a caller
 names another binary.
 """
 
@@ -18,15 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port, require_loopback
-from kubepulse.lab.receiver import WebhookReceiver
+from kubepulse.lab.releases import binary as release_binary
 from kubepulse.stack import deploy_dir
 from kubepulse.stack.alertmanager import render_alertmanager_config
-from kubepulse.stack.binaries import binary as release_binary
 from kubepulse.stack.prometheus import render_prometheus_config, render_rule_files
 
 __all__ = [
     "STAND_INS",
-    "WebhookReceiver",
     "alertmanager_alerts",
     "api_get",
     "post_alerts",
@@ -115,7 +113,7 @@ def start_alertmanager(
 
     Without ``cluster_args`` clustering is switched off (``--cluster.listen-address=``): by
     default Alertmanager would bind its gossip port on every interface. ``cluster_args`` (the
-    ``--cluster.*`` flags of one member, see ``kubepulse.stack.ha``) switch it on instead.
+    ``--cluster.*`` flags of one member, see ``kubepulse.lab.ha``) switch it on instead.
     """
     return _start_server(
         group,
@@ -138,11 +136,11 @@ def start_stack_alertmanager(
     name: str = "alertmanager",
     cluster_args: Sequence[str] = (),
 ) -> str:
-    """Start Alertmanager with the stack's config, notifying the ``WebhookReceiver`` at
-    ``receiver_url`` (webhooks to ``/webhook``, Slack to ``/slack``) within seconds rather than
-    minutes; return its URL. ``repeat_interval`` replaces every route's (Watchdog's heartbeat
-    included), for tests that watch notifications repeat. ``name`` and ``cluster_args`` are
-    ``start_alertmanager``'s."""
+    """Start Alertmanager with the stack's config, notifying the webhook receiver
+    (``kubepulse.lab.receiver.WebhookReceiver``) at ``receiver_url`` (webhooks to ``/webhook``,
+    Slack to ``/slack``) within seconds rather than minutes; return its URL.
+    ``repeat_interval`` replaces every route's (Watchdog's heartbeat included), for tests that
+    watch notifications repeat. ``name`` and ``cluster_args`` are ``start_alertmanager``'s."""
     config = render_alertmanager_config(
         # Nothing listens there: e-mail fails locally, never leaves the machine.
         smarthost=f"{LOOPBACK}:{free_port()}",

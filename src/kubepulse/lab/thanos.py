@@ -5,7 +5,7 @@ The lab ``start_thanos_lab`` starts, all through one ``ProcessGroup``:
 - per cluster (``a`` and ``b``): what one Kubernetes cluster contributes to a global view. Here a
   "cluster" is its own kubepulse system exporter (the real exporter, reading this host) and two
   Prometheus replicas (``0`` and ``1``) scraping it and themselves every ``interval``, with
-  external labels ``cluster`` and ``replica``, as ``kubepulse.stack.ha`` runs them. No kwok test
+  external labels ``cluster`` and ``replica``, as ``kubepulse.lab.ha`` runs them. No kwok test
   cluster: the replicas' Kubernetes discovery jobs have nothing to find, the exporter is a static
   target. Each replica has a Thanos sidecar, which serves its Prometheus over the StoreAPI and
   ships its TSDB blocks to the shared bucket (a ``FILESYSTEM`` object store, a directory).
@@ -36,10 +36,13 @@ from pathlib import Path
 import yaml
 
 from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port, require_loopback
-from kubepulse.stack.binaries import binary as release_binary
-from kubepulse.stack.ha import replica_config
-from kubepulse.stack.local import start_prometheus
-from kubepulse.stack.prometheus import render_prometheus_config, render_rule_files
+from kubepulse.lab.releases import binary as release_binary
+from kubepulse.lab.servers import start_prometheus
+from kubepulse.stack.prometheus import (
+    render_prometheus_config,
+    render_rule_files,
+    replica_config,
+)
 
 __all__ = [
     "CLUSTERS",

@@ -23,7 +23,7 @@ release is built as the main module from a copy of its source in the module cach
 go.sum, i.e. exactly upstream's dependency versions, upstream's build tags and version stamp.
 Builds go through the lab's one builder (``kubepulse.lab.builder``: temporary name then rename,
 progress lines on stderr, a lock per cache directory), two releases at a time.
-``python -m kubepulse.stack.binaries`` builds whatever is missing.
+``python -m kubepulse.lab.releases`` builds whatever is missing.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kubepulse import versions
+from kubepulse.atomic import write_atomic
 from kubepulse.lab.builder import (
     OUT,
     Builder,
@@ -59,6 +60,7 @@ __all__ = [
     "ensure_prometheus",
     "ensure_releases",
     "prometheus_bin_dir",
+    "record_build_times",
 ]
 
 PROMETHEUS_VERSION = versions.PROMETHEUS
@@ -230,12 +232,27 @@ def ensure_releases(names: Iterable[str] | None = None, *, build: bool = True) -
         with ThreadPoolExecutor(max_workers=BUILD_WORKERS) as pool:
             results = list(pool.map(lambda r: _build(r, go_bin), todo))
         log(f"all built in {time.monotonic() - started:.0f} s")
-        # Kept per command, updated by each build, for the README's cold-build figures.
-        times = todo[0].root.parent / "stack-build-times.json"
-        record = json.loads(times.read_text()) if times.is_file() else {}
-        record.update({c: s for result in results for c, s in result.items()})
-        times.write_text(json.dumps(record, sort_keys=True) + "\n")
+        record_build_times(
+            todo[0].root.parent / "stack-build-times.json",
+            {c: s for result in results for c, s in result.items()},
+        )
     return {c: r.bin_dir / c for r in wanted for c in r.commands}
+
+
+def record_build_times(path: Path, seconds: dict[str, float]) -> None:
+    """Merge ``seconds`` (per command) into the build-time record at ``path``, kept for the
+    README's cold-build figures. Builders in several processes take turns under a lock and the
+    file is replaced atomically; a record that does not parse (written by an older version
+    without either) is started afresh, since it only informs."""
+    with build_lock(path.parent):
+        try:
+            record = json.loads(path.read_text()) if path.is_file() else {}
+        except (ValueError, OSError):
+            record = {}
+        if not isinstance(record, dict):
+            record = {}
+        record.update(seconds)
+        write_atomic(path, json.dumps(record, sort_keys=True) + "\n")
 
 
 def binary(command: str, *, build: bool = True) -> Path:

@@ -1,17 +1,15 @@
-"""Highly available Prometheus and Alertmanager on loopback: replicas, a gossip cluster, a
-global federating Prometheus.
+"""Run highly available Prometheus and Alertmanager on loopback: replicas and a gossip cluster.
 
-- ``replica_config`` turns one cluster's Prometheus config into one replica's: the ``replica``
-  external label (beside ``cluster``) and an alert relabelling that drops it, so the alerts both
-  replicas send are the same alert to Alertmanager.
+Each replica's config is ``kubepulse.stack.prometheus.replica_config`` of the cluster's: the
+``replica`` external label (beside ``cluster``) and an alert relabelling that drops it, so the
+alerts both replicas send are the same alert to Alertmanager.
+
 - ``start_alertmanager_cluster`` starts Alertmanagers gossiping on 127.0.0.1 (every member lists
   every other as ``--cluster.peer``); the cluster shares silences and its notification log, so a
   notification goes out once however many members receive the alert, and the survivors go on
   sending when one dies.
 - ``start_prometheus_replicas`` starts a cluster's replicas with the stack's config, all scraping
   the same targets and sending to every Alertmanager.
-- ``render_global_config`` renders ``deploy/prometheus/global/prometheus.yml`` (the federating
-  Prometheus) with loopback cluster endpoints.
 """
 
 from __future__ import annotations
@@ -23,42 +21,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port, require_loopback
-from kubepulse.stack import deploy_dir
-from kubepulse.stack.local import start_prometheus, start_stack_alertmanager
-from kubepulse.stack.prometheus import render_prometheus_config
+from kubepulse.lab.servers import start_prometheus, start_stack_alertmanager
+from kubepulse.stack.prometheus import render_prometheus_config, replica_config
 
 __all__ = [
     "alertmanager_cluster_args",
     "alertmanager_status",
     "reload",
-    "render_global_config",
-    "replica_config",
     "start_alertmanager_cluster",
     "start_prometheus_replicas",
 ]
-
-
-def replica_config(
-    config_text: str, replica: str, static_targets: Mapping[str, str] | None = None
-) -> str:
-    """``config_text`` (a Prometheus config) as replica ``replica``'s: external label
-    ``replica=REPLICA`` and ``alert_relabel_configs`` dropping ``replica`` from every alert sent.
-    ``static_targets`` (job -> loopback ``host:port``) adds one statically configured job each."""
-    config = yaml.safe_load(config_text)
-    for job, address in (static_targets or {}).items():
-        require_loopback(f"http://{address}")
-        config["scrape_configs"].append(
-            {"job_name": job, "static_configs": [{"targets": [address]}]}
-        )
-    config.setdefault("global", {}).setdefault("external_labels", {})["replica"] = replica
-    alerting = config.setdefault("alerting", {})
-    relabel = alerting.setdefault("alert_relabel_configs", [])
-    relabel.append({"action": "labeldrop", "regex": "replica"})
-    text: str = yaml.safe_dump(config, sort_keys=False, width=120)
-    return text
 
 
 def alertmanager_cluster_args(
@@ -168,35 +141,3 @@ def reload(prometheus_url: str) -> None:
     request = urllib.request.Request(require_loopback(prometheus_url) + "/-/reload", method="POST")
     with urllib.request.urlopen(request, timeout=10) as resp:
         resp.read()
-
-
-def render_global_config(
-    cluster_urls: Sequence[str],
-    *,
-    scrape_interval: str | None = None,
-    base: Path | None = None,
-) -> str:
-    """``deploy/prometheus/global/prometheus.yml`` federating the cluster Prometheus servers at
-    ``cluster_urls`` (loopback only) over plain HTTP.
-
-    The job's ``/federate`` path, ``match[]`` selectors and ``honor_labels`` stay as committed;
-    its connection settings (``https``, basic auth, the example hosts) are replaced by the
-    loopback addresses. ``scrape_interval`` replaces the global one (and the timeout if longer).
-    """
-    path = base or deploy_dir() / "prometheus" / "global" / "prometheus.yml"
-    config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    jobs = [job for job in config.get("scrape_configs", []) if job.get("job_name") == "federate"]
-    if len(jobs) != 1:
-        raise ValueError(f"{path}: expected one scrape config named federate, found {len(jobs)}")
-    job = jobs[0]
-    job["scheme"] = "http"
-    job.pop("basic_auth", None)
-    job["static_configs"] = [
-        {"targets": [urllib.parse.urlsplit(require_loopback(u)).netloc for u in cluster_urls]}
-    ]
-    if scrape_interval is not None:
-        glob = config.setdefault("global", {})
-        glob["scrape_interval"] = scrape_interval
-        glob["scrape_timeout"] = scrape_interval
-    text: str = yaml.safe_dump(config, sort_keys=False, width=120)
-    return text
