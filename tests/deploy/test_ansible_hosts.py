@@ -422,7 +422,10 @@ def test_ha_roles_join_an_alertmanager_cluster_and_label_the_replica(
             assert found, [a["labels"]["alertname"] for a in alerts]
             return dict(found[0])
 
-        labels = wait_until(watchdog, timeout=60, interval=0.5)
+        # The playbook restarts Alertmanager with its cluster flags (an empty alert list) while
+        # Prometheus may stay up: an alert it had sent before is sent again only when its resend
+        # delay (1 min by default) has passed, at an evaluation (every 30 s), so up to 90 s.
+        labels = wait_until(watchdog, timeout=150, interval=0.5)
         assert labels["cluster"] == "ansible-test" and "replica" not in labels, labels
 
 
