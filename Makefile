@@ -95,7 +95,7 @@ typecheck: venv
 	MYPY_CACHE_DIR=$(VENV).mypy_cache $(BIN)/mypy
 
 pytest: venv
-	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --durations=30 $(PYTEST_ARGS)
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache
