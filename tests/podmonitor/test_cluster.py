@@ -7,6 +7,7 @@ concurrent CLI processes, so the whole file stays within a few ``max_timeout`` p
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -159,10 +160,17 @@ def test_bare_pod_error_is_merged_with_statefulset_recovery(
     api.delete_pod(namespace, "db-1")
     status = pool.join()
 
-    assert status.errors == [
-        f"pod {namespace}/lonely was deleted and was not replaced within 4 s (it has no "
-        "controller and no new pod took its place)"
-    ]
+    # "within 4 s" when the monitor saw the kill at once; when it saw it late (a loaded
+    # machine), the run's 4 s ended sooner after the receipt, and the message says when.
+    (error,) = status.errors
+    said = re.fullmatch(
+        rf"pod {namespace}/lonely was deleted and was not replaced "
+        r"(within 4 s|before the monitor ended, (\d+\.\d) s later) "
+        r"\(it has no controller and no new pod took its place\)",
+        error,
+    )
+    assert said, error
+    assert said[2] is None or 3.0 <= float(said[2]) <= 4.0, error
     assert len(status.recovered) == 1 and not status.unrecovered, status.to_json()
     db = status.recovered[0]
     assert (db.pod_name, db.replacement_name, db.namespace) == ("db-1", "db-1", namespace)

@@ -302,7 +302,13 @@ def test_a_run_removes_only_stale_temp_files_of_its_own_naming(
         err = result.stderr
     else:
         with textfile_process(small, "--output-dir", out, "--interval", "0.05") as proc:
-            time.sleep(0.5)  # runs start every 50 ms; the clean-up comes before the first
+            # The clean-up comes after the SIGTERM handler is set and before the first run (runs
+            # start every 50 ms): once the stale files are gone the signal is the handler's.
+            deadline = time.monotonic() + 30
+            while any((out / n).exists() for n in STALE):
+                assert time.monotonic() < deadline, "the stale files were never removed"
+                time.sleep(0.02)
+            time.sleep(0.2)  # a few runs
             proc.send_signal(signal.SIGTERM)
             err = proc.communicate(timeout=30)[1].decode()
         assert proc.returncode == 0
