@@ -85,7 +85,7 @@ def settled_scrape(base: str, key: str, expected: float, timeout: float = 10) ->
     answered by another worker right after the client got its response may not show it yet.
     A wrong count stays wrong and fails here; the caller asserts the rest on what it returns.
     Every scrape must succeed (a worker's value file still empty while it is created, which
-    failed whole scrapes, is left out of the merge: ``test_webapp_multiprocess_files.py``).
+    failed whole scrapes, is left out of the merge: ``test_multiprocess_files.py``).
     """
     deadline = time.monotonic() + timeout
     while True:

@@ -107,7 +107,7 @@ def test_serve_in_the_gunicorn_master_sums_both_workers_over_tls(tmp_path: Path)
                 made += 12
         assert served == workers()
         # Each worker creates its value files with its first recorded request, just after that
-        # response; a scrape while one is still empty fails (test_webapp_multiprocess_files.py).
+        # response; a scrape while one is still empty fails (test_multiprocess_files.py).
         sized = lambda: all(  # noqa: E731
             (mp_dir / f"{kind}_{pid}.db").is_file()
             and (mp_dir / f"{kind}_{pid}.db").stat().st_size > 0
