@@ -10,10 +10,15 @@ cluster exporter (``job="kube-state-metrics"``), the kubelet and cAdvisor jobs
 (``kubernetes-nodes``, ``kubernetes-cadvisor``), the API server job, node_exporter, Prometheus and
 Alertmanager. A pod's workload is found from ``kube_pod_owner`` and, for Deployments, its
 ReplicaSet's ``kube_replicaset_owner``, in the query itself, so no recording rule is needed.
+
+Each dashboard reads top to bottom as a table of its rows and panels (``_Board`` calls, one a
+panel); the helpers below build the query shapes the panels share (a series per label value, a
+ratio of two such sums, a p99, a receive and transmit pair), so a panel names only what is its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from kubepulse.stack.dashboards import RATE, Q, _Board
@@ -60,35 +65,27 @@ def workload_pods(selected: bool = True) -> str:
     return f"max by (namespace, pod, workload, workload_type) ({direct} or {via_replicaset})"
 
 
-def _by_workload(pod_expr: str, selected: bool = True) -> str:
-    """``pod_expr`` (by namespace and pod) summed per workload."""
+def _by_workload(expr: str, selected: bool = True) -> str:
+    """``expr`` summed per pod, then per workload."""
     return (
-        f"sum by (workload, workload_type) ({pod_expr}"
+        f"sum by (workload, workload_type) (sum by (namespace, pod) ({expr})"
         f" * on (namespace, pod) group_left (workload, workload_type) {workload_pods(selected)})"
     )
 
 
-def _cpu(sel: str) -> str:
-    return f"rate(container_cpu_usage_seconds_total{{{CAD}, {sel}, {CONTAINERS}}}[{RATE}])"
+def _legend(labels: str) -> str:
+    """``{{a}}/{{b}}`` for the labels ``a, b``."""
+    return "/".join("{{" + label + "}}" for label in labels.split(", "))
 
 
-def _mem(sel: str) -> str:
-    return f"container_memory_working_set_bytes{{{CAD}, {sel}, {CONTAINERS}}}"
+def _by(labels: str, expr: str, op: str = "sum", legend: str = "") -> Q:
+    """A series per value of ``labels``: ``op by (labels) (expr)``, legended by them."""
+    return Q(f"{op} by ({labels}) ({expr})", legend or _legend(labels))
 
 
-def _throttled(by: str, sel: str) -> str:
-    return (
-        f"sum by ({by}) (rate(container_cpu_cfs_throttled_periods_total{{{CAD}, {sel}, {CONTAINERS}}}[{RATE}]))"
-        f" / sum by ({by}) (rate(container_cpu_cfs_periods_total{{{CAD}, {sel}, {CONTAINERS}}}[{RATE}]))"
-    )
-
-
-def _resource(kind: str, resource: str, sel: str) -> str:
-    return f'kube_pod_container_resource_{kind}{{{KSM}, {sel}, resource="{resource}"}}'
-
-
-def _net(direction: str, what: str, sel: str) -> str:
-    return f"rate(container_network_{direction}_{what}_total{{{CAD}, {sel}}}[{RATE}])"
+def _ratio(labels: str, num: str, den: str, op: str = "sum", legend: str = "") -> Q:
+    """Per value of ``labels``, ``num`` over ``den``, each aggregated with ``op``."""
+    return Q(f"{op} by ({labels}) ({num}) / {op} by ({labels}) ({den})", legend or _legend(labels))
 
 
 def _quantile(q: float, metric: str, sel: str, by: str = "") -> str:
@@ -96,470 +93,417 @@ def _quantile(q: float, metric: str, sel: str, by: str = "") -> str:
     return f"histogram_quantile({q}, sum by ({by_le}) (rate({metric}_bucket{{{sel}}}[{RATE}])))"
 
 
-def _board(uid: str, title: str, description: str) -> _Board:
-    return _Board(f"kubepulse-{uid}", f"kubepulse / {title}", description).variable(
+def _p99(metric: str, sel: str, by: str) -> Q:
+    """The 99th percentile of histogram ``metric`` per value of ``by``."""
+    return Q(_quantile(0.99, metric, sel, by), _legend(by))
+
+
+def _rate(metric: str, sel: str) -> str:
+    return f"rate({metric}{{{sel}}}[{RATE}])"
+
+
+def _rx_tx(expr: Callable[[str], str], legend: str = "") -> tuple[Q, ...]:
+    """A query per direction, ``expr("receive")`` and ``expr("transmit")``, legended
+    ``legend`` and the direction."""
+    return tuple(Q(expr(direction), legend + direction) for direction in ("receive", "transmit"))
+
+
+def _containers(sel: str) -> str:
+    """cAdvisor's series of real containers (not pods' sandboxes) matching ``sel``."""
+    return f"{CAD}, {sel}, {CONTAINERS}"
+
+
+def _cpu(sel: str) -> str:
+    return _rate("container_cpu_usage_seconds_total", _containers(sel))
+
+
+def _mem(sel: str) -> str:
+    return f"container_memory_working_set_bytes{{{_containers(sel)}}}"
+
+
+def _cfs(periods: str, sel: str) -> str:
+    return _rate(f"container_cpu_cfs_{periods}_total", _containers(sel))
+
+
+def _throttled(by: str, sel: str) -> Q:
+    """Per value of ``by``, the share of CFS periods in which containers hit their CPU limit."""
+    return _ratio(by, _cfs("throttled_periods", sel), _cfs("periods", sel))
+
+
+def _resource(kind: str, resource: str, sel: str) -> str:
+    return f'kube_pod_container_resource_{kind}{{{KSM}, {sel}, resource="{resource}"}}'
+
+
+def _usage_vs(by: str, usage: str, sel: str, resource: str) -> tuple[Q, ...]:
+    """Per value of ``by``: ``usage``, and the ``resource`` requested and limited."""
+    legend = _legend(by)
+    return (
+        _by(by, usage, legend=f"{legend} usage"),
+        _by(by, _resource("requests", resource, sel), legend=f"{legend} requests"),
+        _by(by, _resource("limits", resource, sel), legend=f"{legend} limits"),
+    )
+
+
+def _net(direction: str, what: str, sel: str) -> str:
+    return _rate(f"container_network_{direction}_{what}_total", f"{CAD}, {sel}")
+
+
+def _board(uid: str, title: str, description: str, namespaced: bool = False) -> _Board:
+    board = _Board(f"kubepulse-{uid}", f"kubepulse / {title}", description).variable(
         "cluster", f"label_values(kube_node_info{{{KSM}}}, cluster)", "Cluster"
     )
-
-
-def _namespaced(board: _Board) -> _Board:
-    return board.variable(
-        "namespace",
-        f"label_values(kube_namespace_status_phase{{{KSM}, {CL}}}, namespace)",
-        "Namespace",
-    )
+    if namespaced:
+        board.variable(
+            "namespace",
+            f"label_values(kube_namespace_status_phase{{{KSM}, {CL}}}, namespace)",
+            "Namespace",
+        )
+    return board
 
 
 def compute_cluster() -> dict[str, Any]:
-    alloc = f'sum(kube_node_status_allocatable{{{KSM}, {CL}, resource="{{r}}"}})'
-    cpu_alloc, mem_alloc = alloc.replace("{r}", "cpu"), alloc.replace("{r}", "memory")
+    board = _board(
+        "compute-cluster",
+        "Compute resources / Cluster",
+        "CPU and memory used, requested and limited across the cluster, by namespace; CPU throttling.",
+    ).row("Headroom")
+    for name, resource, usage in (("CPU", "cpu", _cpu(CL)), ("Memory", "memory", _mem(CL))):
+        alloc = f'sum(kube_node_status_allocatable{{{KSM}, {CL}, resource="{resource}"}})'
+        board.stat(f"{name} utilisation", Q(f"sum({usage}) / {alloc}"), unit="percentunit")
+        for kind in ("requests", "limits"):
+            commitment = Q(f"sum({_resource(kind, resource, CL)}) / {alloc}")
+            board.stat(f"{name} {kind} commitment", commitment, unit="percentunit")
     return (
-        _board(
-            "compute-cluster",
-            "Compute resources / Cluster",
-            "CPU and memory used, requested and limited across the cluster, by namespace; CPU throttling.",
-        )
-        .row("Headroom")
-        .stat("CPU utilisation", Q(f"sum({_cpu(CL)}) / {cpu_alloc}"), unit="percentunit")
-        .stat(
-            "CPU requests commitment",
-            Q(f"sum({_resource('requests', 'cpu', CL)}) / {cpu_alloc}"),
-            unit="percentunit",
-        )
-        .stat(
-            "CPU limits commitment",
-            Q(f"sum({_resource('limits', 'cpu', CL)}) / {cpu_alloc}"),
-            unit="percentunit",
-        )
-        .stat("Memory utilisation", Q(f"sum({_mem(CL)}) / {mem_alloc}"), unit="percentunit")
-        .stat(
-            "Memory requests commitment",
-            Q(f"sum({_resource('requests', 'memory', CL)}) / {mem_alloc}"),
-            unit="percentunit",
-        )
-        .stat(
-            "Memory limits commitment",
-            Q(f"sum({_resource('limits', 'memory', CL)}) / {mem_alloc}"),
-            unit="percentunit",
-        )
-        .row("CPU")
-        .graph(
-            "CPU usage by namespace",
-            Q(f"sum by (namespace) ({_cpu(CL)})", "{{namespace}}"),
-            unit="cores",
-        )
+        board.row("CPU")
+        .graph("CPU usage by namespace", _by("namespace", _cpu(CL)), unit="cores")
         .graph(
             "CPU usage / requests by namespace",
-            Q(
-                f"sum by (namespace) ({_cpu(CL)}) / sum by (namespace) ({_resource('requests', 'cpu', CL)})",
-                "{{namespace}}",
-            ),
+            _ratio("namespace", _cpu(CL), _resource("requests", "cpu", CL)),
             unit="percentunit",
         )
         .graph(
             "CPU throttled periods by namespace",
-            Q(_throttled("namespace", CL), "{{namespace}}"),
+            _throttled("namespace", CL),
             unit="percentunit",
             desc="Share of CFS periods in which the namespace's containers hit their CPU limit.",
         )
         .row("Memory")
-        .graph(
-            "Memory working set by namespace",
-            Q(f"sum by (namespace) ({_mem(CL)})", "{{namespace}}"),
-            unit="bytes",
-        )
+        .graph("Memory working set by namespace", _by("namespace", _mem(CL)), unit="bytes")
         .graph(
             "Memory working set / requests by namespace",
-            Q(
-                f"sum by (namespace) ({_mem(CL)}) / sum by (namespace) ({_resource('requests', 'memory', CL)})",
-                "{{namespace}}",
-            ),
+            _ratio("namespace", _mem(CL), _resource("requests", "memory", CL)),
             unit="percentunit",
         )
         .build()
     )
 
 
-def _usage_vs(
-    board: _Board, title: str, usage: str, by: str, sel: str, resource: str, unit: str
-) -> _Board:
-    legend = "{{" + by + "}}"
-    return board.graph(
-        title,
-        Q(f"sum by ({by}) ({usage})", f"{legend} usage"),
-        Q(f"sum by ({by}) ({_resource('requests', resource, sel)})", f"{legend} requests"),
-        Q(f"sum by ({by}) ({_resource('limits', resource, sel)})", f"{legend} limits"),
-        unit=unit,
-    )
-
-
 def compute_namespace() -> dict[str, Any]:
-    board = _namespaced(
+    return (
         _board(
             "compute-namespace",
             "Compute resources / Namespace (pods)",
             "Per pod: CPU and memory used against requests and limits, CPU throttling.",
+            namespaced=True,
         )
+        .row("Namespace")
+        .stat("CPU usage", Q(f"sum({_cpu(NS)})"), unit="cores")
+        .stat("CPU requests", Q(f"sum({_resource('requests', 'cpu', NS)})"), unit="cores")
+        .stat("Memory working set", Q(f"sum({_mem(NS)})"), unit="bytes")
+        .stat("Memory requests", Q(f"sum({_resource('requests', 'memory', NS)})"), unit="bytes")
+        .row("Pods")
+        .graph("CPU by pod", *_usage_vs("pod", _cpu(NS), NS, "cpu"), unit="cores")
+        .graph("Memory by pod", *_usage_vs("pod", _mem(NS), NS, "memory"), unit="bytes")
+        .graph("CPU throttled periods by pod", _throttled("pod", NS), unit="percentunit")
+        .graph(
+            "CPU usage by workload",
+            Q(_by_workload(_cpu(NS), selected=False), "{{workload_type}} {{workload}}"),
+            unit="cores",
+        )
+        .build()
     )
-    board.row("Namespace")
-    board.stat("CPU usage", Q(f"sum({_cpu(NS)})"), unit="cores")
-    board.stat("CPU requests", Q(f"sum({_resource('requests', 'cpu', NS)})"), unit="cores")
-    board.stat("Memory working set", Q(f"sum({_mem(NS)})"), unit="bytes")
-    board.stat("Memory requests", Q(f"sum({_resource('requests', 'memory', NS)})"), unit="bytes")
-    board.row("Pods")
-    _usage_vs(board, "CPU by pod", _cpu(NS), "pod", NS, "cpu", "cores")
-    _usage_vs(board, "Memory by pod", _mem(NS), "pod", NS, "memory", "bytes")
-    board.graph(
-        "CPU throttled periods by pod", Q(_throttled("pod", NS), "{{pod}}"), unit="percentunit"
-    )
-    board.graph(
-        "CPU usage by workload",
-        Q(
-            _by_workload(f"sum by (namespace, pod) ({_cpu(NS)})", selected=False),
-            "{{workload_type}} {{workload}}",
-        ),
-        unit="cores",
-    )
-    return board.build()
 
 
 def compute_workload() -> dict[str, Any]:
-    board = _namespaced(
+    return (
         _board(
             "compute-workload",
             "Compute resources / Workload",
             "Per Deployment, StatefulSet, DaemonSet or Job: CPU, memory, throttling and network against requests and limits.",
+            namespaced=True,
         )
-    )
-    board.variable("workload_type", f"label_values({_OWNERS}, owner_kind)", "Type")
-    board.variable("workload", f"label_values({_OWNERS}, owner_name)", "Workload")
-    per_pod_requests = {
-        r: f"sum by (namespace, pod) ({_resource('requests', r, NS)})" for r in ("cpu", "memory")
-    }
-    board.row("Usage against requests")
-    board.graph(
-        "CPU by workload",
-        Q(_by_workload(f"sum by (namespace, pod) ({_cpu(NS)})"), "{{workload}} usage"),
-        Q(_by_workload(per_pod_requests["cpu"]), "{{workload}} requests"),
-        unit="cores",
-    )
-    board.graph(
-        "Memory by workload",
-        Q(_by_workload(f"sum by (namespace, pod) ({_mem(NS)})"), "{{workload}} working set"),
-        Q(_by_workload(per_pod_requests["memory"]), "{{workload}} requests"),
-        unit="bytes",
-    )
-    board.graph(
-        "CPU throttled periods by workload",
-        Q(
-            _by_workload(
-                f"sum by (namespace, pod) (rate(container_cpu_cfs_throttled_periods_total{{{CAD}, {NS}, {CONTAINERS}}}[{RATE}]))"
-            )
-            + " / "
-            + _by_workload(
-                f"sum by (namespace, pod) (rate(container_cpu_cfs_periods_total{{{CAD}, {NS}, {CONTAINERS}}}[{RATE}]))"
+        .variable("workload_type", f"label_values({_OWNERS}, owner_kind)", "Type")
+        .variable("workload", f"label_values({_OWNERS}, owner_name)", "Workload")
+        .row("Usage against requests")
+        .graph(
+            "CPU by workload",
+            Q(_by_workload(_cpu(NS)), "{{workload}} usage"),
+            Q(_by_workload(_resource("requests", "cpu", NS)), "{{workload}} requests"),
+            unit="cores",
+        )
+        .graph(
+            "Memory by workload",
+            Q(_by_workload(_mem(NS)), "{{workload}} working set"),
+            Q(_by_workload(_resource("requests", "memory", NS)), "{{workload}} requests"),
+            unit="bytes",
+        )
+        .graph(
+            "CPU throttled periods by workload",
+            Q(
+                f"{_by_workload(_cfs('throttled_periods', NS))} / {_by_workload(_cfs('periods', NS))}",
+                "{{workload}}",
             ),
-            "{{workload}}",
-        ),
-        unit="percentunit",
+            unit="percentunit",
+        )
+        .graph(
+            "Network by workload",
+            *_rx_tx(lambda d: _by_workload(_net(d, "bytes", NS)), "{{workload}} "),
+            unit="Bps",
+        )
+        .row("Pods")
+        .graph(
+            "Pods by workload",
+            Q(
+                f"count by (workload, workload_type) ({workload_pods()})",
+                "{{workload_type}} {{workload}}",
+            ),
+        )
+        .graph(
+            "CPU by pod",
+            Q(
+                f"sum by (namespace, pod) ({_cpu(NS)}) * on (namespace, pod) group_left () {workload_pods()}",
+                "{{namespace}}/{{pod}}",
+            ),
+            unit="cores",
+        )
+        .build()
     )
-    board.graph(
-        "Network by workload",
-        Q(
-            _by_workload(f"sum by (namespace, pod) ({_net('receive', 'bytes', NS)})"),
-            "{{workload}} receive",
-        ),
-        Q(
-            _by_workload(f"sum by (namespace, pod) ({_net('transmit', 'bytes', NS)})"),
-            "{{workload}} transmit",
-        ),
-        unit="Bps",
-    )
-    board.row("Pods")
-    board.graph(
-        "Pods by workload",
-        Q(
-            f"count by (workload, workload_type) ({workload_pods()})",
-            "{{workload_type}} {{workload}}",
-        ),
-    )
-    board.graph(
-        "CPU by pod",
-        Q(
-            f"sum by (namespace, pod) ({_cpu(NS)}) * on (namespace, pod) group_left () {workload_pods()}",
-            "{{namespace}}/{{pod}}",
-        ),
-        unit="cores",
-    )
-    return board.build()
 
 
 def compute_pod() -> dict[str, Any]:
-    board = _namespaced(
+    sel = f'{NS}, pod=~"$pod"'
+    return (
         _board(
             "compute-pod",
             "Compute resources / Pod",
             "One pod's containers: CPU and memory against requests and limits, throttling, network and disk.",
+            namespaced=True,
         )
+        .variable("pod", f"label_values(kube_pod_info{{{KSM}, {NS}}}, pod)", "Pod")
+        .row("Containers")
+        .graph("CPU by container", *_usage_vs("container", _cpu(sel), sel, "cpu"), unit="cores")
+        .graph(
+            "Memory working set by container",
+            *_usage_vs("container", _mem(sel), sel, "memory"),
+            unit="bytes",
+        )
+        .graph(
+            "CPU throttled periods by container", _throttled("container", sel), unit="percentunit"
+        )
+        .graph(
+            "Memory by kind",
+            *(
+                Q(f"sum(container_memory_{m}{{{_containers(sel)}}})", m)
+                for m in ("working_set_bytes", "rss", "cache")
+            ),
+            unit="bytes",
+        )
+        .row("Network and disk")
+        .graph("Network bytes", *_rx_tx(lambda d: f"sum({_net(d, 'bytes', sel)})"), unit="Bps")
+        .graph(
+            "Network packets dropped",
+            *_rx_tx(lambda d: f"sum({_net(d, 'packets_dropped', sel)})"),
+            unit="pps",
+        )
+        .graph(
+            "Disk throughput by container",
+            *(
+                _by(
+                    "container",
+                    _rate(f"container_fs_{io}s_bytes_total", _containers(sel)),
+                    legend="{{container}} " + io,
+                )
+                for io in ("read", "write")
+            ),
+            unit="Bps",
+        )
+        .graph(
+            "Container restarts",
+            _by("container", f"kube_pod_container_status_restarts_total{{{KSM}, {sel}}}"),
+        )
+        .build()
     )
-    board.variable("pod", f"label_values(kube_pod_info{{{KSM}, {NS}}}, pod)", "Pod")
-    sel = f'{NS}, pod=~"$pod"'
-    board.row("Containers")
-    _usage_vs(board, "CPU by container", _cpu(sel), "container", sel, "cpu", "cores")
-    _usage_vs(
-        board, "Memory working set by container", _mem(sel), "container", sel, "memory", "bytes"
-    )
-    board.graph(
-        "CPU throttled periods by container",
-        Q(_throttled("container", sel), "{{container}}"),
-        unit="percentunit",
-    )
-    board.graph(
-        "Memory by kind",
-        *(
-            Q(f"sum(container_memory_{m}{{{CAD}, {sel}, {CONTAINERS}}})", m)
-            for m in ("working_set_bytes", "rss", "cache")
-        ),
-        unit="bytes",
-    )
-    board.row("Network and disk")
-    board.graph(
-        "Network bytes",
-        Q(f"sum({_net('receive', 'bytes', sel)})", "receive"),
-        Q(f"sum({_net('transmit', 'bytes', sel)})", "transmit"),
-        unit="Bps",
-    )
-    board.graph(
-        "Network packets dropped",
-        Q(f"sum({_net('receive', 'packets_dropped', sel)})", "receive"),
-        Q(f"sum({_net('transmit', 'packets_dropped', sel)})", "transmit"),
-        unit="pps",
-    )
-    board.graph(
-        "Disk throughput by container",
-        Q(
-            f"sum by (container) (rate(container_fs_reads_bytes_total{{{CAD}, {sel}, {CONTAINERS}}}[{RATE}]))",
-            "{{container}} read",
-        ),
-        Q(
-            f"sum by (container) (rate(container_fs_writes_bytes_total{{{CAD}, {sel}, {CONTAINERS}}}[{RATE}]))",
-            "{{container}} write",
-        ),
-        unit="Bps",
-    )
-    board.graph(
-        "Container restarts",
-        Q(
-            f"sum by (container) (kube_pod_container_status_restarts_total{{{KSM}, {sel}}})",
-            "{{container}}",
-        ),
-    )
-    return board.build()
 
 
 def persistent_volumes() -> dict[str, Any]:
-    board = _namespaced(
+    sel = f'{KUBELET}, {NS}, persistentvolumeclaim=~"$persistentvolumeclaim"'
+    by = "namespace, persistentvolumeclaim"
+
+    def stats(metric: str) -> str:
+        return f"kubelet_volume_stats_{metric}{{{sel}}}"
+
+    used = _ratio(by, stats("used_bytes"), stats("capacity_bytes"), op="max")
+    return (
         _board(
             "persistent-volumes",
             "Persistent volumes",
             "Claims' space and inodes as the kubelet measures them, claim and volume phases.",
+            namespaced=True,
         )
+        .variable(
+            "persistentvolumeclaim",
+            f"label_values(kube_persistentvolumeclaim_info{{{KSM}, {NS}}}, persistentvolumeclaim)",
+            "Claim",
+        )
+        .row("Usage")
+        .stat("Claims", Q(f"count(kube_persistentvolumeclaim_info{{{KSM}, {NS}}})"))
+        .stat(
+            "Claims not bound",
+            Q(
+                f'sum(kube_persistentvolumeclaim_status_phase{{{KSM}, {NS}, phase!="Bound"}}) or vector(0)'
+            ),
+        )
+        .stat(
+            "Volumes failed or pending",
+            Q(
+                f'sum(kube_persistentvolume_status_phase{{{KSM}, {CL}, phase=~"Failed|Pending"}}) or vector(0)'
+            ),
+        )
+        .stat("Fullest claim", Q(f"max({used.expr})"), unit="percentunit")
+        .graph("Space used", used, unit="percentunit")
+        .graph("Space available", _by(by, stats("available_bytes"), op="max"), unit="bytes")
+        .graph(
+            "Inodes used",
+            _ratio(by, stats("inodes_used"), stats("inodes"), op="max"),
+            unit="percentunit",
+        )
+        .graph(
+            "Storage requested by claim",
+            _by(by, f"kube_persistentvolumeclaim_resource_requests_storage_bytes{{{KSM}, {NS}}}"),
+            unit="bytes",
+        )
+        .row("Phases")
+        .graph(
+            "Claims by phase",
+            _by("phase", f"kube_persistentvolumeclaim_status_phase{{{KSM}, {NS}}}"),
+        )
+        .graph(
+            "Volumes by phase", _by("phase", f"kube_persistentvolume_status_phase{{{KSM}, {CL}}}")
+        )
+        .build()
     )
-    board.variable(
-        "persistentvolumeclaim",
-        f"label_values(kube_persistentvolumeclaim_info{{{KSM}, {NS}}}, persistentvolumeclaim)",
-        "Claim",
-    )
-    sel = f'{KUBELET}, {NS}, persistentvolumeclaim=~"$persistentvolumeclaim"'
-    by = "namespace, persistentvolumeclaim"
-    board.row("Usage")
-    board.stat("Claims", Q(f"count(kube_persistentvolumeclaim_info{{{KSM}, {NS}}})"))
-    board.stat(
-        "Claims not bound",
-        Q(
-            f'sum(kube_persistentvolumeclaim_status_phase{{{KSM}, {NS}, phase!="Bound"}}) or vector(0)'
-        ),
-    )
-    board.stat(
-        "Volumes failed or pending",
-        Q(
-            f'sum(kube_persistentvolume_status_phase{{{KSM}, {CL}, phase=~"Failed|Pending"}}) or vector(0)'
-        ),
-    )
-    board.stat(
-        "Fullest claim",
-        Q(
-            f"max(max by ({by}) (kubelet_volume_stats_used_bytes{{{sel}}}) / max by ({by}) (kubelet_volume_stats_capacity_bytes{{{sel}}}))"
-        ),
-        unit="percentunit",
-    )
-    board.graph(
-        "Space used",
-        Q(
-            f"max by ({by}) (kubelet_volume_stats_used_bytes{{{sel}}}) / max by ({by}) (kubelet_volume_stats_capacity_bytes{{{sel}}})",
-            "{{namespace}}/{{persistentvolumeclaim}}",
-        ),
-        unit="percentunit",
-    )
-    board.graph(
-        "Space available",
-        Q(
-            f"max by ({by}) (kubelet_volume_stats_available_bytes{{{sel}}})",
-            "{{namespace}}/{{persistentvolumeclaim}}",
-        ),
-        unit="bytes",
-    )
-    board.graph(
-        "Inodes used",
-        Q(
-            f"max by ({by}) (kubelet_volume_stats_inodes_used{{{sel}}}) / max by ({by}) (kubelet_volume_stats_inodes{{{sel}}})",
-            "{{namespace}}/{{persistentvolumeclaim}}",
-        ),
-        unit="percentunit",
-    )
-    board.graph(
-        "Storage requested by claim",
-        Q(
-            f"sum by ({by}) (kube_persistentvolumeclaim_resource_requests_storage_bytes{{{KSM}, {NS}}})",
-            "{{namespace}}/{{persistentvolumeclaim}}",
-        ),
-        unit="bytes",
-    )
-    board.row("Phases")
-    board.graph(
-        "Claims by phase",
-        Q(f"sum by (phase) (kube_persistentvolumeclaim_status_phase{{{KSM}, {NS}}})", "{{phase}}"),
-    )
-    board.graph(
-        "Volumes by phase",
-        Q(f"sum by (phase) (kube_persistentvolume_status_phase{{{KSM}, {CL}}})", "{{phase}}"),
-    )
-    return board.build()
 
 
 def jobs() -> dict[str, Any]:
-    board = _namespaced(
+    sel = f"{KSM}, {NS}"
+    return (
         _board(
             "jobs",
             "Jobs and CronJobs",
             "Jobs running, succeeded and failed; CronJobs' schedules and suspensions.",
+            namespaced=True,
         )
+        .row("Jobs")
+        .stat("Jobs active", Q(f"sum(kube_job_status_active{{{sel}}})"))
+        .stat("Jobs failed", Q(f'sum(kube_job_failed{{{sel}, condition="true"}}) or vector(0)'))
+        .stat("Jobs succeeded", Q(f"sum(kube_job_status_succeeded{{{sel}}} > 0) or vector(0)"))
+        .stat("CronJobs suspended", Q(f"sum(kube_cronjob_spec_suspend{{{sel}}})"))
+        .graph(
+            "Job pods by outcome",
+            *(
+                Q(f"sum(kube_job_status_{outcome}{{{sel}}})", outcome)
+                for outcome in ("active", "succeeded", "failed")
+            ),
+        )
+        .graph(
+            "Job run time",
+            _by(
+                "namespace, job_name",
+                f"kube_job_status_completion_time{{{sel}}} - kube_job_status_start_time{{{sel}}}",
+                op="max",
+            ),
+            unit="s",
+            desc="Completed Jobs: from start to completion.",
+        )
+        .row("CronJobs")
+        .graph(
+            "Next run in",
+            Q(
+                f"max by (namespace, cronjob) (kube_cronjob_next_schedule_time{{{sel}}}) - time()",
+                "{{namespace}}/{{cronjob}}",
+            ),
+            unit="s",
+        )
+        .graph(
+            "Active jobs by CronJob",
+            _by("namespace, cronjob", f"kube_cronjob_status_active{{{sel}}}"),
+        )
+        .build()
     )
-    sel = f"{KSM}, {NS}"
-    board.row("Jobs")
-    board.stat("Jobs active", Q(f"sum(kube_job_status_active{{{sel}}})"))
-    board.stat(
-        "Jobs failed",
-        Q(f'sum(kube_job_failed{{{sel}, condition="true"}}) or vector(0)'),
-    )
-    board.stat("Jobs succeeded", Q(f"sum(kube_job_status_succeeded{{{sel}}} > 0) or vector(0)"))
-    board.stat("CronJobs suspended", Q(f"sum(kube_cronjob_spec_suspend{{{sel}}})"))
-    board.graph(
-        "Job pods by outcome",
-        Q(f"sum(kube_job_status_active{{{sel}}})", "active"),
-        Q(f"sum(kube_job_status_succeeded{{{sel}}})", "succeeded"),
-        Q(f"sum(kube_job_status_failed{{{sel}}})", "failed"),
-    )
-    board.graph(
-        "Job run time",
-        Q(
-            f"max by (namespace, job_name) (kube_job_status_completion_time{{{sel}}} - kube_job_status_start_time{{{sel}}})",
-            "{{namespace}}/{{job_name}}",
-        ),
-        unit="s",
-        desc="Completed Jobs: from start to completion.",
-    )
-    board.row("CronJobs")
-    board.graph(
-        "Next run in",
-        Q(
-            f"max by (namespace, cronjob) (kube_cronjob_next_schedule_time{{{sel}}}) - time()",
-            "{{namespace}}/{{cronjob}}",
-        ),
-        unit="s",
-    )
-    board.graph(
-        "Active jobs by CronJob",
-        Q(
-            f"sum by (namespace, cronjob) (kube_cronjob_status_active{{{sel}}})",
-            "{{namespace}}/{{cronjob}}",
-        ),
-    )
-    return board.build()
 
 
 def autoscaling() -> dict[str, Any]:
-    board = _namespaced(
+    sel = f'{KSM}, {NS}, horizontalpodautoscaler=~"$horizontalpodautoscaler"'
+    by = "namespace, horizontalpodautoscaler"
+
+    def hpa(metric: str) -> str:
+        return f"max by ({by}) (kube_horizontalpodautoscaler_{metric}{{{sel}}})"
+
+    current, maximum = hpa("status_current_replicas"), hpa("spec_max_replicas")
+    replicas = {
+        "current": current,
+        "desired": hpa("status_desired_replicas"),
+        "min": hpa("spec_min_replicas"),
+        "max": maximum,
+    }
+    return (
         _board(
             "hpa",
             "Horizontal pod autoscalers",
             "Replicas each HPA wants, has and may have; HPAs at their maximum.",
+            namespaced=True,
         )
+        .variable(
+            "horizontalpodautoscaler",
+            f"label_values(kube_horizontalpodautoscaler_info{{{KSM}, {NS}}}, horizontalpodautoscaler)",
+            "HPA",
+        )
+        .row("Autoscalers")
+        .stat("HPAs", Q(f"count(kube_horizontalpodautoscaler_info{{{sel}}})"))
+        .stat("At maximum", Q(f"count({current} >= {maximum}) or vector(0)"))
+        .stat(
+            "Scaling limited",
+            Q(
+                f'sum(kube_horizontalpodautoscaler_status_condition{{{sel}, condition="ScalingLimited", status="true"}}) or vector(0)'
+            ),
+        )
+        .graph(
+            "Replicas",
+            *(Q(expr, "{{horizontalpodautoscaler}} " + name) for name, expr in replicas.items()),
+            width=24,
+        )
+        .graph(
+            "Target metric",
+            _by(
+                f"{by}, metric_name, metric_target_type",
+                f"kube_horizontalpodautoscaler_spec_target_metric{{{sel}}}",
+                op="max",
+                legend="{{horizontalpodautoscaler}} {{metric_name}} {{metric_target_type}}",
+            ),
+        )
+        .graph(
+            "Replicas / maximum",
+            Q(f"{current} / {maximum}", "{{horizontalpodautoscaler}}"),
+            unit="percentunit",
+        )
+        .build()
     )
-    board.variable(
-        "horizontalpodautoscaler",
-        f"label_values(kube_horizontalpodautoscaler_info{{{KSM}, {NS}}}, horizontalpodautoscaler)",
-        "HPA",
-    )
-    sel = f'{KSM}, {NS}, horizontalpodautoscaler=~"$horizontalpodautoscaler"'
-    by = "namespace, horizontalpodautoscaler"
-    board.row("Autoscalers")
-    board.stat("HPAs", Q(f"count(kube_horizontalpodautoscaler_info{{{sel}}})"))
-    board.stat(
-        "At maximum",
-        Q(
-            f"count(max by ({by}) (kube_horizontalpodautoscaler_status_current_replicas{{{sel}}})"
-            f" >= max by ({by}) (kube_horizontalpodautoscaler_spec_max_replicas{{{sel}}})) or vector(0)"
-        ),
-    )
-    board.stat(
-        "Scaling limited",
-        Q(
-            f'sum(kube_horizontalpodautoscaler_status_condition{{{sel}, condition="ScalingLimited", status="true"}}) or vector(0)'
-        ),
-    )
-    board.graph(
-        "Replicas",
-        Q(
-            f"max by ({by}) (kube_horizontalpodautoscaler_status_current_replicas{{{sel}}})",
-            "{{horizontalpodautoscaler}} current",
-        ),
-        Q(
-            f"max by ({by}) (kube_horizontalpodautoscaler_status_desired_replicas{{{sel}}})",
-            "{{horizontalpodautoscaler}} desired",
-        ),
-        Q(
-            f"max by ({by}) (kube_horizontalpodautoscaler_spec_min_replicas{{{sel}}})",
-            "{{horizontalpodautoscaler}} min",
-        ),
-        Q(
-            f"max by ({by}) (kube_horizontalpodautoscaler_spec_max_replicas{{{sel}}})",
-            "{{horizontalpodautoscaler}} max",
-        ),
-        width=24,
-    )
-    board.graph(
-        "Target metric",
-        Q(
-            f"max by ({by}, metric_name, metric_target_type) (kube_horizontalpodautoscaler_spec_target_metric{{{sel}}})",
-            "{{horizontalpodautoscaler}} {{metric_name}} {{metric_target_type}}",
-        ),
-    )
-    board.graph(
-        "Replicas / maximum",
-        Q(
-            f"max by ({by}) (kube_horizontalpodautoscaler_status_current_replicas{{{sel}}})"
-            f" / max by ({by}) (kube_horizontalpodautoscaler_spec_max_replicas{{{sel}}})",
-            "{{horizontalpodautoscaler}}",
-        ),
-        unit="percentunit",
-    )
-    return board.build()
 
 
 def apiserver() -> dict[str, Any]:
     sel = f'{APISERVER}, {CL}, instance=~"$instance"'
     reads, writes = 'verb=~"LIST|GET"', 'verb=~"POST|PUT|PATCH|DELETE"'
+    requests = _rate("apiserver_request_total", sel)
     return (
         _board(
             "apiserver",
@@ -576,7 +520,7 @@ def apiserver() -> dict[str, Any]:
         .stat(
             "Error ratio (5xx)",
             Q(
-                f'(sum(rate(apiserver_request_total{{{sel}, code=~"5.."}}[{RATE}])) or vector(0)) / sum(rate(apiserver_request_total{{{sel}}}[{RATE}]))'
+                f'(sum(rate(apiserver_request_total{{{sel}, code=~"5.."}}[{RATE}])) or vector(0)) / sum({requests})'
             ),
             unit="percentunit",
         )
@@ -591,48 +535,25 @@ def apiserver() -> dict[str, Any]:
             unit="s",
         )
         .row("Requests")
-        .graph(
-            "Requests by code",
-            Q(f"sum by (code) (rate(apiserver_request_total{{{sel}}}[{RATE}]))", "{{code}}"),
-            unit="reqps",
-        )
-        .graph(
-            "Requests by verb",
-            Q(f"sum by (verb) (rate(apiserver_request_total{{{sel}}}[{RATE}]))", "{{verb}}"),
-            unit="reqps",
-        )
+        .graph("Requests by code", _by("code", requests), unit="reqps")
+        .graph("Requests by verb", _by("verb", requests), unit="reqps")
         .graph(
             "Latency p99 by verb",
-            Q(
-                _quantile(
-                    0.99,
-                    "apiserver_request_duration_seconds",
-                    f'{sel}, verb!~"WATCH|CONNECT"',
-                    "verb",
-                ),
-                "{{verb}}",
-            ),
+            _p99("apiserver_request_duration_seconds", f'{sel}, verb!~"WATCH|CONNECT"', "verb"),
             unit="s",
         )
         .graph(
             "In-flight requests",
-            Q(
-                f"sum by (request_kind) (apiserver_current_inflight_requests{{{sel}}})",
-                "{{request_kind}}",
-            ),
+            _by("request_kind", f"apiserver_current_inflight_requests{{{sel}}}"),
         )
         .graph(
             "Storage (etcd) latency p99",
-            Q(_quantile(0.99, "etcd_request_duration_seconds", sel, "operation"), "{{operation}}"),
+            _p99("etcd_request_duration_seconds", sel, "operation"),
             unit="s",
         )
-        .graph("Work queue depth", Q(f"sum by (name) (workqueue_depth{{{sel}}})", "{{name}}"))
+        .graph("Work queue depth", _by("name", f"workqueue_depth{{{sel}}}"))
         .row("Process")
-        .graph(
-            "CPU",
-            Q(f"rate(process_cpu_seconds_total{{{sel}}}[{RATE}])", "{{instance}}"),
-            unit="cores",
-        )
+        .graph("CPU", Q(_rate("process_cpu_seconds_total", sel), "{{instance}}"), unit="cores")
         .graph("Memory", Q(f"process_resident_memory_bytes{{{sel}}}", "{{instance}}"), unit="bytes")
         .build()
     )
@@ -664,106 +585,86 @@ def kubelet() -> dict[str, Any]:
             "Pod start p99", Q(_quantile(0.99, "kubelet_pod_start_duration_seconds", sel)), unit="s"
         )
         .row("Pods and runtime")
-        .graph(
-            "Running pods by node", Q(f"sum by (node) (kubelet_running_pods{{{sel}}})", "{{node}}")
-        )
+        .graph("Running pods by node", _by("node", f"kubelet_running_pods{{{sel}}}"))
         .graph(
             "Pod start p99 by node",
-            Q(_quantile(0.99, "kubelet_pod_start_duration_seconds", sel, "node"), "{{node}}"),
+            _p99("kubelet_pod_start_duration_seconds", sel, "node"),
             unit="s",
         )
         .graph(
             "Runtime operations by type",
-            Q(
-                f"sum by (operation_type) (rate(kubelet_runtime_operations_total{{{sel}}}[{RATE}]))",
-                "{{operation_type}}",
-            ),
+            _by("operation_type", _rate("kubelet_runtime_operations_total", sel)),
             unit="ops",
         )
         .graph(
             "Runtime operation errors by type",
-            Q(
-                f"sum by (operation_type) (rate(kubelet_runtime_operations_errors_total{{{sel}}}[{RATE}]))",
-                "{{operation_type}}",
-            ),
+            _by("operation_type", _rate("kubelet_runtime_operations_errors_total", sel)),
             unit="ops",
         )
         .graph(
             "Runtime operation p99 by node",
-            Q(
-                _quantile(0.99, "kubelet_runtime_operations_duration_seconds", sel, "node"),
-                "{{node}}",
-            ),
+            _p99("kubelet_runtime_operations_duration_seconds", sel, "node"),
             unit="s",
         )
         .graph(
             "Pod worker p99 by node",
-            Q(_quantile(0.99, "kubelet_pod_worker_duration_seconds", sel, "node"), "{{node}}"),
+            _p99("kubelet_pod_worker_duration_seconds", sel, "node"),
             unit="s",
         )
         .row("PLEG")
         .graph(
             "PLEG relist rate",
-            Q(
-                f"sum by (node) (rate(kubelet_pleg_relist_duration_seconds_count{{{sel}}}[{RATE}]))",
-                "{{node}}",
-            ),
+            _by("node", _rate("kubelet_pleg_relist_duration_seconds_count", sel)),
             unit="ops",
         )
         .graph(
-            "PLEG relist p99",
-            Q(_quantile(0.99, "kubelet_pleg_relist_duration_seconds", sel, "node"), "{{node}}"),
-            unit="s",
+            "PLEG relist p99", _p99("kubelet_pleg_relist_duration_seconds", sel, "node"), unit="s"
         )
         .graph(
             "PLEG relist interval p99",
-            Q(_quantile(0.99, "kubelet_pleg_relist_interval_seconds", sel, "node"), "{{node}}"),
+            _p99("kubelet_pleg_relist_interval_seconds", sel, "node"),
             unit="s",
         )
         .row("Process")
         .graph(
             "Kubelet memory", Q(f"process_resident_memory_bytes{{{sel}}}", "{{node}}"), unit="bytes"
         )
-        .graph(
-            "Kubelet CPU",
-            Q(f"rate(process_cpu_seconds_total{{{sel}}}[{RATE}])", "{{node}}"),
-            unit="cores",
-        )
+        .graph("Kubelet CPU", Q(_rate("process_cpu_seconds_total", sel), "{{node}}"), unit="cores")
         .graph("Goroutines", Q(f"go_goroutines{{{sel}}}", "{{node}}"))
         .build()
     )
 
 
 def networking() -> dict[str, Any]:
-    board = _namespaced(
-        _board(
-            "networking",
-            "Networking",
-            "Bytes, packets and drops received and transmitted, by namespace and pod.",
-        )
+    board = _board(
+        "networking",
+        "Networking",
+        "Bytes, packets and drops received and transmitted, by namespace and pod.",
+        namespaced=True,
     )
+    directions = ("receive", "transmit")
     board.row("By namespace")
-    for direction in ("receive", "transmit"):
+    for d in directions:
         board.graph(
-            f"{direction.capitalize()} bandwidth by namespace",
-            Q(f"sum by (namespace) ({_net(direction, 'bytes', NS)})", "{{namespace}}"),
+            f"{d.capitalize()} bandwidth by namespace",
+            _by("namespace", _net(d, "bytes", NS)),
             unit="Bps",
         )
     board.row("By pod")
-    for direction in ("receive", "transmit"):
+    for d in directions:
         board.graph(
-            f"{direction.capitalize()} bandwidth by pod",
+            f"{d.capitalize()} bandwidth by pod",
             Q(
-                f"topk(20, sum by (namespace, pod) ({_net(direction, 'bytes', NS)}))",
+                f"topk(20, sum by (namespace, pod) ({_net(d, 'bytes', NS)}))",
                 "{{namespace}}/{{pod}}",
             ),
             unit="Bps",
         )
-    for direction in ("receive", "transmit"):
+    for d in directions:
         board.graph(
-            f"{direction.capitalize()} packets and drops",
-            Q(f"sum({_net(direction, 'packets', NS)})", "packets"),
-            Q(f"sum({_net(direction, 'packets_dropped', NS)})", "dropped"),
+            f"{d.capitalize()} packets and drops",
+            Q(f"sum({_net(d, 'packets', NS)})", "packets"),
+            Q(f"sum({_net(d, 'packets_dropped', NS)})", "dropped"),
             unit="pps",
         )
     return board.build()
@@ -783,51 +684,42 @@ def prometheus_self() -> dict[str, Any]:
         .stat("Config reloaded", Q(f"min(prometheus_config_last_reload_successful{{{sel}}})"))
         .stat("Head series", Q(f"sum(prometheus_tsdb_head_series{{{sel}}})"))
         .row("Scraping and storage")
-        .graph("Targets up by job", Q(f"sum by (job) (up{{{CL}}})", "{{job}}"))
+        .graph("Targets up by job", _by("job", f"up{{{CL}}}"))
         .graph(
             "Scrape duration by job (max)",
-            Q(f"max by (job) (scrape_duration_seconds{{{CL}}})", "{{job}}"),
+            _by("job", f"scrape_duration_seconds{{{CL}}}", op="max"),
             unit="s",
         )
         .graph(
             "Samples appended",
-            Q(
-                f"sum(rate(prometheus_tsdb_head_samples_appended_total{{{sel}}}[{RATE}]))",
-                "samples/s",
-            ),
+            Q(f"sum({_rate('prometheus_tsdb_head_samples_appended_total', sel)})", "samples/s"),
         )
-        .graph(
-            "Samples scraped by job", Q(f"sum by (job) (scrape_samples_scraped{{{CL}}})", "{{job}}")
-        )
+        .graph("Samples scraped by job", _by("job", f"scrape_samples_scraped{{{CL}}}"))
         .row("Rules, queries and alerts")
         .graph(
             "Rule group duration",
-            Q(
-                f"max by (rule_group) (prometheus_rule_group_last_duration_seconds{{{sel}}})",
-                "{{rule_group}}",
-            ),
+            _by("rule_group", f"prometheus_rule_group_last_duration_seconds{{{sel}}}", op="max"),
             unit="s",
         )
         .graph(
             "Rule evaluation failures",
-            Q(
-                f"sum(rate(prometheus_rule_evaluation_failures_total{{{sel}}}[{RATE}]))",
-                "failures/s",
-            ),
+            Q(f"sum({_rate('prometheus_rule_evaluation_failures_total', sel)})", "failures/s"),
         )
         .graph(
             "Query p90",
-            Q(
-                f'max by (slice) (prometheus_engine_query_duration_seconds{{{sel}, quantile="0.9"}})',
-                "{{slice}}",
+            _by(
+                "slice",
+                f'prometheus_engine_query_duration_seconds{{{sel}, quantile="0.9"}}',
+                op="max",
             ),
             unit="s",
         )
         .graph(
             "Notifications",
-            Q(f"sum(rate(prometheus_notifications_sent_total{{{sel}}}[{RATE}]))", "sent"),
-            Q(f"sum(rate(prometheus_notifications_errors_total{{{sel}}}[{RATE}]))", "errors"),
-            Q(f"sum(rate(prometheus_notifications_dropped_total{{{sel}}}[{RATE}]))", "dropped"),
+            *(
+                Q(f"sum({_rate(f'prometheus_notifications_{outcome}_total', sel)})", outcome)
+                for outcome in ("sent", "errors", "dropped")
+            ),
             unit="ops",
         )
         .build()
@@ -847,38 +739,26 @@ def alertmanager() -> dict[str, Any]:
         .stat("Active alerts", Q(f'sum(alertmanager_alerts{{{sel}, state="active"}})'))
         .stat("Silences", Q(f'sum(alertmanager_silences{{{sel}, state="active"}})'))
         .stat("Config reloaded", Q(f"min(alertmanager_config_last_reload_successful{{{sel}}})"))
-        .graph("Alerts by state", Q(f"sum by (state) (alertmanager_alerts{{{sel}}})", "{{state}}"))
+        .graph("Alerts by state", _by("state", f"alertmanager_alerts{{{sel}}}"))
         .graph(
             "Alerts received",
-            Q(
-                f"sum by (status) (rate(alertmanager_alerts_received_total{{{sel}}}[{RATE}]))",
-                "{{status}}",
-            ),
+            _by("status", _rate("alertmanager_alerts_received_total", sel)),
             unit="ops",
         )
         .row("Notifications")
         .graph(
             "Notifications by integration",
-            Q(
-                f"sum by (integration) (rate(alertmanager_notifications_total{{{sel}}}[{RATE}]))",
-                "{{integration}}",
-            ),
+            _by("integration", _rate("alertmanager_notifications_total", sel)),
             unit="ops",
         )
         .graph(
             "Failed notifications by integration",
-            Q(
-                f"sum by (integration) (rate(alertmanager_notifications_failed_total{{{sel}}}[{RATE}]))",
-                "{{integration}}",
-            ),
+            _by("integration", _rate("alertmanager_notifications_failed_total", sel)),
             unit="ops",
         )
         .graph(
             "Notification latency p99 by integration",
-            Q(
-                _quantile(0.99, "alertmanager_notification_latency_seconds", sel, "integration"),
-                "{{integration}}",
-            ),
+            _p99("alertmanager_notification_latency_seconds", sel, "integration"),
             unit="s",
         )
         .build()
@@ -887,6 +767,7 @@ def alertmanager() -> dict[str, Any]:
 
 def node_use() -> dict[str, Any]:
     inst = f'job="node-exporter", {CL}, instance=~"$instance"'
+    nic = f'{inst}, device!="lo"'
     fs = f'{inst}, fstype!~"tmpfs|ramfs|squashfs|overlay|nsfs"'
     return (
         _board(
@@ -926,49 +807,35 @@ def node_use() -> dict[str, Any]:
         )
         .graph(
             "Memory saturation (major page faults)",
-            Q(f"rate(node_vmstat_pgmajfault{{{inst}}}[{RATE}])", "{{instance}}"),
+            Q(_rate("node_vmstat_pgmajfault", inst), "{{instance}}"),
             unit="ops",
         )
         .row("Network")
         .graph(
             "Network utilisation",
-            Q(
-                f'sum by (instance) (rate(node_network_receive_bytes_total{{{inst}, device!="lo"}}[{RATE}]))',
-                "{{instance}} receive",
-            ),
-            Q(
-                f'sum by (instance) (rate(node_network_transmit_bytes_total{{{inst}, device!="lo"}}[{RATE}]))',
-                "{{instance}} transmit",
+            *_rx_tx(
+                lambda d: f"sum by (instance) ({_rate(f'node_network_{d}_bytes_total', nic)})",
+                "{{instance}} ",
             ),
             unit="Bps",
         )
         .graph(
             "Network saturation (drops)",
-            Q(
-                f'sum by (instance) (rate(node_network_receive_drop_total{{{inst}, device!="lo"}}[{RATE}]))',
-                "{{instance}} receive",
-            ),
-            Q(
-                f'sum by (instance) (rate(node_network_transmit_drop_total{{{inst}, device!="lo"}}[{RATE}]))',
-                "{{instance}} transmit",
+            *_rx_tx(
+                lambda d: f"sum by (instance) ({_rate(f'node_network_{d}_drop_total', nic)})",
+                "{{instance}} ",
             ),
             unit="pps",
         )
         .row("Disk")
         .graph(
             "Disk I/O utilisation",
-            Q(
-                f"rate(node_disk_io_time_seconds_total{{{inst}}}[{RATE}])",
-                "{{instance}} {{device}}",
-            ),
+            Q(_rate("node_disk_io_time_seconds_total", inst), "{{instance}} {{device}}"),
             unit="percentunit",
         )
         .graph(
             "Disk I/O saturation",
-            Q(
-                f"rate(node_disk_io_time_weighted_seconds_total{{{inst}}}[{RATE}])",
-                "{{instance}} {{device}}",
-            ),
+            Q(_rate("node_disk_io_time_weighted_seconds_total", inst), "{{instance}} {{device}}"),
         )
         .graph(
             "Disk space utilisation",
