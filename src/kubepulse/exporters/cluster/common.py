@@ -10,9 +10,8 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from kubernetes.utils import parse_quantity
-
 from kubepulse.exporters.cluster.store import Labels, Sample
+from kubepulse.kube.quantity import parse_quantity
 
 __all__ = [
     "GO_ZERO_TIME",
@@ -187,7 +186,7 @@ def _integer(value: Decimal) -> float:
 def quantity(resource: str, raw: str) -> tuple[str, str, float] | None:
     """(resource label, unit, value) as KSM converts a quantity, or None for kinds it skips."""
     try:
-        value = parse_quantity(raw)  # type: ignore[no-untyped-call]
+        value = parse_quantity(raw)
     except ValueError:
         return None
     if resource == "cpu":

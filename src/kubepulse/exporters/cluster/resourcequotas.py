@@ -14,12 +14,11 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from kubernetes.utils import parse_quantity
-
 from kubepulse.exporters.cluster.common import labels_sample
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import created, namespaced_prefix
 from kubepulse.kube.informer import Resource
+from kubepulse.kube.quantity import parse_quantity
 
 RESOURCE = Resource("resourcequotas", "/api/v1")
 prefix = namespaced_prefix("resourcequota")
@@ -39,7 +38,7 @@ def quantity_value(raw: object) -> float | None:
     when the milli value would overflow. None for a string that is no quantity (the API server
     never sends one)."""
     try:
-        value = parse_quantity(str(raw))  # type: ignore[no-untyped-call]
+        value = parse_quantity(str(raw))
     except ValueError:
         return None
     if not value.is_finite():

@@ -24,12 +24,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from kubernetes.utils import parse_quantity
-
 from kubepulse.exporters.cluster.common import quantity
 from kubepulse.exporters.cluster.store import gzip_member
 from kubepulse.exposition.text import Family, sample
 from kubepulse.kube.client import ApiError, KubeClient
+from kubepulse.kube.quantity import parse_quantity
 
 __all__ = ["CpuUsageByLabel", "RequestsByLabel"]
 
@@ -250,7 +249,7 @@ class CpuUsageByLabel(_Rendered):
             for c in item.get("containers") or ():
                 # Nanocore precision: KSM's millicore rounding would inflate idle pods.
                 with contextlib.suppress(ValueError):
-                    cores += float(parse_quantity(str((c.get("usage") or {}).get("cpu", "0"))))  # type: ignore[no-untyped-call]
+                    cores += float(parse_quantity(str((c.get("usage") or {}).get("cpu", "0"))))
             for name, value in chosen:
                 sums[name, value, namespace] += cores
         with self._lock:
