@@ -38,28 +38,37 @@ __all__ = [
 ]
 
 
+# The flag that puts each server's data under its workdir.
+_DATA_FLAG = {"prometheus": "--storage.tsdb.path", "alertmanager": "--storage.path"}
+
+
 def _start_server(
     group: ProcessGroup,
-    name: str,
+    command: str,
     workdir: Path,
     config_text: str,
-    binary: str | Path,
+    *,
+    binary: str | Path | None,
     port: int | None,
+    name: str,
     flags: Sequence[str],
 ) -> str:
-    """Start a Prometheus-project server (Prometheus, Alertmanager) on 127.0.0.1 with its config
-    in ``workdir/NAME.yml`` and ``flags`` after the common ones; return its URL once
-    ``/-/ready`` answers."""
+    """Start a Prometheus-project server, ``command`` (``prometheus``, ``alertmanager``: the
+    release's unless ``binary`` names another), on 127.0.0.1 as the process ``name``, with its
+    config in ``workdir/NAME.yml``, its data in ``workdir/data`` and ``flags`` after the common
+    ones; return its URL once ``/-/ready`` answers."""
+    executable = binary or release_binary(command)
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / f"{name}.yml"
     config.write_text(config_text, encoding="utf-8")
     url = f"http://{LOOPBACK}:{port}"
     argv = [
-        str(binary),
+        str(executable),
         f"--config.file={config}",
         f"--web.listen-address={LOOPBACK}:{port}",
         f"--web.external-url={url}",
+        f"{_DATA_FLAG[command]}={workdir / 'data'}",
         *flags,
     ]
     group.start(name, argv, ready_url=f"{url}/-/ready", timeout=60)
@@ -83,19 +92,9 @@ def start_prometheus(
     rewrite the config and reload. ``retention`` is ``--storage.tsdb.retention.time``; ``name``
     names its process and log (one per replica when several run).
     """
+    flags = [f"--storage.tsdb.retention.time={retention}", "--web.enable-lifecycle", *extra_args]
     return _start_server(
-        group,
-        name,
-        workdir,
-        config_text,
-        binary or release_binary("prometheus"),
-        port,
-        [
-            f"--storage.tsdb.path={workdir / 'data'}",
-            f"--storage.tsdb.retention.time={retention}",
-            "--web.enable-lifecycle",
-            *extra_args,
-        ],
+        group, "prometheus", workdir, config_text, binary=binary, port=port, name=name, flags=flags
     )
 
 
@@ -115,14 +114,16 @@ def start_alertmanager(
     default Alertmanager would bind its gossip port on every interface. ``cluster_args`` (the
     ``--cluster.*`` flags of one member, see ``kubepulse.lab.ha``) switch it on instead.
     """
+    flags = cluster_args or ["--cluster.listen-address="]
     return _start_server(
         group,
-        name,
+        "alertmanager",
         workdir,
         config_text,
-        binary or release_binary("alertmanager"),
-        port,
-        [f"--storage.path={workdir / 'data'}", *(cluster_args or ["--cluster.listen-address="])],
+        binary=binary,
+        port=port,
+        name=name,
+        flags=flags,
     )
 
 
