@@ -1,18 +1,16 @@
 """A real Alertmanager delivers a critical alert to all three on-call receivers, rendered.
 
-Alertmanager (the release the Helm chart deploys) runs on loopback with the committed config, its
-endpoints pointed at stand-ins in this test: ``WebhookReceiver`` for the Slack and generic
-webhooks, and a minimal SMTP sink (a few lines of the protocol, enough for Alertmanager's client)
-for the mail relay.
+Alertmanager (the release the Helm chart deploys) runs on loopback with the committed config as
+the lab renders it for every stack test (``start_stack_alertmanager``), its endpoints pointed at
+stand-ins in this test: ``WebhookReceiver`` for the Slack and generic webhooks, and a minimal SMTP
+sink (a few lines of the protocol, enough for Alertmanager's client) for the mail relay.
 """
 
 from __future__ import annotations
 
 import email
-import json
 import socketserver
 import threading
-import urllib.request
 from collections.abc import Iterator
 from email.message import Message
 from pathlib import Path
@@ -22,9 +20,7 @@ import pytest
 
 from kubepulse.lab.processes import LOOPBACK, ProcessGroup
 from kubepulse.lab.receiver import WebhookReceiver
-from kubepulse.lab.servers import start_alertmanager, wait_until
-from kubepulse.stack import deploy_dir
-from kubepulse.stack.alertmanager import render_alertmanager_config
+from kubepulse.lab.servers import post_alerts, start_stack_alertmanager, wait_until
 
 RUNBOOK = "https://github.com/kubepulse/kubepulse/blob/main/docs/runbooks/KubeNodeNotReady.md"
 
@@ -84,15 +80,6 @@ def test_critical_alert_reaches_slack_webhook_and_mail(
     tmp_path: Path, sinks: tuple[WebhookReceiver, SMTPSink]
 ) -> None:
     hooks, smtp = sinks
-    config = render_alertmanager_config(
-        smarthost=f"{LOOPBACK}:{smtp.server_address[1]}",
-        smtp_require_tls=False,
-        webhook_url=f"{hooks.url}/webhook",
-        slack_api_url=f"{hooks.url}/slack",
-        templates_dir=deploy_dir() / "alertmanager" / "templates",
-        group_wait="1s",
-        group_interval="1s",
-    )
     alert = {
         "labels": {
             "alertname": "KubeNodeNotReady",
@@ -107,15 +94,10 @@ def test_critical_alert_reaches_slack_webhook_and_mail(
         },
     }
     with ProcessGroup(tmp_path / "logs") as group:
-        url = start_alertmanager(group, tmp_path / "am", config)
-        request = urllib.request.Request(
-            f"{url}/api/v2/alerts",
-            data=json.dumps([alert]).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
+        url = start_stack_alertmanager(
+            group, tmp_path / "am", hooks.url, smarthost=f"{LOOPBACK}:{smtp.server_address[1]}"
         )
-        with urllib.request.urlopen(request, timeout=5):
-            pass
+        post_alerts(url, [alert])
         wait_until(
             lambda: hooks.bodies("/slack") and hooks.bodies("/webhook") and smtp.messages,
             timeout=20,
@@ -141,10 +123,9 @@ def test_critical_alert_reaches_slack_webhook_and_mail(
     mail = smtp.messages[0]
     assert mail["To"] == "oncall@example.net"
     assert mail["Subject"] == "[FIRING:1] KubeNodeNotReady (prod-eu)"
-    html = next(
-        part.get_payload(decode=True).decode()
-        for part in mail.walk()
-        if part.get_content_type() == "text/html"
-    )
+    html_part = next(p for p in mail.walk() if p.get_content_type() == "text/html")
+    payload = html_part.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    html = payload.decode()
     assert "<b>CRITICAL</b> Node n1 is not ready." in html
     assert f'<a href="{RUNBOOK}">Runbook</a>' in html

@@ -136,15 +136,19 @@ def start_stack_alertmanager(
     repeat_interval: str = "1h",
     name: str = "alertmanager",
     cluster_args: Sequence[str] = (),
+    smarthost: str | None = None,
 ) -> str:
     """Start Alertmanager with the stack's config, notifying the webhook receiver
     (``kubepulse.lab.receiver.WebhookReceiver``) at ``receiver_url`` (webhooks to ``/webhook``,
     Slack to ``/slack``) within seconds rather than minutes; return its URL.
     ``repeat_interval`` replaces every route's (Watchdog's heartbeat included), for tests that
-    watch notifications repeat. ``name`` and ``cluster_args`` are ``start_alertmanager``'s."""
+    watch notifications repeat. ``name`` and ``cluster_args`` are ``start_alertmanager``'s.
+    Mail goes to the relay at ``smarthost`` (a loopback ``host:port``, without TLS); by default
+    to a loopback port nothing listens on, so it fails locally and never leaves the machine."""
+    smarthost = smarthost or f"{LOOPBACK}:{free_port()}"
+    require_loopback(f"smtp://{smarthost}")
     config = render_alertmanager_config(
-        # Nothing listens there: e-mail fails locally, never leaves the machine.
-        smarthost=f"{LOOPBACK}:{free_port()}",
+        smarthost=smarthost,
         smtp_require_tls=False,
         webhook_url=f"{receiver_url}/webhook",
         slack_api_url=f"{receiver_url}/slack",
