@@ -6,7 +6,7 @@ Alertmanager and (upstream-built, for Kubernetes discovery) Prometheus with the 
 Prometheus discovers the kwok cluster's Services and pods through the loopback apiserver, and
 the local overlay rewrites every discovered target to the loopback process standing in for it:
 nothing contacts kwok's fake pod IPs. The only fake is the webhook receiver, a tiny HTTP server
-(kubepulse.lab.servers.WebhookReceiver) standing in for a pager: it records what Alertmanager posts.
+(kubepulse.lab.receiver.WebhookReceiver) standing in for a pager: it records what Alertmanager posts.
 """
 
 from __future__ import annotations

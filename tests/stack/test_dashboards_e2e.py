@@ -7,267 +7,57 @@ deploys (built from their Go modules), Prometheus scraping them all,
 the API server included (over TLS with the cluster's admin certificate). The cluster runs a
 Deployment with requests, limits, CPU throttling and network traffic, a StatefulSet, a Job, a
 CronJob, an HPA at its maximum and a pod on a bound PersistentVolumeClaim, so every view has
-something to show. The only stand-in is the webhook receiver (a pager).
+something to show (``k8s_stack``, shared with the two-cluster Thanos test). The only stand-in is
+the webhook receiver (a pager).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-import yaml
+from k8s_stack import CPU_PER_WEB_CONTAINER, k8s_stack
 
 from kubepulse.lab.cluster import Cluster
-from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port
+from kubepulse.lab.processes import LOOPBACK, ProcessGroup
 from kubepulse.lab.receiver import WebhookReceiver
-from kubepulse.lab.releases import binary
-from kubepulse.lab.servers import (
-    STAND_INS,
-    api_get,
-    query,
-    stand_in_manifests,
-    start_prometheus,
-    start_stack_alertmanager,
-    wait_until,
-)
+from kubepulse.lab.servers import STAND_INS, api_get, query, wait_until
 from kubepulse.stack import deploy_dir
 from kubepulse.stack.dashboards import build_dashboards, panel_queries, substitute, variable_queries
 from kubepulse.stack.dashboards_kubernetes import KUBERNETES_DASHBOARDS
-from kubepulse.stack.prometheus import render_prometheus_config
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 KUBEPULSE = str(Path(sys.executable).parent / "kubepulse")
-CPU_PER_WEB_CONTAINER = 0.2  # the web pods' kwok.x-k8s.io/usage-cpu
 # Panels that cannot have data on the local stack, with the reason. None today: kwok serves the
 # kubelet and cAdvisor series, and the workloads below give every view its objects.
 NO_DATA_LOCALLY: dict[tuple[str, str], str] = {}
 
 
-def _deployment(name: str, namespace: str, annotations: dict[str, str], **spec: Any) -> Any:
-    labels = {"app": name}
-    container = {
-        "name": name,
-        "image": f"kubepulse/{name}:stand-in",
-        "resources": {
-            "requests": {"cpu": "100m", "memory": "64Mi"},
-            "limits": {"cpu": "250m", "memory": "128Mi"},
-        },
-    }
-    pod: dict[str, Any] = {"containers": [container], **spec.pop("pod", {})}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": spec.pop("kind", "Deployment"),
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": spec.pop("replicas", 1),
-            "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels, "annotations": annotations}, "spec": pod},
-            **spec,
-        },
-    }
-
-
-def workloads(namespace: str) -> list[dict[str, Any]]:
-    """What the views show: a throttled, talkative Deployment under an HPA at its maximum, a
-    StatefulSet, a pod on a claim, a Job and a CronJob."""
-    busy = {
-        "kwok.x-k8s.io/usage-cpu": f"{int(CPU_PER_WEB_CONTAINER * 1000)}m",
-        "kwok.x-k8s.io/usage-memory": "96Mi",
-        "kubepulse.dev/cpu-throttled-ratio": "0.3",
-        "kubepulse.dev/network-receive": "20Ki",
-        "kubepulse.dev/network-transmit": "8Ki",
-    }
-    claim = "data"
-    job_pod = {
-        "metadata": {"annotations": {"kwok.x-k8s.io/usage-cpu": "50m"}},
-        "spec": {
-            "restartPolicy": "Never",
-            "containers": [{"name": "run", "image": "kubepulse/batch:stand-in"}],
-        },
-    }
-    return [
-        _deployment("web", namespace, busy, replicas=2),
-        _deployment("cache", namespace, busy, kind="StatefulSet", serviceName="cache"),
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            # Nothing mounts it: kwok's pods have no filesystem.
-            "metadata": {"name": f"{namespace}-data"},
-            "spec": {
-                "capacity": {"storage": "1Gi"},
-                "accessModes": ["ReadWriteOnce"],
-                "storageClassName": "manual",
-                "hostPath": {"path": f"/nonexistent/{namespace}"},
-                "claimRef": {"namespace": namespace, "name": claim},
-            },
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": claim, "namespace": namespace},
-            "spec": {
-                "accessModes": ["ReadWriteOnce"],
-                "storageClassName": "manual",
-                "resources": {"requests": {"storage": "1Gi"}},
-            },
-        },
-        _deployment(
-            "db",
-            namespace,
-            {**busy, "kubepulse.dev/volume-claim": claim, "kubepulse.dev/volume-used": "700Mi"},
-            pod={"volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]},
-        ),
-        {
-            "apiVersion": "batch/v1",
-            "kind": "Job",
-            "metadata": {"name": "report", "namespace": namespace},
-            "spec": {"template": job_pod},
-        },
-        {
-            "apiVersion": "batch/v1",
-            "kind": "CronJob",
-            "metadata": {"name": "nightly", "namespace": namespace},
-            "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": job_pod}}},
-        },
-        {
-            "apiVersion": "autoscaling/v2",
-            "kind": "HorizontalPodAutoscaler",
-            "metadata": {"name": "web", "namespace": namespace},
-            "spec": {
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-                "minReplicas": 2,
-                "maxReplicas": 2,
-                "metrics": [
-                    {
-                        "type": "Resource",
-                        "resource": {
-                            "name": "cpu",
-                            "target": {"type": "Utilization", "averageUtilization": 80},
-                        },
-                    }
-                ],
-            },
-        },
-    ]
-
-
-def always_firing_rules(path: Path, namespace: str) -> Path:
-    """One alert that fires at once, so Alertmanager has something to notify about."""
-    rule = {
-        "alert": "DashboardDataProbe",
-        "expr": "vector(1)",
-        "labels": {"severity": "warning", "namespace": namespace},
-        "annotations": {"summary": "Fires so the Alertmanager views have notifications."},
-    }
-    path.write_text(yaml.safe_dump({"groups": [{"name": "probe", "rules": [rule]}]}))
-    return path
-
-
-def overlay_config(
-    cluster: Cluster, targets: dict[str, str], namespace: str, rules: Path, alertmanager: str
-) -> str:
-    """The local overlay discovering ``namespace``'s stand-ins, with the API server scraped
-    over TLS as the cluster's admin (the one loopback target that speaks TLS)."""
-    text = render_prometheus_config(
-        cluster="e2e",
-        scrape_interval="1s",
-        evaluation_interval="1s",
-        targets=targets,
-        kubeconfig=cluster.kubeconfig,
-        sd_namespaces=[namespace],
-        alertmanagers=[alertmanager],
-        rule_files=[rules],
-    )
-    config = yaml.safe_load(text)
-    user = yaml.safe_load(cluster.kubeconfig.read_text())
-    ca = user["clusters"][0]["cluster"]["certificate-authority"]
-    creds = user["users"][0]["user"]
-    for job in config["scrape_configs"]:
-        if job["job_name"] == "kubernetes-apiservers":
-            job["scheme"] = "https"
-            job["tls_config"] = {
-                "ca_file": ca,
-                "cert_file": creds["client-certificate"],
-                "key_file": creds["client-key"],
-            }
-            for rule in job["relabel_configs"]:
-                if rule.get("target_label") == "__scheme__":
-                    rule["replacement"] = "https"
-    return yaml.safe_dump(config, sort_keys=False)
-
-
 @pytest.fixture(scope="module")
 def stack(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     work = tmp_path_factory.mktemp("dashboards-e2e")
-    namespace = f"dash-e2e-{os.getpid()}"
-    cluster.kubectl("create", "namespace", namespace)
     receiver = WebhookReceiver()
-    ports = {name: free_port() for name in ("prometheus", "ce", "cet", "ne")}
     try:
-        with ProcessGroup(work / "logs") as group:
-            group.start(
-                "node-exporter",
-                [str(binary("node_exporter")), f"--web.listen-address={LOOPBACK}:{ports['ne']}"],
-                ready_url=f"http://{LOOPBACK}:{ports['ne']}/metrics",
-            )
-            group.start(
-                "cluster-exporter",
-                [
-                    *(KUBEPULSE, "exporter", "cluster", "--kubeconfig", str(cluster.kubeconfig)),
-                    *("--host", LOOPBACK, "--port", str(ports["ce"])),
-                    *("--telemetry-host", LOOPBACK, "--telemetry-port", str(ports["cet"])),
-                ],
-                ready_url=f"http://{LOOPBACK}:{ports['cet']}/readyz",
-                timeout=60,
-            )
-            am_url = start_stack_alertmanager(group, work / "alertmanager", receiver.url)
-            apiserver = urlsplit(cluster.server).netloc
-            kubelet = f"{LOOPBACK}:{cluster.kubelet_port}"
-            targets = {
-                "prometheus": f"{LOOPBACK}:{ports['prometheus']}",
-                "kubernetes-apiservers": apiserver,
-                "kubernetes-nodes": kubelet,
-                "kubernetes-cadvisor": kubelet,
-                "node-exporter": f"{LOOPBACK}:{ports['ne']}",
-                "kube-state-metrics": f"{LOOPBACK}:{ports['ce']}",
-                "alertmanager": urlsplit(am_url).netloc,
+        with (
+            ProcessGroup(work / "logs") as group,
+            k8s_stack(group, cluster, work, receiver.url) as running,
+        ):
+            yield {
+                "prometheus": running.url,
+                "namespace": running.namespace,
+                "work": work,
+                "cluster": cluster,
             }
-            rules = always_firing_rules(work / "probe.yml", namespace)
-            config = overlay_config(cluster, targets, namespace, rules, urlsplit(am_url).netloc)
-            prom = start_prometheus(
-                group,
-                work / "prometheus",
-                config,
-                port=ports["prometheus"],
-            )
-            # Pods start only once every kubelet is scraped, so their starts show as increases
-            # of the pod start histograms rather than as where the counters began.
-            started = 'count(kubelet_started_containers_total{job="kubernetes-nodes"})'
-            nodes = len(cluster.kubectl("get", "nodes", "-o", "name").split())
-            wait_until(
-                lambda: query(prom, started) and query(prom, started)[0]["value"][1] == str(nodes),
-                timeout=60,
-                what=f"{started} == {nodes}",
-            )
-            manifests = [*stand_in_manifests(namespace), *workloads(namespace)]
-            cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(manifests))
-            for name in ("deploy/web", "deploy/db", "statefulset/cache"):
-                cluster.kubectl("-n", namespace, "rollout", "status", name, "--timeout=90s")
-            yield {"prometheus": prom, "namespace": namespace, "work": work, "cluster": cluster}
     finally:
         receiver.close()
-        cluster.kubectl("delete", "namespace", namespace, "--wait=false")
-        cluster.kubectl("delete", "pv", f"{namespace}-data", "--wait=false", "--ignore-not-found")
 
 
 def test_kubelet_and_cadvisor_targets_are_up_on_loopback(stack: dict[str, Any]) -> None:
