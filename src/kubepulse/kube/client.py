@@ -1,10 +1,13 @@
 """One configured HTTP session to the Kubernetes API, speaking raw JSON (orjson dicts).
 
-The ``kubernetes`` package is used only for what it does well: finding and reading the
-configuration (in-cluster service account, ``$KUBECONFIG``, ``~/.kube/config``, exec and token
-plugins) and the TLS material it names. Requests go through one ``urllib3.PoolManager`` and are
-decoded with orjson, skipping the generated model classes (a 10,000-pod list decodes in ~80 ms
-instead of ~2.7 s).
+Requests go through one ``urllib3.PoolManager`` and are decoded with orjson, skipping the
+official client's generated model classes (a 10,000-pod list decodes in ~80 ms instead of
+~2.7 s). The configuration (in-cluster service account, ``$KUBECONFIG``, ``~/.kube/config``) is
+read by ``kubepulse.kube.kubeconfig`` for the common forms (token, client certificate, basic
+auth, CA, ``insecure-skip-tls-verify``), without importing the ``kubernetes`` package (~0.4 s);
+only exec and auth-provider plugins, and files it does not read, go to ``kubernetes.config``,
+imported then. ``KubeClient`` also takes a ``kubernetes.client.Configuration`` (krkn-lib's, an
+``ApiClient``'s); ``load_configuration`` gives one, through ``kubernetes.config`` as before.
 
 API::
 
@@ -23,14 +26,17 @@ import os
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 import orjson
 import urllib3
 import yaml
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
+
+from kubepulse.kube.kubeconfig import ClientConfiguration, load_incluster, load_kubeconfig
+
+if TYPE_CHECKING:
+    from kubernetes import client as k8s
 
 __all__ = [
     "ApiError",
@@ -68,38 +74,72 @@ def watch_error(status: Mapping[str, Any]) -> ApiError:
 
 
 def load_configuration(kubeconfig: str | os.PathLike[str] | None = None) -> k8s.Configuration:
-    """The client configuration, found as kube-state-metrics finds it.
+    """The client configuration as a ``kubernetes.client.Configuration`` (for the official
+    client's ``ApiClient``), found as kube-state-metrics finds it; imports ``kubernetes``.
 
     ``kubeconfig`` given: that file. Otherwise the in-cluster service account when running in a
     pod, then ``$KUBECONFIG``, then ``~/.kube/config``. Raises ``ValueError`` with a one-line
     message naming what was tried.
     """
-    cfg = k8s.Configuration()
+    return _find_configuration(kubeconfig, official=True)
+
+
+def _official_kubeconfig(path: str) -> ClientConfiguration:
+    """``path`` loaded by ``kubernetes.config`` (imported now) into a new configuration."""
+    from kubernetes import client as k8s
+    from kubernetes import config as k8s_config
+
+    cfg: ClientConfiguration = k8s.Configuration()
+    k8s_config.load_kube_config(config_file=path, client_configuration=cfg)  # type: ignore[no-untyped-call]
+    return cfg
+
+
+def _official_incluster() -> ClientConfiguration | None:
+    """The in-cluster configuration by ``kubernetes.config`` (imported now); None where it
+    refuses (``ConfigException``)."""
+    from kubernetes import client as k8s
+    from kubernetes import config as k8s_config
+
+    cfg: ClientConfiguration = k8s.Configuration()
+    try:
+        k8s_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+    except k8s_config.ConfigException:
+        return None
+    return cfg
+
+
+def _find_configuration(
+    kubeconfig: str | os.PathLike[str] | None, official: bool
+) -> ClientConfiguration:
+    """The lookup of ``load_configuration``. ``official``: everything through
+    ``kubernetes.config``; else ``kubepulse.kube.kubeconfig`` reads what it can, and hands the
+    rest (exec and auth-provider users, files it does not read) to ``kubernetes.config``."""
+
+    def from_file(path: str) -> ClientConfiguration:
+        own = None if official else load_kubeconfig(path)
+        return own if own is not None else _official_kubeconfig(path)
+
     if kubeconfig is not None:
         path = Path(kubeconfig).expanduser()
         if not path.is_file():
             raise ValueError(f"--kubeconfig: {path} does not exist")
         _check_kubeconfig(path)
         try:
-            k8s_config.load_kube_config(config_file=str(path), client_configuration=cfg)  # type: ignore[no-untyped-call]
+            return from_file(str(path))
         except Exception as exc:  # the loader raises many types for a bad file
             raise ValueError(f"--kubeconfig: {path}: {exc}") from None
-        return cfg
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        try:
-            k8s_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-            return cfg
-        except k8s_config.ConfigException:
-            pass
+        in_cluster = _official_incluster() if official else load_incluster()
+        if in_cluster is not None:
+            return in_cluster
     candidates = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
     candidates.append(str(Path("~/.kube/config").expanduser()))
     for candidate in candidates:
         if Path(candidate).is_file():
             try:
-                k8s_config.load_kube_config(config_file=candidate, client_configuration=cfg)  # type: ignore[no-untyped-call]
+                return from_file(candidate)
             except Exception as exc:
                 raise ValueError(f"kubeconfig {candidate}: {exc}") from None
-            return cfg
     raise ValueError(
         "no Kubernetes configuration: not in a cluster, $KUBECONFIG unset and ~/.kube/config "
         "missing (pass --kubeconfig)"
@@ -178,7 +218,9 @@ class WatchStream:
         self.close()
 
 
-def _pool_manager(configuration: k8s.Configuration, kwargs: dict[str, Any]) -> urllib3.PoolManager:
+def _pool_manager(
+    configuration: ClientConfiguration, kwargs: dict[str, Any]
+) -> urllib3.PoolManager:
     """Connections through ``configuration.proxy`` unless ``no_proxy`` exempts the server, as
     the kubernetes client itself does (its ``Configuration`` reads HTTPS_PROXY and HTTP_PROXY;
     krkn-lib's ``KrknKubernetes`` sets the proxy from ``http_proxy``)."""
@@ -205,7 +247,9 @@ def _no_proxy_matches(host: str, no_proxy: str) -> bool:
 class KubeClient:
     """Raw-JSON access to one API server. Thread-safe; connections are pooled."""
 
-    def __init__(self, configuration: k8s.Configuration) -> None:
+    def __init__(self, configuration: ClientConfiguration) -> None:
+        """``configuration``: from ``connect``'s lookup, or a ``kubernetes.client.Configuration``
+        (``load_configuration``'s, krkn-lib's, an ``ApiClient``'s)."""
         self.configuration = configuration
         self.base_url: str = configuration.host.rstrip("/")
         kwargs: dict[str, Any] = {
@@ -341,5 +385,7 @@ class KubeClient:
 
 
 def connect(kubeconfig: str | os.PathLike[str] | None = None) -> KubeClient:
-    """A ``KubeClient`` for ``kubeconfig`` (or the default lookup, see ``load_configuration``)."""
-    return KubeClient(load_configuration(kubeconfig))
+    """A ``KubeClient`` for ``kubeconfig`` (or the default lookup, see ``load_configuration``);
+    the ``kubernetes`` package is imported only for exec and auth-provider kubeconfigs (and
+    files ``kubepulse.kube.kubeconfig`` leaves to it)."""
+    return KubeClient(_find_configuration(kubeconfig, official=False))
