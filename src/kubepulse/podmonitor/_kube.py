@@ -8,8 +8,6 @@ import os
 from typing import Any
 from urllib.parse import quote
 
-from kubernetes import client as k8s
-
 from kubepulse.kube.client import ApiError, GoneError, KubeClient, connect
 from kubepulse.kube.informer import Resource
 
@@ -37,6 +35,9 @@ def kube_client(client: Any) -> KubeClient:
             return connect(path)
         except ValueError as exc:
             raise ValueError(f"client: {exc}") from None
+    # Only now: a kubeconfig path or a KubeClient needs no ``kubernetes`` import (~0.4 s).
+    from kubernetes import client as k8s
+
     api_client = client if isinstance(client, k8s.ApiClient) else None
     # KrknKubernetes, CoreV1Api and the other generated APIs carry theirs in ``api_client``.
     api_client = api_client or getattr(client, "api_client", None)
