@@ -14,14 +14,27 @@ import click
 __all__ = ["demo"]
 
 
+def _check_cluster_name(name: str) -> None:
+    """A usage error naming --cluster-name if ``name`` cannot name a local cluster."""
+    from kubepulse.lab.cluster import cluster_workdir
+
+    try:
+        cluster_workdir(name)
+    except ValueError as exc:
+        detail = str(exc).removeprefix("name: ")
+        raise click.BadParameter(detail, param_hint="--cluster-name") from None
+
+
 @click.command(
     "demo",
     epilog=(
         "Example: kubepulse demo --duration 120 --output demo-out\n\n"
         "Several clusters: kubepulse demo --clusters 2 --duration 60 runs the Thanos global "
-        "view instead (two clusters of two Prometheus replicas with sidecars, a Store Gateway "
-        "and Query on 127.0.0.1) and prints targets and alerts per cluster and the "
-        "deduplication.\n\n"
+        "view instead (two local kwok clusters, CLUSTER-NAME-a with --nodes nodes and "
+        "CLUSTER-NAME-b with one fewer, each with its exporters and two Prometheus replicas "
+        "with sidecars; a Store Gateway and Query on 127.0.0.1) and prints targets, nodes, "
+        "pods and alerts per cluster and the deduplication; --duration counts from when "
+        "everything is up.\n\n"
         "Exit codes: 0 the stack came up and every check passed, 1 a step or a check failed, "
         "130 interrupted before the stack was up."
     ),
@@ -101,8 +114,14 @@ def demo(
             )
         from kubepulse.demo.global_view import GlobalOptions, run_global_view
 
+        for letter in "abcd"[:clusters]:
+            _check_cluster_name(f"{cluster_name}-{letter}")
         options_global = GlobalOptions(
-            output=output.resolve(), clusters=clusters, duration=None if forever else duration
+            output=output.resolve(),
+            clusters=clusters,
+            duration=None if forever else duration,
+            nodes=nodes,
+            cluster_name=cluster_name,
         )
         sys.exit(run_global_view(options_global, lambda line: click.echo(line)))
     from kubepulse.demo.run import DemoOptions, run_demo
@@ -117,13 +136,7 @@ def demo(
                 f"{kubeconfig} does not exist", param_hint="--use-current-context"
             )
     if kubeconfig is None:
-        from kubepulse.lab.cluster import cluster_workdir
-
-        try:
-            cluster_workdir(cluster_name)
-        except ValueError as exc:
-            detail = str(exc).removeprefix("name: ")
-            raise click.BadParameter(detail, param_hint="--cluster-name") from None
+        _check_cluster_name(cluster_name)
     options = DemoOptions(
         output=output.resolve(),
         duration=None if forever else duration,

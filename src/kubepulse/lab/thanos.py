@@ -5,10 +5,12 @@ The lab ``start_thanos_lab`` starts, all through one ``ProcessGroup``:
 - per cluster (``a`` and ``b``): what one Kubernetes cluster contributes to a global view. Here a
   "cluster" is its own kubepulse system exporter (the real exporter, reading this host) and two
   Prometheus replicas (``0`` and ``1``) scraping it and themselves every ``interval``, with
-  external labels ``cluster`` and ``replica``, as ``kubepulse.lab.ha`` runs them. No kwok test
-  cluster: the replicas' Kubernetes discovery jobs have nothing to find, the exporter is a static
-  target. Each replica has a Thanos sidecar, which serves its Prometheus over the StoreAPI and
-  ships its TSDB blocks to the shared bucket (a ``FILESYSTEM`` object store, a directory).
+  external labels ``cluster`` and ``replica``, as ``kubepulse.lab.ha`` runs them. Given a
+  cluster's kubeconfig (``kubeconfigs``: a kwok cluster of ``kubepulse.lab.cluster``), it also
+  runs a kubepulse cluster exporter on it, scraped by both replicas as job
+  ``kube-state-metrics``; the replicas' Kubernetes discovery jobs are not used (their targets
+  are static). Each replica has a Thanos sidecar, which serves its Prometheus over the StoreAPI
+  and ships its TSDB blocks to the shared bucket (a ``FILESYSTEM`` object store, a directory).
   Prometheus runs with ``--storage.tsdb.min-block-duration`` equal to ``max-block-duration``
   (2h, local compaction off), which the sidecar checks before it uploads;
 - above the clusters: a Store Gateway serving the bucket's blocks and a Query fanning out to the
@@ -19,7 +21,8 @@ gossip. History older than what the Prometheus replicas hold is put in the bucke
 migration from plain Prometheus does it: ``create_blocks`` (promtool's OpenMetrics backfill)
 writes a block, ``upload_blocks`` (``thanos tools bucket upload-blocks``, the sidecar's shipper)
 uploads it with a cluster's external labels. A sidecar ships a block once Prometheus cuts it,
-2 h after its first sample, which the lab's short runs never reach; a block put in a replica's
+2 h after its first sample, which the lab's short runs never reach (``tests/stack/
+test_thanos_kubernetes.py`` cuts 1 min blocks to see it happen); a block put in a replica's
 data dir before it starts (``blocks``) is shipped by its sidecar within seconds.
 """
 
@@ -46,6 +49,7 @@ from kubepulse.stack.prometheus import (
 
 __all__ = [
     "CLUSTERS",
+    "KUBE_JOB",
     "REPLICAS",
     "REPLICA_LABEL",
     "SYSTEM_JOB",
@@ -54,6 +58,7 @@ __all__ = [
     "ThanosLab",
     "bucket_config",
     "create_blocks",
+    "start_cluster_exporter",
     "start_cluster_prometheus",
     "start_query",
     "start_receive",
@@ -71,6 +76,8 @@ REPLICA_LABEL = "replica"
 # The job scraping a cluster's system exporter (outside the stack's config, whose exporter jobs
 # all discover through Kubernetes).
 SYSTEM_JOB = "system"
+# The job scraping a cluster's kubepulse cluster exporter, named as the stack's rules expect.
+KUBE_JOB = "kube-state-metrics"
 # Prometheus's default block size; equal min and max switch local compaction off, which the
 # sidecar requires before it uploads (it would otherwise ship blocks Prometheus later rewrites).
 BLOCK_DURATION = "2h"
@@ -104,6 +111,7 @@ class Replica:
 @dataclass(frozen=True)
 class ThanosLab:
     exporters: dict[str, str]  # cluster -> host:port of its system exporter
+    cluster_exporters: dict[str, str]  # cluster -> host:port of its cluster exporter, if any
     replicas: dict[str, dict[str, Replica]]  # cluster -> replica -> Replica
     bucket: Path  # the FILESYSTEM bucket's directory
     bucket_config: Path
@@ -312,6 +320,23 @@ def start_system_exporter(group: ProcessGroup, cluster: str) -> str:
     return f"{LOOPBACK}:{port}"
 
 
+def start_cluster_exporter(group: ProcessGroup, cluster: str, kubeconfig: Path) -> str:
+    """Start cluster ``cluster``'s kubepulse cluster exporter on the Kubernetes cluster of
+    ``kubeconfig``, on 127.0.0.1; return its metrics ``host:port`` once it has synced."""
+    port, telemetry = free_port(), free_port()
+    group.start(
+        f"cluster-exporter-{cluster}",
+        [
+            *(sys.executable, "-m", "kubepulse", "exporter", "cluster"),
+            *("--kubeconfig", str(kubeconfig), "--host", LOOPBACK, "--port", str(port)),
+            *("--telemetry-host", LOOPBACK, "--telemetry-port", str(telemetry)),
+        ],
+        ready_url=f"http://{LOOPBACK}:{telemetry}/readyz",
+        timeout=60,
+    )
+    return f"{LOOPBACK}:{port}"
+
+
 def start_cluster_prometheus(
     group: ProcessGroup,
     workdir: Path,
@@ -319,16 +344,17 @@ def start_cluster_prometheus(
     cluster: str,
     replica: str,
     exporter: str,
+    cluster_exporter: str | None = None,
     interval: str = "1s",
     blocks: Sequence[Path] = (),
     remote_write_url: str | None = None,
     rules: bool = False,
 ) -> tuple[str, Path]:
     """Start replica ``replica`` of ``cluster``'s Prometheus (process ``prometheus-CLUSTER-
-    REPLICA``, home under ``workdir``) scraping ``exporter`` and itself, with uncompacted 2 h
-    blocks; ``blocks`` are copied into its data dir first, ``remote_write_url`` gets every
-    sample; with ``rules`` it evaluates the stack's rules (alerts stay in Prometheus: no
-    Alertmanager). Return its URL and data dir."""
+    REPLICA``, home under ``workdir``) scraping ``exporter``, ``cluster_exporter`` if given, and
+    itself, with uncompacted 2 h blocks; ``blocks`` are copied into its data dir first,
+    ``remote_write_url`` gets every sample; with ``rules`` it evaluates the stack's rules (alerts
+    stay in Prometheus: no Alertmanager). Return its URL and data dir."""
     port = free_port()
     name = f"prometheus-{cluster}-{replica}"
     home = workdir / name
@@ -340,7 +366,10 @@ def start_cluster_prometheus(
         alertmanagers=[],
         rule_files=render_rule_files(home / "rules") if rules else [],
     )
-    config = replica_config(config, replica, {SYSTEM_JOB: exporter})
+    static = {SYSTEM_JOB: exporter}
+    if cluster_exporter is not None:
+        static[KUBE_JOB] = cluster_exporter
+    config = replica_config(config, replica, static)
     if remote_write_url is not None:
         config = with_remote_write(config, remote_write_url)
     for block in blocks:
@@ -366,6 +395,7 @@ def _start_replica(
     cluster: str,
     replica: str,
     exporter: str,
+    cluster_exporter: str | None,
     interval: str,
     bucket_config_file: Path,
     blocks: Sequence[Path] = (),
@@ -377,6 +407,7 @@ def _start_replica(
         cluster=cluster,
         replica=replica,
         exporter=exporter,
+        cluster_exporter=cluster_exporter,
         interval=interval,
         blocks=blocks,
         rules=rules,
@@ -401,10 +432,13 @@ def start_thanos_lab(
     replica_labels: Sequence[str] = (REPLICA_LABEL,),
     blocks: Mapping[tuple[str, str], Sequence[Path]] | None = None,
     rules: bool = False,
+    kubeconfigs: Mapping[str, Path] | None = None,
 ) -> ThanosLab:
     """Start the lab described in the module docstring under ``workdir``; return its parts.
 
     With ``rules`` every replica evaluates the stack's rules (``kubepulse demo --clusters``).
+    ``kubeconfigs`` maps a cluster name to its Kubernetes cluster's kubeconfig: that cluster
+    gets a cluster exporter too.
 
     ``replica_labels`` are Query's ``--query.replica-label`` flags. ``blocks`` maps (cluster,
     replica) to TSDB block directories copied into that replica's data dir before its
@@ -416,9 +450,13 @@ def start_thanos_lab(
     bucket_file = workdir / "bucket.yml"
     bucket_file.write_text(bucket_config(bucket), encoding="utf-8")
     exporters: dict[str, str] = {}
+    cluster_exporters: dict[str, str] = {}
     lab_replicas: dict[str, dict[str, Replica]] = {}
     for cluster in clusters:
         exporters[cluster] = start_system_exporter(group, cluster)
+        if cluster in (kubeconfigs or {}):
+            kubeconfig = (kubeconfigs or {})[cluster]
+            cluster_exporters[cluster] = start_cluster_exporter(group, cluster, kubeconfig)
         lab_replicas[cluster] = {
             r: _start_replica(
                 group,
@@ -426,6 +464,7 @@ def start_thanos_lab(
                 cluster=cluster,
                 replica=r,
                 exporter=exporters[cluster],
+                cluster_exporter=cluster_exporters.get(cluster),
                 interval=interval,
                 bucket_config_file=bucket_file,
                 blocks=(blocks or {}).get((cluster, r), ()),
@@ -440,4 +479,4 @@ def start_thanos_lab(
         endpoints=[*sidecars, store.grpc_address],
         replica_labels=replica_labels,
     )
-    return ThanosLab(exporters, lab_replicas, bucket, bucket_file, store, query)
+    return ThanosLab(exporters, cluster_exporters, lab_replicas, bucket, bucket_file, store, query)
