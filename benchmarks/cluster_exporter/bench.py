@@ -50,6 +50,7 @@ from kubepulse.kube.client import KubeClient, connect
 from kubepulse.lab.cluster import Cluster, start_cluster
 from kubepulse.lab.cluster.binaries import KSM_VERSION, BuildError, ensure_kube_state_metrics
 from kubepulse.lab.processes import ProcessGroup, free_port
+from kubepulse.lab.servers import cluster_exporter_argv
 
 KSM_TAG = f"v{KSM_VERSION}"
 SUMDB_EXEMPT = "k8s.io/kube-state-metrics,k8s.io/sample-controller"  # as the builder sets
@@ -463,25 +464,13 @@ def main() -> None:
         def ours(group: ProcessGroup, port: int) -> Any:
             return group.start(
                 "kubepulse",
-                [
-                    python,
-                    "-m",
-                    "kubepulse",
-                    "exporter",
-                    "cluster",
-                    "--kubeconfig",
+                cluster_exporter_argv(
                     kubeconfig,
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--telemetry-host",
-                    "127.0.0.1",
-                    "--telemetry-port",
-                    str(free_port()),
-                    "--log-level",
-                    "warning",
-                ],
+                    port,
+                    free_port(),
+                    ("--log-level", "warning"),
+                    command=(python, "-m", "kubepulse"),
+                ),
                 ready_url=f"http://127.0.0.1:{port}/readyz",
                 timeout=600,
             )

@@ -13,8 +13,8 @@ clusters of two replicas each.
 
 from __future__ import annotations
 
+import functools
 import os
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,13 +30,13 @@ from kubepulse.lab.releases import binary
 from kubepulse.lab.servers import (
     query,
     stand_in_manifests,
+    start_cluster_exporter,
     start_prometheus,
     start_stack_alertmanager,
     wait_until,
 )
 from kubepulse.stack.prometheus import render_prometheus_config, replica_config
 
-KUBEPULSE = str(Path(sys.executable).parent / "kubepulse")
 CPU_PER_WEB_CONTAINER = 0.2  # the web pods' kwok.x-k8s.io/usage-cpu
 
 
@@ -185,14 +185,15 @@ def overlay_config(
     alertmanager: str,
     *,
     label: str = "e2e",
+    interval: str = "1s",
 ) -> str:
     """The local overlay discovering ``namespace``'s stand-ins, with the API server scraped
     over TLS as the cluster's admin (the one loopback target that speaks TLS); ``label`` is the
-    ``cluster`` external label."""
+    ``cluster`` external label, ``interval`` the scrape and evaluation interval."""
     text = render_prometheus_config(
         cluster=label,
-        scrape_interval="1s",
-        evaluation_interval="1s",
+        scrape_interval=interval,
+        evaluation_interval=interval,
         targets=targets,
         kubeconfig=cluster.kubeconfig,
         sd_namespaces=[namespace],
@@ -227,6 +228,7 @@ def k8s_stack(
     label: str = "e2e",
     replicas: Sequence[str] = ("",),
     prometheus_args: Sequence[str] = (),
+    interval: str = "1s",
 ) -> Iterator[K8sStack]:
     """Run the module docstring's stack for ``cluster`` in ``group``, its files under ``work``;
     yield it once every workload has rolled out; delete its namespace and volume afterwards.
@@ -234,27 +236,19 @@ def k8s_stack(
     ``label`` is the ``cluster`` external label and names the processes (several clusters can
     share ``group``). ``replicas``: one Prometheus per name, each with external label
     ``replica`` (``kubepulse.stack.prometheus.replica_config``); the default ``("",)`` is one
-    plain Prometheus. ``prometheus_args`` are added to each Prometheus's flags.
+    plain Prometheus. ``prometheus_args`` are added to each Prometheus's flags; ``interval`` is
+    their scrape and evaluation interval.
     """
     namespace = f"dash-{label}-{os.getpid()}"
     cluster.kubectl("create", "namespace", namespace)
     try:
-        ports = {name: free_port() for name in ("ce", "cet", "ne")}
+        ne = free_port()
         group.start(
             f"node-exporter-{label}",
-            [str(binary("node_exporter")), f"--web.listen-address={LOOPBACK}:{ports['ne']}"],
-            ready_url=f"http://{LOOPBACK}:{ports['ne']}/metrics",
+            [str(binary("node_exporter")), f"--web.listen-address={LOOPBACK}:{ne}"],
+            ready_url=f"http://{LOOPBACK}:{ne}/metrics",
         )
-        group.start(
-            f"cluster-exporter-{label}",
-            [
-                *(KUBEPULSE, "exporter", "cluster", "--kubeconfig", str(cluster.kubeconfig)),
-                *("--host", LOOPBACK, "--port", str(ports["ce"])),
-                *("--telemetry-host", LOOPBACK, "--telemetry-port", str(ports["cet"])),
-            ],
-            ready_url=f"http://{LOOPBACK}:{ports['cet']}/readyz",
-            timeout=60,
-        )
+        ce, _ = start_cluster_exporter(group, cluster.kubeconfig, name=f"cluster-exporter-{label}")
         am_url = start_stack_alertmanager(
             group, work / f"alertmanager-{label}", receiver_url, name=f"alertmanager-{label}"
         )
@@ -269,12 +263,18 @@ def k8s_stack(
                 "kubernetes-apiservers": urlsplit(cluster.server).netloc,
                 "kubernetes-nodes": kubelet,
                 "kubernetes-cadvisor": kubelet,
-                "node-exporter": f"{LOOPBACK}:{ports['ne']}",
-                "kube-state-metrics": f"{LOOPBACK}:{ports['ce']}",
+                "node-exporter": f"{LOOPBACK}:{ne}",
+                "kube-state-metrics": f"{LOOPBACK}:{ce}",
                 "alertmanager": urlsplit(am_url).netloc,
             }
             config = overlay_config(
-                cluster, targets, namespace, rules, urlsplit(am_url).netloc, label=label
+                cluster,
+                targets,
+                namespace,
+                rules,
+                urlsplit(am_url).netloc,
+                label=label,
+                interval=interval,
             )
             name = f"prometheus-{label}" + (f"-{replica}" if replica else "")
             if replica:
@@ -288,9 +288,13 @@ def k8s_stack(
         # the pod start histograms rather than as where the counters began.
         started = 'count(kubelet_started_containers_total{job="kubernetes-nodes"})'
         nodes = str(len(cluster.kubectl("get", "nodes", "-o", "name").split()))
+
+        def kubelets_scraped(url: str) -> bool:
+            return [s["value"][1] for s in query(url, started)] == [nodes]
+
         for url in urls.values():
             wait_until(
-                lambda url=url: [s["value"][1] for s in query(url, started)] == [nodes],
+                functools.partial(kubelets_scraped, url),
                 timeout=60,
                 what=f"{started} == {nodes} at {url}",
             )

@@ -6,7 +6,8 @@ Alertmanager and (upstream-built, for Kubernetes discovery) Prometheus with the 
 Prometheus discovers the kwok cluster's Services and pods through the loopback apiserver, and
 the local overlay rewrites every discovered target to the loopback process standing in for it:
 nothing contacts kwok's fake pod IPs. The only fake is the webhook receiver, a tiny HTTP server
-(kubepulse.lab.receiver.WebhookReceiver) standing in for a pager: it records what Alertmanager posts.
+(kubepulse.lab.receiver.WebhookReceiver) standing in for a pager: it records what Alertmanager
+posts.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from kubepulse.lab.servers import (
     api_get,
     query,
     stand_in_manifests,
+    start_cluster_exporter,
     start_prometheus,
     start_stack_alertmanager,
     start_stack_prometheus,
@@ -120,7 +122,7 @@ def stack(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
     cluster.kubectl("create", "namespace", namespace)
     receiver = WebhookReceiver()
     stop = threading.Event()
-    ports = {name: free_port() for name in ("prometheus", "ce", "cet", "se", "ne", "pg", "web")}
+    ports = {name: free_port() for name in ("prometheus", "se", "ne", "pg", "web")}
     kubepulse = str(BIN / "kubepulse")
     try:
         with ProcessGroup(work / "logs") as group:
@@ -142,16 +144,10 @@ def stack(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
                 ["prometheus-pushgateway", f"--web.listen-address={LOOPBACK}:{ports['pg']}"],
                 ready_url=f"http://{LOOPBACK}:{ports['pg']}/-/ready",
             )
-            group.start(
-                "cluster-exporter",
-                [
-                    *(kubepulse, "exporter", "cluster", "--kubeconfig", str(cluster.kubeconfig)),
-                    *("--host", LOOPBACK, "--port", str(ports["ce"])),
-                    *("--telemetry-host", LOOPBACK, "--telemetry-port", str(ports["cet"])),
-                    *("--metric-labels-allowlist", "pods=[team]", "--usage-labels", "team"),
-                ],
-                ready_url=f"http://{LOOPBACK}:{ports['cet']}/readyz",
-                timeout=60,
+            ports["ce"], ports["cet"] = start_cluster_exporter(
+                group,
+                cluster.kubeconfig,
+                extra_args=("--metric-labels-allowlist", "pods=[team]", "--usage-labels", "team"),
             )
             group.start(
                 "system-exporter",

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from kubepulse.lab.processes import LOOPBACK
 from kubepulse.lab.releases import binary as release_binary
+from kubepulse.lab.servers import cluster_exporter_argv
 
 __all__ = [
     "EXPORTERS",
@@ -94,14 +95,11 @@ def _http(port: int, path: str = "") -> str:
 
 def _cluster_exporter(ctx: Context, ports: Ports) -> list[str]:
     port, telemetry = ports
-    return [
-        console_script("kubepulse"),
-        *("exporter", "cluster", "--kubeconfig", str(ctx.kubeconfig)),
-        *("--host", LOOPBACK, "--port", str(port)),
-        *("--telemetry-host", LOOPBACK, "--telemetry-port", str(telemetry)),
-        # The workloads' team label: kube_pod_labels and usage by label.
-        *("--metric-labels-allowlist", "pods=[team]", "--usage-labels", "team"),
-    ]
+    # The workloads' team label: kube_pod_labels and usage by label.
+    team = ("--metric-labels-allowlist", "pods=[team]", "--usage-labels", "team")
+    return cluster_exporter_argv(
+        ctx.kubeconfig, port, telemetry, team, command=[console_script("kubepulse")]
+    )
 
 
 EXPORTERS: tuple[Spec, ...] = (

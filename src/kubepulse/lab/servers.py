@@ -1,14 +1,16 @@
-"""Run the stack's servers (Prometheus, Alertmanager) on loopback and talk to their HTTP APIs.
+"""Run the stack's servers (Prometheus, Alertmanager, the kubepulse cluster exporter) on loopback
+and talk to their HTTP APIs.
 
-Used by the stack tests and ``kubepulse demo``. Every process goes through a ``ProcessGroup``
-(loopback only, logs to a file, always cleaned up); every URL is checked to be loopback. The
-servers are the releases the Helm chart deploys (``kubepulse.lab.releases``) unless a caller
-names another binary.
+Used by the stack tests, the benchmarks and ``kubepulse demo``. Every process goes through a
+``ProcessGroup`` (loopback only, logs to a file, always cleaned up); every URL is checked to be
+loopback. The Prometheus-project servers are the releases the Helm chart deploys
+(``kubepulse.lab.releases``) unless a caller names another binary.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -27,15 +29,56 @@ __all__ = [
     "STAND_INS",
     "alertmanager_alerts",
     "api_get",
+    "cluster_exporter_argv",
     "post_alerts",
     "query",
     "stand_in_manifests",
     "start_alertmanager",
+    "start_cluster_exporter",
     "start_prometheus",
     "start_stack_alertmanager",
     "start_stack_prometheus",
     "wait_until",
 ]
+
+
+def cluster_exporter_argv(
+    kubeconfig: str | Path,
+    port: int,
+    telemetry_port: int,
+    extra_args: Sequence[str] = (),
+    command: Sequence[str] = (sys.executable, "-m", "kubepulse"),
+) -> list[str]:
+    """The kubepulse cluster exporter's command line for the cluster of ``kubeconfig``, serving
+    ``/metrics`` on 127.0.0.1:``port`` and its telemetry (``/readyz``) on ``telemetry_port``;
+    ``extra_args`` follow; ``command`` runs kubepulse (default: this interpreter's)."""
+    return [
+        *command,
+        *("exporter", "cluster", "--kubeconfig", str(kubeconfig)),
+        *("--host", LOOPBACK, "--port", str(port)),
+        *("--telemetry-host", LOOPBACK, "--telemetry-port", str(telemetry_port)),
+        *extra_args,
+    ]
+
+
+def start_cluster_exporter(
+    group: ProcessGroup,
+    kubeconfig: str | Path,
+    *,
+    name: str = "cluster-exporter",
+    extra_args: Sequence[str] = (),
+    timeout: float = 60,
+) -> tuple[int, int]:
+    """Start the cluster exporter (``cluster_exporter_argv``) as process ``name``; return its
+    metrics and telemetry ports once ``/readyz`` answers (its first lists are in)."""
+    port, telemetry = free_port(), free_port()
+    group.start(
+        name,
+        cluster_exporter_argv(kubeconfig, port, telemetry, extra_args),
+        ready_url=f"http://{LOOPBACK}:{telemetry}/readyz",
+        timeout=timeout,
+    )
+    return port, telemetry
 
 
 # The flag that puts each server's data under its workdir.

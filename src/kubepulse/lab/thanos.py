@@ -40,7 +40,7 @@ import yaml
 
 from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port, require_loopback
 from kubepulse.lab.releases import binary as release_binary
-from kubepulse.lab.servers import start_prometheus
+from kubepulse.lab.servers import start_cluster_exporter, start_prometheus
 from kubepulse.stack.prometheus import (
     render_prometheus_config,
     render_rule_files,
@@ -58,7 +58,6 @@ __all__ = [
     "ThanosLab",
     "bucket_config",
     "create_blocks",
-    "start_cluster_exporter",
     "start_cluster_prometheus",
     "start_query",
     "start_receive",
@@ -320,23 +319,6 @@ def start_system_exporter(group: ProcessGroup, cluster: str) -> str:
     return f"{LOOPBACK}:{port}"
 
 
-def start_cluster_exporter(group: ProcessGroup, cluster: str, kubeconfig: Path) -> str:
-    """Start cluster ``cluster``'s kubepulse cluster exporter on the Kubernetes cluster of
-    ``kubeconfig``, on 127.0.0.1; return its metrics ``host:port`` once it has synced."""
-    port, telemetry = free_port(), free_port()
-    group.start(
-        f"cluster-exporter-{cluster}",
-        [
-            *(sys.executable, "-m", "kubepulse", "exporter", "cluster"),
-            *("--kubeconfig", str(kubeconfig), "--host", LOOPBACK, "--port", str(port)),
-            *("--telemetry-host", LOOPBACK, "--telemetry-port", str(telemetry)),
-        ],
-        ready_url=f"http://{LOOPBACK}:{telemetry}/readyz",
-        timeout=60,
-    )
-    return f"{LOOPBACK}:{port}"
-
-
 def start_cluster_prometheus(
     group: ProcessGroup,
     workdir: Path,
@@ -456,7 +438,8 @@ def start_thanos_lab(
         exporters[cluster] = start_system_exporter(group, cluster)
         if cluster in (kubeconfigs or {}):
             kubeconfig = (kubeconfigs or {})[cluster]
-            cluster_exporters[cluster] = start_cluster_exporter(group, cluster, kubeconfig)
+            port, _ = start_cluster_exporter(group, kubeconfig, name=f"cluster-exporter-{cluster}")
+            cluster_exporters[cluster] = f"{LOOPBACK}:{port}"
         lab_replicas[cluster] = {
             r: _start_replica(
                 group,
