@@ -73,13 +73,19 @@ def main() -> None:
                     xs_s, ys_s, style[0] + ":", color=color, alpha=0.5, label=f"{label} at sync"
                 )
         ax.set_title(title)
-        ax.set_xlabel("pods (and per 100 pods: 10 Deployments, 1 node, 2 of 6 other kinds)")
+        ax.set_xlabel("pods")
         ax.grid(alpha=0.3)
         ax.set_ylim(bottom=0)
     axes[0].legend(fontsize=8)
     loads = ", ".join(f"{p['pods']}: {p['load'][0][0]}-{p['load'][1][0]}" for p in data)
     fig.suptitle(f"Cluster exporter vs kube-state-metrics (1-min load at start-end: {loads})")
-    fig.tight_layout()
+    shapes = "; ".join(
+        f"{p['pods']}: {p['deployments']} Deployments, {p['nodes']} nodes, {p['extras']} of each "
+        "of 6 other kinds"
+        for p in data
+    )
+    fig.text(0.5, 0.01, shapes, ha="center", fontsize=8)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(PNG, dpi=100)
     a, b = fit(*series(data, "kubepulse", "rss"))
     a_s, b_s = fit(*series(data, "kubepulse", "rss_synced"))
