@@ -6,11 +6,14 @@ set), and reused. Modules whose go.mod has ``replace`` directives (``go install 
 them) are built as, or from, a main module of the caller's making: a wrapper go.mod, or a copy of
 the module's source (``mod_download`` finds it in the module cache). ``Builder.step`` builds one
 binary to a temporary name and renames it, so an interrupted build never leaves one that looks
-finished; ``Builder.install`` does the same through ``go install module/cmd@tag``.
+finished; ``Builder.build`` is such a step of ``go build`` on a package of that main module, and
+``Builder.install`` one of ``go install module/cmd@tag``. ``build_missing`` builds, under the
+cache directory's lock, what is still missing once the lock is held.
 
 Progress goes to stderr in one style, ``[kubepulse build] [2/5] building etcd ...``, with a line
-every ``HEARTBEAT_SECONDS`` while a step runs and the seconds it took. Every failure is a
-``BuildError`` whose message says which binary and why.
+every ``HEARTBEAT_SECONDS`` while a step runs and the seconds it took, and a closing
+``all built in N s`` (``log_all_built``). Every failure is a ``BuildError`` whose message says
+which binary and why.
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "GO_ENV",
@@ -35,9 +38,11 @@ __all__ = [
     "BuildError",
     "Builder",
     "build_lock",
+    "build_missing",
     "cache_root",
     "go",
     "log",
+    "log_all_built",
     "mod_download",
     "versioned_root",
 ]
@@ -47,6 +52,8 @@ HEARTBEAT_SECONDS = 30.0
 GO_ENV = {"CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"}
 # Stands, in a step's arguments, for the temporary output path.
 OUT = "{out}"
+
+_T = TypeVar("_T")
 
 
 class BuildError(RuntimeError):
@@ -74,9 +81,28 @@ def build_lock(root: Path) -> Iterator[None]:
         yield
 
 
+def build_missing(
+    root: Path, missing: Callable[[], list[str]], build: Callable[[list[str]], _T]
+) -> _T | None:
+    """``build(missing())`` under ``build_lock(root)``, or ``None`` when nothing is missing: what
+    ``missing`` names is looked up once the lock is held, since another builder may have built it
+    while this one waited."""
+    with build_lock(root):
+        names = missing()
+        return build(names) if names else None
+
+
 def log(message: str) -> None:
     """One progress line on stderr."""
     print(f"[kubepulse build] {message}", file=sys.stderr, flush=True)
+
+
+def log_all_built(started: float) -> float:
+    """The closing progress line, ``all built in N s``; return the seconds since ``started`` (a
+    ``time.monotonic()``)."""
+    seconds = time.monotonic() - started
+    log(f"all built in {seconds:.0f} s")
+    return seconds
 
 
 def go(hint: str = "") -> str:
@@ -125,13 +151,34 @@ def _run(argv: list[str], *, cwd: Path, env: Mapping[str, str], label: str) -> N
 
 
 class Builder:
-    """Builds binaries into ``bin_dir``, numbering the steps (of ``total``) in the progress lines
-    and keeping each one's seconds in ``seconds``."""
+    """Builds binaries into ``bin_dir`` (made if absent), numbering the steps (of ``total``) in the
+    progress lines and keeping each one's seconds in ``seconds``."""
 
     def __init__(self, go: str, root: Path, bin_dir: Path, total: int) -> None:
         self.go, self.root, self.bin_dir = go, root, bin_dir
         self.total, self.done = total, 0
         self.seconds: dict[str, float] = {}
+        bin_dir.mkdir(parents=True, exist_ok=True)
+
+    def build(
+        self,
+        name: str,
+        package: str,
+        *,
+        cwd: Path,
+        tags: str = "",
+        ldflags: str = "-s -w",
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """``go build -trimpath [-tags TAGS] -ldflags LDFLAGS PACKAGE`` in ``cwd`` (a main module:
+        a copy of upstream's, or a wrapper requiring it) as ``name``, one ``step``."""
+        tag_args = ["-tags", tags] if tags else []
+        self.step(
+            name,
+            ["build", "-trimpath", *tag_args, "-ldflags", ldflags, "-o", OUT, package],
+            cwd=cwd,
+            env=env,
+        )
 
     def install(self, name: str, package: str) -> None:
         """``go install PACKAGE@TAG`` (a module without ``replace`` directives) as ``name``."""

@@ -41,12 +41,13 @@ from pathlib import Path
 from kubepulse import versions
 from kubepulse.atomic import write_atomic
 from kubepulse.lab.builder import (
-    OUT,
     Builder,
     BuildError,
     build_lock,
+    build_missing,
     go,
     log,
+    log_all_built,
     mod_download,
     versioned_root,
 )
@@ -181,30 +182,22 @@ def _build(release: Release, go_bin: str) -> dict[str, float]:
     A lock file serialises concurrent callers (pytest-xdist workers): the second one finds the
     commands built when it gets the lock.
     """
-    release.bin_dir.mkdir(parents=True, exist_ok=True)
-    with build_lock(release.root):
-        missing = release.missing()
-        return _build_locked(release, go_bin, missing) if missing else {}
+    seconds = build_missing(
+        release.root, release.missing, lambda missing: _build_locked(release, go_bin, missing)
+    )
+    return seconds or {}
 
 
 def _build_locked(release: Release, go_bin: str, missing: list[str]) -> dict[str, float]:
     src = _source(release, go_bin)
     builder = Builder(go_bin, release.root, release.bin_dir, total=len(missing))
     for command in missing:
-        builder.step(
+        builder.build(
             command,
-            [
-                "build",
-                "-trimpath",
-                "-tags",
-                release.tags,
-                "-ldflags",
-                _ldflags(release, src),
-                "-o",
-                OUT,
-                release.commands[command],
-            ],
+            release.commands[command],
             cwd=src,
+            tags=release.tags,
+            ldflags=_ldflags(release, src),
         )
     (release.bin_dir / ".tags").write_text(release.tags + "\n")
     shutil.rmtree(src, ignore_errors=True)
@@ -231,7 +224,7 @@ def ensure_releases(names: Iterable[str] | None = None, *, build: bool = True) -
         log(f"building {names_text}, {BUILD_WORKERS} at a time")
         with ThreadPoolExecutor(max_workers=BUILD_WORKERS) as pool:
             results = list(pool.map(lambda r: _build(r, go_bin), todo))
-        log(f"all built in {time.monotonic() - started:.0f} s")
+        log_all_built(started)
         record_build_times(
             todo[0].root.parent / "stack-build-times.json",
             {c: s for result in results for c, s in result.items()},

@@ -27,18 +27,18 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from kubepulse.atomic import write_atomic
 from kubepulse.lab.builder import (
-    OUT,
     Builder,
     BuildError,
-    build_lock,
+    build_missing,
     go,
     log,
+    log_all_built,
     mod_download,
     versioned_root,
 )
@@ -169,51 +169,41 @@ def kube_wrapper_gomod(upstream_gomod: str, version: str) -> str:
     return "\n".join(lines)
 
 
+def _wrapper_module(src: Path, gomod: Callable[[], str]) -> Path:
+    """``src``, made if absent, holding the go.mod of a wrapper module: ``gomod()``, written
+    atomically the first time (later builds reuse it, with what go has added to it)."""
+    src.mkdir(parents=True, exist_ok=True)
+    if not (src / "go.mod").exists():
+        write_atomic(src / "go.mod", gomod())
+    return src
+
+
+def _kube_gomod(go_bin: str) -> str:
+    log(f"resolving k8s.io/kubernetes v{KUBE_VERSION} (go mod download)")
+    upstream = mod_download(f"k8s.io/kubernetes@v{KUBE_VERSION}", go_bin)["GoMod"]
+    return kube_wrapper_gomod(Path(upstream).read_text(), KUBE_VERSION)
+
+
 def _build_kube(builder: Builder, names: Iterable[str]) -> None:
     """The Kubernetes components from ``k8s.io/kubernetes`` through its wrapper module."""
-    src = builder.root / "src" / "k8s"
-    src.mkdir(parents=True, exist_ok=True)
-    gomod = src / "go.mod"
-    if not gomod.exists():
-        log(f"resolving k8s.io/kubernetes v{KUBE_VERSION} (go mod download)")
-        upstream = mod_download(f"k8s.io/kubernetes@v{KUBE_VERSION}", builder.go)["GoMod"]
-        tmp = gomod.with_suffix(".tmp")
-        tmp.write_text(kube_wrapper_gomod(Path(upstream).read_text(), KUBE_VERSION))
-        tmp.replace(gomod)
+    src = _wrapper_module(builder.root / "src" / "k8s", lambda: _kube_gomod(builder.go))
     ldflags = _ldflags_version(KUBE_VERSION)
     for name in names:
-        builder.step(
-            name,
-            [
-                "build",
-                "-tags",
-                "selinux,notest",
-                "-trimpath",
-                "-ldflags",
-                ldflags,
-                "-o",
-                OUT,
-                f"k8s.io/kubernetes/cmd/{name}",
-            ],
-            cwd=src,
+        builder.build(
+            name, f"k8s.io/kubernetes/cmd/{name}", cwd=src, tags="selinux,notest", ldflags=ldflags
         )
 
 
 def _build_etcd(builder: Builder) -> None:
     """etcd's server from ``go.etcd.io/etcd/server/v3`` through a wrapper module."""
-    src = builder.root / "src" / "etcd"
-    src.mkdir(parents=True, exist_ok=True)
-    gomod = src / "go.mod"
-    if not gomod.exists():
-        gomod.write_text(
+    src = _wrapper_module(
+        builder.root / "src" / "etcd",
+        lambda: (
             "module kubepulse.local/etcdbuild\n\ngo 1.24\n\n"
             f"require go.etcd.io/etcd/server/v3 v{ETCD_VERSION}\n"
-        )
-    builder.step(
-        "etcd",
-        ["build", "-trimpath", "-ldflags", "-s -w", "-o", OUT, "go.etcd.io/etcd/server/v3"],
-        cwd=src,
+        ),
     )
+    builder.build("etcd", "go.etcd.io/etcd/server/v3", cwd=src)
 
 
 def metrics_server_manifests() -> Path:
@@ -239,10 +229,11 @@ def ensure_binaries(*, metrics_server: bool = False, build: bool = True) -> Bina
             raise BuildError(
                 f"missing binaries: {', '.join(missing)}; `kubepulse cluster build` builds them"
             )
-        with build_lock(root):
-            # Another builder may have built some while this one waited for the lock.
-            found = {name: _find(name, bin_dir) for name in names}
-            _build_missing(root, bin_dir, [name for name, path in found.items() if path is None])
+        build_missing(
+            root,
+            lambda: [name for name in names if _find(name, bin_dir) is None],
+            lambda missing: _build_missing(root, bin_dir, missing),
+        )
     paths = {name: _find(name, bin_dir) or bin_dir / name for name in names}
     return Binaries(
         kube_apiserver=paths["kube-apiserver"],
@@ -258,29 +249,26 @@ def ensure_binaries(*, metrics_server: bool = False, build: bool = True) -> Bina
 
 def _build_missing(root: Path, bin_dir: Path, missing: list[str]) -> None:
     """Build ``missing`` (names of the cluster's binaries) into ``bin_dir``, under the lock."""
-    if missing:
-        bin_dir.mkdir(parents=True, exist_ok=True)
-        builder = Builder(_go(), root, bin_dir, total=len(missing))
-        started = time.monotonic()
-        log(f"building {', '.join(missing)} into {bin_dir} (a cold build takes 10-20 min)")
-        kube = [name for name in KUBE_COMPONENTS if name in missing]
-        if kube:
-            _build_kube(builder, kube)
-        if "etcd" in missing:
-            _build_etcd(builder)
-        for name in ("kwok", "kwokctl"):
-            if name in missing:
-                builder.install(name, f"sigs.k8s.io/kwok/cmd/{name}@v{KWOK_VERSION}")
-        if "metrics-server" in missing:
-            builder.install(
-                "metrics-server",
-                f"sigs.k8s.io/metrics-server/cmd/metrics-server@v{METRICS_SERVER_VERSION}",
-            )
-        total = time.monotonic() - started
-        log(f"all built in {total:.0f} s")
-        # Kept for benchmarks/cluster, which reports how long a build took.
-        record = {"seconds": builder.seconds, "total_seconds": round(total, 1)}
-        write_atomic(root / "build-times.json", json.dumps(record, indent=1) + "\n")
+    builder = Builder(_go(), root, bin_dir, total=len(missing))
+    started = time.monotonic()
+    log(f"building {', '.join(missing)} into {bin_dir} (a cold build takes 10-20 min)")
+    kube = [name for name in KUBE_COMPONENTS if name in missing]
+    if kube:
+        _build_kube(builder, kube)
+    if "etcd" in missing:
+        _build_etcd(builder)
+    for name in ("kwok", "kwokctl"):
+        if name in missing:
+            builder.install(name, f"sigs.k8s.io/kwok/cmd/{name}@v{KWOK_VERSION}")
+    if "metrics-server" in missing:
+        builder.install(
+            "metrics-server",
+            f"sigs.k8s.io/metrics-server/cmd/metrics-server@v{METRICS_SERVER_VERSION}",
+        )
+    total = log_all_built(started)
+    # Kept for benchmarks/cluster, which reports how long a build took.
+    record = {"seconds": builder.seconds, "total_seconds": round(total, 1)}
+    write_atomic(root / "build-times.json", json.dumps(record, indent=1) + "\n")
 
 
 def ensure_kube_state_metrics(*, build: bool = True) -> Path:
@@ -294,24 +282,26 @@ def ensure_kube_state_metrics(*, build: bool = True) -> Path:
         return path
     if not build:
         raise BuildError(f"kube-state-metrics v{KSM_VERSION} is not built: `make bins` builds it")
-    with build_lock(root):
-        if not path.is_file():  # not built by another builder while this one waited
-            _build_ksm(root, bin_dir)
+    build_missing(
+        root,
+        lambda: [] if path.is_file() else [path.name],
+        lambda _: _build_ksm(root, bin_dir),
+    )
     return path
 
 
 def _build_ksm(root: Path, bin_dir: Path) -> None:
-    src = root / "src"
-    src.mkdir(parents=True, exist_ok=True)
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    (src / "go.mod").write_text(
-        "module kubepulse.local/ksmbuild\n\ngo 1.24.0\n\n"
-        f"require k8s.io/kube-state-metrics/v2 v{KSM_VERSION}\n"
+    src = _wrapper_module(
+        root / "src",
+        lambda: (
+            "module kubepulse.local/ksmbuild\n\ngo 1.24.0\n\n"
+            f"require k8s.io/kube-state-metrics/v2 v{KSM_VERSION}\n"
+        ),
     )
     builder = Builder(_go(), root, bin_dir, total=1)
-    builder.step(
+    builder.build(
         "kube-state-metrics",
-        ["build", "-trimpath", "-ldflags", "-s -w", "-o", OUT, "k8s.io/kube-state-metrics/v2"],
+        "k8s.io/kube-state-metrics/v2",
         cwd=src,
         env={"GONOSUMDB": _SUMDB_EXEMPT},
     )
