@@ -63,7 +63,6 @@ import ssl
 import threading
 import time
 import weakref
-import zlib
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -83,7 +82,7 @@ from kubepulse.exposition.http1 import (
     parse_head,
     status_line,
 )
-from kubepulse.exposition.text import CONTENT_TYPE
+from kubepulse.exposition.text import CONTENT_TYPE, gzip_member
 from kubepulse.exposition.webconfig import TLSConfig, WebConfig, load_web_config
 
 __all__ = [
@@ -263,13 +262,6 @@ def fd_limited_max_connections(wanted: int) -> int:
         except (ValueError, OSError):
             pass  # e.g. a sandbox that refuses: keep the soft limit and fit the cap under it
     return max(1, min(wanted, soft - FD_RESERVE))
-
-
-def _gzip(chunks: Iterable[bytes]) -> bytes:
-    comp = zlib.compressobj(1, zlib.DEFLATED, 31)
-    parts = [comp.compress(chunk) for chunk in chunks]
-    parts.append(comp.flush())
-    return b"".join(parts)
 
 
 def _healthz(_: Request) -> Response:
@@ -858,7 +850,7 @@ class _Worker:
         if "Content-Encoding" not in out_headers and "gzip" in (
             req_headers.get("Accept-Encoding") or ""
         ):
-            chunks = [_gzip(chunks)]
+            chunks = [gzip_member(chunks)]
             length = None
             out_headers["Content-Encoding"] = "gzip"
         if length is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ __all__ = [
     "escape_help",
     "escape_label_value",
     "format_value",
+    "gzip_member",
+    "label_pairs",
     "render_labels",
     "sample",
     "valid_label_name",
@@ -61,11 +64,26 @@ def escape_help(text: str) -> str:
     return text.translate(_HELP_ESCAPES)
 
 
+def label_pairs(labels: Labels) -> str:
+    """``a="x",b="y"`` in the given order (values escaped), without braces."""
+    pairs = labels.items() if isinstance(labels, Mapping) else labels
+    return ",".join(f'{k}="{escape_label_value(v)}"' for k, v in pairs)
+
+
 def render_labels(labels: Labels) -> str:
     """``{a="x",b="y"}`` in the given order, or ``""`` for no labels."""
-    pairs = labels.items() if isinstance(labels, Mapping) else labels
-    body = ",".join(f'{k}="{escape_label_value(v)}"' for k, v in pairs)
+    body = label_pairs(labels)
     return f"{{{body}}}" if body else ""
+
+
+def gzip_member(data: bytes | Iterable[bytes]) -> bytes:
+    """One complete gzip member of ``data`` (bytes, or chunks compressed in order, never
+    joined first), at level 1: the speed Prometheus-side decompression never notices."""
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+    chunks = (data,) if isinstance(data, bytes) else data
+    parts = [compressor.compress(chunk) for chunk in chunks]
+    parts.append(compressor.flush())
+    return b"".join(parts)
 
 
 def format_value(value: float) -> str:

@@ -73,10 +73,10 @@ from kubepulse.exporters.cluster.custom_resources import (
     CustomResourceConfig,
     CustomResourceSource,
 )
-from kubepulse.exporters.cluster.store import FamilySpec, Kind, KindStore, gzip_member
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, KindStore
 from kubepulse.exporters.cluster.usage_by_label import CpuUsageByLabel, RequestsByLabel
 from kubepulse.exposition.server import Request, Response, Stream, server_metrics
-from kubepulse.exposition.text import CONTENT_TYPE
+from kubepulse.exposition.text import CONTENT_TYPE, gzip_member
 from kubepulse.kube.client import KubeClient
 from kubepulse.kube.informer import Backoff, Informer, InformerHandler
 

@@ -22,13 +22,18 @@ not) does not invalidate that family's caches.
 from __future__ import annotations
 
 import threading
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from kubepulse.exposition.server import Stream
-from kubepulse.exposition.text import Family, escape_help, escape_label_value, format_value
+from kubepulse.exposition.text import (
+    Family,
+    escape_help,
+    format_value,
+    gzip_member,
+    label_pairs,
+)
 from kubepulse.kube.informer import Resource
 
 __all__ = [
@@ -37,7 +42,6 @@ __all__ = [
     "KindStore",
     "Sample",
     "batches",
-    "gzip_member",
     "openmetrics_header",
     "render_object",
 ]
@@ -82,12 +86,6 @@ class Kind:
         return self.resource.name
 
 
-def gzip_member(data: bytes) -> bytes:
-    """One complete gzip member (level 1: the speed Prometheus-side decompression never notices)."""
-    compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
-    return compressor.compress(data) + compressor.flush()
-
-
 # Stored values are joined into batches of about this size while a scrape is written.
 BATCH_BYTES = 256 * 1024
 
@@ -112,10 +110,6 @@ def openmetrics_header(family: Family) -> str:
     return f"# HELP {name} {escape_help(family.help)}\n# TYPE {name} {family.type}\n"
 
 
-def _pairs(labels: Labels) -> str:
-    return ",".join(f'{k}="{escape_label_value(v)}"' for k, v in labels)
-
-
 # Most extra label sets and values repeat across objects (``phase="Running"``, ``1``), so their
 # text is looked up rather than escaped and formatted again. Bounded: emptied when full, so
 # high-cardinality labels cost a little churn here, never memory.
@@ -136,9 +130,9 @@ def _cached(cache: dict[Any, str], key: Any, make: Callable[[Any], str]) -> str:
 
 def _extra_pairs(extra: Labels) -> str:
     try:
-        return _cached(_pairs_text, extra, _pairs)
+        return _cached(_pairs_text, extra, label_pairs)
     except TypeError:  # a list: unhashable
-        return _pairs(extra)
+        return label_pairs(extra)
 
 
 def _value(value: float) -> str:
@@ -148,7 +142,7 @@ def _value(value: float) -> str:
 
 def render_object(specs: Sequence[FamilySpec], prefix: Labels, obj: Object) -> list[bytes]:
     """The object's text for each family (``b""`` where it has no samples)."""
-    head = _pairs(prefix)
+    head = label_pairs(prefix)
     sep = f"{head}," if head else ""
     out: list[bytes] = []
     for spec in specs:
@@ -263,13 +257,7 @@ class KindStore:
             if gen == self._generation[i]:
                 return gz
             gen, values, size = self._snapshot(i)
-            if values:
-                compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
-                parts = [compressor.compress(batch) for batch in batches(values, size)]
-                parts.append(compressor.flush())
-                gz = b"".join(parts)
-            else:
-                gz = b""
+            gz = gzip_member(batches(values, size)) if values else b""
             self._gz[i] = (gen, gz)
             return gz
 

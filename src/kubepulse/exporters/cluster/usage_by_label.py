@@ -25,8 +25,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from kubepulse.exporters.cluster.common import quantity
-from kubepulse.exporters.cluster.store import gzip_member
-from kubepulse.exposition.text import Family, sample
+from kubepulse.exposition.text import Family, gzip_member, sample
 from kubepulse.kube.client import ApiError, KubeClient
 from kubepulse.kube.quantity import parse_quantity
 
