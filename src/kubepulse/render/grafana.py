@@ -157,14 +157,20 @@ def resolve_variables(
     return values
 
 
-_VARIABLE = re.compile(r"\$\{(\w+)(?::[^}]*)?\}|\[\[(\w+)(?::[^\]]*)?\]\]|\$(\w+)")
+# ``$1`` is label_replace's capture group, never a variable (Grafana leaves it alone too).
+_VARIABLE = re.compile(r"\$\{(\w+)(?::[^}]*)?\}|\[\[(\w+)(?::[^\]]*)?\]\]|\$([A-Za-z_]\w*)")
 
 
-def substitute(expr: str, values: Mapping[str, str]) -> str:
-    """``expr`` with ``$var``, ``${var}``, ``${var:fmt}`` and ``[[var]]`` replaced; unknown kept."""
+def substitute(expr: str, values: Mapping[str, str], *, strict: bool = False) -> str:
+    """``expr`` with ``$var``, ``${var}``, ``${var:fmt}`` and ``[[var]]`` replaced; unknown ones
+    kept, or with ``strict`` a ``KeyError`` naming the first."""
 
     def repl(match: re.Match[str]) -> str:
         name = match.group(1) or match.group(2) or match.group(3)
-        return values.get(name, match.group(0))
+        if name in values:
+            return values[name]
+        if strict:
+            raise KeyError(f"no value for dashboard variable ${name} in {expr!r}")
+        return match.group(0)
 
     return _VARIABLE.sub(repl, expr)

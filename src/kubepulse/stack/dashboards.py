@@ -26,6 +26,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.common import DataSourceRef
 from grafana_foundation_sdk.models.dashboard import VariableRefresh
 
+from kubepulse.render.grafana import substitute as grafana_substitute
 from kubepulse.stack import deploy_dir
 from kubepulse.stack.generated import generated_main
 
@@ -657,15 +658,7 @@ def variable_queries(board: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
 def substitute(expr: str, variables: Mapping[str, str] | None = None) -> str:
     """``expr`` with ``$var`` / ``${var}`` replaced as Grafana would (default: every "All")."""
     values = {**DEFAULT_VARIABLES, **(variables or {})}
-
-    def repl(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        if name not in values:
-            raise KeyError(f"no value for dashboard variable ${name} in {expr!r}")
-        return values[name]
-
-    # ``$1`` is label_replace's capture group, never a variable (Grafana leaves it alone too).
-    return re.sub(r"\$\{(\w+)\}|\$([A-Za-z_]\w*)", repl, expr)
+    return grafana_substitute(expr, values, strict=True)
 
 
 def main(argv: list[str] | None = None) -> int:
