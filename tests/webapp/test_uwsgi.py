@@ -16,7 +16,15 @@ import time
 from pathlib import Path
 
 import psutil
-from webapp_helpers import BIN, ROOT, fetch, scrape, stale_multiproc_dir, wait_until
+from webapp_helpers import (
+    BIN,
+    ROOT,
+    fetch,
+    scrape,
+    settled_scrape,
+    stale_multiproc_dir,
+    wait_until,
+)
 
 from kubepulse.lab.processes import ProcessGroup, free_port
 
@@ -52,7 +60,10 @@ def test_dispatcher_command_four_processes_aggregate_and_dead_workers_are_marked
         workers = set(_uwsgi_workers(first.log_path).values())
         assert served <= workers and len(workers) == 4
         assert len(served) >= 2, served  # several workers served, so aggregation is exercised
-        for _ in range(8):  # whichever worker answers /metrics reports every worker's requests
+        # A request is recorded just after its response is sent: wait until the last one is in,
+        # then whichever worker answers /metrics reports every worker's requests.
+        settled_scrape(base, ITEMS, 80)
+        for _ in range(8):
             m = scrape(base)
             assert m[ITEMS] == 80
             assert m['http_requests_total{method="GET",route="/",status="200"}'] == 16

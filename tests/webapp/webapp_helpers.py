@@ -14,6 +14,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from kubepulse.lab.servers import wait_until as lab_wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
 APPS = Path(__file__).resolve().parent / "apps"
 BIN = Path(sys.executable).parent
@@ -48,10 +50,7 @@ def scrape(base: str, headers: dict[str, str] | None = None) -> dict[str, float]
 
 def wait_until(check: Callable[[], bool], timeout: float, message: str) -> None:
     """Poll ``check`` every 0.1 s until it is true; fail with ``message`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, message
-        time.sleep(0.1)
+    lab_wait_until(check, timeout, 0.1, what=message)
 
 
 def stale_multiproc_dir(tmp_path: Path) -> Path:

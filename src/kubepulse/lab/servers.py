@@ -284,17 +284,29 @@ def query(base_url: str, expr: str) -> list[dict[str, Any]]:
 
 
 def wait_until(
-    check: Callable[[], Any], timeout: float, interval: float = 0.5, what: str = "condition"
+    check: Callable[[], Any],
+    timeout: float,
+    interval: float = 0.5,
+    what: str = "condition",
+    retry: tuple[type[Exception], ...] = (),
 ) -> Any:
-    """Call ``check`` until it returns something truthy; return that. ``TimeoutError`` if never."""
+    """Call ``check`` until it returns something truthy; return that. An exception of a
+    ``retry`` type counts as not yet, and is raised again if it was the last answer at the
+    timeout; otherwise the timeout is a ``TimeoutError`` naming ``what`` and the last answer."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while True:
-        last = check()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not met after {timeout} s (last: {last!r})")
+        try:
+            last = check()
+        except retry as exc:
+            if time.monotonic() > deadline:
+                raise
+            last = exc
+        else:
+            if last:
+                return last
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what} not met after {timeout} s (last: {last!r})")
         time.sleep(interval)
 
 
