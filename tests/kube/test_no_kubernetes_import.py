@@ -22,6 +22,7 @@ from helpers_cluster_exporter import fetch, parse, select
 
 from kubepulse.lab.cluster import Cluster
 from kubepulse.lab.processes import ProcessGroup, free_port
+from kubepulse.lab.servers import cluster_exporter_argv
 
 EXEC_API = "client.authentication.k8s.io/v1beta1"
 
@@ -140,24 +141,9 @@ def imported_until_ready(cluster: Cluster, config: Path, log_dir: Path) -> set[s
     with ProcessGroup(log_dir) as group:
         proc = group.start(
             "cluster-exporter",
-            [
-                sys.executable,
-                "-c",
-                EXPORTER_CHILD,
-                str(out),
-                "exporter",
-                "cluster",
-                "--kubeconfig",
-                str(config),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--telemetry-host",
-                "127.0.0.1",
-                "--telemetry-port",
-                str(telemetry),
-            ],
+            cluster_exporter_argv(
+                config, port, telemetry, command=(sys.executable, "-c", EXPORTER_CHILD, str(out))
+            ),
             ready_url=f"http://127.0.0.1:{port}/readyz",
             timeout=60,
         )
