@@ -9,6 +9,7 @@ re-created by hand, mixed outcomes within one monitor, and a bound on how long `
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from krkn_lib.k8s import KrknKubernetes
 from krkn_lib.k8s import pod_monitor as krkn_monitor
 from krkn_lib.models.k8s import PodsStatus as KrknPodsStatus
 from krkn_lib.models.pod_monitor.models import PodsSnapshot as KrknPodsSnapshot
+from kubernetes import client as k8s_client
 from podmonitor_helpers import apply, bare_pod, deployment, wait_pods
 
 from kubepulse.podmonitor import PodsMonitorPool, PodsStatus
@@ -75,7 +77,9 @@ def test_old_api_as_krkns_pod_disruption_plugin_counts_every_kill(
     kube = KubeApi(cluster.api_client())
     wait_pods(kube, ns_a, "app=etcd", 3)
     wait_pods(kube, ns_b, "app=api", 2)
-    pool = PodsMonitorPool(krkn, settle_seconds=0.5)
+    # KrknKubernetes.delete_pod returns only once the pod is gone (polling every second), so the
+    # plugin's kills of one scenario come 1 s or more apart: the settle is longer than that.
+    pool = PodsMonitorPool(krkn, settle_seconds=3.0)
     scenarios = [
         {"namespace_pattern": f"^{ns_a}$", "label_selector": "app=etcd", "kill": 2},
         {"namespace_pattern": f"^{ns_b}$", "name_pattern": "api-", "kill": 1},
@@ -282,6 +286,65 @@ def test_ported_pool_scenario_three_methods_three_namespaces_mixed_outcomes(
     (error,) = result.errors
     assert error.startswith(f"pod {ns_c}/c-3 was deleted and was not replaced "), error
     assert error.endswith("(it has no controller and no new pod took its place)"), error
+
+
+def test_a_killed_pod_still_terminating_holds_the_monitor_until_the_next_kill(
+    cluster: Any, krkn: KrknKubernetes, namespace: str, tmp_path: Path
+) -> None:
+    """krkn's plugin kills a scenario's pods one after another with ``KrknKubernetes.delete_pod``,
+    which returns only once each pod is gone: with a grace period (here a finalizer stands in
+    for it) the next kill comes long after the first replacement is Ready. The monitor stays
+    open while a killed pod is terminating, so the second kill is counted; settling from the
+    replacement's Ready alone would end it one settle period later and miss the second kill
+    silently. The settle (3 s) is longer than delete_pod's 1 s poll, as the default 5 s is."""
+    hold = "kubepulse.dev/hold"
+    apply(
+        cluster,
+        tmp_path,
+        deployment("held", namespace, replicas=2, ready_after="300ms").replace(
+            "    metadata: {labels:", f"    metadata: {{finalizers: [{hold}], labels:"
+        ),
+    )
+    kube = KubeApi(cluster.api_client())
+    victims = wait_pods(kube, namespace, "app=held", 2)
+    core = k8s_client.CoreV1Api(cluster.api_client())
+
+    def release(name: str) -> None:
+        core.patch_namespaced_pod(name, namespace, {"metadata": {"finalizers": None}})
+
+    pool = PodsMonitorPool(krkn, settle_seconds=3.0)
+    pool.select_and_monitor_by_namespace_pattern_and_label(
+        f"^{namespace}$", "app=held", RUNNING, 40
+    )
+    plugin = threading.Thread(
+        target=lambda: [krkn.delete_pod(name, namespace) for name in victims], daemon=True
+    )
+    try:
+        plugin.start()
+        # The first victim's replacement is Ready while the first victim is still held.
+        deadline = time.monotonic() + 30
+        while len(wait_pods(kube, namespace, "app=held", 2)) < 2 or pool.progress().ready < 1:
+            assert time.monotonic() < deadline, pool.progress()
+            time.sleep(0.1)
+        time.sleep(4.0)  # longer than a settle period
+        assert pool.threads[0].is_alive(), "the monitor ended while a killed pod was terminating"
+        assert pool.progress().killed == 1
+        release(victims[0])  # gone: delete_pod returns and the plugin kills the second
+        deadline = time.monotonic() + 30
+        while core.read_namespaced_pod(victims[1], namespace).metadata.deletion_timestamp is None:
+            assert time.monotonic() < deadline, "the plugin did not kill the second pod"
+            time.sleep(0.1)
+        release(victims[1])
+        plugin.join(30)
+        assert not plugin.is_alive()
+        result = pool.join(40)
+    finally:
+        for pod in core.list_namespaced_pod(namespace).items:
+            if pod.metadata.finalizers:
+                release(pod.metadata.name)
+    assert not result.error, result.error
+    assert not result.unrecovered
+    assert sorted(p.killed_pod_name for p in result.recovered) == sorted(victims)
 
 
 def test_ported_monitor_scenario_a_quiet_monitor_joins_within_max_timeout_plus_a_second(

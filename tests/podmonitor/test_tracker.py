@@ -318,9 +318,27 @@ def test_resolved_at_waits_for_every_disruption() -> None:
     assert t.resolved_at() is None
     t.observe(pod("a", "u1", deleting=True), now=1.0)
     t.observe(pod("a2", "u3"), now=2.0)
-    assert t.resolved_at() == 2.0
+    # Replaced and Ready, but the killed pod is still terminating: krkn's delete_pod is still
+    # waiting for it to go before the scenario's next kill.
+    assert t.resolved_at() is None
+    t.observe_gone("u1", now=2.5)
+    assert t.resolved_at() == 2.5
     t.observe(pod("b", "u2", deleting=True), now=3.0)
     assert t.resolved_at() is None
+    t.observe_gone("u2", now=3.2)
+    assert t.resolved_at() is None  # gone, not yet replaced
+    t.observe(pod("b2", "u4"), now=4.0)
+    assert t.resolved_at() == 4.0
+
+
+def test_a_pod_gone_without_a_deletion_seen_resolves_at_its_replacement() -> None:
+    """A pod that vanished between two reads (no deletionTimestamp seen) is not terminating:
+    the monitor settles from its replacement's Ready."""
+    t = tracker()
+    t.snapshot([pod("a", "u1")])
+    t.observe_gone("u1", now=1.0)
+    t.observe(pod("a2", "u2"), now=2.0)
+    assert t.resolved_at() == 2.0
 
 
 def test_relist_matches_replacements_created_during_the_gap() -> None:

@@ -128,7 +128,7 @@ def exit_code(status: PodsStatus, max_recovery_seconds: float | None) -> int:
     type=click.FloatRange(min=0),
     default=DEFAULT_SETTLE_SECONDS,
     show_default=True,
-    help="Stop this long after every disrupted pod has recovered.",
+    help="Stop this long after every disrupted pod has recovered and every killed pod is gone.",
 )
 @click.option("--json", "json_path", help="Write the PodsStatus as JSON here ('-' for stdout).")
 @click.option("--textfile", "textfile_dir", help="node_exporter textfile directory for metrics.")

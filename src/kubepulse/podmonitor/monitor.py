@@ -35,14 +35,14 @@ class PodMonitor:
 
     ``run()`` ends ``max_timeout`` after its snapshot was taken, when its Threader's stop event
     is set (``interrupt()`` unblocks a read in progress), or ``settle_seconds`` after every
-    disruption seen so far has recovered: the open watch is closed then, so the settle period
-    costs no request of its own. The label selector and a namespace the pattern pins down go to
-    the server; patterns and the field selector are applied by the tracker, so a replacement is
-    seen from its creation. Each event is timed when its line is read. Until the snapshot
-    exists a failure ends the monitor (a clear error beats silence); after it, connection
-    failures are retried with jittered backoff and 410 Gone re-lists. It returns a
-    ``PodsStatus`` and never raises: errors become messages in it, next to whatever was
-    measured.
+    disruption seen so far has recovered and every pod killed is gone: the open watch is
+    closed then, so the settle period costs no request of its own. The label selector and a
+    namespace the pattern pins down go to the server; patterns and the field selector are
+    applied by the tracker, so a replacement is seen from its creation. Each event is timed
+    when its line is read. Until the snapshot exists a failure ends the monitor (a clear error
+    beats silence); after it, connection failures are retried with jittered backoff and 410
+    Gone re-lists. It returns a ``PodsStatus`` and never raises: errors become messages in it,
+    next to whatever was measured.
     """
 
     def __init__(

@@ -60,7 +60,8 @@ class PodsMonitorPool:
     ``CoreV1Api``), a kubeconfig path or a ``kubepulse.kube.client.KubeClient``; all monitors
     share one connection pool, through the proxy its configuration names (see
     ``kube_client``).
-    ``settle_seconds``: a monitor whose disruptions have all recovered ends after this long
+    ``settle_seconds``: a monitor whose disruptions have all recovered (and whose killed pods
+    are gone: krkn's ``delete_pod`` waits for that before the next kill) ends after this long
     without a new one. ``select_timeout``: how long each ``select_and_monitor_*`` call may wait
     for its pods to be selected and its watch opened.
     ``events`` holds each monitor's stop event, in push order.

@@ -242,6 +242,9 @@ class RecoveryTracker:
         self._pending: list[_Disruption] = []
         self._excluded: set[str] = set()
         self._by_replacement: dict[str, _Disruption] = {}
+        # Pods killed while watched that still exist (terminating), and when the last one went.
+        self._terminating: set[str] = set()
+        self._last_gone: float | None = None
         self._lock = threading.Lock()
         self._replaced = 0
         self._ready = 0
@@ -292,6 +295,7 @@ class RecoveryTracker:
             deletion = meta.get("deletionTimestamp")
             if deletion is not None and not p.deleting:
                 p.deleting = True
+                self._terminating.add(p.uid)
                 self._event(p, "DELETION_SCHEDULED", now)
                 self._kill(p, now, deletion)
             elif ready != p.ready and not p.deleting:
@@ -319,6 +323,9 @@ class RecoveryTracker:
             if not p.deleting:
                 p.deleting = True
                 self._kill(p, now, None)
+            if uid in self._terminating:
+                self._terminating.discard(uid)
+                self._last_gone = now
             self._event(p, "DELETED", now)
 
     def reconcile(self, pods: list[dict[str, Any]], now: float) -> None:
@@ -388,11 +395,23 @@ class RecoveryTracker:
             )
 
     def resolved_at(self) -> float | None:
-        """When the last disruption recovered, if there was one and all have; else None."""
+        """When the last disruption recovered, if there was one and all have, and every pod
+        killed while watched is gone; else None.
+
+        A killed pod still terminating holds the monitor open: krkn's plugins kill a scenario's
+        pods one after another with ``KrknKubernetes.delete_pod``, which returns only once the
+        pod is gone (a grace period of 30 s is common), so the next kill comes after that, not
+        after the replacement is Ready. Settling from the replacement alone could end the
+        monitor between two kills of one scenario and miss the second without a word."""
         with self._lock:
             if not self.disruptions or any(d.ready_at is None for d in self.disruptions):
                 return None
-            return max(d.ready_at for d in self.disruptions if d.ready_at is not None)
+            if self._terminating:
+                return None
+            times = [d.ready_at for d in self.disruptions if d.ready_at is not None]
+            if self._last_gone is not None:
+                times.append(self._last_gone)
+            return max(times)
 
     def wall(self, t: float | None) -> float | None:
         """A time on the tracker's clock as Unix time."""
