@@ -223,28 +223,42 @@ def test_ready_jitter_spreads_ready_times_over_its_range(
     running, at moments spread over that range (without the jitter all would take 1 s).
 
     Times are when a watch delivers each pod's Running and Ready events, not the conditions'
-    timestamps, which have 1 s resolution."""
+    timestamps, which have 1 s resolution. The watch is live before the pods are made (it has
+    seen a first pod's event): a watch started after them replays their early events late, which
+    shortened a delay to 0.34 s in CI."""
     count = 10
     annotations = {"kubepulse.dev/ready-after": "1s", "kubepulse.dev/ready-jitter": "4s"}
     listed = core.list_namespaced_pod(namespace)
-    for i in range(count):
-        core.create_namespaced_pod(namespace, pod_manifest(f"jitter-{i}", {}, annotations))
     running: dict[str, float] = {}
     ready: dict[str, float] = {}
+    live = threading.Event()
     pod_watch = watch.Watch()
-    for event in pod_watch.stream(
-        core.list_namespaced_pod,
-        namespace,
-        resource_version=listed.metadata.resource_version,
-        timeout_seconds=40,
-    ):
-        now, pod = time.monotonic(), event["object"]
-        if pod.status.phase == "Running":
-            running.setdefault(pod.metadata.name, now)
-        if is_ready(pod):
-            ready.setdefault(pod.metadata.name, now)
-        if len(ready) == count:
-            pod_watch.stop()
+
+    def watch_pods() -> None:
+        for event in pod_watch.stream(
+            core.list_namespaced_pod,
+            namespace,
+            resource_version=listed.metadata.resource_version,
+            timeout_seconds=40,
+        ):
+            now, pod = time.monotonic(), event["object"]
+            if pod.metadata.name == "jitter-live":
+                live.set()
+                continue
+            if pod.status.phase == "Running":
+                running.setdefault(pod.metadata.name, now)
+            if is_ready(pod):
+                ready.setdefault(pod.metadata.name, now)
+            if len(ready) == count:
+                pod_watch.stop()
+
+    watcher = threading.Thread(target=watch_pods, daemon=True)
+    watcher.start()
+    core.create_namespaced_pod(namespace, pod_manifest("jitter-live", {}, {}))
+    assert live.wait(20), "the watch saw no event of the first pod within 20 s"
+    for i in range(count):
+        core.create_namespaced_pod(namespace, pod_manifest(f"jitter-{i}", {}, annotations))
+    watcher.join(45)
     assert len(ready) == count, f"{len(ready)}/{count} pods Ready within 40 s"
     assert set(running) == set(ready)
     delays = sorted(ready[name] - running[name] for name in ready)
