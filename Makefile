@@ -50,20 +50,15 @@ prometheus-upstream: venv
 thanos: venv
 	@$(BIN)/python -c 'from kubepulse.lab.releases import binary; binary("thanos")'
 
-# Helm from its Go module, cached per version outside git, unless one is already on PATH. The
-# ldflags are helm's own release flags, so its default Kubernetes version is that of its client-go.
-HELM_VERSION := v3.22.0
-HELM_MOD := helm.sh/helm/v3
-HELM_DIR := $(HOME)/.cache/kubepulse/helm-$(HELM_VERSION)
-export KUBEPULSE_HELM := $(or $(shell command -v helm 2>/dev/null),$(HELM_DIR)/bin/helm)
+# Helm from its Go module (helm.sh/helm/v3 at kubepulse.versions.HELM, with helm's release
+# ldflags), through the one builder into ~/.cache/kubepulse/helm-v<version>/bin, unless one is
+# already on PATH.
+export KUBEPULSE_HELM := $(or $(shell command -v helm 2>/dev/null),$(shell $(PYTHON) -c \
+  'import sys; sys.path.insert(0, "src"); from kubepulse.lab.releases import ON_REQUEST; \
+  print(ON_REQUEST["helm"].bin_dir / "helm")'))
 
-helm: $(KUBEPULSE_HELM)
-
-$(HELM_DIR)/bin/helm:
-	GOBIN=$(HELM_DIR)/bin go install -ldflags "-s -w -X $(HELM_MOD)/internal/version.version=$(HELM_VERSION) \
-	  -X $(HELM_MOD)/pkg/lint/rules.k8sVersionMajor=1 -X $(HELM_MOD)/pkg/lint/rules.k8sVersionMinor=37 \
-	  -X $(HELM_MOD)/pkg/chartutil.k8sVersionMajor=1 -X $(HELM_MOD)/pkg/chartutil.k8sVersionMinor=37" \
-	  $(HELM_MOD)/cmd/helm@$(HELM_VERSION)
+helm: venv
+	@command -v helm >/dev/null || $(BIN)/python -c 'from kubepulse.lab.releases import binary; binary("helm")'
 
 # deploy/kubernetes/ is rendered from the chart; a test fails when it is stale.
 manifests: helm
@@ -94,8 +89,11 @@ lint: venv
 typecheck: venv
 	MYPY_CACHE_DIR=$(VENV).mypy_cache $(BIN)/mypy
 
+# worksteal: an idle worker takes half of a busy one's queue. With the default (load) schedule a
+# worker is handed a chunk of hundreds of tests in collection order, so one test file's long
+# tests (the Ansible host runs, ~18 min together) ran one after another on one worker.
 pytest: venv
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --durations=30 $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal --durations=30 $(PYTEST_ARGS)
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache

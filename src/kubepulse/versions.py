@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "ALERTMANAGER",
     "BLACKBOX_EXPORTER",
+    "HELM",
     "NODE_EXPORTER",
     "PROMETHEUS",
     "RELEASES",
@@ -26,6 +27,9 @@ BLACKBOX_EXPORTER = "0.27.0"
 # (not by the default build: about 12 minutes cold on two cores). 0.42.x needs Go >= 1.26.10;
 # 0.40.1 (go 1.25) builds with the Go installed here, no GOTOOLCHAIN download.
 THANOS = "0.40.1"
+# The helm client the chart is linted, rendered and installed with in tests and `make manifests`
+# (a tool, not a component the chart deploys, so not in RELEASES).
+HELM = "3.22.0"
 
 # Component name -> version, as the chart's values and the Ansible roles name the components.
 RELEASES: dict[str, str] = {

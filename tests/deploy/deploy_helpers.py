@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
+from kubepulse.lab.releases import ON_REQUEST
+
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deploy" / "helm" / "kubepulse"
-HELM_CACHE = Path.home() / ".cache" / "kubepulse" / "helm-v3.22.0" / "bin" / "helm"
+HELM_CACHE = ON_REQUEST["helm"].bin_dir / "helm"
 
 
 def find_helm() -> str:

@@ -16,7 +16,9 @@ version that ships. Each release is compiled once from its Go module into
   build, which a cold CI run pays for): ``thanos`` from ``github.com/thanos-io/thanos`` (its
   go.mod has ``replace`` directives too; built the same way with upstream's tags ``netgo`` and
   ``slicelabels``, 6 to 12 minutes cold here). ``bin/.tags`` records the tags a release was
-  built with; other tags than its ``Release.tags`` count as not built.
+  built with; other tags than its ``Release.tags`` count as not built;
+- on request (``make helm``, the deploy tests): ``helm`` from ``helm.sh/helm/v3``, with helm's own
+  release ldflags (its version, and the Kubernetes version its lint and template default to).
 
 Prometheus's go.mod has ``replace`` directives, so ``go install mod@version`` refuses it: every
 release is built as the main module from a copy of its source in the module cache, with its own
@@ -76,6 +78,8 @@ class Release:
     module: str
     commands: dict[str, str]
     tags: str = "netgo"
+    # Replaces the Prometheus-style version stamp (``_ldflags``) for releases that stamp otherwise.
+    ldflags: str = ""
 
     @property
     def module_version(self) -> str:
@@ -144,6 +148,26 @@ ON_REQUEST: dict[str, Release] = {
         # marshalling label sets (they cast Prometheus's labels to their own slice type).
         tags="netgo,slicelabels",
     ),
+    "helm": Release(
+        "helm",
+        versions.HELM,
+        "helm.sh/helm/v3",
+        {"helm": "./cmd/helm"},
+        tags="",  # upstream's Makefile builds with no tags (and CGO off, as all builds here)
+        ldflags=" ".join(
+            [
+                "-s -w",
+                f"-X helm.sh/helm/v3/internal/version.version=v{versions.HELM}",
+                # The client-go helm 3.22 is built with is Kubernetes 1.37's; upstream's release
+                # flags stamp that as the default for `helm lint` and `helm template`.
+                *(
+                    f"-X helm.sh/helm/v3/pkg/{pkg}.k8sVersion{part}={value}"
+                    for pkg in ("lint/rules", "chartutil")
+                    for part, value in (("Major", 1), ("Minor", 37))
+                ),
+            ]
+        ),
+    ),
 }
 _ALL = {**RELEASES, **ON_REQUEST}
 _RELEASE_OF = {command: r for r in _ALL.values() for command in r.commands}
@@ -167,7 +191,10 @@ def _source(release: Release, go_bin: str) -> Path:
 
 def _ldflags(release: Release, src: Path) -> str:
     """Upstream's version stamp (promu's ``-X`` flags), so ``--version`` says which release;
-    the build date is the module's publication time, not the time of the build."""
+    the build date is the module's publication time, not the time of the build. A release with
+    its own ``ldflags`` (helm) gets those."""
+    if release.ldflags:
+        return release.ldflags
     pkg = "github.com/prometheus/common/version"
     return (
         f"-s -w -X {pkg}.Version={release.version} -X {pkg}.Revision={release.module_version}"
@@ -250,8 +277,8 @@ def record_build_times(path: Path, seconds: dict[str, float]) -> None:
 
 def binary(command: str, *, build: bool = True) -> Path:
     """The path of ``prometheus``, ``promtool``, ``alertmanager``, ``amtool``, ``node_exporter``,
-    ``blackbox_exporter`` or ``thanos`` at the pinned release, building its release if it is
-    missing."""
+    ``blackbox_exporter``, ``thanos`` or ``helm`` at the pinned release, building its release if
+    it is missing."""
     if command not in _RELEASE_OF:
         raise ValueError(f"unknown command {command!r}; known: {', '.join(_RELEASE_OF)}")
     return ensure_releases([_RELEASE_OF[command].name], build=build)[command]
