@@ -16,7 +16,7 @@ from kubepulse.lab.releases import binary
 from kubepulse.lab.servers import (
     alertmanager_alerts,
     post_alerts,
-    start_alertmanager,
+    start_stack_alertmanager,
     wait_until,
 )
 from kubepulse.stack import deploy_dir
@@ -366,13 +366,8 @@ def test_alertmanager_templates_render_exactly(
 
 
 def test_alertmanager_inhibits_pod_alerts_on_a_not_ready_node(tmp_path: Path) -> None:
-    """A real Alertmanager, fed alerts through its API, applies the inhibit rules."""
-    config = render_alertmanager_config(
-        smarthost="127.0.0.1:1",
-        webhook_url="http://127.0.0.1:1/hook",
-        slack_api_url="http://127.0.0.1:1/slack",
-        templates_dir=DEPLOY / "alertmanager" / "templates",
-    )
+    """A real Alertmanager with the stack's config (notifications to a loopback port nothing
+    listens on), fed alerts through its API, applies the inhibit rules."""
 
     def alert(name: str, severity: str, **labels: str) -> dict[str, Any]:
         return {"labels": {"alertname": name, "severity": severity, "cluster": "c1", **labels}}
@@ -385,7 +380,7 @@ def test_alertmanager_inhibits_pod_alerts_on_a_not_ready_node(tmp_path: Path) ->
         alert("KubeDeploymentReplicasMismatch", "warning", namespace="shop", deployment="d"),
     ]
     with ProcessGroup(tmp_path / "logs") as group:
-        url = start_alertmanager(group, tmp_path / "am", config)
+        url = start_stack_alertmanager(group, tmp_path / "am", "http://127.0.0.1:1")
         post_alerts(url, sent)
 
         def states() -> dict[str, str] | None:
