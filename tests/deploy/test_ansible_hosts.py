@@ -229,11 +229,21 @@ def test_host_roles_deploy_the_stack_on_localhost_idempotently(host_stack: dict[
     second = run_site(host_stack, "--tags", "hosts", "--skip-tags", "grafana")
     assert second["changed"] == 0 and second["failed"] == 0, second["output"]
 
-    # A changed knob is applied through the reload handler: same process, new config.
+    # A changed knob is applied through the reload handler: same process, new config. An
+    # installed rule file edited by hand and one with another mode are put back as well (the
+    # role skips only files whose checksum, owner and mode match).
     extra = {**host_stack["extra"], "prometheus_scrape_interval": "2s"}
     (prefix / "vars.json").write_text(json.dumps(extra))
+    rules_dir = prefix / "etc/prometheus/rules"
+    edited, chmodded = rules_dir / "node.yml", rules_dir / "targets.yml"
+    edited.write_text(edited.read_text() + "# edited by hand\n")
+    chmodded.chmod(0o600)
     third = run_site(host_stack, "--tags", "hosts", "--skip-tags", "grafana")
     assert third["changed"] > 0 and third["failed"] == 0
+    assert edited.read_bytes() == (REPO / "deploy/prometheus/rules/node.yml").read_bytes()
+    assert chmodded.stat().st_mode & 0o777 == 0o644
+    restored = re.findall(r"^changed: .*\(item=.*/rules/([\w.-]+)\)", third["output"], re.M)
+    assert sorted(restored) == ["node.yml", "targets.yml"], third["output"]
     deadline = time.monotonic() + 10
     while (
         yaml.safe_load(get_json(f"{prom}/api/v1/status/config")["data"]["yaml"])["global"][
