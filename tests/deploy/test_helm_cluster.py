@@ -204,14 +204,7 @@ def test_helm_install_rbac_upgrade_and_uninstall(cluster: Cluster, namespace: st
     )  # fmt: skip
     installed = pods(cluster, namespace, release)
     components = {p["metadata"]["labels"]["app.kubernetes.io/component"] for p in installed}
-    assert components == {
-        "cluster-exporter",
-        "node-exporter",
-        "prometheus",
-        "alertmanager",
-        "grafana",
-        "blackbox-exporter",
-    }
+    assert components == COMPONENTS
     nodes = json.loads(cluster.kubectl("get", "nodes", "-o", "json"))["items"]
     node_exporters = [p for p in installed if "node-exporter" in p["metadata"]["name"]]
     assert len(node_exporters) == len(nodes), "one node_exporter per node"

@@ -10,12 +10,19 @@ import time
 from pathlib import Path
 
 import psutil
-from webapp_helpers import ROOT, fetch, scrape, settled_scrape, stale_multiproc_dir, wait_until
+from webapp_helpers import (
+    ITEMS,
+    ROOT,
+    fetch,
+    scrape,
+    settled_scrape,
+    stale_multiproc_dir,
+    wait_until,
+)
 
 from kubepulse.lab.processes import ProcessGroup, free_port
 
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
-ITEMS = 'http_requests_total{method="GET",route="/items/<int:item_id>",status="200"}'
 
 
 def _fetch(url: str) -> bytes:

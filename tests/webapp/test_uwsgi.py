@@ -18,6 +18,7 @@ from pathlib import Path
 import psutil
 from webapp_helpers import (
     BIN,
+    ITEMS,
     ROOT,
     fetch,
     scrape,
@@ -27,8 +28,6 @@ from webapp_helpers import (
 )
 
 from kubepulse.lab.processes import ProcessGroup, free_port
-
-ITEMS = 'http_requests_total{method="GET",route="/items/<int:item_id>",status="200"}'
 
 
 def _uwsgi_workers(log: Path) -> dict[int, int]:

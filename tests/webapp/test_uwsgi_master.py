@@ -18,6 +18,7 @@ from pathlib import Path
 
 from webapp_helpers import (
     BIN,
+    ITEMS,
     ROOT,
     fetch,
     scrape,
@@ -28,7 +29,6 @@ from webapp_helpers import (
 
 from kubepulse.lab.processes import ProcessGroup, free_port
 
-ITEMS = 'http_requests_total{method="GET",route="/items/<int:item_id>",status="200"}'
 LIVE = 'http_requests_in_progress{method="GET"}'
 
 

@@ -19,6 +19,8 @@ from kubepulse.lab.servers import wait_until as lab_wait_until
 ROOT = Path(__file__).resolve().parents[2]
 APPS = Path(__file__).resolve().parent / "apps"
 BIN = Path(sys.executable).parent
+# The examples' Flask app (examples/flask_app.py): its /items/<id> counter as the exporter names it.
+ITEMS = 'http_requests_total{method="GET",route="/items/<int:item_id>",status="200"}'
 
 
 def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
