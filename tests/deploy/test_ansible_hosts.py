@@ -784,3 +784,42 @@ def test_the_textfile_command_runs_within_the_unit_s_open_files_limit(
     proc = run(units[UNITS[1]]["LimitNOFILE"])
     assert (proc.returncode, proc.stderr) == (0, "")
     assert sorted(p.name for p in out.iterdir()) == sorted(f"s{i}.prom" for i in range(10))
+
+
+# --- the shared package task ---------------------------------------------------------------------
+
+
+def test_the_package_task_asks_dpkg_first_and_goes_to_apt_only_for_a_missing_package(
+    tmp_path: Path,
+) -> None:
+    """``roles/kubepulse/tasks/package.yml`` on this host, in check mode: an installed package
+    (bash) never reaches the apt module; one dpkg does not have does, and apt's own refusal of a
+    name no repository has is what shows it ran (nothing is installed either way)."""
+    missing = "kubepulse-no-such-package"
+    play = [
+        {
+            "hosts": "localhost",
+            "connection": "local",
+            "gather_facts": False,
+            "tasks": [
+                {
+                    "name": f"Package {name}",
+                    "ansible.builtin.include_role": {"name": "kubepulse", "tasks_from": "package"},
+                    "vars": {"kubepulse_package": name},
+                }
+                for name in ("bash", missing)
+            ],
+        }
+    ]
+    (tmp_path / "package.yml").write_text(yaml.safe_dump(play))
+    out = ansible(
+        "ansible-playbook", "-i", "localhost,", "--check", str(tmp_path / "package.yml"),
+        "-e", f"ansible_python_interpreter={sys.executable}",
+        "-e", "kubepulse_apt_update=false",
+        check=False,
+    )  # fmt: skip
+    tasks = dict(re.findall(r"^TASK \[kubepulse : ([^\]]+)\].*\n((?:(?!TASK ).*\n)*)", out, re.M))
+    assert tasks["Install bash"].strip().startswith("skipping: [localhost]"), out[-3000:]
+    assert "fatal: [localhost]" in tasks[f"Install {missing}"], out[-3000:]
+    assert f"No package matching '{missing}'" in tasks[f"Install {missing}"], out[-3000:]
+    assert recap(out)["failed"] == 1
