@@ -18,6 +18,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from kubepulse.exposition.options import web_options
 from kubepulse.exposition.server import (
     ExporterServer,
     Request,
@@ -25,7 +26,6 @@ from kubepulse.exposition.server import (
     ServerLimits,
     load_web_config,
     prometheus_client_handler,
-    web_options,
 )
 from kubepulse.lab.pki import LoopbackPKI, make_loopback_pki, write_web_config
 

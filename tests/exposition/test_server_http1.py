@@ -15,13 +15,8 @@ import pytest
 from click.testing import CliRunner
 from helpers_abuse import raw_exchange
 
-from kubepulse.exposition.server import (
-    ExporterServer,
-    Request,
-    Response,
-    ServerLimits,
-    web_options,
-)
+from kubepulse.exposition.options import web_options
+from kubepulse.exposition.server import ExporterServer, Request, Response, ServerLimits
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from kubepulse.exposition.options import web_options
 from kubepulse.exposition.server import (
     ExporterServer,
     Handler,
@@ -37,7 +38,6 @@ from kubepulse.exposition.server import (
     Response,
     WebConfig,
     server_metrics,
-    web_options,
 )
 from kubepulse.exposition.text import CONTENT_TYPE, Family, sample
 

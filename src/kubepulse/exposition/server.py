@@ -50,7 +50,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import errno
-import functools
 import ipaddress
 import itertools
 import logging
@@ -66,10 +65,9 @@ import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import click
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -95,13 +93,11 @@ __all__ = [
     "Stream",
     "TLSConfig",
     "WebConfig",
-    "fail_usage",
     "format_listen_address",
     "load_web_config",
     "parse_listen_address",
     "prometheus_client_handler",
     "server_metrics",
-    "web_options",
 ]
 
 log = logging.getLogger(__name__)
@@ -262,6 +258,13 @@ def fd_limited_max_connections(wanted: int) -> int:
         except (ValueError, OSError):
             pass  # e.g. a sandbox that refuses: keep the soft limit and fit the cap under it
     return max(1, min(wanted, soft - FD_RESERVE))
+
+
+# The limits a command's --web.* flags set (options.web_options); a server created without
+# limits of its own takes them.
+command_limits: contextvars.ContextVar[ServerLimits | None] = contextvars.ContextVar(
+    "kubepulse_server_limits", default=None
+)
 
 
 def _healthz(_: Request) -> Response:
@@ -902,7 +905,7 @@ class ExporterServer:
         self.routes: dict[str, Handler] = {"/healthz": _healthz, **routes}
         self.web_config = web_config
         self.extra_headers: dict[str, str] = dict(web_config.headers) if web_config else {}
-        self.limits = limits or _command_limits.get() or ServerLimits()
+        self.limits = limits or command_limits.get() or ServerLimits()
         host, port = parse_listen_address(listen_address)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         listener = socket.socket(family, socket.SOCK_STREAM)
@@ -1081,140 +1084,3 @@ def prometheus_client_handler(registry: Any) -> Handler:
         return Response(200, encoder(target), content_type)
 
     return handle
-
-
-# --------------------------------------------------------------------------- click options
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def fail_usage(ctx: click.Context, message: str) -> NoReturn:
-    """Refuse bad command-line input: one line ``<command>: message`` on stderr, exit 2.
-
-    click's ``BadParameter`` prints three lines (usage, hint, error); the kubepulse commands
-    answer bad input with the one line that says what is wrong, as ``monitor pods`` does.
-    """
-    click.echo(f"{ctx.command_path}: {' '.join(message.split())}", err=True)
-    ctx.exit(2)
-
-
-def _web_config_option(
-    ctx: click.Context, param: click.Parameter, value: str | None
-) -> WebConfig | None:
-    if value is None:
-        return None
-    try:
-        return load_web_config(value)
-    except ValueError as exc:
-        # The message starts with the file's path and names the field.
-        fail_usage(ctx, f"--web.config.file: {exc}")
-
-
-def _listen_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        parse_listen_address(value)
-    except ValueError as exc:
-        fail_usage(ctx, f"--web.listen-address: {exc}")
-    return value
-
-
-def _positive(
-    kind: type[int] | type[float],
-) -> Callable[[click.Context, click.Parameter, str], Any]:
-    def check(ctx: click.Context, param: click.Parameter, value: str) -> int | float:
-        try:
-            number = kind(value)
-        except ValueError:
-            number = 0
-        if not number > 0:
-            what = "a whole number" if kind is int else "a number of seconds"
-            fail_usage(ctx, f"{param.opts[0]}: {value!r}: must be {what} above 0")
-        return number
-
-    return check
-
-
-_LIMIT_OPTIONS: list[tuple[str, str, type[int] | type[float], str, str]] = [
-    (
-        "--web.max-connections",
-        "max_connections",
-        int,
-        "N",
-        "Connections open at once. At the cap the longest-waiting connection without a request "
-        "is closed to make room (a new one is refused only if all are being served). Lowered "
-        f"to fit the open-files limit, {FD_RESERVE} kept free.",
-    ),
-    (
-        "--web.read-header-timeout",
-        "read_header_timeout",
-        float,
-        "SECONDS",
-        "Time a client has for the TLS handshake and a request's headers, from the connect or "
-        "a kept-alive request's first byte; then 408 and close (slowloris).",
-    ),
-    (
-        "--web.idle-timeout",
-        "idle_timeout",
-        float,
-        "SECONDS",
-        "Close a kept-alive connection idle this long between requests.",
-    ),
-]
-_LIMIT_FLAGS = tuple(option[1] for option in _LIMIT_OPTIONS)
-_command_limits: contextvars.ContextVar[ServerLimits | None] = contextvars.ContextVar(
-    "kubepulse_server_limits", default=None
-)
-
-
-def web_options(default_listen: str | None, listen_help: str | None = None) -> Callable[[F], F]:
-    """Add ``--web.listen-address``, ``--web.config.file`` and the server limits to a command.
-
-    The command receives ``listen_address: str`` (``None`` if ``default_listen`` is ``None`` and
-    the flag is not given) and ``web_config: WebConfig | None`` (already loaded and validated).
-    ``--web.max-connections``, ``--web.read-header-timeout`` and ``--web.idle-timeout`` are not
-    passed to it: every ``ExporterServer`` the command creates takes them (``ServerLimits``).
-    Bad values are one-line errors naming the flag (and the file and field), exit 2.
-    """
-    defaults = ServerLimits()
-
-    def decorate(func: F) -> F:
-        @functools.wraps(func)
-        def with_limits(*args: Any, **kwargs: Any) -> Any:
-            limits = ServerLimits(**{name: kwargs.pop(name) for name in _LIMIT_FLAGS})
-            token = _command_limits.set(limits)
-            try:
-                return func(*args, **kwargs)
-            finally:
-                _command_limits.reset(token)
-
-        wrapped: Any = with_limits
-        for flag, name, kind, metavar, help_text in reversed(_LIMIT_OPTIONS):
-            wrapped = click.option(
-                flag,
-                name,
-                default=str(getattr(defaults, name)),
-                show_default=True,
-                callback=_positive(kind),
-                metavar=metavar,
-                help=help_text,
-            )(wrapped)
-        wrapped = click.option(
-            "--web.config.file",
-            "web_config",
-            type=click.Path(dir_okay=False),
-            callback=_web_config_option,
-            help="Exporter-toolkit web config (YAML): TLS and basic auth.",
-        )(wrapped)
-        wrapped = click.option(
-            "--web.listen-address",
-            "listen_address",
-            default=default_listen,
-            show_default=default_listen is not None,
-            callback=_listen_option,
-            help=listen_help or "Address to listen on, HOST:PORT (':PORT' for all interfaces).",
-        )(wrapped)
-        return wrapped  # type: ignore[no-any-return]
-
-    return decorate

@@ -25,16 +25,15 @@ from kubepulse.exporters.cluster.exporter import (
     ClusterExporter,
     Options,
 )
+from kubepulse.exposition.options import fail_usage, web_options
 from kubepulse.exposition.server import (
     ExporterServer,
     Request,
     Response,
     WebConfig,
-    fail_usage,
     format_listen_address,
     parse_listen_address,
     prometheus_client_handler,
-    web_options,
 )
 from kubepulse.kube.client import ApiError, connect
 from kubepulse.kube.selectors import validate_label_selector
