@@ -35,28 +35,40 @@ import yaml
 __all__ = ["NODE_RESOURCE_YAML", "STAGES_YAML"]
 
 
-_NODE_STATUS_COMMON = """\
+def _fill(template: str, **values: str) -> str:
+    """``template`` with every ``{name}`` replaced by ``values[name]``; Go's ``{{ }}`` untouched."""
+    for name, value in values.items():
+        template = template.replace("{" + name + "}", value)
+    return template
+
+
+def _node_resources(field: str) -> str:
+    """A node's ``allocatable`` or ``capacity``: the node's own, else kwok's (room for anything)."""
+    return _fill(
+        """\
+      {field}:
+      {{ with .status.{field} }}
+      {{ YAML . 1 }}
+      {{ else }}
+        cpu: 1k
+        memory: 1Ti
+        pods: 1M
+      {{ end }}""",
+        field=field,
+    )
+
+
+_NODE_STATUS_COMMON = "\n".join(
+    [
+        """\
       {{ with NodePort }}
       daemonEndpoints:
         kubeletEndpoint:
           Port: {{ . }}
-      {{ end }}
-      allocatable:
-      {{ with .status.allocatable }}
-      {{ YAML . 1 }}
-      {{ else }}
-        cpu: 1k
-        memory: 1Ti
-        pods: 1M
-      {{ end }}
-      capacity:
-      {{ with .status.capacity }}
-      {{ YAML . 1 }}
-      {{ else }}
-        cpu: 1k
-        memory: 1Ti
-        pods: 1M
-      {{ end }}
+      {{ end }}""",
+        _node_resources("allocatable"),
+        _node_resources("capacity"),
+        """\
       {{ $nodeInfo := .status.nodeInfo }}
       {{ $kwokVersion := printf "kwok-%s" Version }}
       nodeInfo:
@@ -70,118 +82,179 @@ _NODE_STATUS_COMMON = """\
         operatingSystem: {{ or $nodeInfo.operatingSystem "linux" }}
         osImage: {{ or $nodeInfo.osImage `""` }}
         systemUUID: {{ or $nodeInfo.systemUUID `""` }}
-      phase: Running"""
+      phase: Running""",
+    ]
+)
 
-_NODE_ADDRESSES = """\
+# The addresses kwok gives a node that lacks them: address type -> the template function giving it.
+_NODE_OWN_ADDRESSES = {"InternalIP": "NodeIP", "Hostname": "NodeName"}
+
+
+def _node_address(kind: str) -> str:
+    """The node's own address of type ``kind``, as one ``addresses`` entry."""
+    return _fill(
+        """\
+      {{ with {source} }}
+      - address: {{ . | Quote }}
+        type: {kind}
+      {{ end }}""",
+        source=_NODE_OWN_ADDRESSES[kind],
+        kind=kind,
+    )
+
+
+_NODE_ADDRESSES = _fill(
+    """\
       addresses:
       {{ with .status.addresses }}
       {{ YAML . 1 }}
       {{ else }}
-      {{ with NodeIP }}
-      - address: {{ . | Quote }}
-        type: InternalIP
-      {{ end }}
-      {{ with NodeName }}
-      - address: {{ . | Quote }}
-        type: Hostname
-      {{ end }}
-      {{ end }}"""
+{own}
+      {{ end }}""",
+    own="\n".join(_node_address(kind) for kind in _NODE_OWN_ADDRESSES),
+)
 
-_NODE_INIT_ADDRESSES = """\
-      {{ $hasInternalIP := false }}
-      {{ $hasHostname := false }}
-      {{ range .status.addresses }}
-        {{ if eq .type "InternalIP" }}
-          {{ $hasInternalIP = true }}
-        {{ end }}
-        {{ if eq .type "Hostname" }}
-          {{ $hasHostname = true }}
-        {{ end }}
+# Adds whichever of the node's own addresses its status lacks.
+_NODE_INIT_ADDRESSES = "\n".join(
+    [
+        *(_fill("      {{ $has{kind} := false }}", kind=kind) for kind in _NODE_OWN_ADDRESSES),
+        "      {{ range .status.addresses }}",
+        *(
+            _fill(
+                """\
+        {{ if eq .type "{kind}" }}
+          {{ $has{kind} = true }}
+        {{ end }}""",
+                kind=kind,
+            )
+            for kind in _NODE_OWN_ADDRESSES
+        ),
+        """\
       {{ end }}
       {{ if or (not $hasInternalIP) (not $hasHostname) }}
       addresses:
-      {{ end }}
-      {{ if not $hasInternalIP }}
-      {{ with NodeIP }}
-      - address: {{ . | Quote }}
-        type: InternalIP
-      {{ end }}
-      {{ end }}
-      {{ if not $hasHostname }}
-      {{ with NodeName }}
-      - address: {{ . | Quote }}
-        type: Hostname
-      {{ end }}
-      {{ end }}"""
+      {{ end }}""",
+        *(
+            "\n".join(
+                [
+                    _fill("      {{ if not $has{kind} }}", kind=kind),
+                    _node_address(kind),
+                    "      {{ end }}",
+                ]
+            )
+            for kind in _NODE_OWN_ADDRESSES
+        ),
+    ]
+)
 
-_NODE_CONDITIONS = """\
+
+def _node_condition(
+    since: str,
+    message: str = "{{ .message | Quote }}",
+    reason: str = "{{ .reason | Quote }}",
+    status: str = "{{ .status | Quote }}",
+    kind: str = "{{ .type | Quote }}",
+) -> str:
+    """One node condition, heartbeat now, changed at ``since``; by default the ``NodeConditions``
+    entry being ranged over."""
+    return "\n".join(
+        [
+            "      - lastHeartbeatTime: {{ $now | Quote }}",
+            f"        lastTransitionTime: {{{{ {since} | Quote }}}}",
+            f"        message: {message}",
+            f"        reason: {reason}",
+            f"        status: {status}",
+            f"        type: {kind}",
+        ]
+    )
+
+
+_NODE_CONDITIONS = _fill(
+    """\
       {{ $now := Now }}
       {{ $lastTransitionTime := or .metadata.creationTimestamp $now }}
       conditions:
       {{ range NodeConditions }}
-      - lastHeartbeatTime: {{ $now | Quote }}
-        lastTransitionTime: {{ $lastTransitionTime | Quote }}
-        message: {{ .message | Quote }}
-        reason: {{ .reason | Quote }}
-        status: {{ .status | Quote }}
-        type: {{ .type | Quote }}
-      {{ end }}"""
+{condition}
+      {{ end }}""",
+    condition=_node_condition("$lastTransitionTime"),
+)
 
-_NODE_NOT_READY_CONDITIONS = """\
+_NODE_NOT_READY_CONDITIONS = _fill(
+    """\
       {{ $now := Now }}
       conditions:
       {{ range NodeConditions }}
       {{ if eq .type "Ready" }}
-      - lastHeartbeatTime: {{ $now | Quote }}
-        lastTransitionTime: {{ $now | Quote }}
-        message: "node marked not ready by label kubepulse.dev/node-not-ready"
-        reason: KubepulseNodeNotReady
-        status: "False"
-        type: Ready
+{not_ready}
       {{ else }}
-      - lastHeartbeatTime: {{ $now | Quote }}
-        lastTransitionTime: {{ $now | Quote }}
-        message: {{ .message | Quote }}
-        reason: {{ .reason | Quote }}
-        status: {{ .status | Quote }}
-        type: {{ .type | Quote }}
+{condition}
       {{ end }}
-      {{ end }}"""
+      {{ end }}""",
+    not_ready=_node_condition(
+        "$now",
+        message='"node marked not ready by label kubepulse.dev/node-not-ready"',
+        reason="KubepulseNodeNotReady",
+        status='"False"',
+        kind="Ready",
+    ),
+    condition=_node_condition("$now"),
+)
 
-_POD_IPS = """\
-      {{ $hostIPs := NodeIPsWith .spec.nodeName }}
-      {{ with $hostIPs }}
-      hostIP: {{ index . 0 | Quote }}
-      hostIPs:
+
+def _pod_ips(field: str, ips: str) -> str:
+    """``field`` (``hostIP``, ``podIP``) and its plural from the list ``ips`` (a template
+    variable), if that list is not empty."""
+    return _fill(
+        """\
+      {{ with {ips} }}
+      {field}: {{ index . 0 | Quote }}
+      {field}s:
       {{ range . }}
       - ip: {{ . | Quote }}
       {{ end }}
-      {{ end }}
-      {{ $podIPs := PodIPsWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) }}
-      {{ with $podIPs }}
-      podIP: {{ index . 0 | Quote }}
-      podIPs:
-      {{ range . }}
-      - ip: {{ . | Quote }}
-      {{ end }}
-      {{ end }}"""  # noqa: E501
+      {{ end }}""",
+        ips=ips,
+        field=field,
+    )
 
-_POD_CONDITIONS = """\
-      conditions:
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
-        type: Initialized
+
+_POD_IPS = "\n".join(
+    [
+        "      {{ $hostIPs := NodeIPsWith .spec.nodeName }}",
+        _pod_ips("hostIP", "$hostIPs"),
+        '      {{ $podIPs := PodIPsWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) }}',  # noqa: E501
+        _pod_ips("podIP", "$podIPs"),
+    ]
+)
+
+
+def _pod_condition(kind: str, status: str) -> str:
+    return _fill(
+        """\
       - lastTransitionTime: {{ $now | Quote }}
         status: "{status}"
-        type: Ready
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "{status}"
-        type: ContainersReady
-      {{ range .spec.readinessGates }}
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
-        type: {{ .conditionType | Quote }}
-      {{ end }}"""
+        type: {kind}""",
+        status=status,
+        kind=kind,
+    )
+
+
+def _pod_conditions(ready: str) -> str:
+    """A started pod's conditions: initialized, Ready and ContainersReady ``ready`` (``True``,
+    ``False``), and every readiness gate true."""
+    return "\n".join(
+        [
+            "      conditions:",
+            _pod_condition("Initialized", "True"),
+            _pod_condition("Ready", ready),
+            _pod_condition("ContainersReady", ready),
+            "      {{ range .spec.readinessGates }}",
+            _pod_condition("{{ .conditionType | Quote }}", "True"),
+            "      {{ end }}",
+        ]
+    )
+
 
 _COMPLETED_CONDITIONS = """\
       conditions:
@@ -236,20 +309,13 @@ _COMPLETED = """\
 _NOW_AND_ROOT = "      {{ $now := Now }}\n      {{ $root := . }}"
 
 
-def _fill(template: str, **values: str) -> str:
-    """``template`` with every ``{name}`` replaced by ``values[name]``; Go's ``{{ }}`` untouched."""
-    for name, value in values.items():
-        template = template.replace("{" + name + "}", value)
-    return template
-
-
 def _running_pod(ready: bool) -> str:
     """A freshly started pod's status: Running, containers running, and Ready or not."""
     status, flag = ("True", "true") if ready else ("False", "false")
     return "\n".join(
         [
             "      {{ $now := Now }}",
-            _fill(_POD_CONDITIONS, status=status),
+            _pod_conditions(status),
             _fill(
                 """\
       containerStatuses:
@@ -302,7 +368,7 @@ def _started_pod(
 
 
 _READY_POD = _started_pod(
-    conditions=_fill(_POD_CONDITIONS, status="True"),
+    conditions=_pod_conditions("True"),
     ready=True,
     restart_count="{{ $origin.restartCount }}",
     state=_STILL_RUNNING,
