@@ -8,6 +8,7 @@ import time
 import urllib.request
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from waiting import wait_until as wait_until  # re-exported for the cluster exporter tests
 
@@ -174,6 +175,20 @@ def table_series(
     store.apply([obj], (), True)
     text = b"".join(store.chunks()).decode()
     return sorted(line for line in text.splitlines() if line and not line.startswith("#"))
+
+
+# A kind table's case: what it shows (the test id), the kind module, the API object, the labels
+# allowlist, and the object's exact series (any order).
+SeriesCase = tuple[str, Any, dict[str, Any], tuple[str, ...] | None, list[str]]
+
+
+def series_cases(cases: list[SeriesCase]) -> pytest.MarkDecorator:
+    """Parametrize a test's ``module, obj, labels, expected`` with ``cases``, named by their ids;
+    the test asserts ``table_series(module, obj, labels) == sorted(expected)``."""
+    return pytest.mark.parametrize(
+        ("module", "obj", "labels", "expected"),
+        [pytest.param(m, o, lab, e, id=i) for i, m, o, lab, e in cases],
+    )
 
 
 def epoch(text: str) -> int:

@@ -8,7 +8,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from helpers_cluster_exporter import epoch, table_series
+from helpers_cluster_exporter import SeriesCase, epoch, series_cases, table_series
 
 from kubepulse.exporters.cluster import clusterrolebindings, clusterroles, rolebindings, roles
 
@@ -95,97 +95,130 @@ def test_help_texts(module: ModuleType, info_help: str, rv_help: str) -> None:
     assert helps[3] == f"Resource version representing a specific version of {rv_help}"
 
 
-def test_role() -> None:
-    role = {"metadata": _meta("reader", "ops", **FULL), "rules": RULES}
-    head = 'namespace="ops",role="reader"'
-    assert table_series(roles, role, ("app", "appVersion", "missing")) == sorted(
+ROLE = 'namespace="ops",role="reader"'
+ROLEBINDING = 'namespace="ops",rolebinding="read-pods"'
+CLUSTERROLE = 'clusterrole="admin"'
+CLUSTERROLEBINDING = 'clusterrolebinding="admins"'
+
+CASES: list[SeriesCase] = [
+    (
+        "role",
+        roles,
+        {"metadata": _meta("reader", "ops", **FULL), "rules": RULES},
+        ("app", "appVersion", "missing"),
         [
-            f'kube_role_labels{{{head},label_app="web",label_app_version="2"}} 1',
-            f"kube_role_info{{{head}}} 1",
-            f"kube_role_created{{{head}}} {T}",
-            f"kube_role_metadata_resource_version{{{head}}} 123",
-        ]
-    )
-
-
-def test_role_bare() -> None:
-    """No allowlist: no labels series; no creation time, no numeric version: none either."""
-    role = {"metadata": _meta("r", "ops", labels={"a": "b"}, resourceVersion="abc")}
-    assert table_series(roles, role) == ['kube_role_info{namespace="ops",role="r"} 1']
-    # An allowlist naming nothing the object has: the series, with no label_ labels.
-    assert table_series(roles, {"metadata": _meta("r", "ops")}, ("a",)) == sorted(
+            f'kube_role_labels{{{ROLE},label_app="web",label_app_version="2"}} 1',
+            f"kube_role_info{{{ROLE}}} 1",
+            f"kube_role_created{{{ROLE}}} {T}",
+            f"kube_role_metadata_resource_version{{{ROLE}}} 123",
+        ],
+    ),
+    (
+        # No allowlist: no labels series; no creation time, no numeric version: none either.
+        "role bare",
+        roles,
+        {"metadata": _meta("r", "ops", labels={"a": "b"}, resourceVersion="abc")},
+        None,
+        ['kube_role_info{namespace="ops",role="r"} 1'],
+    ),
+    (
+        # An allowlist naming nothing the object has: the series, with no label_ labels.
+        "role bare, allowlist naming nothing it has",
+        roles,
+        {"metadata": _meta("r", "ops")},
+        ("a",),
         [
             'kube_role_info{namespace="ops",role="r"} 1',
             'kube_role_labels{namespace="ops",role="r"} 1',
-        ]
-    )
-
-
-def test_rolebinding() -> None:
-    binding = {
-        "metadata": _meta("read-pods", "ops", **FULL),
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
-        "subjects": [{"kind": "User", "name": "jane", "apiGroup": "rbac.authorization.k8s.io"}],
-    }
-    head = 'namespace="ops",rolebinding="read-pods"'
-    assert table_series(rolebindings, binding, ("*",)) == sorted(
-        [
-            f'kube_rolebinding_labels{{{head},label_app="web",label_app_version="2",label_other="x"}} 1',  # noqa: E501
-            f'kube_rolebinding_info{{{head},roleref_kind="Role",roleref_name="reader"}} 1',
-            f"kube_rolebinding_created{{{head}}} {T}",
-            f"kube_rolebinding_metadata_resource_version{{{head}}} 123",
-        ]
-    )
-
-
-def test_rolebinding_to_a_clusterrole_and_without_roleref() -> None:
-    binding = {
-        "metadata": _meta("view", "dev"),
-        "roleRef": {"kind": "ClusterRole", "name": "view"},
-    }
-    assert table_series(rolebindings, binding) == [
-        'kube_rolebinding_info{namespace="dev",rolebinding="view",roleref_kind="ClusterRole",roleref_name="view"} 1'  # noqa: E501
-    ]
-    assert table_series(rolebindings, {"metadata": _meta("x", "dev")}) == [
-        'kube_rolebinding_info{namespace="dev",rolebinding="x",roleref_kind="",roleref_name=""} 1'
-    ]
-
-
-def test_clusterrole() -> None:
-    role = {"metadata": _meta("admin", **FULL), "rules": RULES}
-    head = 'clusterrole="admin"'
-    assert table_series(clusterroles, role, ("other",)) == sorted(
-        [
-            f'kube_clusterrole_labels{{{head},label_other="x"}} 1',
-            f"kube_clusterrole_info{{{head}}} 1",
-            f"kube_clusterrole_created{{{head}}} {T}",
-            f"kube_clusterrole_metadata_resource_version{{{head}}} 123",
-        ]
-    )
-    assert table_series(clusterroles, {"metadata": _meta("bare", resourceVersion="")}) == [
-        'kube_clusterrole_info{clusterrole="bare"} 1'
-    ]
-
-
-def test_clusterrolebinding() -> None:
-    binding = {
-        "metadata": _meta("admins", **FULL),
-        "roleRef": {
-            "apiGroup": "rbac.authorization.k8s.io",
-            "kind": "ClusterRole",
-            "name": "admin",
+        ],
+    ),
+    (
+        "rolebinding",
+        rolebindings,
+        {
+            "metadata": _meta("read-pods", "ops", **FULL),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
+            "subjects": [{"kind": "User", "name": "jane", "apiGroup": "rbac.authorization.k8s.io"}],
         },
-        "subjects": [{"kind": "Group", "name": "ops", "apiGroup": "rbac.authorization.k8s.io"}],
-    }
-    head = 'clusterrolebinding="admins"'
-    assert table_series(clusterrolebindings, binding, ("app",)) == sorted(
+        ("*",),
         [
-            f'kube_clusterrolebinding_labels{{{head},label_app="web"}} 1',
-            f'kube_clusterrolebinding_info{{{head},roleref_kind="ClusterRole",roleref_name="admin"}} 1',  # noqa: E501
-            f"kube_clusterrolebinding_created{{{head}}} {T}",
-            f"kube_clusterrolebinding_metadata_resource_version{{{head}}} 123",
-        ]
-    )
-    assert table_series(clusterrolebindings, {"metadata": _meta("bare")}) == [
-        'kube_clusterrolebinding_info{clusterrolebinding="bare",roleref_kind="",roleref_name=""} 1'
-    ]
+            f'kube_rolebinding_labels{{{ROLEBINDING},label_app="web",label_app_version="2",label_other="x"}} 1',  # noqa: E501
+            f'kube_rolebinding_info{{{ROLEBINDING},roleref_kind="Role",roleref_name="reader"}} 1',
+            f"kube_rolebinding_created{{{ROLEBINDING}}} {T}",
+            f"kube_rolebinding_metadata_resource_version{{{ROLEBINDING}}} 123",
+        ],
+    ),
+    (
+        "rolebinding to a clusterrole",
+        rolebindings,
+        {"metadata": _meta("view", "dev"), "roleRef": {"kind": "ClusterRole", "name": "view"}},
+        None,
+        [
+            'kube_rolebinding_info{namespace="dev",rolebinding="view",roleref_kind="ClusterRole",roleref_name="view"} 1'  # noqa: E501
+        ],
+    ),
+    (
+        "rolebinding without roleRef",
+        rolebindings,
+        {"metadata": _meta("x", "dev")},
+        None,
+        [
+            'kube_rolebinding_info{namespace="dev",rolebinding="x",roleref_kind="",roleref_name=""} 1'  # noqa: E501
+        ],
+    ),
+    (
+        "clusterrole",
+        clusterroles,
+        {"metadata": _meta("admin", **FULL), "rules": RULES},
+        ("other",),
+        [
+            f'kube_clusterrole_labels{{{CLUSTERROLE},label_other="x"}} 1',
+            f"kube_clusterrole_info{{{CLUSTERROLE}}} 1",
+            f"kube_clusterrole_created{{{CLUSTERROLE}}} {T}",
+            f"kube_clusterrole_metadata_resource_version{{{CLUSTERROLE}}} 123",
+        ],
+    ),
+    (
+        "clusterrole bare, empty resource version",
+        clusterroles,
+        {"metadata": _meta("bare", resourceVersion="")},
+        None,
+        ['kube_clusterrole_info{clusterrole="bare"} 1'],
+    ),
+    (
+        "clusterrolebinding",
+        clusterrolebindings,
+        {
+            "metadata": _meta("admins", **FULL),
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "admin",
+            },
+            "subjects": [{"kind": "Group", "name": "ops", "apiGroup": "rbac.authorization.k8s.io"}],
+        },
+        ("app",),
+        [
+            f'kube_clusterrolebinding_labels{{{CLUSTERROLEBINDING},label_app="web"}} 1',
+            f'kube_clusterrolebinding_info{{{CLUSTERROLEBINDING},roleref_kind="ClusterRole",roleref_name="admin"}} 1',  # noqa: E501
+            f"kube_clusterrolebinding_created{{{CLUSTERROLEBINDING}}} {T}",
+            f"kube_clusterrolebinding_metadata_resource_version{{{CLUSTERROLEBINDING}}} 123",
+        ],
+    ),
+    (
+        "clusterrolebinding bare",
+        clusterrolebindings,
+        {"metadata": _meta("bare")},
+        None,
+        [
+            'kube_clusterrolebinding_info{clusterrolebinding="bare",roleref_kind="",roleref_name=""} 1'  # noqa: E501
+        ],
+    ),
+]
+
+
+@series_cases(CASES)
+def test_series(
+    module: ModuleType, obj: dict[str, Any], labels: tuple[str, ...] | None, expected: list[str]
+) -> None:
+    assert table_series(module, obj, labels) == sorted(expected)
