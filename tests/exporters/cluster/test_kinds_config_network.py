@@ -6,8 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import pytest
-from helpers_cluster_exporter import table_series
+from helpers_cluster_exporter import SeriesCase, series_cases, table_series
 
 from kubepulse.exporters.cluster import (
     configmaps,
@@ -31,7 +30,7 @@ ING = 'namespace="web",ingress="shop"'
 NP = 'namespace="web",networkpolicy="deny"'
 ES = 'endpointslice="api-x1",namespace="web"'
 
-CASES: list[tuple[str, Any, dict[str, Any], tuple[str, ...] | None, list[str]]] = [
+CASES: list[SeriesCase] = [
     (
         "configmap allowlisted labels, numeric resource version",
         configmaps,
@@ -295,10 +294,7 @@ CASES: list[tuple[str, Any, dict[str, Any], tuple[str, ...] | None, list[str]]] 
 ]
 
 
-@pytest.mark.parametrize(
-    ("module", "obj", "labels", "expected"),
-    [pytest.param(m, o, lab, e, id=i) for i, m, o, lab, e in CASES],
-)
+@series_cases(CASES)
 def test_series(
     module: Any, obj: dict[str, Any], labels: tuple[str, ...] | None, expected: list[str]
 ) -> None:

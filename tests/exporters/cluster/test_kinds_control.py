@@ -9,7 +9,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from helpers_cluster_exporter import epoch, table_series
+from helpers_cluster_exporter import SeriesCase, epoch, series_cases, table_series
 
 from kubepulse.exporters.cluster import (
     certificatesigningrequests,
@@ -150,11 +150,16 @@ RC_FULL: Obj = {
     },
 }
 RC = 'namespace="shop",replicationcontroller="legacy-web"'
+RC_BARE = 'namespace="legacy",replicationcontroller="old"'
 
 
-def test_replicationcontroller_rolling_out() -> None:
-    # Labels allow-listed change nothing: KSM has no kube_replicationcontroller_labels.
-    assert table_series(replicationcontrollers, RC_FULL, ("*",)) == sorted(
+RC_CASES: list[SeriesCase] = [
+    (
+        # Labels allow-listed change nothing: KSM has no kube_replicationcontroller_labels.
+        "replicationcontroller rolling out",
+        replicationcontrollers,
+        RC_FULL,
+        ("*",),
         [
             f"kube_replicationcontroller_created{{{RC}}} {T}",
             f"kube_replicationcontroller_status_replicas{{{RC}}} 3",
@@ -165,25 +170,25 @@ def test_replicationcontroller_rolling_out() -> None:
             f"kube_replicationcontroller_spec_replicas{{{RC}}} 3",
             f"kube_replicationcontroller_metadata_generation{{{RC}}} 7",
             f'kube_replicationcontroller_owner{{{RC},owner_kind="Deployment",owner_name="web",owner_is_controller="true"}} 1',  # noqa: E501
-        ]
-    )
-
-
-def test_replicationcontroller_bare() -> None:
-    """No creation time, no spec.replicas, empty status, no owner: zeros, two series fewer."""
-    rc = {"metadata": {"name": "old", "namespace": "legacy", "uid": "rc2"}, "spec": {}}
-    head = 'namespace="legacy",replicationcontroller="old"'
-    assert table_series(replicationcontrollers, rc) == sorted(
+        ],
+    ),
+    (
+        # No creation time, no spec.replicas, empty status, no owner: zeros, two series fewer.
+        "replicationcontroller bare",
+        replicationcontrollers,
+        {"metadata": {"name": "old", "namespace": "legacy", "uid": "rc2"}, "spec": {}},
+        None,
         [
-            f"kube_replicationcontroller_status_replicas{{{head}}} 0",
-            f"kube_replicationcontroller_status_fully_labeled_replicas{{{head}}} 0",
-            f"kube_replicationcontroller_status_ready_replicas{{{head}}} 0",
-            f"kube_replicationcontroller_status_available_replicas{{{head}}} 0",
-            f"kube_replicationcontroller_status_observed_generation{{{head}}} 0",
-            f"kube_replicationcontroller_metadata_generation{{{head}}} 0",
-            f'kube_replicationcontroller_owner{{{head},owner_kind="",owner_name="",owner_is_controller=""}} 1',  # noqa: E501
-        ]
-    )
+            f"kube_replicationcontroller_status_replicas{{{RC_BARE}}} 0",
+            f"kube_replicationcontroller_status_fully_labeled_replicas{{{RC_BARE}}} 0",
+            f"kube_replicationcontroller_status_ready_replicas{{{RC_BARE}}} 0",
+            f"kube_replicationcontroller_status_available_replicas{{{RC_BARE}}} 0",
+            f"kube_replicationcontroller_status_observed_generation{{{RC_BARE}}} 0",
+            f"kube_replicationcontroller_metadata_generation{{{RC_BARE}}} 0",
+            f'kube_replicationcontroller_owner{{{RC_BARE},owner_kind="",owner_name="",owner_is_controller=""}} 1',  # noqa: E501
+        ],
+    ),
+]
 
 
 def test_replicationcontroller_scaled_to_zero_with_uncontrolling_owners() -> None:
@@ -238,18 +243,67 @@ CSR_ISSUED: Obj = {
     },
 }
 CSR = 'certificatesigningrequest="alice-client",signer_name="kubernetes.io/kube-apiserver-client"'
+CSR_PENDING = (
+    'certificatesigningrequest="node-csr-x",'
+    'signer_name="kubernetes.io/kube-apiserver-client-kubelet"'
+)
+CSR_ODD = 'certificatesigningrequest="odd",signer_name="example.com/signer"'
 
 
-def test_csr_approved_and_issued() -> None:
-    assert table_series(certificatesigningrequests, CSR_ISSUED, ("*",)) == sorted(
+CSR_CASES: list[SeriesCase] = [
+    (
+        "csr approved and issued",
+        certificatesigningrequests,
+        CSR_ISSUED,
+        ("*",),
         [
             f'kube_certificatesigningrequest_labels{{{CSR},label_app_kubernetes_io_name="alice",label_team="identity"}} 1',  # noqa: E501
             f"kube_certificatesigningrequest_created{{{CSR}}} {T}",
             f'kube_certificatesigningrequest_condition{{{CSR},condition="approved"}} 1',
             f'kube_certificatesigningrequest_condition{{{CSR},condition="denied"}} 0',
             f"kube_certificatesigningrequest_cert_length{{{CSR}}} {len(CERT)}",
-        ]
-    )
+        ],
+    ),
+    (
+        "csr pending without status or creation time",
+        certificatesigningrequests,
+        {
+            "metadata": {"name": "node-csr-x", "uid": "csr2"},
+            "spec": {"signerName": "kubernetes.io/kube-apiserver-client-kubelet"},
+        },
+        None,
+        [
+            f'kube_certificatesigningrequest_condition{{{CSR_PENDING},condition="approved"}} 0',
+            f'kube_certificatesigningrequest_condition{{{CSR_PENDING},condition="denied"}} 0',
+            f"kube_certificatesigningrequest_cert_length{{{CSR_PENDING}}} 0",
+        ],
+    ),
+    (
+        "csr conditions are counted and other types ignored",
+        certificatesigningrequests,
+        {
+            "metadata": {"name": "odd", "uid": "csr3", "creationTimestamp": CREATED},
+            "spec": {"signerName": "example.com/signer"},
+            "status": {
+                "conditions": [
+                    {"type": "Denied", "status": "True", "reason": "Policy"},
+                    {"type": "Failed", "status": "True", "reason": "SignerError"},
+                    {"type": "Approved", "status": "True"},
+                    {"type": "Approved", "status": "True"},
+                ],
+                # Not valid base64 (client-go would refuse it): counted as no certificate.
+                "certificate": "not base64!",
+            },
+        },
+        None,
+        [
+            f"kube_certificatesigningrequest_created{{{CSR_ODD}}} {T}",
+            f'kube_certificatesigningrequest_condition{{{CSR_ODD},condition="approved"}} 2',
+            f'kube_certificatesigningrequest_condition{{{CSR_ODD},condition="denied"}} 1',
+            f"kube_certificatesigningrequest_cert_length{{{CSR_ODD}}} 0",
+        ],
+    ),
+]
 
 
 def test_csr_labels_follow_the_allowlist() -> None:
@@ -257,50 +311,6 @@ def test_csr_labels_follow_the_allowlist() -> None:
     assert f'kube_certificatesigningrequest_labels{{{CSR},label_team="identity"}} 1' in lines
     # Nothing allow-listed: no labels series at all.
     assert not [s for s in table_series(certificatesigningrequests, CSR_ISSUED) if "_labels" in s]
-
-
-def test_csr_pending_without_status_or_creation_time() -> None:
-    csr = {
-        "metadata": {"name": "node-csr-x", "uid": "csr2"},
-        "spec": {"signerName": "kubernetes.io/kube-apiserver-client-kubelet"},
-    }
-    head = (
-        'certificatesigningrequest="node-csr-x",'
-        'signer_name="kubernetes.io/kube-apiserver-client-kubelet"'
-    )
-    assert table_series(certificatesigningrequests, csr) == sorted(
-        [
-            f'kube_certificatesigningrequest_condition{{{head},condition="approved"}} 0',
-            f'kube_certificatesigningrequest_condition{{{head},condition="denied"}} 0',
-            f"kube_certificatesigningrequest_cert_length{{{head}}} 0",
-        ]
-    )
-
-
-def test_csr_conditions_are_counted_and_other_types_ignored() -> None:
-    csr = {
-        "metadata": {"name": "odd", "uid": "csr3", "creationTimestamp": CREATED},
-        "spec": {"signerName": "example.com/signer"},
-        "status": {
-            "conditions": [
-                {"type": "Denied", "status": "True", "reason": "Policy"},
-                {"type": "Failed", "status": "True", "reason": "SignerError"},
-                {"type": "Approved", "status": "True"},
-                {"type": "Approved", "status": "True"},
-            ],
-            # Not valid base64 (client-go would refuse it): counted as no certificate.
-            "certificate": "not base64!",
-        },
-    }
-    head = 'certificatesigningrequest="odd",signer_name="example.com/signer"'
-    assert table_series(certificatesigningrequests, csr) == sorted(
-        [
-            f"kube_certificatesigningrequest_created{{{head}}} {T}",
-            f'kube_certificatesigningrequest_condition{{{head},condition="approved"}} 2',
-            f'kube_certificatesigningrequest_condition{{{head},condition="denied"}} 1',
-            f"kube_certificatesigningrequest_cert_length{{{head}}} 0",
-        ]
-    )
 
 
 def test_csr_without_signer_name() -> None:
@@ -328,44 +338,58 @@ NODE_LEASE: Obj = {
 }
 
 
-def test_node_lease() -> None:
-    # The microsecond renew time is cut to whole seconds, as Go's Unix().
-    assert table_series(leases, NODE_LEASE, ("*",)) == sorted(
+LEASE_CASES: list[SeriesCase] = [
+    (
+        # The microsecond renew time is cut to whole seconds, as Go's Unix().
+        "node lease",
+        leases,
+        NODE_LEASE,
+        ("*",),
         [
             'kube_lease_owner{lease="worker-1",owner_kind="Node",owner_name="worker-1",namespace="kube-node-lease",lease_holder="worker-1"} 1',  # noqa: E501
             f'kube_lease_renew_time{{lease="worker-1",namespace="kube-node-lease"}} {T + 5}',
-        ]
-    )
-
-
-def test_leader_election_lease_in_another_namespace_unowned_unheld() -> None:
-    lease = {
-        "metadata": {"name": "my-operator-lock", "namespace": "operators", "uid": "l2"},
-        "spec": {"leaseDurationSeconds": 15},
-    }
-    assert table_series(leases, lease) == [
-        'kube_lease_owner{lease="my-operator-lock",owner_kind="",owner_name="",namespace="operators",lease_holder=""} 1',  # noqa: E501
-    ]
-
-
-def test_lease_with_two_owners_and_no_spec() -> None:
-    lease = {
-        "metadata": {
-            "name": "shared",
-            "namespace": "apps",
-            "uid": "l3",
-            "ownerReferences": [
-                {"kind": "Deployment", "name": "a", "controller": True},
-                {"kind": "Pod", "name": "a-1"},
-            ],
+        ],
+    ),
+    (
+        "leader election lease in another namespace, unowned, unheld",
+        leases,
+        {
+            "metadata": {"name": "my-operator-lock", "namespace": "operators", "uid": "l2"},
+            "spec": {"leaseDurationSeconds": 15},
         },
-    }
-    assert table_series(leases, lease) == sorted(
+        None,
+        [
+            'kube_lease_owner{lease="my-operator-lock",owner_kind="",owner_name="",namespace="operators",lease_holder=""} 1',  # noqa: E501
+        ],
+    ),
+    (
+        "lease with two owners and no spec",
+        leases,
+        {
+            "metadata": {
+                "name": "shared",
+                "namespace": "apps",
+                "uid": "l3",
+                "ownerReferences": [
+                    {"kind": "Deployment", "name": "a", "controller": True},
+                    {"kind": "Pod", "name": "a-1"},
+                ],
+            },
+        },
+        None,
         [
             'kube_lease_owner{lease="shared",owner_kind="Deployment",owner_name="a",namespace="apps",lease_holder=""} 1',  # noqa: E501
             'kube_lease_owner{lease="shared",owner_kind="Pod",owner_name="a-1",namespace="apps",lease_holder=""} 1',  # noqa: E501
-        ]
-    )
+        ],
+    ),
+]
+
+
+@series_cases(RC_CASES + CSR_CASES + LEASE_CASES)
+def test_series(
+    module: ModuleType, obj: Obj, labels: tuple[str, ...] | None, expected: list[str]
+) -> None:
+    assert table_series(module, obj, labels) == sorted(expected)
 
 
 # --- Mutating and validating webhook configurations ----------------------------------------
