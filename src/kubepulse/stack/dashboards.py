@@ -104,13 +104,16 @@ def _targets(panel: Any, queries: tuple[Q, ...], instant: bool) -> Any:
 
 
 class _Board:
-    """A dashboard under construction: rows, stat and time-series panels, variables."""
+    """A dashboard under construction: rows, stat and time-series panels, variables.
+
+    Its uid is ``kubepulse-<uid>`` and its title ``kubepulse / <title>``.
+    """
 
     def __init__(self, uid: str, title: str, description: str) -> None:
         self.layout = _Layout()
         self.builder = (
-            dash.Dashboard(title)
-            .uid(uid)
+            dash.Dashboard(f"kubepulse / {title}")
+            .uid(f"kubepulse-{uid}")
             .description(description)
             .tags(["kubepulse"])
             .refresh("30s")
@@ -139,9 +142,10 @@ class _Board:
         self.builder = self.builder.with_row(self.layout.row(title))
         return self
 
-    def stat(self, title: str, *queries: Q, unit: str = "short", desc: str = "") -> _Board:
+    def stat(self, title: str, expr: str, unit: str = "short", desc: str = "") -> _Board:
+        """A stat panel: one instant query, no legend."""
         panel = stat.Panel().title(title).description(desc).datasource(DATASOURCE).unit(unit)
-        panel = _targets(panel, queries, instant=True)
+        panel = _targets(panel, (Q(expr),), instant=True)
         self.builder = self.builder.with_panel(self.layout.place(panel, 4, 4))
         return self
 
@@ -158,66 +162,28 @@ class _Board:
         return encoded
 
 
+# The dashboards: one panel a line, so each reads top to bottom as the table of its rows and
+# panels (PromQL unbroken); the formatter would split the long ones into one argument a line.
+# fmt: off
 def cluster_overview() -> dict[str, Any]:
     not_ready_nodes = 'count(kube_node_status_condition{condition="Ready", status="true"} == 0)'
     return (
-        _Board(
-            "kubepulse-cluster",
-            "kubepulse / Cluster overview",
-            "Nodes, pods by phase, deployment health and restarts, from kubepulse's cluster exporter.",
-        )
+        _Board("cluster", "Cluster overview", "Nodes, pods by phase, deployment health and restarts, from kubepulse's cluster exporter.")
         .row("Health")
-        .stat("Nodes", Q("count(kube_node_info)"))
-        .stat("Nodes not ready", Q(f"{not_ready_nodes} or vector(0)"))
-        .stat("Pods running", Q('sum(kube_pod_status_phase{phase="Running"})'))
-        .stat("Pods not ready", Q("sum(namespace:kube_pod_not_ready:count) or vector(0)"))
-        .stat(
-            "Deployments short of replicas",
-            Q(
-                "count(kube_deployment_spec_replicas > kube_deployment_status_replicas_available)"
-                " or vector(0)"
-            ),
-        )
-        .stat("Alerts firing", Q('count(ALERTS{alertstate="firing"}) or vector(0)'))
+        .stat("Nodes", "count(kube_node_info)")
+        .stat("Nodes not ready", f"{not_ready_nodes} or vector(0)")
+        .stat("Pods running", 'sum(kube_pod_status_phase{phase="Running"})')
+        .stat("Pods not ready", "sum(namespace:kube_pod_not_ready:count) or vector(0)")
+        .stat("Deployments short of replicas", "count(kube_deployment_spec_replicas > kube_deployment_status_replicas_available) or vector(0)")
+        .stat("Alerts firing", 'count(ALERTS{alertstate="firing"}) or vector(0)')
         .row("Workloads")
-        .graph(
-            "Pods by phase",
-            Q("sum by (phase) (namespace_phase:kube_pod_status_phase:sum)", "{{phase}}"),
-        )
-        .graph(
-            "Deployment replicas",
-            Q("sum(kube_deployment_spec_replicas)", "desired"),
-            Q("sum(kube_deployment_status_replicas_available)", "available"),
-            Q("sum(kube_deployment_status_replicas_updated)", "updated"),
-        )
-        .graph(
-            "Container restarts (1h) by namespace",
-            Q("namespace:kube_pod_container_status_restarts:increase1h", "{{namespace}}"),
-        )
-        .graph(
-            "Unavailable replicas by namespace",
-            Q("namespace:kube_deployment_replicas_unavailable:sum", "{{namespace}}"),
-        )
+        .graph("Pods by phase", Q("sum by (phase) (namespace_phase:kube_pod_status_phase:sum)", "{{phase}}"))
+        .graph("Deployment replicas", Q("sum(kube_deployment_spec_replicas)", "desired"), Q("sum(kube_deployment_status_replicas_available)", "available"), Q("sum(kube_deployment_status_replicas_updated)", "updated"))
+        .graph("Container restarts (1h) by namespace", Q("namespace:kube_pod_container_status_restarts:increase1h", "{{namespace}}"))
+        .graph("Unavailable replicas by namespace", Q("namespace:kube_deployment_replicas_unavailable:sum", "{{namespace}}"))
         .row("Capacity")
-        .graph(
-            "CPU requested / allocatable",
-            Q(
-                'sum(kube_pod_container_resource_requests{resource="cpu"})'
-                ' / sum(kube_node_status_allocatable{resource="cpu"})',
-                "cpu",
-            ),
-            Q(
-                'sum(kube_pod_container_resource_requests{resource="memory"})'
-                ' / sum(kube_node_status_allocatable{resource="memory"})',
-                "memory",
-            ),
-            unit="percentunit",
-        )
-        .graph(
-            "Pods / pod capacity",
-            Q('sum(kube_pod_info) / sum(kube_node_status_allocatable{resource="pods"})', "pods"),
-            unit="percentunit",
-        )
+        .graph("CPU requested / allocatable", Q('sum(kube_pod_container_resource_requests{resource="cpu"}) / sum(kube_node_status_allocatable{resource="cpu"})', "cpu"), Q('sum(kube_pod_container_resource_requests{resource="memory"}) / sum(kube_node_status_allocatable{resource="memory"})', "memory"), unit="percentunit")
+        .graph("Pods / pod capacity", Q('sum(kube_pod_info) / sum(kube_node_status_allocatable{resource="pods"})', "pods"), unit="percentunit")
         .build()
     )
 
@@ -226,182 +192,47 @@ def workloads() -> dict[str, Any]:
     ns = 'namespace=~"$namespace"'
     dep = f'{ns}, deployment=~"$deployment"'
     return (
-        _Board(
-            "kubepulse-workloads",
-            "kubepulse / Workloads",
-            "Drill down by namespace and deployment: replicas, pod states, restarts, requests.",
-        )
+        _Board("workloads", "Workloads", "Drill down by namespace and deployment: replicas, pod states, restarts, requests.")
         .variable("namespace", "label_values(kube_namespace_status_phase, namespace)", "Namespace")
-        .variable(
-            "deployment",
-            'label_values(kube_deployment_spec_replicas{namespace=~"$namespace"}, deployment)',
-            "Deployment",
-        )
+        .variable("deployment", 'label_values(kube_deployment_spec_replicas{namespace=~"$namespace"}, deployment)', "Deployment")
         .row("Deployments")
-        .stat("Desired replicas", Q(f"sum(kube_deployment_spec_replicas{{{dep}}})"))
-        .stat("Available replicas", Q(f"sum(kube_deployment_status_replicas_available{{{dep}}})"))
-        .stat("Pods not ready", Q(f'sum(kube_pod_status_ready{{{ns}, condition="false"}})'))
-        .stat(
-            "Restarts (1h)",
-            Q(f"sum(increase(kube_pod_container_status_restarts_total{{{ns}}}[1h]))"),
-        )
-        .graph(
-            "Replicas: desired vs available",
-            Q(
-                f"sum by (deployment) (kube_deployment_spec_replicas{{{dep}}})",
-                "{{deployment}} desired",
-            ),
-            Q(
-                f"sum by (deployment) (kube_deployment_status_replicas_available{{{dep}}})",
-                "{{deployment}} available",
-            ),
-            width=24,
-        )
+        .stat("Desired replicas", f"sum(kube_deployment_spec_replicas{{{dep}}})")
+        .stat("Available replicas", f"sum(kube_deployment_status_replicas_available{{{dep}}})")
+        .stat("Pods not ready", f'sum(kube_pod_status_ready{{{ns}, condition="false"}})')
+        .stat("Restarts (1h)", f"sum(increase(kube_pod_container_status_restarts_total{{{ns}}}[1h]))")
+        .graph("Replicas: desired vs available", Q(f"sum by (deployment) (kube_deployment_spec_replicas{{{dep}}})", "{{deployment}} desired"), Q(f"sum by (deployment) (kube_deployment_status_replicas_available{{{dep}}})", "{{deployment}} available"), width=24)
         .row("Pods")
         .graph("Pods by phase", Q(f"sum by (phase) (kube_pod_status_phase{{{ns}}})", "{{phase}}"))
-        .graph(
-            "Container restarts (1h) by pod",
-            Q(
-                f"sum by (pod) (increase(kube_pod_container_status_restarts_total{{{ns}}}[1h]))",
-                "{{pod}}",
-            ),
-        )
-        .graph(
-            "CPU requests by pod",
-            Q(
-                f'sum by (pod) (kube_pod_container_resource_requests{{{ns}, resource="cpu"}})',
-                "{{pod}}",
-            ),
-            unit="cores",
-        )
-        .graph(
-            "Memory requests by pod",
-            Q(
-                f'sum by (pod) (kube_pod_container_resource_requests{{{ns}, resource="memory"}})',
-                "{{pod}}",
-            ),
-            unit="bytes",
-        )
+        .graph("Container restarts (1h) by pod", Q(f"sum by (pod) (increase(kube_pod_container_status_restarts_total{{{ns}}}[1h]))", "{{pod}}"))
+        .graph("CPU requests by pod", Q(f'sum by (pod) (kube_pod_container_resource_requests{{{ns}, resource="cpu"}})', "{{pod}}"), unit="cores")
+        .graph("Memory requests by pod", Q(f'sum by (pod) (kube_pod_container_resource_requests{{{ns}, resource="memory"}})', "{{pod}}"), unit="bytes")
         .row("By label")
-        .graph(
-            "CPU requests by label",
-            Q(
-                f'sum by (label_name, label_value) (kubepulse_pod_resource_requests_by_label{{{ns}, resource="cpu"}})',
-                "{{label_name}}={{label_value}}",
-            ),
-            unit="cores",
-            width=24,
-        )
+        .graph("CPU requests by label", Q(f'sum by (label_name, label_value) (kubepulse_pod_resource_requests_by_label{{{ns}, resource="cpu"}})', "{{label_name}}={{label_value}}"), unit="cores", width=24)
         .build()
     )
 
 
 def nodes() -> dict[str, Any]:
     inst = 'instance=~"$instance"'
+    fs = f'{inst}, fstype!~"tmpfs|ramfs|squashfs|overlay|nsfs"'
     return (
-        _Board(
-            "kubepulse-nodes",
-            "kubepulse / Nodes",
-            "node_exporter (and the kubepulse system exporter): CPU, memory, disk, network and saturation per host.",
-        )
+        _Board("nodes", "Nodes", "node_exporter (and the kubepulse system exporter): CPU, memory, disk, network and saturation per host.")
         .variable("instance", "label_values(node_uname_info, instance)", "Instance")
         .row("Utilisation")
-        .graph(
-            "CPU utilisation",
-            Q(f"instance:node_cpu_utilisation:rate5m{{{inst}}}", "{{instance}}"),
-            unit="percentunit",
-        )
-        .graph(
-            "CPU by mode",
-            Q(
-                f'sum by (mode) (rate(node_cpu_seconds_total{{{inst}, mode!="idle"}}[{RATE}]))',
-                "{{mode}}",
-            ),
-            unit="cores",
-        )
-        .graph(
-            "Memory utilisation",
-            Q(f"instance:node_memory_utilisation:ratio{{{inst}}}", "{{instance}}"),
-            unit="percentunit",
-        )
-        .graph(
-            "Filesystem used",
-            Q(
-                f'1 - node_filesystem_avail_bytes{{{inst}, fstype!~"tmpfs|ramfs|squashfs|overlay|nsfs"}}'
-                f' / node_filesystem_size_bytes{{{inst}, fstype!~"tmpfs|ramfs|squashfs|overlay|nsfs"}}',
-                "{{instance}} {{mountpoint}}",
-            ),
-            unit="percentunit",
-        )
+        .graph("CPU utilisation", Q(f"instance:node_cpu_utilisation:rate5m{{{inst}}}", "{{instance}}"), unit="percentunit")
+        .graph("CPU by mode", Q(f'sum by (mode) (rate(node_cpu_seconds_total{{{inst}, mode!="idle"}}[{RATE}]))', "{{mode}}"), unit="cores")
+        .graph("Memory utilisation", Q(f"instance:node_memory_utilisation:ratio{{{inst}}}", "{{instance}}"), unit="percentunit")
+        .graph("Filesystem used", Q(f"1 - node_filesystem_avail_bytes{{{fs}}} / node_filesystem_size_bytes{{{fs}}}", "{{instance}} {{mountpoint}}"), unit="percentunit")
         .row("Saturation and I/O")
-        .graph(
-            "Load per CPU",
-            Q(
-                f"node_load1{{{inst}}} / on (instance) group_left count by (instance)"
-                f' (node_cpu_seconds_total{{{inst}, mode="idle"}})',
-                "{{instance}} 1m",
-            ),
-        )
-        .graph(
-            "Disk busy",
-            Q(
-                f"rate(node_disk_io_time_seconds_total{{{inst}}}[{RATE}])",
-                "{{instance}} {{device}}",
-            ),
-            unit="percentunit",
-        )
-        .graph(
-            "Network",
-            Q(
-                f"sum by (instance) (rate(node_network_receive_bytes_total{{{inst}}}[{RATE}]))",
-                "{{instance}} receive",
-            ),
-            Q(
-                f"sum by (instance) (rate(node_network_transmit_bytes_total{{{inst}}}[{RATE}]))",
-                "{{instance}} transmit",
-            ),
-            unit="Bps",
-        )
-        .graph(
-            "Major page faults",
-            Q(f"rate(node_vmstat_pgmajfault{{{inst}}}[{RATE}])", "{{instance}}"),
-            unit="ops",
-        )
+        .graph("Load per CPU", Q(f'node_load1{{{inst}}} / on (instance) group_left count by (instance) (node_cpu_seconds_total{{{inst}, mode="idle"}})', "{{instance}} 1m"))
+        .graph("Disk busy", Q(f"rate(node_disk_io_time_seconds_total{{{inst}}}[{RATE}])", "{{instance}} {{device}}"), unit="percentunit")
+        .graph("Network", Q(f"sum by (instance) (rate(node_network_receive_bytes_total{{{inst}}}[{RATE}]))", "{{instance}} receive"), Q(f"sum by (instance) (rate(node_network_transmit_bytes_total{{{inst}}}[{RATE}]))", "{{instance}} transmit"), unit="Bps")
+        .graph("Major page faults", Q(f"rate(node_vmstat_pgmajfault{{{inst}}}[{RATE}])", "{{instance}}"), unit="ops")
         .row("Hosts with the kubepulse system exporter")
-        .graph(
-            "CPU busy",
-            Q('system_cpu_usage_ratio{job="kubepulse-system-exporter"}', "{{instance}}"),
-            unit="percentunit",
-        )
-        .graph(
-            "Memory used",
-            Q(
-                '1 - system_memory_available_bytes{job="kubepulse-system-exporter"}'
-                ' / system_memory_total_bytes{job="kubepulse-system-exporter"}',
-                "{{instance}}",
-            ),
-            unit="percentunit",
-        )
-        .graph(
-            "Load per CPU",
-            Q(
-                'system_load1{job="kubepulse-system-exporter"}'
-                ' / system_cpus{job="kubepulse-system-exporter"}',
-                "{{instance}} 1m",
-            ),
-        )
-        .graph(
-            "Network",
-            Q(
-                'sum by (instance) (rate(system_network_receive_bytes_total{job="kubepulse-system-exporter"}[5m]))',
-                "{{instance}} receive",
-            ),
-            Q(
-                'sum by (instance) (rate(system_network_transmit_bytes_total{job="kubepulse-system-exporter"}[5m]))',
-                "{{instance}} transmit",
-            ),
-            unit="Bps",
-        )
+        .graph("CPU busy", Q('system_cpu_usage_ratio{job="kubepulse-system-exporter"}', "{{instance}}"), unit="percentunit")
+        .graph("Memory used", Q('1 - system_memory_available_bytes{job="kubepulse-system-exporter"} / system_memory_total_bytes{job="kubepulse-system-exporter"}', "{{instance}}"), unit="percentunit")
+        .graph("Load per CPU", Q('system_load1{job="kubepulse-system-exporter"} / system_cpus{job="kubepulse-system-exporter"}', "{{instance}} 1m"))
+        .graph("Network", Q('sum by (instance) (rate(system_network_receive_bytes_total{job="kubepulse-system-exporter"}[5m]))', "{{instance}} receive"), Q('sum by (instance) (rate(system_network_transmit_bytes_total{job="kubepulse-system-exporter"}[5m]))', "{{instance}} transmit"), unit="Bps")
         .build()
     )
 
@@ -409,66 +240,20 @@ def nodes() -> dict[str, Any]:
 def golden_signals() -> dict[str, Any]:
     sel = 'namespace=~"$namespace"'
     return (
-        _Board(
-            "kubepulse-golden-signals",
-            "kubepulse / Application golden signals",
-            "Latency, traffic, errors and saturation of apps instrumented with kubepulse.webapp.",
-        )
+        _Board("golden-signals", "Application golden signals", "Latency, traffic, errors and saturation of apps instrumented with kubepulse.webapp.")
         .variable("namespace", "label_values(http_requests_total, namespace)", "Namespace")
         .row("Golden signals")
-        .stat("Requests/s", Q(f"sum(rate(http_requests_total{{{sel}}}[{RATE}]))"), unit="reqps")
-        .stat(
-            "Error ratio (5xx)",
-            Q(
-                f'(sum(rate(http_requests_total{{{sel}, status=~"5.."}}[{RATE}])) or vector(0))'
-                f" / sum(rate(http_requests_total{{{sel}}}[{RATE}]))"
-            ),
-            unit="percentunit",
-        )
-        .stat(
-            "p99 latency",
-            Q(
-                f"histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{{{sel}}}[{RATE}])))"
-            ),
-            unit="s",
-        )
-        .stat("In flight", Q(f"sum(http_requests_in_progress{{{sel}}})"))
-        .graph(
-            "Traffic by route",
-            Q(f"sum by (route) (rate(http_requests_total{{{sel}}}[{RATE}]))", "{{route}}"),
-            unit="reqps",
-        )
-        .graph(
-            "Latency",
-            *(
-                Q(
-                    f"histogram_quantile({q}, sum by (le) (rate(http_request_duration_seconds_bucket{{{sel}}}[{RATE}])))",
-                    f"p{int(q * 100)}",
-                )
-                for q in (0.5, 0.9, 0.99)
-            ),
-            unit="s",
-        )
-        .graph(
-            "Responses by status",
-            Q(f"sum by (status) (rate(http_requests_total{{{sel}}}[{RATE}]))", "{{status}}"),
-            unit="reqps",
-        )
-        .graph(
-            "Requests in progress",
-            Q(f"sum by (pod) (http_requests_in_progress{{{sel}}})", "{{pod}}"),
-        )
+        .stat("Requests/s", f"sum(rate(http_requests_total{{{sel}}}[{RATE}]))", unit="reqps")
+        .stat("Error ratio (5xx)", f'(sum(rate(http_requests_total{{{sel}, status=~"5.."}}[{RATE}])) or vector(0)) / sum(rate(http_requests_total{{{sel}}}[{RATE}]))', unit="percentunit")
+        .stat("p99 latency", f"histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{{{sel}}}[{RATE}])))", unit="s")
+        .stat("In flight", f"sum(http_requests_in_progress{{{sel}}})")
+        .graph("Traffic by route", Q(f"sum by (route) (rate(http_requests_total{{{sel}}}[{RATE}]))", "{{route}}"), unit="reqps")
+        .graph("Latency", *(Q(f"histogram_quantile({q}, sum by (le) (rate(http_request_duration_seconds_bucket{{{sel}}}[{RATE}])))", f"p{int(q * 100)}") for q in (0.5, 0.9, 0.99)), unit="s")
+        .graph("Responses by status", Q(f"sum by (status) (rate(http_requests_total{{{sel}}}[{RATE}]))", "{{status}}"), unit="reqps")
+        .graph("Requests in progress", Q(f"sum by (pod) (http_requests_in_progress{{{sel}}})", "{{pod}}"))
         .row("Per job (recording rules)")
-        .graph(
-            "Error ratio by job",
-            Q("job:http_requests_error_ratio:rate5m", "{{job}}"),
-            unit="percentunit",
-        )
-        .graph(
-            "p99 latency by route",
-            Q("job_route:http_request_duration_seconds:p99_5m", "{{job}} {{route}}"),
-            unit="s",
-        )
+        .graph("Error ratio by job", Q("job:http_requests_error_ratio:rate5m", "{{job}}"), unit="percentunit")
+        .graph("p99 latency by route", Q("job_route:http_request_duration_seconds:p99_5m", "{{job}} {{route}}"), unit="s")
         .build()
     )
 
@@ -479,57 +264,17 @@ def pod_recovery() -> dict[str, Any]:
     # buckets are summed as they are, not rate()d; summing across namespaces keeps the quantiles
     # right when several are selected.
     return (
-        _Board(
-            "kubepulse-pod-recovery",
-            "kubepulse / Pod recovery",
-            "Chaos runs: how long killed pods took to be rescheduled and Ready again (last run).",
-        )
-        .variable(
-            "namespace", "label_values(kubepulse_pods_recovered_total, namespace)", "Namespace"
-        )
+        _Board("pod-recovery", "Pod recovery", "Chaos runs: how long killed pods took to be rescheduled and Ready again (last run).")
+        .variable("namespace", "label_values(kubepulse_pods_recovered_total, namespace)", "Namespace")
         .row("Last run")
-        .stat("Recovered", Q(f"sum(kubepulse_pods_recovered_total{{{ns}}})"))
-        .stat("Unrecovered", Q(f"sum(kubepulse_pods_unrecovered_total{{{ns}}})"))
-        .stat(
-            "p90 recovery",
-            Q(
-                f'histogram_quantile(0.9, sum by (le) (kubepulse_pod_recovery_seconds_bucket{{{ns}, phase="total"}}))'
-            ),
-            unit="s",
-        )
-        .stat("Monitor errors", Q("sum(kubepulse_pod_monitor_errors_total)"))
-        .stat(
-            "Run age", Q("time() - max(kubepulse_pod_monitor_last_run_timestamp_seconds)"), unit="s"
-        )
-        .graph(
-            "Recovery time by phase (p50 / p90 / max bucket)",
-            *(
-                Q(
-                    f"histogram_quantile({q}, sum by (phase, le) (kubepulse_pod_recovery_seconds_bucket{{{ns}}}))",
-                    f"{{{{phase}}}} p{int(q * 100)}",
-                )
-                for q in (0.5, 0.9)
-            ),
-            unit="s",
-        )
-        .graph(
-            "Pods recovered within (cumulative buckets)",
-            Q(
-                f'sum by (le) (kubepulse_pod_recovery_seconds_bucket{{{ns}, phase="total"}})',
-                "≤ {{le}} s",
-            ),
-        )
-        .graph(
-            "Recovered vs unrecovered by namespace",
-            Q(
-                f"sum by (namespace) (kubepulse_pods_recovered_total{{{ns}}})",
-                "{{namespace}} recovered",
-            ),
-            Q(
-                f"sum by (namespace) (kubepulse_pods_unrecovered_total{{{ns}}})",
-                "{{namespace}} unrecovered",
-            ),
-        )
+        .stat("Recovered", f"sum(kubepulse_pods_recovered_total{{{ns}}})")
+        .stat("Unrecovered", f"sum(kubepulse_pods_unrecovered_total{{{ns}}})")
+        .stat("p90 recovery", f'histogram_quantile(0.9, sum by (le) (kubepulse_pod_recovery_seconds_bucket{{{ns}, phase="total"}}))', unit="s")
+        .stat("Monitor errors", "sum(kubepulse_pod_monitor_errors_total)")
+        .stat("Run age", "time() - max(kubepulse_pod_monitor_last_run_timestamp_seconds)", unit="s")
+        .graph("Recovery time by phase (p50 / p90 / max bucket)", *(Q(f"histogram_quantile({q}, sum by (phase, le) (kubepulse_pod_recovery_seconds_bucket{{{ns}}}))", f"{{{{phase}}}} p{int(q * 100)}") for q in (0.5, 0.9)), unit="s")
+        .graph("Pods recovered within (cumulative buckets)", Q(f'sum by (le) (kubepulse_pod_recovery_seconds_bucket{{{ns}, phase="total"}})', "≤ {{le}} s"))
+        .graph("Recovered vs unrecovered by namespace", Q(f"sum by (namespace) (kubepulse_pods_recovered_total{{{ns}}})", "{{namespace}} recovered"), Q(f"sum by (namespace) (kubepulse_pods_unrecovered_total{{{ns}}})", "{{namespace}} unrecovered"))
         .build()
     )
 
@@ -537,31 +282,18 @@ def pod_recovery() -> dict[str, Any]:
 def store_textfile() -> dict[str, Any]:
     path = 'path=~"$path"'
     return (
-        _Board(
-            "kubepulse-store",
-            "kubepulse / Store (textfile)",
-            "The XML store's rows, exported through node_exporter's textfile collector by kubepulse textfile.",
-        )
+        _Board("store", "Store (textfile)", "The XML store's rows, exported through node_exporter's textfile collector by kubepulse textfile.")
         .variable("path", "label_values(store_total_rows, path)", "Store")
         .row("Store")
-        .stat("Total rows", Q(f"sum(store_total_rows{{{path}}})"))
-        .stat("Parse OK", Q(f"min(store_parse_success{{{path}}})"))
-        .stat(
-            "Since last parse",
-            Q(f"time() - max(store_last_parse_timestamp_seconds{{{path}}})"),
-            unit="s",
-        )
-        .stat("Store size", Q(f"sum(store_file_size_bytes{{{path}}})"), unit="bytes")
+        .stat("Total rows", f"sum(store_total_rows{{{path}}})")
+        .stat("Parse OK", f"min(store_parse_success{{{path}}})")
+        .stat("Since last parse", f"time() - max(store_last_parse_timestamp_seconds{{{path}}})", unit="s")
+        .stat("Store size", f"sum(store_file_size_bytes{{{path}}})", unit="bytes")
         .graph("Rows by type", Q(f"sum by (type) (store_rows{{{path}}})", "{{type}}"))
         .graph("Total rows", Q(f"store_total_rows{{{path}}}", "{{path}}"))
         .row("Textfile collector")
-        .graph(
-            "Age of .prom files", Q("time() - node_textfile_mtime_seconds", "{{file}}"), unit="s"
-        )
-        .graph(
-            "Textfile scrape errors",
-            Q("max by (instance) (node_textfile_scrape_error)", "{{instance}}"),
-        )
+        .graph("Age of .prom files", Q("time() - node_textfile_mtime_seconds", "{{file}}"), unit="s")
+        .graph("Textfile scrape errors", Q("max by (instance) (node_textfile_scrape_error)", "{{instance}}"))
         .build()
     )
 
@@ -569,40 +301,22 @@ def store_textfile() -> dict[str, Any]:
 def blackbox() -> dict[str, Any]:
     probes = 'job=~"blackbox-.*", instance=~"$instance"'
     return (
-        _Board(
-            "kubepulse-blackbox",
-            "kubepulse / Blackbox probes",
-            "Services, Ingresses and hosts as users reach them: blackbox_exporter's probes.",
-        )
+        _Board("blackbox", "Blackbox probes", "Services, Ingresses and hosts as users reach them: blackbox_exporter's probes.")
         .variable("instance", 'label_values(probe_success{job=~"blackbox-.*"}, instance)', "Target")
         .row("Probes")
-        .stat("Probes", Q(f"count(probe_success{{{probes}}})"))
-        .stat("Failing", Q(f"count(probe_success{{{probes}}} == 0) or vector(0)"))
-        .stat("Slowest probe", Q(f"max(probe_duration_seconds{{{probes}}})"), unit="s")
-        .stat(
-            "Earliest certificate expiry",
-            Q(f"min(probe_ssl_earliest_cert_expiry{{{probes}}}) - time()"),
-            unit="s",
-        )
+        .stat("Probes", f"count(probe_success{{{probes}}})")
+        .stat("Failing", f"count(probe_success{{{probes}}} == 0) or vector(0)")
+        .stat("Slowest probe", f"max(probe_duration_seconds{{{probes}}})", unit="s")
+        .stat("Earliest certificate expiry", f"min(probe_ssl_earliest_cert_expiry{{{probes}}}) - time()", unit="s")
         .graph("Success", Q(f"probe_success{{{probes}}}", "{{instance}}"))
         .graph("Probe duration", Q(f"probe_duration_seconds{{{probes}}}", "{{instance}}"), unit="s")
         .row("HTTP and TLS")
         .graph("HTTP status code", Q(f"probe_http_status_code{{{probes}}}", "{{instance}}"))
-        .graph(
-            "HTTP phases",
-            Q(
-                f"sum by (instance, phase) (probe_http_duration_seconds{{{probes}}})",
-                "{{instance}} {{phase}}",
-            ),
-            unit="s",
-        )
-        .graph(
-            "Certificate expiry",
-            Q(f"probe_ssl_earliest_cert_expiry{{{probes}}} - time()", "{{instance}}"),
-            unit="s",
-        )
+        .graph("HTTP phases", Q(f"sum by (instance, phase) (probe_http_duration_seconds{{{probes}}})", "{{instance}} {{phase}}"), unit="s")
+        .graph("Certificate expiry", Q(f"probe_ssl_earliest_cert_expiry{{{probes}}} - time()", "{{instance}}"), unit="s")
         .build()
     )
+# fmt: on
 
 
 def build_dashboards() -> dict[str, dict[str, Any]]:
