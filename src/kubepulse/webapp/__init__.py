@@ -305,13 +305,24 @@ class AppMetrics:
             guard = self._custom_guards[name] = LabelGuard(name, limit, self.recorder.dropped)
         return guard
 
+    def _view_metric(
+        self, kind: type[Any], name: str, documentation: str, labels: LabelSpec | None, **kw: Any
+    ) -> Callable[[F], F]:
+        spec = labels or {}
+        metric = kind(name, documentation, list(spec), registry=self.registry, **kw)
+        return self._decorator(metric, spec, self._guard(name))
+
+    def _decorator(
+        self, metric: Counter | Histogram | Summary | Gauge, labels: LabelSpec, guard: LabelGuard
+    ) -> Callable[[F], F]:
+        """What wraps a decorated view to record ``metric``: here a Flask view's wrapper."""
+        return view_metric(metric, labels, guard)
+
     def counter(
         self, name: str, documentation: str, labels: LabelSpec | None = None
     ) -> Callable[[F], F]:
-        """Decorate a Flask view: count its calls (``name`` should end in ``_total``)."""
-        labels = labels or {}
-        metric = Counter(name, documentation, list(labels), registry=self.registry)
-        return view_metric(metric, labels, self._guard(name))
+        """Decorate a view: count its calls (``name`` should end in ``_total``)."""
+        return self._view_metric(Counter, name, documentation, labels)
 
     def histogram(
         self,
@@ -320,29 +331,21 @@ class AppMetrics:
         labels: LabelSpec | None = None,
         buckets: Sequence[float] | None = None,
     ) -> Callable[[F], F]:
-        """Decorate a Flask view: observe the seconds it takes."""
-        labels = labels or {}
+        """Decorate a view: observe the seconds it takes."""
         kw: dict[str, Any] = {"buckets": tuple(buckets)} if buckets else {}
-        metric = Histogram(name, documentation, list(labels), registry=self.registry, **kw)
-        return view_metric(metric, labels, self._guard(name))
+        return self._view_metric(Histogram, name, documentation, labels, **kw)
 
     def summary(
         self, name: str, documentation: str, labels: LabelSpec | None = None
     ) -> Callable[[F], F]:
-        """Decorate a Flask view: observe the seconds it takes, as a summary (count and sum)."""
-        labels = labels or {}
-        metric = Summary(name, documentation, list(labels), registry=self.registry)
-        return view_metric(metric, labels, self._guard(name))
+        """Decorate a view: observe the seconds it takes, as a summary (count and sum)."""
+        return self._view_metric(Summary, name, documentation, labels)
 
     def gauge(
         self, name: str, documentation: str, labels: LabelSpec | None = None
     ) -> Callable[[F], F]:
-        """Decorate a Flask view: how many of its calls run right now."""
-        labels = labels or {}
-        metric = Gauge(
-            name, documentation, list(labels), registry=self.registry, multiprocess_mode="livesum"
-        )
-        return view_metric(metric, labels, self._guard(name))
+        """Decorate a view: how many of its calls run right now (summed over workers)."""
+        return self._view_metric(Gauge, name, documentation, labels, multiprocess_mode="livesum")
 
     def info(self, name: str, documentation: str, **labels: str) -> Gauge:
         """A gauge set to 1 whose labels carry facts.

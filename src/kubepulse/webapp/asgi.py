@@ -38,7 +38,7 @@ from __future__ import annotations
 import functools
 import inspect
 import time
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, MutableMapping
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -338,43 +338,11 @@ class AppMetrics(webapp.AppMetrics):
         """The ASGI app wrapped: instrumented, answering ``/metrics`` and ``/healthz``."""
         return _Instrumented(app, self)
 
-    def _endpoint_metric(
-        self, kind: type[Any], name: str, documentation: str, labels: LabelSpec | None, **kw: Any
+    def _decorator(
+        self, metric: Counter | Histogram | Summary | Gauge, labels: LabelSpec, guard: LabelGuard
     ) -> Callable[[F], F]:
-        spec = labels or {}
-        metric = kind(name, documentation, list(spec), registry=self.registry, **kw)
-        return _Observed(metric, spec, self._guard(name)).wrap
-
-    def counter(
-        self, name: str, documentation: str, labels: LabelSpec | None = None
-    ) -> Callable[[F], F]:
-        """Decorate an endpoint: count its calls (``name`` should end in ``_total``)."""
-        return self._endpoint_metric(Counter, name, documentation, labels)
-
-    def histogram(
-        self,
-        name: str,
-        documentation: str,
-        labels: LabelSpec | None = None,
-        buckets: Sequence[float] | None = None,
-    ) -> Callable[[F], F]:
-        """Decorate an endpoint: observe the seconds it takes."""
-        kw: dict[str, Any] = {"buckets": tuple(buckets)} if buckets else {}
-        return self._endpoint_metric(Histogram, name, documentation, labels, **kw)
-
-    def summary(
-        self, name: str, documentation: str, labels: LabelSpec | None = None
-    ) -> Callable[[F], F]:
-        """Decorate an endpoint: observe the seconds it takes, as a summary (count and sum)."""
-        return self._endpoint_metric(Summary, name, documentation, labels)
-
-    def gauge(
-        self, name: str, documentation: str, labels: LabelSpec | None = None
-    ) -> Callable[[F], F]:
-        """Decorate an endpoint: how many of its calls run right now (summed over workers)."""
-        return self._endpoint_metric(
-            Gauge, name, documentation, labels, multiprocess_mode="livesum"
-        )
+        """The decorators wrap an endpoint (async or plain), not a Flask view."""
+        return _Observed(metric, labels, guard).wrap
 
 
 def instrument(app: Any, **options: Any) -> ASGIApp:
