@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
-import json
 import os
 import signal
 import time
 from pathlib import Path
 
-import psutil
-from webapp_helpers import APPS, BIN, ROOT, fetch, scrape, stale_multiproc_dir, wait_until
+from webapp_helpers import (
+    APPS,
+    BIN,
+    fetch,
+    gunicorn_workers,
+    item_pids,
+    scrape,
+    stale_multiproc_dir,
+    start_gunicorn,
+    wait_replaced,
+)
 
 from kubepulse.lab.pki import write_web_config
 from kubepulse.lab.processes import ProcessGroup, free_port
@@ -100,30 +108,15 @@ def test_basic_auth_limits_wrong_passwords_and_keeps_cached_logins(tmp_path: Pat
         assert fetch(base + "/healthz", good) == (200, b"ok\n")
 
 
-def _workers(master: int) -> set[int]:
-    return {p.pid for p in psutil.Process(master).children()}
-
-
 def test_gunicorn_uvicorn_workers_multiprocess(tmp_path: Path) -> None:
     mp_dir = stale_multiproc_dir(tmp_path)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        "PROMETHEUS_MULTIPROC_DIR": str(mp_dir),
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "GUNICORN_WORKERS": "2",
-    }
-    conf = ROOT / "examples/gunicorn.conf.py"  # the README's command
-    argv = [str(BIN / "gunicorn"), "-k", "uvicorn.workers.UvicornWorker", "-c", str(conf)]
-    argv += ["--chdir", str(APPS), "asgi_apps:fastapi_app"]
+    app = ["-k", "uvicorn.workers.UvicornWorker", "--chdir", str(APPS), "asgi_apps:fastapi_app"]
     with ProcessGroup(tmp_path / "logs") as group:
-        master = group.start("gunicorn", argv, env=env, ready_port=port)
-        wait_until(lambda: len(_workers(master.pid)) == 2, 30, "gunicorn did not start 2 workers")
+        base, master = start_gunicorn(group, mp_dir, 2, app)
         assert not (mp_dir / "counter_999999.db").exists()
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            bodies = list(pool.map(lambda i: fetch(f"{base}/items/{i}")[1], range(60)))
-        served = {json.loads(b)["pid"] for b in bodies}
-        workers = _workers(master.pid)
+            served = item_pids(base, pool, 0, 60)
+        workers = gunicorn_workers(master)
         key = (
             'http_requests_total{method="GET",route="/items/{item_id}",status="200",tenant="none"}'
         )
@@ -133,10 +126,7 @@ def test_gunicorn_uvicorn_workers_multiprocess(tmp_path: Path) -> None:
             assert m['http_requests_in_progress{method="GET"}'] == 0
         victim = min(workers)
         os.kill(victim, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while (mp_dir / f"gauge_livesum_{victim}.db").exists() or len(_workers(master.pid)) < 2:
-            assert time.monotonic() < deadline, "the dead worker was not marked"
-            time.sleep(0.1)
+        wait_replaced(mp_dir, master, victim, 2, 30)
         for _ in range(4):
             assert scrape(base)[key] == 60
     # Each worker that served requests wrote its own files; the scrape summed them all.

@@ -11,10 +11,17 @@ import concurrent.futures
 import json
 from pathlib import Path
 
-import psutil
-from webapp_helpers import APPS, BIN, ROOT, fetch, scrape, settled_scrape, wait_until
+from webapp_helpers import (
+    APPS,
+    fetch,
+    gunicorn_workers,
+    scrape,
+    settled_scrape,
+    start_gunicorn,
+    wait_until,
+)
 
-from kubepulse.lab.processes import ProcessGroup, free_port
+from kubepulse.lab.processes import ProcessGroup
 
 ITEMS = (
     'shop_http_requests_total{method="GET",region="eu",route="/items/<int:item_id>",'
@@ -28,23 +35,12 @@ def test_view_decorators_sum_over_three_gunicorn_workers(tmp_path: Path) -> None
     mp_dir, gates = tmp_path / "mp", tmp_path / "gates"
     mp_dir.mkdir()
     gates.mkdir()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        "PROMETHEUS_MULTIPROC_DIR": str(mp_dir),
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "GUNICORN_WORKERS": "3",
-        "KP_GATES": str(gates),
-    }
-    argv = [str(BIN / "gunicorn"), "-c", str(ROOT / "examples/gunicorn.conf.py")]
-    argv += ["--pythonpath", str(APPS), "flask_features:wsgi()"]
+    app = ["--pythonpath", str(APPS), "flask_features:wsgi()"]
     with (
         ProcessGroup(tmp_path / "logs") as group,
         concurrent.futures.ThreadPoolExecutor(6) as pool,
     ):
-        master = group.start("gunicorn", argv, env=env, ready_port=port)
-        workers = lambda: {p.pid for p in psutil.Process(master.pid).children()}  # noqa: E731
-        wait_until(lambda: len(workers()) == 3, 30, "gunicorn did not start 3 workers")
+        base, master = start_gunicorn(group, mp_dir, 3, app, {"KP_GATES": str(gates)})
         try:
             held = [pool.submit(fetch, f"{base}/held?gate=g", {"X-Tenant": "acme"}) for _ in "ab"]
             wait_until(lambda: scrape(base).get(HELD_LIVE) == 2, 20, "held views not live")
@@ -53,7 +49,7 @@ def test_view_decorators_sum_over_three_gunicorn_workers(tmp_path: Path) -> None
         finally:
             (gates / "g").touch()
         holders = {json.loads(f.result(30)[1])["pid"] for f in held}
-        assert len(holders) == 2 and holders <= workers()
+        assert len(holders) == 2 and holders <= gunicorn_workers(master)
 
         kinds = ["a", "b", "a"] * 4
         answers = list(pool.map(lambda k: fetch(f"{base}/items/1?kind={k}")[0], kinds))

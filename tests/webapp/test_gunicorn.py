@@ -5,64 +5,38 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import signal
-import sys
-import time
 from pathlib import Path
 
-import psutil
 from webapp_helpers import (
     ITEMS,
     ROOT,
     fetch,
+    gunicorn_workers,
+    item_pids,
     scrape,
     settled_scrape,
     stale_multiproc_dir,
-    wait_until,
+    start_gunicorn,
+    wait_replaced,
 )
 
-from kubepulse.lab.processes import ProcessGroup, free_port
-
-GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
-
-
-def _fetch(url: str) -> bytes:
-    status, body = fetch(url)
-    assert status == 200, body
-    return body
-
-
-_metrics = scrape
-
-
-def _workers(master_pid: int) -> set[int]:
-    return {p.pid for p in psutil.Process(master_pid).children()}
+from kubepulse.lab.processes import ProcessGroup
 
 
 def test_two_gunicorn_workers_aggregate_and_dead_workers_are_marked(tmp_path: Path) -> None:
     mp_dir = stale_multiproc_dir(tmp_path)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        "PROMETHEUS_MULTIPROC_DIR": str(mp_dir),
-        "HELLO_MAX_LATENCY_SECONDS": "0.05",
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "GUNICORN_WORKERS": "2",
-    }
-    argv = [GUNICORN, "-c", str(ROOT / "examples/gunicorn.conf.py")]
-    argv += ["--pythonpath", str(ROOT / "examples"), "flask_app:app"]
+    app = ["--pythonpath", str(ROOT / "examples"), "flask_app:app"]
+    env = {"HELLO_MAX_LATENCY_SECONDS": "0.05"}
     with ProcessGroup(tmp_path / "logs") as group:
-        # Ready on the port, not on a request: an HTTP probe retried under load would add an
-        # unknown number of requests to the counts checked below.
-        master = group.start("gunicorn", argv, env=env, ready_port=port)
-        wait_until(lambda: len(_workers(master.pid)) == 2, 20, "gunicorn did not start 2 workers")
+        base, master = start_gunicorn(group, mp_dir, 2, app, env)
         assert not (mp_dir / "counter_999999.db").exists()  # on_starting emptied the folder
 
         # Concurrent slow requests keep both sync workers busy, so both serve traffic.
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda _: _fetch(base + "/"), range(16)))
-            pids = set(pool.map(lambda i: _fetch(f"{base}/items/{i}"), range(40)))
-        served = {int(p.decode().split('"pid":')[1].strip(" }\n")) for p in pids}
-        workers = _workers(master.pid)
+            hellos = list(pool.map(lambda _: fetch(base + "/"), range(16)))
+            served = item_pids(base, pool, 0, 40)
+        assert hellos == [(200, b"Hello World!")] * 16
+        workers = gunicorn_workers(master)
         assert served <= workers and len(workers) == 2
         # A worker's value files appear with its first request: both workers served traffic.
         for worker in workers:
@@ -75,7 +49,7 @@ def test_two_gunicorn_workers_aggregate_and_dead_workers_are_marked(tmp_path: Pa
         # Whichever worker answers /metrics, it reports all workers' requests: 40 on
         # /items/<int:item_id> and 16 on "/", never one worker's share.
         for _ in range(6):
-            m = _metrics(base)
+            m = scrape(base)
             assert m[ITEMS] == 40
             assert m['http_requests_total{method="GET",route="/",status="200"}'] == 16
             assert (
@@ -86,11 +60,8 @@ def test_two_gunicorn_workers_aggregate_and_dead_workers_are_marked(tmp_path: Pa
 
         victim = min(workers)
         os.kill(victim, signal.SIGKILL)
-        deadline = time.monotonic() + 20
-        while (mp_dir / f"gauge_livesum_{victim}.db").exists() or len(_workers(master.pid)) < 2:
-            assert time.monotonic() < deadline, "child_exit did not mark the dead worker"
-            time.sleep(0.1)
+        wait_replaced(mp_dir, master, victim, 2, 20)  # child_exit marked it
         # The replacement worker answers too, and the dead worker's counts are kept.
         for _ in range(4):
-            assert _metrics(base)[ITEMS] == 40
-        assert _fetch(base + "/") == b"Hello World!"
+            assert scrape(base)[ITEMS] == 40
+        assert fetch(base + "/") == (200, b"Hello World!")
