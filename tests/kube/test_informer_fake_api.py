@@ -75,6 +75,21 @@ def run_until(inf: Informer, check: Callable[[], Any], timeout: float = 10.0) ->
         inf.stop()
 
 
+def by_resource_version(
+    lists: Callable[[], Reply], watches: dict[str, Reply]
+) -> Callable[[Request], Reply]:
+    """A fake API's answers: each list from ``lists``, each watch from ``watches`` by the
+    resourceVersion it starts at (any other gets a 500 naming it)."""
+
+    def answer(r: Request) -> Reply:
+        if r.kind == "list":
+            return lists()
+        version = r.query["resourceVersion"]
+        return watches.get(version) or status(500, f"unexpected resourceVersion {version}")
+
+    return answer
+
+
 def informer(client: KubeClient, handler: Any, **kwargs: Any) -> Informer:
     kwargs.setdefault("backoff", Backoff(0.01, 0.05))
     return Informer(client, PODS, handler, namespace="ns", **kwargs)
@@ -86,16 +101,10 @@ def test_gone_on_watch_relists_once_and_converges(form: str) -> None:
     re-list, which hands over the new set and the UID that vanished, then a watch from the
     re-list's resourceVersion."""
     lists = iter([listing(10, "a", "b"), listing(20, "b", "c")])
-
-    def answer(r: Request) -> Reply:
-        if r.kind == "list":
-            return next(lists)
-        if r.query["resourceVersion"] == "10":
-            return Reply(events=[error(410, "too old")]) if form == "error-event" else status(410)
-        if r.query["resourceVersion"] == "20":
-            return Reply(events=[event("MODIFIED", "c", 21)], hold=HOLD)
-        return status(500, f"unexpected resourceVersion {r.query['resourceVersion']}")
-
+    gone = Reply(events=[error(410, "too old")]) if form == "error-event" else status(410)
+    answer = by_resource_version(
+        lists.__next__, {"10": gone, "20": Reply(events=[event("MODIFIED", "c", 21)], hold=HOLD)}
+    )
     handler = Batches()
     with fake_api(answer) as (api, client):
         inf = informer(client, handler)
@@ -117,16 +126,13 @@ def test_gone_on_watch_relists_once_and_converges(form: str) -> None:
 def test_bookmarks_advance_the_resource_version() -> None:
     """A watch that carries only bookmarks still moves the resourceVersion, so the next watch
     resumes from the last bookmark (not from the list); bookmarks reach no handler."""
-
-    def answer(r: Request) -> Reply:
-        if r.kind == "list":
-            return listing(10, "a")
-        if r.query["resourceVersion"] == "10":
-            return Reply(events=[bookmark(15), bookmark(17)])
-        if r.query["resourceVersion"] == "17":
-            return Reply(events=[event("MODIFIED", "a", 18)], hold=HOLD)
-        return status(500, f"unexpected resourceVersion {r.query['resourceVersion']}")
-
+    answer = by_resource_version(
+        lambda: listing(10, "a"),
+        {
+            "10": Reply(events=[bookmark(15), bookmark(17)]),
+            "17": Reply(events=[event("MODIFIED", "a", 18)], hold=HOLD),
+        },
+    )
     handler = Events()
     with fake_api(answer) as (api, client):
         inf = informer(client, handler)

@@ -56,6 +56,15 @@ def kubeconfig_doc(
     return doc
 
 
+def exec_plugin(*args: str) -> dict[str, Any]:
+    """A user's ``exec`` credential plugin: this Python with ``args``."""
+    return {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "command": sys.executable,
+        "args": list(args),
+    }
+
+
 # Each case: a kubeconfig document (its files are written next to it, some in sub/).
 OWN_CASES: dict[str, dict[str, Any]] = {
     "token, CA file": kubeconfig_doc(
@@ -184,34 +193,15 @@ OWN_CASES: dict[str, dict[str, Any]] = {
 FALLBACK_CASES: dict[str, dict[str, Any]] = {
     "exec plugin token": kubeconfig_doc(
         {"server": SERVER, "certificate-authority": "ca.crt"},
-        {
-            "exec": {
-                "apiVersion": "client.authentication.k8s.io/v1beta1",
-                "command": sys.executable,
-                "args": ["sub/plugin.py"],
-            }
-        },
+        {"exec": exec_plugin("sub/plugin.py")},
     ),
     "token and an exec plugin": kubeconfig_doc(
         {"server": SERVER, "certificate-authority": "ca.crt"},
-        {
-            "token": "static",
-            "exec": {
-                "apiVersion": "client.authentication.k8s.io/v1beta1",
-                "command": sys.executable,
-                "args": ["sub/plugin.py"],
-            },
-        },
+        {"token": "static", "exec": exec_plugin("sub/plugin.py")},
     ),
     "a failing exec plugin (logged; no credentials)": kubeconfig_doc(
         {"server": SERVER, "certificate-authority": "ca.crt"},
-        {
-            "exec": {
-                "apiVersion": "client.authentication.k8s.io/v1beta1",
-                "command": sys.executable,
-                "args": ["-c", "raise SystemExit(3)"],
-            }
-        },
+        {"exec": exec_plugin("-c", "raise SystemExit(3)")},
     ),
     "oidc auth-provider": kubeconfig_doc(
         {"server": SERVER, "certificate-authority": "ca.crt"},
@@ -349,6 +339,13 @@ def official_client(path: str | None) -> KubeClient:
     return KubeClient(configuration)
 
 
+def read_as_official(path: str | None, directory: Path) -> KubeClient:
+    """``connect(path)``, checked to behave as the official loader's client for that file."""
+    ours = connect(path)
+    assert behaviour(ours, directory) == behaviour(official_client(path), directory)
+    return ours
+
+
 def test_the_cases_differ_from_each_other(tmp_path: Path) -> None:
     """Control: the comparison below is not between identical defaults; the cases give many
     different clients (headers, TLS files, verification, proxies)."""
@@ -367,17 +364,13 @@ def test_common_forms_are_read_here_as_the_official_loader_reads_them(
     case: str, tmp_path: Path
 ) -> None:
     path = str(write_case(tmp_path, OWN_CASES[case]))
-    ours = connect(path)
-    assert type(ours.configuration) is Configuration
-    assert behaviour(ours, tmp_path) == behaviour(official_client(path), tmp_path)
+    assert type(read_as_official(path, tmp_path).configuration) is Configuration
 
 
 @pytest.mark.parametrize("case", FALLBACK_CASES)
 def test_other_forms_go_to_the_official_loader(case: str, tmp_path: Path) -> None:
     path = str(write_case(tmp_path, FALLBACK_CASES[case]))
-    ours = connect(path)
-    assert isinstance(ours.configuration, k8s.Configuration)
-    assert behaviour(ours, tmp_path) == behaviour(official_client(path), tmp_path)
+    assert isinstance(read_as_official(path, tmp_path).configuration, k8s.Configuration)
 
 
 @pytest.mark.parametrize("case", ERROR_CASES)
@@ -427,9 +420,7 @@ def test_proxy_variables_are_read_as_before(
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
     path = str(write_case(tmp_path, OWN_CASES["token, CA file"]))
-    ours = connect(path)
-    assert type(ours.configuration) is Configuration
-    assert behaviour(ours, tmp_path) == behaviour(official_client(path), tmp_path)
+    assert type(read_as_official(path, tmp_path).configuration) is Configuration
 
 
 def test_a_proxy_is_used_unless_no_proxy_names_the_server(
@@ -454,16 +445,12 @@ def test_kubeconfig_from_the_environment_and_home(
     directory.mkdir()
     path = write_case(directory, OWN_CASES[case])
     monkeypatch.setenv("KUBECONFIG", os.pathsep.join([str(tmp_path / "absent"), str(path)]))
-    ours = connect(None)
-    assert type(ours.configuration) is Configuration
-    assert behaviour(ours, directory) == behaviour(official_client(None), directory)
+    assert type(read_as_official(None, directory).configuration) is Configuration
     monkeypatch.delenv("KUBECONFIG")
     home = tmp_path / "home" / ".kube"
     home.mkdir(parents=True)
     write_case(home, OWN_CASES[case]).rename(home / "config")
-    ours = connect(None)
-    assert type(ours.configuration) is Configuration
-    assert behaviour(ours, home) == behaviour(official_client(None), home)
+    assert type(read_as_official(None, home).configuration) is Configuration
 
 
 @pytest.mark.parametrize("case", ["bad base64", "no current-context", "an entry without a name"])
