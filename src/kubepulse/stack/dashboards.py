@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,12 @@ class Q:
 
     expr: str
     legend: str = ""
+
+
+def _rx_tx(expr: Callable[[str], str], legend: str = "") -> tuple[Q, ...]:
+    """A query per direction, ``expr("receive")`` and ``expr("transmit")``, legended
+    ``legend`` and the direction."""
+    return tuple(Q(expr(direction), legend + direction) for direction in ("receive", "transmit"))
 
 
 class _Layout:
@@ -182,7 +188,7 @@ def cluster_overview() -> dict[str, Any]:
         .graph("Container restarts (1h) by namespace", Q("namespace:kube_pod_container_status_restarts:increase1h", "{{namespace}}"))
         .graph("Unavailable replicas by namespace", Q("namespace:kube_deployment_replicas_unavailable:sum", "{{namespace}}"))
         .row("Capacity")
-        .graph("CPU requested / allocatable", Q('sum(kube_pod_container_resource_requests{resource="cpu"}) / sum(kube_node_status_allocatable{resource="cpu"})', "cpu"), Q('sum(kube_pod_container_resource_requests{resource="memory"}) / sum(kube_node_status_allocatable{resource="memory"})', "memory"), unit="percentunit")
+        .graph("CPU requested / allocatable", *(Q(f'sum(kube_pod_container_resource_requests{{resource="{r}"}}) / sum(kube_node_status_allocatable{{resource="{r}"}})', r) for r in ("cpu", "memory")), unit="percentunit")
         .graph("Pods / pod capacity", Q('sum(kube_pod_info) / sum(kube_node_status_allocatable{resource="pods"})', "pods"), unit="percentunit")
         .build()
     )
@@ -226,13 +232,13 @@ def nodes() -> dict[str, Any]:
         .row("Saturation and I/O")
         .graph("Load per CPU", Q(f'node_load1{{{inst}}} / on (instance) group_left count by (instance) (node_cpu_seconds_total{{{inst}, mode="idle"}})', "{{instance}} 1m"))
         .graph("Disk busy", Q(f"rate(node_disk_io_time_seconds_total{{{inst}}}[{RATE}])", "{{instance}} {{device}}"), unit="percentunit")
-        .graph("Network", Q(f"sum by (instance) (rate(node_network_receive_bytes_total{{{inst}}}[{RATE}]))", "{{instance}} receive"), Q(f"sum by (instance) (rate(node_network_transmit_bytes_total{{{inst}}}[{RATE}]))", "{{instance}} transmit"), unit="Bps")
+        .graph("Network", *_rx_tx(lambda d: f"sum by (instance) (rate(node_network_{d}_bytes_total{{{inst}}}[{RATE}]))", "{{instance}} "), unit="Bps")
         .graph("Major page faults", Q(f"rate(node_vmstat_pgmajfault{{{inst}}}[{RATE}])", "{{instance}}"), unit="ops")
         .row("Hosts with the kubepulse system exporter")
         .graph("CPU busy", Q('system_cpu_usage_ratio{job="kubepulse-system-exporter"}', "{{instance}}"), unit="percentunit")
         .graph("Memory used", Q('1 - system_memory_available_bytes{job="kubepulse-system-exporter"} / system_memory_total_bytes{job="kubepulse-system-exporter"}', "{{instance}}"), unit="percentunit")
         .graph("Load per CPU", Q('system_load1{job="kubepulse-system-exporter"} / system_cpus{job="kubepulse-system-exporter"}', "{{instance}} 1m"))
-        .graph("Network", Q('sum by (instance) (rate(system_network_receive_bytes_total{job="kubepulse-system-exporter"}[5m]))', "{{instance}} receive"), Q('sum by (instance) (rate(system_network_transmit_bytes_total{job="kubepulse-system-exporter"}[5m]))', "{{instance}} transmit"), unit="Bps")
+        .graph("Network", *_rx_tx(lambda d: f'sum by (instance) (rate(system_network_{d}_bytes_total{{job="kubepulse-system-exporter"}}[5m]))', "{{instance}} "), unit="Bps")
         .build()
     )
 

@@ -18,10 +18,9 @@ ratio of two such sums, a p99, a receive and transmit pair), so a panel names on
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from kubepulse.stack.dashboards import RATE, Q, _Board
+from kubepulse.stack.dashboards import RATE, Q, _Board, _rx_tx
 
 __all__ = ["KUBERNETES_DASHBOARDS"]
 
@@ -100,12 +99,6 @@ def _p99(metric: str, sel: str, by: str) -> Q:
 
 def _rate(metric: str, sel: str) -> str:
     return f"rate({metric}{{{sel}}}[{RATE}])"
-
-
-def _rx_tx(expr: Callable[[str], str], legend: str = "") -> tuple[Q, ...]:
-    """A query per direction, ``expr("receive")`` and ``expr("transmit")``, legended
-    ``legend`` and the direction."""
-    return tuple(Q(expr(direction), legend + direction) for direction in ("receive", "transmit"))
 
 
 def _containers(sel: str) -> str:
