@@ -3,10 +3,11 @@ table-driven: an API object in, the exact series out (headers aside, sorted), no
 
 from __future__ import annotations
 
-from datetime import datetime
+from types import ModuleType
 from typing import Any
 
 import pytest
+from helpers_cluster_exporter import SeriesCase, epoch, series_cases, table_series
 
 from kubepulse.exporters.cluster import (
     horizontalpodautoscalers,
@@ -15,22 +16,10 @@ from kubepulse.exporters.cluster import (
     resourcequotas,
 )
 from kubepulse.exporters.cluster.resourcequotas import quantity_value
-from kubepulse.exporters.cluster.store import KindStore
-
-
-def series(module: Any, obj: dict[str, Any], labels: tuple[str, ...] | None = None) -> list[str]:
-    store = KindStore("x", module.families(labels), module.prefix)
-    store.apply([obj], (), True)
-    text = b"".join(store.chunks()).decode()
-    return sorted(line for line in text.splitlines() if line and not line.startswith("#"))
 
 
 def names(module: Any) -> list[str]:
     return [spec.name for spec in module.families(None)]
-
-
-def epoch(text: str) -> int:
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
 
 
 CREATED = "2026-03-01T10:00:00Z"
@@ -160,62 +149,6 @@ HPA: dict[str, Any] = {
 }
 
 
-def test_hpa() -> None:
-    head = 'namespace="shop",horizontalpodautoscaler="web"'
-    n = "kube_horizontalpodautoscaler"
-    assert series(horizontalpodautoscalers, HPA, ("app",)) == sorted(
-        [
-            f'{n}_info{{{head},scaletargetref_api_version="apps/v1",scaletargetref_kind="Deployment",scaletargetref_name="web"}} 1',  # noqa: E501
-            f"{n}_metadata_generation{{{head}}} 3",
-            f"{n}_spec_max_replicas{{{head}}} 10",
-            f"{n}_spec_min_replicas{{{head}}} 2",
-            f'{n}_spec_target_metric{{{head},metric_name="cpu",metric_target_type="utilization"}} 75',  # noqa: E501
-            f'{n}_spec_target_metric{{{head},metric_name="memory",metric_target_type="average"}} 536870912',  # noqa: E501
-            f'{n}_spec_target_metric{{{head},metric_name="requests_per_second",metric_target_type="average"}} 1.5',  # noqa: E501
-            f'{n}_spec_target_metric{{{head},metric_name="queue_depth",metric_target_type="value"}} 30',  # noqa: E501
-            f'{n}_spec_target_metric{{{head},metric_name="queue_depth",metric_target_type="average"}} 3',  # noqa: E501
-            f'{n}_spec_target_metric{{{head},metric_name="sqs_messages",metric_target_type="value"}} 100000',  # noqa: E501
-            f'{n}_status_target_metric{{{head},metric_name="cpu",metric_target_type="utilization"}} 81',  # noqa: E501
-            f'{n}_status_target_metric{{{head},metric_name="cpu",metric_target_type="average"}} 0.245',  # noqa: E501
-            f'{n}_status_target_metric{{{head},metric_name="sqs_messages",metric_target_type="value"}} -2.5',  # noqa: E501
-            f"{n}_status_current_replicas{{{head}}} 4",
-            f"{n}_status_desired_replicas{{{head}}} 5",
-            f'{n}_labels{{{head},label_app="web"}} 1',
-            f'{n}_status_condition{{{head},condition="AbleToScale",status="true"}} 1',
-            f'{n}_status_condition{{{head},condition="AbleToScale",status="false"}} 0',
-            f'{n}_status_condition{{{head},condition="AbleToScale",status="unknown"}} 0',
-            f'{n}_status_condition{{{head},condition="ScalingActive",status="true"}} 0',
-            f'{n}_status_condition{{{head},condition="ScalingActive",status="false"}} 1',
-            f'{n}_status_condition{{{head},condition="ScalingActive",status="unknown"}} 0',
-            f'{n}_status_condition{{{head},condition="ScalingLimited",status="true"}} 0',
-            f'{n}_status_condition{{{head},condition="ScalingLimited",status="false"}} 0',
-            f'{n}_status_condition{{{head},condition="ScalingLimited",status="unknown"}} 1',
-        ]
-    )
-
-
-def test_fresh_hpa_without_status_metrics_or_allowlist() -> None:
-    hpa = {
-        "metadata": {"name": "api", "namespace": "shop", "uid": "h2", "labels": {"a": "b"}},
-        "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "api"}, "maxReplicas": 3},
-        "status": {},
-    }
-    head = 'namespace="shop",horizontalpodautoscaler="api"'
-    n = "kube_horizontalpodautoscaler"
-    # No apiVersion on the target: no scaletargetref_api_version label; minReplicas unset: the
-    # API server's default 1; no metrics, conditions or allowlist: those families are empty.
-    assert series(horizontalpodautoscalers, hpa) == sorted(
-        [
-            f'{n}_info{{{head},scaletargetref_kind="Deployment",scaletargetref_name="api"}} 1',
-            f"{n}_metadata_generation{{{head}}} 0",
-            f"{n}_spec_max_replicas{{{head}}} 3",
-            f"{n}_spec_min_replicas{{{head}}} 1",
-            f"{n}_status_current_replicas{{{head}}} 0",
-            f"{n}_status_desired_replicas{{{head}}} 0",
-        ]
-    )
-
-
 PDB: dict[str, Any] = {
     "metadata": {
         "name": "web-pdb",
@@ -234,38 +167,6 @@ PDB: dict[str, Any] = {
         "observedGeneration": 2,
     },
 }
-
-
-def test_pdb() -> None:
-    head = 'namespace="shop",poddisruptionbudget="web-pdb"'
-    n = "kube_poddisruptionbudget"
-    assert series(poddisruptionbudgets, PDB, ("*",)) == sorted(
-        [
-            f'{n}_labels{{{head},label_app="web"}} 1',
-            f"{n}_created{{{head}}} {T}",
-            f"{n}_status_current_healthy{{{head}}} 3",
-            f"{n}_status_desired_healthy{{{head}}} 2",
-            f"{n}_status_pod_disruptions_allowed{{{head}}} 1",
-            f"{n}_status_expected_pods{{{head}}} 3",
-            f"{n}_status_observed_generation{{{head}}} 2",
-        ]
-    )
-
-
-def test_pdb_before_the_controller_saw_it() -> None:
-    pdb = {"metadata": {"name": "new", "namespace": "shop", "uid": "p2"}, "spec": {}}
-    head = 'namespace="shop",poddisruptionbudget="new"'
-    n = "kube_poddisruptionbudget"
-    # No status: every count is Go's zero value; no creationTimestamp: no created series.
-    assert series(poddisruptionbudgets, pdb) == sorted(
-        [
-            f"{n}_status_current_healthy{{{head}}} 0",
-            f"{n}_status_desired_healthy{{{head}}} 0",
-            f"{n}_status_pod_disruptions_allowed{{{head}}} 0",
-            f"{n}_status_expected_pods{{{head}}} 0",
-            f"{n}_status_observed_generation{{{head}}} 0",
-        ]
-    )
 
 
 QUOTA: dict[str, Any] = {
@@ -294,35 +195,6 @@ QUOTA: dict[str, Any] = {
 }
 
 
-def test_resourcequota() -> None:
-    head = 'namespace="team-a",resourcequota="compute"'
-    q = "kube_resourcequota"
-    # The resource label is the quota's own key, unsanitized (requests.cpu, count/...).
-    assert series(resourcequotas, QUOTA, ("tier",)) == sorted(
-        [
-            f"{q}_created{{{head}}} {T}",
-            f'{q}{{{head},resource="requests.cpu",type="hard"}} 4',
-            f'{q}{{{head},resource="limits.memory",type="hard"}} 8589934592',
-            f'{q}{{{head},resource="pods",type="hard"}} 20',
-            f'{q}{{{head},resource="count/deployments.apps",type="hard"}} 10',
-            f'{q}{{{head},resource="requests.cpu",type="used"}} 1.25',
-            f'{q}{{{head},resource="limits.memory",type="used"}} 3221225472',
-            f'{q}{{{head},resource="pods",type="used"}} 7',
-            f'{q}{{{head},resource="count/deployments.apps",type="used"}} 0',
-            f'{q}_labels{{{head},label_tier="gold"}} 1',
-        ]
-    )
-
-
-def test_resourcequota_without_status() -> None:
-    quota = {
-        "metadata": {"name": "fresh", "namespace": "team-a", "uid": "q2", "labels": {"x": "y"}},
-        "spec": {"hard": {"pods": "5"}},
-    }
-    # Spec alone gives no kube_resourcequota series (KSM reads status only); no allowlist.
-    assert series(resourcequotas, quota) == []
-
-
 LIMITS: dict[str, Any] = {
     "metadata": {
         "name": "defaults",
@@ -348,28 +220,166 @@ LIMITS: dict[str, Any] = {
 }
 
 
-def test_limitrange() -> None:
-    head = 'namespace="team-a",limitrange="defaults"'
-    n = "kube_limitrange"
-    # No labels family at all for LimitRanges, whatever the allowlist.
-    assert series(limitranges, LIMITS, ("*",)) == sorted(
+# Family-name prefixes and each object's identifying labels.
+KH, KP, KQ, KL = (
+    "kube_horizontalpodautoscaler",
+    "kube_poddisruptionbudget",
+    "kube_resourcequota",
+    "kube_limitrange",
+)
+HPA_WEB = 'namespace="shop",horizontalpodautoscaler="web"'
+HPA_API = 'namespace="shop",horizontalpodautoscaler="api"'
+PDB_WEB = 'namespace="shop",poddisruptionbudget="web-pdb"'
+PDB_NEW = 'namespace="shop",poddisruptionbudget="new"'
+QUOTA_COMPUTE = 'namespace="team-a",resourcequota="compute"'
+LR = 'namespace="team-a",limitrange="defaults"'
+
+CASES: list[SeriesCase] = [
+    (
+        "hpa",
+        horizontalpodautoscalers,
+        HPA,
+        ("app",),
         [
-            f'{n}{{{head},resource="cpu",type="Container",constraint="min"}} 0.1',
-            f'{n}{{{head},resource="cpu",type="Container",constraint="max"}} 2',
-            f'{n}{{{head},resource="memory",type="Container",constraint="max"}} 1073741824',
-            f'{n}{{{head},resource="memory",type="Container",constraint="default"}} 268435456',
-            f'{n}{{{head},resource="cpu",type="Container",constraint="defaultRequest"}} 0.25',
-            f'{n}{{{head},resource="cpu",type="Container",constraint="maxLimitRequestRatio"}} 4',
-            f'{n}{{{head},resource="cpu",type="Pod",constraint="max"}} 4',
-            f'{n}{{{head},resource="storage",type="PersistentVolumeClaim",constraint="min"}} 1073741824',  # noqa: E501
-            f"{n}_created{{{head}}} {T}",
-        ]
-    )
+            f'{KH}_info{{{HPA_WEB},scaletargetref_api_version="apps/v1",scaletargetref_kind="Deployment",scaletargetref_name="web"}} 1',  # noqa: E501
+            f"{KH}_metadata_generation{{{HPA_WEB}}} 3",
+            f"{KH}_spec_max_replicas{{{HPA_WEB}}} 10",
+            f"{KH}_spec_min_replicas{{{HPA_WEB}}} 2",
+            f'{KH}_spec_target_metric{{{HPA_WEB},metric_name="cpu",metric_target_type="utilization"}} 75',  # noqa: E501
+            f'{KH}_spec_target_metric{{{HPA_WEB},metric_name="memory",metric_target_type="average"}} 536870912',  # noqa: E501
+            f'{KH}_spec_target_metric{{{HPA_WEB},metric_name="requests_per_second",metric_target_type="average"}} 1.5',  # noqa: E501
+            f'{KH}_spec_target_metric{{{HPA_WEB},metric_name="queue_depth",metric_target_type="value"}} 30',  # noqa: E501
+            f'{KH}_spec_target_metric{{{HPA_WEB},metric_name="queue_depth",metric_target_type="average"}} 3',  # noqa: E501
+            f'{KH}_spec_target_metric{{{HPA_WEB},metric_name="sqs_messages",metric_target_type="value"}} 100000',  # noqa: E501
+            f'{KH}_status_target_metric{{{HPA_WEB},metric_name="cpu",metric_target_type="utilization"}} 81',  # noqa: E501
+            f'{KH}_status_target_metric{{{HPA_WEB},metric_name="cpu",metric_target_type="average"}} 0.245',  # noqa: E501
+            f'{KH}_status_target_metric{{{HPA_WEB},metric_name="sqs_messages",metric_target_type="value"}} -2.5',  # noqa: E501
+            f"{KH}_status_current_replicas{{{HPA_WEB}}} 4",
+            f"{KH}_status_desired_replicas{{{HPA_WEB}}} 5",
+            f'{KH}_labels{{{HPA_WEB},label_app="web"}} 1',
+            f'{KH}_status_condition{{{HPA_WEB},condition="AbleToScale",status="true"}} 1',
+            f'{KH}_status_condition{{{HPA_WEB},condition="AbleToScale",status="false"}} 0',
+            f'{KH}_status_condition{{{HPA_WEB},condition="AbleToScale",status="unknown"}} 0',
+            f'{KH}_status_condition{{{HPA_WEB},condition="ScalingActive",status="true"}} 0',
+            f'{KH}_status_condition{{{HPA_WEB},condition="ScalingActive",status="false"}} 1',
+            f'{KH}_status_condition{{{HPA_WEB},condition="ScalingActive",status="unknown"}} 0',
+            f'{KH}_status_condition{{{HPA_WEB},condition="ScalingLimited",status="true"}} 0',
+            f'{KH}_status_condition{{{HPA_WEB},condition="ScalingLimited",status="false"}} 0',
+            f'{KH}_status_condition{{{HPA_WEB},condition="ScalingLimited",status="unknown"}} 1',
+        ],
+    ),
+    (
+        # No apiVersion on the target: no scaletargetref_api_version label; minReplicas unset: the
+        # API server's default 1; no metrics, conditions or allowlist: those families are empty.
+        "fresh hpa without status, metrics or allowlist",
+        horizontalpodautoscalers,
+        {
+            "metadata": {"name": "api", "namespace": "shop", "uid": "h2", "labels": {"a": "b"}},
+            "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "api"}, "maxReplicas": 3},
+            "status": {},
+        },
+        None,
+        [
+            f'{KH}_info{{{HPA_API},scaletargetref_kind="Deployment",scaletargetref_name="api"}} 1',
+            f"{KH}_metadata_generation{{{HPA_API}}} 0",
+            f"{KH}_spec_max_replicas{{{HPA_API}}} 3",
+            f"{KH}_spec_min_replicas{{{HPA_API}}} 1",
+            f"{KH}_status_current_replicas{{{HPA_API}}} 0",
+            f"{KH}_status_desired_replicas{{{HPA_API}}} 0",
+        ],
+    ),
+    (
+        "pdb",
+        poddisruptionbudgets,
+        PDB,
+        ("*",),
+        [
+            f'{KP}_labels{{{PDB_WEB},label_app="web"}} 1',
+            f"{KP}_created{{{PDB_WEB}}} {T}",
+            f"{KP}_status_current_healthy{{{PDB_WEB}}} 3",
+            f"{KP}_status_desired_healthy{{{PDB_WEB}}} 2",
+            f"{KP}_status_pod_disruptions_allowed{{{PDB_WEB}}} 1",
+            f"{KP}_status_expected_pods{{{PDB_WEB}}} 3",
+            f"{KP}_status_observed_generation{{{PDB_WEB}}} 2",
+        ],
+    ),
+    (
+        # No status: every count is Go's zero value; no creationTimestamp: no created series.
+        "pdb before the controller saw it",
+        poddisruptionbudgets,
+        {"metadata": {"name": "new", "namespace": "shop", "uid": "p2"}, "spec": {}},
+        None,
+        [
+            f"{KP}_status_current_healthy{{{PDB_NEW}}} 0",
+            f"{KP}_status_desired_healthy{{{PDB_NEW}}} 0",
+            f"{KP}_status_pod_disruptions_allowed{{{PDB_NEW}}} 0",
+            f"{KP}_status_expected_pods{{{PDB_NEW}}} 0",
+            f"{KP}_status_observed_generation{{{PDB_NEW}}} 0",
+        ],
+    ),
+    (
+        # The resource label is the quota's own key, unsanitized (requests.cpu, count/...).
+        "resourcequota",
+        resourcequotas,
+        QUOTA,
+        ("tier",),
+        [
+            f"{KQ}_created{{{QUOTA_COMPUTE}}} {T}",
+            f'{KQ}{{{QUOTA_COMPUTE},resource="requests.cpu",type="hard"}} 4',
+            f'{KQ}{{{QUOTA_COMPUTE},resource="limits.memory",type="hard"}} 8589934592',
+            f'{KQ}{{{QUOTA_COMPUTE},resource="pods",type="hard"}} 20',
+            f'{KQ}{{{QUOTA_COMPUTE},resource="count/deployments.apps",type="hard"}} 10',
+            f'{KQ}{{{QUOTA_COMPUTE},resource="requests.cpu",type="used"}} 1.25',
+            f'{KQ}{{{QUOTA_COMPUTE},resource="limits.memory",type="used"}} 3221225472',
+            f'{KQ}{{{QUOTA_COMPUTE},resource="pods",type="used"}} 7',
+            f'{KQ}{{{QUOTA_COMPUTE},resource="count/deployments.apps",type="used"}} 0',
+            f'{KQ}_labels{{{QUOTA_COMPUTE},label_tier="gold"}} 1',
+        ],
+    ),
+    (
+        # Spec alone gives no kube_resourcequota series (KSM reads status only); no allowlist.
+        "resourcequota without status",
+        resourcequotas,
+        {
+            "metadata": {"name": "fresh", "namespace": "team-a", "uid": "q2", "labels": {"x": "y"}},
+            "spec": {"hard": {"pods": "5"}},
+        },
+        None,
+        [],
+    ),
+    (
+        # No labels family at all for LimitRanges, whatever the allowlist.
+        "limitrange",
+        limitranges,
+        LIMITS,
+        ("*",),
+        [
+            f'{KL}{{{LR},resource="cpu",type="Container",constraint="min"}} 0.1',
+            f'{KL}{{{LR},resource="cpu",type="Container",constraint="max"}} 2',
+            f'{KL}{{{LR},resource="memory",type="Container",constraint="max"}} 1073741824',
+            f'{KL}{{{LR},resource="memory",type="Container",constraint="default"}} 268435456',
+            f'{KL}{{{LR},resource="cpu",type="Container",constraint="defaultRequest"}} 0.25',
+            f'{KL}{{{LR},resource="cpu",type="Container",constraint="maxLimitRequestRatio"}} 4',
+            f'{KL}{{{LR},resource="cpu",type="Pod",constraint="max"}} 4',
+            f'{KL}{{{LR},resource="storage",type="PersistentVolumeClaim",constraint="min"}} 1073741824',  # noqa: E501
+            f"{KL}_created{{{LR}}} {T}",
+        ],
+    ),
+    (
+        "empty limitrange",
+        limitranges,
+        {"metadata": {"name": "none", "namespace": "team-a", "uid": "l2"}, "spec": {}},
+        None,
+        [],
+    ),
+]
 
 
-def test_empty_limitrange() -> None:
-    lr = {"metadata": {"name": "none", "namespace": "team-a", "uid": "l2"}, "spec": {}}
-    assert series(limitranges, lr) == []
+@series_cases(CASES)
+def test_series(
+    module: ModuleType, obj: dict[str, Any], labels: tuple[str, ...] | None, expected: list[str]
+) -> None:
+    assert table_series(module, obj, labels) == sorted(expected)
 
 
 @pytest.mark.parametrize(
