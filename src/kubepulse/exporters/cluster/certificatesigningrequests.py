@@ -16,9 +16,8 @@ import binascii
 from base64 import b64decode
 from typing import Any
 
-from kubepulse.exporters.cluster.common import labels_sample
+from kubepulse.exporters.cluster.common import created_family, labels_family
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels, Sample
-from kubepulse.exporters.cluster.workload import created
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource("certificatesigningrequests", "/apis/certificates.k8s.io/v1", namespaced=False)
@@ -55,12 +54,8 @@ def cert_length(csr: Obj) -> list[Sample]:
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
-        FamilySpec(
-            "kube_certificatesigningrequest_labels",
-            "Kubernetes labels converted to Prometheus labels.",
-            lambda o: labels_sample(o["metadata"].get("labels"), allowed_labels),
-        ),
-        FamilySpec("kube_certificatesigningrequest_created", "Unix creation timestamp", created),
+        labels_family("certificatesigningrequest", allowed_labels),
+        created_family("certificatesigningrequest"),
         FamilySpec(
             "kube_certificatesigningrequest_condition",
             "The number of each certificatesigningrequest condition",

@@ -10,41 +10,24 @@ not in this table: the exporter adds it beside the labels family from
 
 from __future__ import annotations
 
-from typing import Any
-
-from kubepulse.exporters.cluster.common import labels_sample
-from kubepulse.exporters.cluster.configmaps import resource_version
+from kubepulse.exporters.cluster.common import metadata_families
 from kubepulse.exporters.cluster.rolebindings import roleref_info
-from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels
-from kubepulse.exporters.cluster.workload import created
+from kubepulse.exporters.cluster.store import FamilySpec, Kind
+from kubepulse.exporters.cluster.workload import name_prefix
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource("clusterrolebindings", "/apis/rbac.authorization.k8s.io/v1", namespaced=False)
-
-Obj = dict[str, Any]
-
-
-def prefix(obj: Obj) -> Labels:
-    return (("clusterrolebinding", obj["metadata"]["name"]),)
+prefix = name_prefix("clusterrolebinding")
 
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
-    return [
-        FamilySpec(
-            "kube_clusterrolebinding_labels",
-            "Kubernetes labels converted to Prometheus labels.",
-            lambda o: labels_sample(o["metadata"].get("labels"), allowed_labels),
-        ),
-        FamilySpec(
-            "kube_clusterrolebinding_info", "Information about clusterrolebinding.", roleref_info
-        ),
-        FamilySpec("kube_clusterrolebinding_created", "Unix creation timestamp", created),
-        FamilySpec(
-            "kube_clusterrolebinding_metadata_resource_version",
-            "Resource version representing a specific version of the clusterrolebinding.",
-            resource_version,
-        ),
-    ]
+    return metadata_families(
+        "clusterrolebinding",
+        allowed_labels,
+        "Information about clusterrolebinding.",
+        "the clusterrolebinding",
+        info=roleref_info,
+    )
 
 
 KIND = Kind(RESOURCE, prefix, families)

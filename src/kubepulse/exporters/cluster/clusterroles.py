@@ -10,38 +10,19 @@ no ``namespace``).
 
 from __future__ import annotations
 
-from typing import Any
-
-from kubepulse.exporters.cluster.common import labels_sample
-from kubepulse.exporters.cluster.configmaps import info, resource_version
-from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels
-from kubepulse.exporters.cluster.workload import created
+from kubepulse.exporters.cluster.common import metadata_families
+from kubepulse.exporters.cluster.store import FamilySpec, Kind
+from kubepulse.exporters.cluster.workload import name_prefix
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource("clusterroles", "/apis/rbac.authorization.k8s.io/v1", namespaced=False)
-
-Obj = dict[str, Any]
-
-
-def prefix(obj: Obj) -> Labels:
-    return (("clusterrole", obj["metadata"]["name"]),)
+prefix = name_prefix("clusterrole")
 
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
-    return [
-        FamilySpec(
-            "kube_clusterrole_labels",
-            "Kubernetes labels converted to Prometheus labels.",
-            lambda o: labels_sample(o["metadata"].get("labels"), allowed_labels),
-        ),
-        FamilySpec("kube_clusterrole_info", "Information about cluster role.", info),
-        FamilySpec("kube_clusterrole_created", "Unix creation timestamp", created),
-        FamilySpec(
-            "kube_clusterrole_metadata_resource_version",
-            "Resource version representing a specific version of the cluster role.",
-            resource_version,
-        ),
-    ]
+    return metadata_families(
+        "clusterrole", allowed_labels, "Information about cluster role.", "the cluster role"
+    )
 
 
 KIND = Kind(RESOURCE, prefix, families)

@@ -7,16 +7,20 @@ metadata_resource_version, spec_successful_job_history_limit, spec_failed_job_hi
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
-from kubepulse.exporters.cluster.common import labels_sample, timestamp
+from kubepulse.exporters.cluster.common import (
+    created_family,
+    labels_family,
+    resource_version_family,
+    timestamp,
+)
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
-from kubepulse.exporters.cluster.workload import created, namespaced_prefix, number
+from kubepulse.exporters.cluster.workload import namespaced_prefix, number, status_time
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource("cronjobs", "/apis/batch/v1")
@@ -73,14 +77,6 @@ def _info(obj: Obj) -> list[Sample]:
     ]
 
 
-def _time(key: str) -> Callable[[Obj], list[Sample]]:
-    def generate(obj: Obj) -> list[Sample]:
-        value = (obj.get("status") or {}).get(key)
-        return [((), timestamp(value))] if value else []
-
-    return generate
-
-
 def _active(obj: Obj) -> list[Sample]:
     return [((), float(len((obj.get("status") or {}).get("active") or ())))]
 
@@ -90,22 +86,11 @@ def _suspend(obj: Obj) -> list[Sample]:
     return [] if suspend is None else [((), 1.0 if suspend else 0.0)]
 
 
-def _resource_version(obj: Obj) -> list[Sample]:
-    try:
-        return [((), float(obj["metadata"].get("resourceVersion", "")))]
-    except ValueError:
-        return []
-
-
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
-        FamilySpec(
-            "kube_cronjob_labels",
-            "Kubernetes labels converted to Prometheus labels.",
-            lambda o: labels_sample(o["metadata"].get("labels"), allowed_labels),
-        ),
+        labels_family("cronjob", allowed_labels),
         FamilySpec("kube_cronjob_info", "Info about cronjob.", _info),
-        FamilySpec("kube_cronjob_created", "Unix creation timestamp", created),
+        created_family("cronjob"),
         FamilySpec(
             "kube_cronjob_status_active",
             "Active holds pointers to currently running jobs.",
@@ -114,12 +99,12 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
         FamilySpec(
             "kube_cronjob_status_last_schedule_time",
             "LastScheduleTime keeps information of when was the last time the job was successfully scheduled.",  # noqa: E501 (KSM's help text)
-            _time("lastScheduleTime"),
+            status_time("lastScheduleTime"),
         ),
         FamilySpec(
             "kube_cronjob_status_last_successful_time",
             "LastSuccessfulTime keeps information of when was the last time the job was completed successfully.",  # noqa: E501 (KSM's help text)
-            _time("lastSuccessfulTime"),
+            status_time("lastSuccessfulTime"),
         ),
         FamilySpec(
             "kube_cronjob_spec_suspend",
@@ -136,11 +121,7 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             "Next time the cronjob should be scheduled. The time after lastScheduleTime, or after the cron job's creation time if it's never been scheduled. Use this to determine if the job is delayed.",  # noqa: E501 (KSM's help text)
             _next,
         ),
-        FamilySpec(
-            "kube_cronjob_metadata_resource_version",
-            "Resource version representing a specific version of the cronjob.",
-            _resource_version,
-        ),
+        resource_version_family("cronjob", "the cronjob"),
         FamilySpec(
             "kube_cronjob_spec_successful_job_history_limit",
             "Successful job history limit tells the controller how many completed jobs should be preserved.",  # noqa: E501 (KSM's help text)

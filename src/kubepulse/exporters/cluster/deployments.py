@@ -6,22 +6,13 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from kubepulse.exporters.cluster.common import condition_samples
+from kubepulse.exporters.cluster.common import status_conditions
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import common_families, namespaced_prefix, number
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource("deployments", "/apis/apps/v1")
 prefix = namespaced_prefix("deployment")
-
-
-def conditions(obj: dict[str, Any]) -> list[Sample]:
-    out: list[Sample] = []
-    for c in (obj.get("status") or {}).get("conditions") or ():
-        out.extend(
-            condition_samples(c.get("status"), "status", (("condition", c.get("type", "")),))
-        )
-    return out
 
 
 def paused(obj: dict[str, Any]) -> list[Sample]:
@@ -101,7 +92,7 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
         FamilySpec(
             "kube_deployment_status_condition",
             "The current status conditions of a deployment.",
-            conditions,
+            status_conditions,
         ),
     ]
 

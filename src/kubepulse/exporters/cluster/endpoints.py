@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.exporters.cluster.common import labels_sample
+from kubepulse.exporters.cluster.common import created_family, info_sample, labels_family
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
-from kubepulse.exporters.cluster.workload import created, namespaced_prefix
+from kubepulse.exporters.cluster.workload import namespaced_prefix
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource("endpoints", "/api/v1")
@@ -49,13 +49,9 @@ def ports(obj: Obj) -> list[Sample]:
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
-        FamilySpec("kube_endpoint_info", "Information about endpoint.", lambda o: [((), 1.0)]),
-        FamilySpec("kube_endpoint_created", "Unix creation timestamp", created),
-        FamilySpec(
-            "kube_endpoint_labels",
-            "Kubernetes labels converted to Prometheus labels.",
-            lambda o: labels_sample(o["metadata"].get("labels"), allowed_labels),
-        ),
+        FamilySpec("kube_endpoint_info", "Information about endpoint.", info_sample),
+        created_family("endpoint"),
+        labels_family("endpoint", allowed_labels),
         FamilySpec(
             "kube_endpoint_address",
             "Information about Endpoint available and non available addresses.",

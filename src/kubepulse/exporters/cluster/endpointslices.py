@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.exporters.cluster.common import labels_sample
+from kubepulse.exporters.cluster.common import created_family, labels_family
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels, Sample
-from kubepulse.exporters.cluster.workload import created
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource("endpointslices", "/apis/discovery.k8s.io/v1")
@@ -95,7 +94,7 @@ def _ports(obj: Obj) -> list[Sample]:
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
         FamilySpec("kube_endpointslice_info", "Information about endpointslice.", _info),
-        FamilySpec("kube_endpointslice_created", "Unix creation timestamp", created),
+        created_family("endpointslice"),
         FamilySpec(
             "kube_endpointslice_endpoints_hints",
             "Topology routing hints attached to endpoints",
@@ -105,11 +104,7 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             "kube_endpointslice_endpoints", "Endpoints attached to the endpointslice.", _endpoints
         ),
         FamilySpec("kube_endpointslice_ports", "Ports attached to the endpointslice.", _ports),
-        FamilySpec(
-            "kube_endpointslice_labels",
-            "Kubernetes labels converted to Prometheus labels.",
-            lambda o: labels_sample(o["metadata"].get("labels"), allowed_labels),
-        ),
+        labels_family("endpointslice", allowed_labels),
     ]
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kubepulse.exporters.cluster.common import condition_samples, labels_sample
+from kubepulse.exporters.cluster.common import labels_family, status_conditions
 from kubepulse.exporters.cluster.resourcequotas import quantity_value
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import generation, namespaced_prefix, number
@@ -81,16 +81,6 @@ def _metrics(section: str, key: str, field: str) -> Callable[[Obj], list[Sample]
     return generate
 
 
-def _conditions(obj: Obj) -> list[Sample]:
-    return [
-        s
-        for c in (obj.get("status") or {}).get("conditions") or ()
-        for s in condition_samples(
-            c.get("status"), key="status", head=(("condition", c.get("type", "")),)
-        )
-    ]
-
-
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
         FamilySpec(
@@ -131,15 +121,11 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             "Desired number of replicas of pods managed by this autoscaler.",
             number("status", "desiredReplicas"),
         ),
-        FamilySpec(
-            "kube_horizontalpodautoscaler_labels",
-            "Kubernetes labels converted to Prometheus labels.",
-            lambda o: labels_sample(o["metadata"].get("labels"), allowed_labels),
-        ),
+        labels_family("horizontalpodautoscaler", allowed_labels),
         FamilySpec(
             "kube_horizontalpodautoscaler_status_condition",
             "The condition of this autoscaler.",
-            _conditions,
+            status_conditions,
         ),
     ]
 

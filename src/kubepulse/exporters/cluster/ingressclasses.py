@@ -10,18 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.exporters.cluster.common import labels_sample
-from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels, Sample
-from kubepulse.exporters.cluster.workload import created
+from kubepulse.exporters.cluster.common import created_family, labels_family
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
+from kubepulse.exporters.cluster.workload import name_prefix
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource("ingressclasses", "/apis/networking.k8s.io/v1", namespaced=False)
+prefix = name_prefix("ingressclass")
 
 Obj = dict[str, Any]
-
-
-def prefix(obj: Obj) -> Labels:
-    return (("ingressclass", obj["metadata"]["name"]),)
 
 
 def _info(obj: Obj) -> list[Sample]:
@@ -31,12 +28,8 @@ def _info(obj: Obj) -> list[Sample]:
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
         FamilySpec("kube_ingressclass_info", "Information about ingressclass.", _info),
-        FamilySpec("kube_ingressclass_created", "Unix creation timestamp", created),
-        FamilySpec(
-            "kube_ingressclass_labels",
-            "Kubernetes labels converted to Prometheus labels.",
-            lambda o: labels_sample(o["metadata"].get("labels"), allowed_labels),
-        ),
+        created_family("ingressclass"),
+        labels_family("ingressclass", allowed_labels),
     ]
 
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.exporters.cluster.common import labels_sample
-from kubepulse.exporters.cluster.configmaps import resource_version
+from kubepulse.exporters.cluster.common import (
+    created_family,
+    labels_family,
+    resource_version_family,
+)
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
-from kubepulse.exporters.cluster.workload import created, namespaced_prefix
+from kubepulse.exporters.cluster.workload import namespaced_prefix
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource("ingresses", "/apis/networking.k8s.io/v1")
@@ -80,17 +83,9 @@ def _tls(obj: Obj) -> list[Sample]:
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
         FamilySpec("kube_ingress_info", "Information about ingress.", _info),
-        FamilySpec(
-            "kube_ingress_labels",
-            "Kubernetes labels converted to Prometheus labels.",
-            lambda o: labels_sample(o["metadata"].get("labels"), allowed_labels),
-        ),
-        FamilySpec("kube_ingress_created", "Unix creation timestamp", created),
-        FamilySpec(
-            "kube_ingress_metadata_resource_version",
-            "Resource version representing a specific version of ingress.",
-            resource_version,
-        ),
+        labels_family("ingress", allowed_labels),
+        created_family("ingress"),
+        resource_version_family("ingress", "ingress"),
         FamilySpec(
             "kube_ingress_path", "Ingress host, paths and backend service information.", _path
         ),

@@ -14,12 +14,13 @@ from typing import Any
 
 from kubepulse.exporters.cluster.common import (
     condition_samples,
-    labels_sample,
-    owner_samples,
-    timestamp,
+    created_family,
+    info_sample,
+    labels_family,
+    owner_family,
 )
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
-from kubepulse.exporters.cluster.workload import created, namespaced_prefix, number
+from kubepulse.exporters.cluster.workload import namespaced_prefix, number, status_time
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource("jobs", "/apis/batch/v1")
@@ -60,27 +61,15 @@ def _status_failed(obj: Obj) -> list[Sample]:
     return samples
 
 
-def _time(key: str) -> Callable[[Obj], list[Sample]]:
-    def generate(obj: Obj) -> list[Sample]:
-        value = (obj.get("status") or {}).get(key)
-        return [((), timestamp(value))] if value else []
-
-    return generate
-
-
 def _suspended(obj: Obj) -> list[Sample]:
     return [((), 1.0 if c.get("status") == "True" else 0.0) for c in _conditions(obj, "Suspended")]
 
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
-        FamilySpec(
-            "kube_job_labels",
-            "Kubernetes labels converted to Prometheus labels.",
-            lambda o: labels_sample(o["metadata"].get("labels"), allowed_labels),
-        ),
-        FamilySpec("kube_job_info", "Information about job.", lambda o: [((), 1.0)]),
-        FamilySpec("kube_job_created", "Unix creation timestamp", created),
+        labels_family("job", allowed_labels),
+        FamilySpec("kube_job_info", "Information about job.", info_sample),
+        created_family("job"),
         FamilySpec(
             "kube_job_spec_parallelism",
             "The maximum desired number of pods the job should run at any given time.",
@@ -118,23 +107,19 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
         FamilySpec(
             "kube_job_status_start_time",
             "StartTime represents time when the job was acknowledged by the Job Manager.",
-            _time("startTime"),
+            status_time("startTime"),
         ),
         FamilySpec(
             "kube_job_status_completion_time",
             "CompletionTime represents time when the job was completed.",
-            _time("completionTime"),
+            status_time("completionTime"),
         ),
         FamilySpec(
             "kube_job_status_suspended",
             "The number of pods which reached Phase Suspended.",
             _suspended,
         ),
-        FamilySpec(
-            "kube_job_owner",
-            "Information about the Job's owner.",
-            lambda o: owner_samples(o["metadata"]),
-        ),
+        owner_family("job", "Job"),
     ]
 
 

@@ -17,16 +17,14 @@ from __future__ import annotations
 from typing import Any
 
 from kubepulse.exporters.cluster.common import timestamp
-from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels, Sample
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
+from kubepulse.exporters.cluster.workload import name_prefix
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource("leases", "/apis/coordination.k8s.io/v1")
+prefix = name_prefix("lease")
 
 Obj = dict[str, Any]
-
-
-def prefix(lease: Obj) -> Labels:
-    return (("lease", lease["metadata"]["name"]),)
 
 
 def _owner(lease: Obj) -> list[Sample]:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubepulse.exporters.cluster.common import created_family
 from kubepulse.exporters.cluster.resourcequotas import quantity_value
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
-from kubepulse.exporters.cluster.workload import created, namespaced_prefix
+from kubepulse.exporters.cluster.workload import namespaced_prefix
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource("limitranges", "/api/v1")
@@ -38,7 +39,7 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     del allowed_labels  # KSM's LimitRange table takes no allowlist
     return [
         FamilySpec("kube_limitrange", "Information about limit range.", _limits),
-        FamilySpec("kube_limitrange_created", "Unix creation timestamp", created),
+        created_family("limitrange"),
     ]
 
 

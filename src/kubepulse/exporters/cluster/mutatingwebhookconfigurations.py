@@ -16,47 +16,23 @@ the same but for the kind's name and one word of help text).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels, Sample
-from kubepulse.exporters.cluster.workload import created
+from kubepulse.exporters.cluster.common import (
+    created_family,
+    info_sample,
+    resource_version_family,
+)
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
+from kubepulse.exporters.cluster.workload import name_prefix
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource(
     "mutatingwebhookconfigurations", "/apis/admissionregistration.k8s.io/v1", namespaced=False
 )
-
-Obj = dict[str, Any]
-
-
-def name_prefix(label: str) -> Callable[[Obj], Labels]:
-    def prefix(obj: Obj) -> Labels:
-        return ((label, obj["metadata"]["name"]),)
-
-    return prefix
-
-
 prefix = name_prefix("mutatingwebhookconfiguration")
 
-
-def parse_go_float(text: str) -> float | None:
-    """Go's ``strconv.ParseFloat(text, 64)`` for a resource version: None where Go errs.
-
-    Python's ``float`` also takes surrounding whitespace and digit underscores, which Go refuses.
-    """
-    if not text or text != text.strip() or "_" in text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
-def resource_version(obj: Obj) -> list[Sample]:
-    """KSM's ``resourceVersionMetric``: the version as a number, no series if it is not one."""
-    value = parse_go_float(obj["metadata"].get("resourceVersion") or "")
-    return [] if value is None else [((), value)]
+Obj = dict[str, Any]
 
 
 def clientconfig_service(obj: Obj) -> list[Sample]:
@@ -81,13 +57,9 @@ def webhook_families(kind: str, title: str, adjective: str) -> list[FamilySpec]:
     """``kube_<kind>_*`` for ``kind`` = ``mutatingwebhookconfiguration`` (title
     ``MutatingWebhookConfiguration``, adjective ``mutating``) or the validating one."""
     return [
-        FamilySpec(f"kube_{kind}_info", f"Information about the {title}.", lambda o: [((), 1.0)]),
-        FamilySpec(f"kube_{kind}_created", "Unix creation timestamp.", created),
-        FamilySpec(
-            f"kube_{kind}_metadata_resource_version",
-            f"Resource version representing a specific version of the {title}.",
-            resource_version,
-        ),
+        FamilySpec(f"kube_{kind}_info", f"Information about the {title}.", info_sample),
+        created_family(kind, "Unix creation timestamp."),
+        resource_version_family(kind, f"the {title}"),
         FamilySpec(
             f"kube_{kind}_webhook_clientconfig_service",
             f"Service used by the apiserver to connect to a {adjective} webhook.",

@@ -8,22 +8,20 @@ from __future__ import annotations
 from typing import Any
 
 from kubepulse.exporters.cluster.common import (
-    condition_samples,
-    labels_sample,
+    created_family,
+    deletion_timestamp_family,
+    labels_family,
     quantity_samples,
-    timestamp,
+    status_conditions,
 )
-from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels, Sample
-from kubepulse.exporters.cluster.workload import created
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
+from kubepulse.exporters.cluster.workload import name_prefix
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource("nodes", "/api/v1", namespaced=False)
+prefix = name_prefix("node")
 
 Node = dict[str, Any]
-
-
-def prefix(node: Node) -> Labels:
-    return (("node", node["metadata"]["name"]),)
 
 
 def info(node: Node) -> list[Sample]:
@@ -53,15 +51,6 @@ def info(node: Node) -> list[Sample]:
             1.0,
         )
     ]
-
-
-def conditions(node: Node) -> list[Sample]:
-    out: list[Sample] = []
-    for c in (node.get("status") or {}).get("conditions") or ():
-        out.extend(
-            condition_samples(c.get("status"), "status", (("condition", c.get("type", "")),))
-        )
-    return out
 
 
 def unschedulable(node: Node) -> list[Sample]:
@@ -100,21 +89,12 @@ def addresses(node: Node) -> list[Sample]:
     ]
 
 
-def deletion_timestamp(node: Node) -> list[Sample]:
-    value = node["metadata"].get("deletionTimestamp")
-    return [((), timestamp(value))] if value else []
-
-
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
-        FamilySpec("kube_node_created", "Unix creation timestamp", created),
-        FamilySpec("kube_node_deletion_timestamp", "Unix deletion timestamp", deletion_timestamp),
+        created_family("node"),
+        deletion_timestamp_family("node"),
         FamilySpec("kube_node_info", "Information about a cluster node.", info),
-        FamilySpec(
-            "kube_node_labels",
-            "Kubernetes labels converted to Prometheus labels.",
-            lambda n: labels_sample(n["metadata"].get("labels"), allowed_labels),
-        ),
+        labels_family("node", allowed_labels),
         FamilySpec("kube_node_role", "The role of a cluster node.", roles),
         FamilySpec(
             "kube_node_spec_unschedulable", "Whether a node can schedule new pods.", unschedulable
@@ -130,7 +110,9 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             "The capacity for different resources of a node.",
             lambda n: quantity_samples((n.get("status") or {}).get("capacity")),
         ),
-        FamilySpec("kube_node_status_condition", "The condition of a cluster node.", conditions),
+        FamilySpec(
+            "kube_node_status_condition", "The condition of a cluster node.", status_conditions
+        ),
         FamilySpec("kube_node_status_addresses", "Node address information.", addresses),
     ]
 

@@ -12,9 +12,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.exporters.cluster.common import condition_samples, labels_sample, quantity, timestamp
+from kubepulse.exporters.cluster.common import (
+    created_family,
+    deletion_timestamp_family,
+    labels_family,
+    one_hot,
+    quantity,
+    status_conditions,
+)
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
-from kubepulse.exporters.cluster.workload import created, namespaced_prefix
+from kubepulse.exporters.cluster.workload import namespaced_prefix
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource("persistentvolumeclaims", "/api/v1")
@@ -50,9 +57,7 @@ def _info(obj: Obj) -> list[Sample]:
 
 def _phase(obj: Obj) -> list[Sample]:
     current = (obj.get("status") or {}).get("phase")
-    if not current:
-        return []
-    return [((("phase", p),), 1.0 if p == current else 0.0) for p in PHASES]
+    return one_hot("phase", PHASES, current) if current else []
 
 
 def _requested_storage(obj: Obj) -> list[Sample]:
@@ -70,27 +75,9 @@ def _access_modes(obj: Obj) -> list[Sample]:
     ]
 
 
-def _conditions(obj: Obj) -> list[Sample]:
-    out: list[Sample] = []
-    for c in (obj.get("status") or {}).get("conditions") or ():
-        out.extend(
-            condition_samples(c.get("status"), "status", (("condition", c.get("type", "")),))
-        )
-    return out
-
-
-def deletion_timestamp(obj: Obj) -> list[Sample]:
-    value = obj["metadata"].get("deletionTimestamp")
-    return [((), timestamp(value))] if value else []
-
-
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
-        FamilySpec(
-            "kube_persistentvolumeclaim_labels",
-            "Kubernetes labels converted to Prometheus labels.",
-            lambda o: labels_sample(o["metadata"].get("labels"), allowed_labels),
-        ),
+        labels_family("persistentvolumeclaim", allowed_labels),
         FamilySpec(
             "kube_persistentvolumeclaim_info",
             "Information about persistent volume claim.",
@@ -114,14 +101,10 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
         FamilySpec(
             "kube_persistentvolumeclaim_status_condition",
             "Information about status of different conditions of persistent volume claim.",
-            _conditions,
+            status_conditions,
         ),
-        FamilySpec("kube_persistentvolumeclaim_created", "Unix creation timestamp", created),
-        FamilySpec(
-            "kube_persistentvolumeclaim_deletion_timestamp",
-            "Unix deletion timestamp",
-            deletion_timestamp,
-        ),
+        created_family("persistentvolumeclaim"),
+        deletion_timestamp_family("persistentvolumeclaim"),
     ]
 
 

@@ -13,9 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.exporters.cluster.common import labels_sample, quantity, timestamp
+from kubepulse.exporters.cluster.common import (
+    created_family,
+    deletion_timestamp_family,
+    labels_family,
+    quantity,
+)
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels, Sample
-from kubepulse.exporters.cluster.workload import created
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource("persistentvolumes", "/api/v1", namespaced=False)
@@ -127,11 +131,6 @@ def _capacity(obj: Obj) -> list[Sample]:
     return [((), 0.0 if converted is None else converted[2])]
 
 
-def deletion_timestamp(obj: Obj) -> list[Sample]:
-    value = obj["metadata"].get("deletionTimestamp")
-    return [((), timestamp(value))] if value else []
-
-
 def _csi_attributes(obj: Obj) -> list[Sample]:
     csi = _spec(obj).get("csi")
     if csi is None:
@@ -160,11 +159,7 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             "Information about the Persistent Volume Claim Reference.",
             _claim_ref,
         ),
-        FamilySpec(
-            "kube_persistentvolume_labels",
-            "Kubernetes labels converted to Prometheus labels.",
-            lambda o: labels_sample(o["metadata"].get("labels"), allowed_labels),
-        ),
+        labels_family("persistentvolume", allowed_labels),
         FamilySpec(
             "kube_persistentvolume_status_phase",
             "The phase indicates if a volume is available, bound to a claim, or released by a claim.",  # noqa: E501 (KSM's help text)
@@ -176,12 +171,8 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             "Persistentvolume capacity in bytes.",
             _capacity,
         ),
-        FamilySpec("kube_persistentvolume_created", "Unix creation timestamp", created),
-        FamilySpec(
-            "kube_persistentvolume_deletion_timestamp",
-            "Unix deletion timestamp",
-            deletion_timestamp,
-        ),
+        created_family("persistentvolume"),
+        deletion_timestamp_family("persistentvolume"),
         FamilySpec(
             "kube_persistentvolume_csi_attributes",
             "CSI attributes of the Persistent Volume.",

@@ -9,9 +9,9 @@ family here.
 
 from __future__ import annotations
 
-from kubepulse.exporters.cluster.common import labels_sample
+from kubepulse.exporters.cluster.common import created_family, labels_family
 from kubepulse.exporters.cluster.store import FamilySpec, Kind
-from kubepulse.exporters.cluster.workload import created, namespaced_prefix, number
+from kubepulse.exporters.cluster.workload import namespaced_prefix, number
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource("poddisruptionbudgets", "/apis/policy/v1")
@@ -20,12 +20,8 @@ prefix = namespaced_prefix("poddisruptionbudget")
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
-        FamilySpec(
-            "kube_poddisruptionbudget_labels",
-            "Kubernetes labels converted to Prometheus labels.",
-            lambda o: labels_sample(o["metadata"].get("labels"), allowed_labels),
-        ),
-        FamilySpec("kube_poddisruptionbudget_created", "Unix creation timestamp", created),
+        labels_family("poddisruptionbudget", allowed_labels),
+        created_family("poddisruptionbudget"),
         FamilySpec(
             "kube_poddisruptionbudget_status_current_healthy",
             "Current number of healthy pods",

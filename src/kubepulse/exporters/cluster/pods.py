@@ -13,15 +13,18 @@ from typing import Any
 
 from kubepulse.exporters.cluster.common import (
     condition_samples,
+    created_family,
+    deletion_timestamp_family,
     go_timestamp,
-    labels_sample,
+    labels_family,
     map_to_labels,
-    owner_samples,
+    one_hot,
+    owner_family,
     quantity,
     quantity_samples,
-    timestamp,
 )
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels, Sample
+from kubepulse.exporters.cluster.workload import status_time
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource("pods", "/api/v1")
@@ -85,9 +88,7 @@ def info(pod: Pod) -> list[Sample]:
 
 def phase(pod: Pod) -> list[Sample]:
     current = _status(pod).get("phase")
-    if not current:
-        return []
-    return [((("phase", p),), 1.0 if p == current else 0.0) for p in PHASES]
+    return one_hot("phase", PHASES, current) if current else []
 
 
 def ready(pod: Pod) -> list[Sample]:
@@ -116,20 +117,7 @@ def container_ready_time(pod: Pod) -> list[Sample]:
     return _true_since(pod, "ContainersReady")
 
 
-def _time(value: str | None) -> list[Sample]:
-    return [((), timestamp(value))] if value else []
-
-
-def start_time(pod: Pod) -> list[Sample]:
-    return _time(_status(pod).get("startTime"))
-
-
-def created(pod: Pod) -> list[Sample]:
-    return _time(pod["metadata"].get("creationTimestamp"))
-
-
-def deletion_timestamp(pod: Pod) -> list[Sample]:
-    return _time(pod["metadata"].get("deletionTimestamp"))
+start_time = status_time("startTime")
 
 
 def _container_info(pod: Pod, init: bool) -> list[Sample]:
@@ -264,9 +252,7 @@ def _overhead(resource: str) -> Callable[[Pod], list[Sample]]:
 
 def _qos_class(pod: Pod) -> list[Sample]:
     current = _status(pod).get("qosClass")
-    if not current:
-        return []
-    return [((("qos_class", q),), 1.0 if q == current else 0.0) for q in QOS_CLASSES]
+    return one_hot("qos_class", QOS_CLASSES, current) if current else []
 
 
 def _status_reason(pod: Pod) -> list[Sample]:
@@ -436,8 +422,8 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             _last_terminated("finishedAt"),
         ),
         *containers[1:],
-        FamilySpec("kube_pod_created", "Unix creation timestamp", created),
-        FamilySpec("kube_pod_deletion_timestamp", "Unix deletion timestamp", deletion_timestamp),
+        created_family("pod"),
+        deletion_timestamp_family("pod"),
         FamilySpec("kube_pod_info", "Information about pod.", info),
         FamilySpec("kube_pod_ips", "Pod IP addresses", _ips),
         FamilySpec(
@@ -447,11 +433,7 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
         ),
         *_resource_families(init=True),
         *_container_families(init=True),
-        FamilySpec(
-            "kube_pod_labels",
-            "Kubernetes labels converted to Prometheus labels.",
-            lambda p: labels_sample(p["metadata"].get("labels"), allowed_labels),
-        ),
+        labels_family("pod", allowed_labels),
         FamilySpec(
             "kube_pod_overhead_cpu_cores",
             "The pod overhead in regards to cpu cores associated with running a pod.",
@@ -462,11 +444,7 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             "The pod overhead in regards to memory associated with running a pod.",
             _overhead("memory"),
         ),
-        FamilySpec(
-            "kube_pod_owner",
-            "Information about the Pod's owner.",
-            lambda p: owner_samples(p["metadata"]),
-        ),
+        owner_family("pod", "Pod"),
         FamilySpec(
             "kube_pod_restart_policy",
             "Describes the restart policy in use by this pod.",

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
+from kubepulse.exporters.cluster.common import owner_family
 from kubepulse.exporters.cluster.store import FamilySpec, Kind
-from kubepulse.exporters.cluster.workload import (
-    common_families,
-    namespaced_prefix,
-    number,
-    owner_family,
-)
+from kubepulse.exporters.cluster.workload import common_families, namespaced_prefix, number
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource("replicasets", "/apis/apps/v1")

@@ -14,9 +14,9 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from kubepulse.exporters.cluster.common import labels_sample
+from kubepulse.exporters.cluster.common import created_family, labels_family
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
-from kubepulse.exporters.cluster.workload import created, namespaced_prefix
+from kubepulse.exporters.cluster.workload import namespaced_prefix
 from kubepulse.kube.informer import Resource
 from kubepulse.kube.quantity import parse_quantity
 
@@ -62,13 +62,9 @@ def _quota(obj: Obj) -> list[Sample]:
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
-        FamilySpec("kube_resourcequota_created", "Unix creation timestamp", created),
+        created_family("resourcequota"),
         FamilySpec("kube_resourcequota", "Information about resource quota.", _quota),
-        FamilySpec(
-            "kube_resourcequota_labels",
-            "Kubernetes labels converted to Prometheus labels.",
-            lambda o: labels_sample(o["metadata"].get("labels"), allowed_labels),
-        ),
+        labels_family("resourcequota", allowed_labels),
     ]
 
 

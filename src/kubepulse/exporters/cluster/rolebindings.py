@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.exporters.cluster.common import labels_sample
-from kubepulse.exporters.cluster.configmaps import resource_version
+from kubepulse.exporters.cluster.common import metadata_families
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
-from kubepulse.exporters.cluster.workload import created, namespaced_prefix
+from kubepulse.exporters.cluster.workload import namespaced_prefix
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource("rolebindings", "/apis/rbac.authorization.k8s.io/v1")
@@ -34,20 +33,13 @@ def roleref_info(obj: Obj) -> list[Sample]:
 
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
-    return [
-        FamilySpec(
-            "kube_rolebinding_labels",
-            "Kubernetes labels converted to Prometheus labels.",
-            lambda o: labels_sample(o["metadata"].get("labels"), allowed_labels),
-        ),
-        FamilySpec("kube_rolebinding_info", "Information about rolebinding.", roleref_info),
-        FamilySpec("kube_rolebinding_created", "Unix creation timestamp", created),
-        FamilySpec(
-            "kube_rolebinding_metadata_resource_version",
-            "Resource version representing a specific version of the rolebinding.",
-            resource_version,
-        ),
-    ]
+    return metadata_families(
+        "rolebinding",
+        allowed_labels,
+        "Information about rolebinding.",
+        "the rolebinding",
+        info=roleref_info,
+    )
 
 
 KIND = Kind(RESOURCE, prefix, families)

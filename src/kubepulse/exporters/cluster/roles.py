@@ -8,10 +8,9 @@ The identifying labels are ``namespace`` and ``role``.
 
 from __future__ import annotations
 
-from kubepulse.exporters.cluster.common import labels_sample
-from kubepulse.exporters.cluster.configmaps import info, resource_version
+from kubepulse.exporters.cluster.common import metadata_families
 from kubepulse.exporters.cluster.store import FamilySpec, Kind
-from kubepulse.exporters.cluster.workload import created, namespaced_prefix
+from kubepulse.exporters.cluster.workload import namespaced_prefix
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource("roles", "/apis/rbac.authorization.k8s.io/v1")
@@ -19,20 +18,7 @@ prefix = namespaced_prefix("role")
 
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
-    return [
-        FamilySpec(
-            "kube_role_labels",
-            "Kubernetes labels converted to Prometheus labels.",
-            lambda o: labels_sample(o["metadata"].get("labels"), allowed_labels),
-        ),
-        FamilySpec("kube_role_info", "Information about role.", info),
-        FamilySpec("kube_role_created", "Unix creation timestamp", created),
-        FamilySpec(
-            "kube_role_metadata_resource_version",
-            "Resource version representing a specific version of the role.",
-            resource_version,
-        ),
-    ]
+    return metadata_families("role", allowed_labels, "Information about role.", "the role")
 
 
 KIND = Kind(RESOURCE, prefix, families)

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.exporters.cluster.common import labels_sample, owner_samples
-from kubepulse.exporters.cluster.configmaps import info, resource_version
+from kubepulse.exporters.cluster.common import (
+    created_family,
+    info_sample,
+    labels_family,
+    owner_family,
+    resource_version_family,
+)
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
-from kubepulse.exporters.cluster.workload import created, namespaced_prefix
+from kubepulse.exporters.cluster.workload import namespaced_prefix
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource("secrets", "/api/v1")
@@ -27,24 +32,12 @@ def _type(obj: Obj) -> list[Sample]:
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
-        FamilySpec("kube_secret_info", "Information about secret.", info),
+        FamilySpec("kube_secret_info", "Information about secret.", info_sample),
         FamilySpec("kube_secret_type", "Type about secret.", _type),
-        FamilySpec(
-            "kube_secret_labels",
-            "Kubernetes labels converted to Prometheus labels.",
-            lambda o: labels_sample(o["metadata"].get("labels"), allowed_labels),
-        ),
-        FamilySpec("kube_secret_created", "Unix creation timestamp", created),
-        FamilySpec(
-            "kube_secret_metadata_resource_version",
-            "Resource version representing a specific version of secret.",
-            resource_version,
-        ),
-        FamilySpec(
-            "kube_secret_owner",
-            "Information about the Secret's owner.",
-            lambda o: owner_samples(o["metadata"]),
-        ),
+        labels_family("secret", allowed_labels),
+        created_family("secret"),
+        resource_version_family("secret", "secret"),
+        owner_family("secret", "Secret"),
     ]
 
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kubepulse.exporters.cluster.common import labels_sample, timestamp
+from kubepulse.exporters.cluster.common import created_family, deletion_timestamp, labels_family
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels, Sample
-from kubepulse.exporters.cluster.workload import created
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource("serviceaccounts", "/api/v1")
@@ -38,11 +37,6 @@ def _info(obj: Obj) -> list[Sample]:
     return [((("automount_token", token),), 1.0)]
 
 
-def _deleted(obj: Obj) -> list[Sample]:
-    value = obj["metadata"].get("deletionTimestamp")
-    return [((), timestamp(value))] if value else []
-
-
 def _references(key: str) -> Callable[[Obj], list[Sample]]:
     """One ``name`` series per entry of ``secrets`` / ``imagePullSecrets`` (duplicates kept)."""
 
@@ -55,8 +49,8 @@ def _references(key: str) -> Callable[[Obj], list[Sample]]:
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
         FamilySpec("kube_serviceaccount_info", "Information about a service account", _info),
-        FamilySpec("kube_serviceaccount_created", "Unix creation timestamp", created),
-        FamilySpec("kube_serviceaccount_deleted", "Unix deletion timestamp", _deleted),
+        created_family("serviceaccount"),
+        FamilySpec("kube_serviceaccount_deleted", "Unix deletion timestamp", deletion_timestamp),
         FamilySpec(
             "kube_serviceaccount_secret",
             "Secret being referenced by a service account",
@@ -67,11 +61,7 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             "Secret being referenced by a service account for the purpose of pulling images",
             _references("imagePullSecrets"),
         ),
-        FamilySpec(
-            "kube_serviceaccount_labels",
-            "Kubernetes labels converted to Prometheus labels.",
-            lambda o: labels_sample(o["metadata"].get("labels"), allowed_labels),
-        ),
+        labels_family("serviceaccount", allowed_labels),
     ]
 
 

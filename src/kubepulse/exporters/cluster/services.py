@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.exporters.cluster.common import labels_sample
+from kubepulse.exporters.cluster.common import created_family, labels_family
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels, Sample
-from kubepulse.exporters.cluster.workload import created
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource("services", "/api/v1")
@@ -57,13 +56,9 @@ def load_balancer_ingress(svc: dict[str, Any]) -> list[Sample]:
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
         FamilySpec("kube_service_info", "Information about service.", info),
-        FamilySpec("kube_service_created", "Unix creation timestamp", created),
+        created_family("service"),
         FamilySpec("kube_service_spec_type", "Type about service.", spec_type),
-        FamilySpec(
-            "kube_service_labels",
-            "Kubernetes labels converted to Prometheus labels.",
-            lambda s: labels_sample(s["metadata"].get("labels"), allowed_labels),
-        ),
+        labels_family("service", allowed_labels),
         FamilySpec(
             "kube_service_spec_external_ip",
             "Service external ips. One series for each ip",

@@ -10,21 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.exporters.cluster.common import labels_sample
-from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels, Sample
-from kubepulse.exporters.cluster.workload import created
+from kubepulse.exporters.cluster.common import created_family, labels_family
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
+from kubepulse.exporters.cluster.workload import name_prefix
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource("storageclasses", "/apis/storage.k8s.io/v1", namespaced=False)
+prefix = name_prefix("storageclass")
 
 Obj = dict[str, Any]
 # What KSM reports when the fields are unset (the API server's defaults).
 DEFAULT_RECLAIM_POLICY = "Delete"
 DEFAULT_VOLUME_BINDING_MODE = "Immediate"
-
-
-def prefix(obj: Obj) -> Labels:
-    return (("storageclass", obj["metadata"]["name"]),)
 
 
 def _info(obj: Obj) -> list[Sample]:
@@ -48,12 +45,8 @@ def _info(obj: Obj) -> list[Sample]:
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
         FamilySpec("kube_storageclass_info", "Information about storageclass.", _info),
-        FamilySpec("kube_storageclass_created", "Unix creation timestamp", created),
-        FamilySpec(
-            "kube_storageclass_labels",
-            "Kubernetes labels converted to Prometheus labels.",
-            lambda o: labels_sample(o["metadata"].get("labels"), allowed_labels),
-        ),
+        created_family("storageclass"),
+        labels_family("storageclass", allowed_labels),
     ]
 
 

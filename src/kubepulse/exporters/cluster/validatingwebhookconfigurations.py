@@ -12,8 +12,9 @@ are shared with ``mutatingwebhookconfigurations`` (``webhook_families``).
 
 from __future__ import annotations
 
-from kubepulse.exporters.cluster.mutatingwebhookconfigurations import name_prefix, webhook_families
+from kubepulse.exporters.cluster.mutatingwebhookconfigurations import webhook_families
 from kubepulse.exporters.cluster.store import FamilySpec, Kind
+from kubepulse.exporters.cluster.workload import name_prefix
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource(

@@ -11,18 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.exporters.cluster.common import map_to_labels
-from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels, Sample
-from kubepulse.exporters.cluster.workload import created
+from kubepulse.exporters.cluster.common import created_family, map_to_labels
+from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
+from kubepulse.exporters.cluster.workload import name_prefix
 from kubepulse.kube.informer import Resource
 
 RESOURCE = Resource("volumeattachments", "/apis/storage.k8s.io/v1", namespaced=False)
+prefix = name_prefix("volumeattachment")
 
 Obj = dict[str, Any]
-
-
-def prefix(obj: Obj) -> Labels:
-    return (("volumeattachment", obj["metadata"]["name"]),)
 
 
 def _spec(obj: Obj) -> Obj:
@@ -64,7 +61,7 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             _labels,
         ),
         FamilySpec("kube_volumeattachment_info", "Information about volumeattachment.", _info),
-        FamilySpec("kube_volumeattachment_created", "Unix creation timestamp", created),
+        created_family("volumeattachment"),
         FamilySpec(
             "kube_volumeattachment_spec_source_persistentvolume",
             "PersistentVolume source reference.",

@@ -1,11 +1,12 @@
-"""Building blocks for the workload tables (Deployments, ReplicaSets, StatefulSets, DaemonSets)."""
+"""Building blocks for the workload tables (Deployments, ReplicaSets, StatefulSets, DaemonSets),
+and the label prefixes and field readers the other kinds' tables share."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from kubepulse.exporters.cluster.common import labels_sample, owner_samples, timestamp
+from kubepulse.exporters.cluster.common import created_family, labels_family, timestamp
 from kubepulse.exporters.cluster.store import FamilySpec, Labels, Sample
 
 Obj = dict[str, Any]
@@ -17,6 +18,15 @@ def namespaced_prefix(label: str) -> Callable[[Obj], Labels]:
     def prefix(obj: Obj) -> Labels:
         meta = obj["metadata"]
         return (("namespace", meta.get("namespace", "")), (label, meta["name"]))
+
+    return prefix
+
+
+def name_prefix(label: str) -> Callable[[Obj], Labels]:
+    """The object's name under ``label`` alone (a cluster-scoped kind: ``node``, ...)."""
+
+    def prefix(obj: Obj) -> Labels:
+        return ((label, obj["metadata"]["name"]),)
 
     return prefix
 
@@ -33,9 +43,14 @@ def number(section: str, key: str, *, optional: bool = False) -> Callable[[Obj],
     return generate
 
 
-def created(obj: Obj) -> list[Sample]:
-    value = obj["metadata"].get("creationTimestamp")
-    return [((), timestamp(value))] if value else []
+def status_time(key: str) -> Callable[[Obj], list[Sample]]:
+    """``obj.status[key]`` (RFC 3339) in Unix seconds; no series when it is unset."""
+
+    def generate(obj: Obj) -> list[Sample]:
+        value = (obj.get("status") or {}).get(key)
+        return [((), timestamp(value))] if value else []
+
+    return generate
 
 
 def generation(obj: Obj) -> list[Sample]:
@@ -45,23 +60,11 @@ def generation(obj: Obj) -> list[Sample]:
 def common_families(kind: str, allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     """``kube_<kind>_created``, ``_metadata_generation`` and ``_labels``."""
     return [
-        FamilySpec(f"kube_{kind}_created", "Unix creation timestamp", created),
+        created_family(kind),
         FamilySpec(
             f"kube_{kind}_metadata_generation",
             f"Sequence number representing a specific generation of the desired state for the {kind}.",  # noqa: E501 (KSM's help text)
             generation,
         ),
-        FamilySpec(
-            f"kube_{kind}_labels",
-            "Kubernetes labels converted to Prometheus labels.",
-            lambda o: labels_sample(o["metadata"].get("labels"), allowed_labels),
-        ),
+        labels_family(kind, allowed_labels),
     ]
-
-
-def owner_family(kind: str) -> FamilySpec:
-    return FamilySpec(
-        f"kube_{kind}_owner",
-        f"Information about the {kind}'s owner.",
-        lambda o: owner_samples(o["metadata"]),
-    )
