@@ -4,14 +4,16 @@ API object in, the exact series out (headers aside, sorted), no cluster needed."
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import ModuleType
 from typing import Any
 
 import pytest
-from helpers_cluster_exporter import epoch, table_series
+from helpers_cluster_exporter import SeriesCase, epoch, series_cases, table_series
 
 from kubepulse.exporters.cluster import cronjobs, jobs
 
 CREATED = "2026-03-01T10:00:00Z"
+T = epoch(CREATED)
 FAILED_JOB: dict[str, Any] = {
     "metadata": {
         "name": "backup",
@@ -33,13 +35,17 @@ FAILED_JOB: dict[str, Any] = {
 }
 
 
-def test_failed_job() -> None:
-    t = epoch(CREATED)
-    assert table_series(jobs, FAILED_JOB, ("app",)) == sorted(
+JOB_ONCE = 'namespace="ops",job_name="once"'
+JOB_CASES: list[SeriesCase] = [
+    (
+        "failed job",
+        jobs,
+        FAILED_JOB,
+        ("app",),
         [
             'kube_job_labels{namespace="ops",job_name="backup",label_app="backup"} 1',
             'kube_job_info{namespace="ops",job_name="backup"} 1',
-            f'kube_job_created{{namespace="ops",job_name="backup"}} {t}',
+            f'kube_job_created{{namespace="ops",job_name="backup"}} {T}',
             'kube_job_spec_parallelism{namespace="ops",job_name="backup"} 1',
             'kube_job_spec_completions{namespace="ops",job_name="backup"} 1',
             'kube_job_spec_active_deadline_seconds{namespace="ops",job_name="backup"} 900',
@@ -51,42 +57,42 @@ def test_failed_job() -> None:
             'kube_job_failed{namespace="ops",job_name="backup",condition="true"} 1',
             'kube_job_failed{namespace="ops",job_name="backup",condition="false"} 0',
             'kube_job_failed{namespace="ops",job_name="backup",condition="unknown"} 0',
-            f'kube_job_status_start_time{{namespace="ops",job_name="backup"}} {t + 1}',
+            f'kube_job_status_start_time{{namespace="ops",job_name="backup"}} {T + 1}',
             'kube_job_owner{namespace="ops",job_name="backup",owner_kind="CronJob",owner_name="nightly",owner_is_controller="true"} 1',  # noqa: E501
-        ]
-    )
-
-
-def test_completed_unowned_job_without_labels_allowlisted() -> None:
-    job = {
-        "metadata": {"name": "once", "namespace": "ops", "uid": "j2", "labels": {"a": "b"}},
-        "spec": {"completions": 3},
-        "status": {
-            "succeeded": 3,
-            "completionTime": "2026-03-01T10:05:00Z",
-            "conditions": [
-                {"type": "SuccessCriteriaMet", "status": "True"},
-                {"type": "Complete", "status": "True"},
-            ],
+        ],
+    ),
+    (
+        # No allowlist: kube_job_labels has no series at all (KSM since 2.10); no Failed condition:
+        # kube_job_failed has none either, and kube_job_status_failed is the plain 0.
+        "completed unowned job without labels allowlisted",
+        jobs,
+        {
+            "metadata": {"name": "once", "namespace": "ops", "uid": "j2", "labels": {"a": "b"}},
+            "spec": {"completions": 3},
+            "status": {
+                "succeeded": 3,
+                "completionTime": "2026-03-01T10:05:00Z",
+                "conditions": [
+                    {"type": "SuccessCriteriaMet", "status": "True"},
+                    {"type": "Complete", "status": "True"},
+                ],
+            },
         },
-    }
-    head = 'namespace="ops",job_name="once"'
-    # No allowlist: kube_job_labels has no series at all (KSM since 2.10); no Failed condition:
-    # kube_job_failed has none either, and kube_job_status_failed is the plain 0.
-    assert table_series(jobs, job) == sorted(
+        None,
         [
-            f"kube_job_info{{{head}}} 1",
-            f"kube_job_spec_completions{{{head}}} 3",
-            f"kube_job_status_succeeded{{{head}}} 3",
-            f"kube_job_status_failed{{{head}}} 0",
-            f"kube_job_status_active{{{head}}} 0",
-            f'kube_job_complete{{{head},condition="true"}} 1',
-            f'kube_job_complete{{{head},condition="false"}} 0',
-            f'kube_job_complete{{{head},condition="unknown"}} 0',
-            f"kube_job_status_completion_time{{{head}}} {epoch('2026-03-01T10:05:00Z')}",
-            f'kube_job_owner{{{head},owner_kind="",owner_name="",owner_is_controller=""}} 1',
-        ]
-    )
+            f"kube_job_info{{{JOB_ONCE}}} 1",
+            f"kube_job_spec_completions{{{JOB_ONCE}}} 3",
+            f"kube_job_status_succeeded{{{JOB_ONCE}}} 3",
+            f"kube_job_status_failed{{{JOB_ONCE}}} 0",
+            f"kube_job_status_active{{{JOB_ONCE}}} 0",
+            f'kube_job_complete{{{JOB_ONCE},condition="true"}} 1',
+            f'kube_job_complete{{{JOB_ONCE},condition="false"}} 0',
+            f'kube_job_complete{{{JOB_ONCE},condition="unknown"}} 0',
+            f"kube_job_status_completion_time{{{JOB_ONCE}}} {epoch('2026-03-01T10:05:00Z')}",
+            f'kube_job_owner{{{JOB_ONCE},owner_kind="",owner_name="",owner_is_controller=""}} 1',
+        ],
+    ),
+]
 
 
 def test_failed_pods_of_an_unknown_reason_and_a_suspended_job() -> None:
@@ -129,25 +135,37 @@ CRONJOB: dict[str, Any] = {
 }
 
 
-def test_cronjob() -> None:
-    head = 'namespace="ops",cronjob="nightly"'
-    assert table_series(cronjobs, CRONJOB) == sorted(
+CRON = 'namespace="ops",cronjob="nightly"'
+CRONJOB_CASES: list[SeriesCase] = [
+    (
+        "cronjob",
+        cronjobs,
+        CRONJOB,
+        None,
         [
-            f'kube_cronjob_info{{{head},schedule="30 2 * * *",concurrency_policy="Forbid",timezone="local"}} 1',  # noqa: E501
-            f"kube_cronjob_created{{{head}}} {epoch(CREATED)}",
-            f"kube_cronjob_status_active{{{head}}} 1",
-            f"kube_cronjob_status_last_schedule_time{{{head}}} {epoch('2026-03-02T02:30:00Z')}",
-            f"kube_cronjob_status_last_successful_time{{{head}}} {epoch('2026-03-01T02:31:10Z')}",
-            f"kube_cronjob_spec_suspend{{{head}}} 0",
-            f"kube_cronjob_spec_starting_deadline_seconds{{{head}}} 120",
+            f'kube_cronjob_info{{{CRON},schedule="30 2 * * *",concurrency_policy="Forbid",timezone="local"}} 1',  # noqa: E501
+            f"kube_cronjob_created{{{CRON}}} {epoch(CREATED)}",
+            f"kube_cronjob_status_active{{{CRON}}} 1",
+            f"kube_cronjob_status_last_schedule_time{{{CRON}}} {epoch('2026-03-02T02:30:00Z')}",
+            f"kube_cronjob_status_last_successful_time{{{CRON}}} {epoch('2026-03-01T02:31:10Z')}",
+            f"kube_cronjob_spec_suspend{{{CRON}}} 0",
+            f"kube_cronjob_spec_starting_deadline_seconds{{{CRON}}} 120",
             # The run after the last schedule time: the next day at 02:30 (the machine's zone is
             # UTC, as in KSM's container).
-            f"kube_cronjob_next_schedule_time{{{head}}} {epoch('2026-03-03T02:30:00Z')}",
-            f"kube_cronjob_metadata_resource_version{{{head}}} 4711",
-            f"kube_cronjob_spec_successful_job_history_limit{{{head}}} 3",
-            f"kube_cronjob_spec_failed_job_history_limit{{{head}}} 1",
-        ]
-    )
+            f"kube_cronjob_next_schedule_time{{{CRON}}} {epoch('2026-03-03T02:30:00Z')}",
+            f"kube_cronjob_metadata_resource_version{{{CRON}}} 4711",
+            f"kube_cronjob_spec_successful_job_history_limit{{{CRON}}} 3",
+            f"kube_cronjob_spec_failed_job_history_limit{{{CRON}}} 1",
+        ],
+    ),
+]
+
+
+@series_cases(JOB_CASES + CRONJOB_CASES)
+def test_series(
+    module: ModuleType, obj: dict[str, Any], labels: tuple[str, ...] | None, expected: list[str]
+) -> None:
+    assert table_series(module, obj, labels) == sorted(expected)
 
 
 @pytest.mark.parametrize(
