@@ -16,7 +16,7 @@ import binascii
 from base64 import b64decode
 from typing import Any
 
-from kubepulse.exporters.cluster.common import created_family, labels_family
+from kubepulse.exporters.cluster import metadata
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels, Sample
 from kubepulse.kube.informer import Resource
 
@@ -54,8 +54,8 @@ def cert_length(csr: Obj) -> list[Sample]:
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
-        labels_family("certificatesigningrequest", allowed_labels),
-        created_family("certificatesigningrequest"),
+        metadata.labels_family("certificatesigningrequest", allowed_labels),
+        metadata.created_family("certificatesigningrequest"),
         FamilySpec(
             "kube_certificatesigningrequest_condition",
             "The number of each certificatesigningrequest condition",

@@ -10,7 +10,7 @@ no ``namespace``).
 
 from __future__ import annotations
 
-from kubepulse.exporters.cluster.common import metadata_families
+from kubepulse.exporters.cluster import metadata
 from kubepulse.exporters.cluster.store import FamilySpec, Kind
 from kubepulse.exporters.cluster.workload import name_prefix
 from kubepulse.kube.informer import Resource
@@ -20,7 +20,7 @@ prefix = name_prefix("clusterrole")
 
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
-    return metadata_families(
+    return metadata.families(
         "clusterrole", allowed_labels, "Information about cluster role.", "the cluster role"
     )
 

@@ -1,21 +1,16 @@
-"""Functions shared by the family tables, each mirroring one in kube-state-metrics.
-
-The ``*_family`` builders give the metadata families most kinds serve (``kube_<kind>_labels``,
-``_created``, ``_metadata_resource_version``, ...) one definition; a kind's table calls them
-once, when the exporter starts, so they cost nothing per object.
-"""
+"""Functions shared by the family tables, each mirroring one in kube-state-metrics."""
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from kubepulse.exporters.cluster.store import FamilySpec, Labels, Object, Sample
+from kubepulse.exporters.cluster.store import Labels, Object, Sample
 from kubepulse.kube.quantity import parse_quantity
 
 __all__ = [
@@ -23,26 +18,15 @@ __all__ = [
     "LabelAllowlist",
     "allowed_map_sample",
     "condition_samples",
-    "created",
-    "created_family",
-    "deletion_timestamp",
-    "deletion_timestamp_family",
     "expand_allowlist",
     "go_timestamp",
-    "info_sample",
     "label_name",
-    "labels_family",
     "labels_sample",
     "map_to_labels",
-    "metadata_families",
     "one_hot",
-    "owner_family",
     "owner_samples",
-    "parse_go_float",
     "parse_labels_allowlist",
     "quantity_samples",
-    "resource_version",
-    "resource_version_family",
     "sanitize_label_name",
     "status_conditions",
     "timestamp",
@@ -74,42 +58,6 @@ def go_timestamp(value: str | None) -> float:
 def timestamp(value: str) -> float:
     """RFC 3339 time → Unix seconds (whole seconds, as KSM's ``.Unix()``)."""
     return float(int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()))
-
-
-def parse_go_float(text: str) -> float | None:
-    """Go's ``strconv.ParseFloat(text, 64)`` for a resource version: None where Go errs.
-
-    Python's ``float`` also takes surrounding whitespace and digit underscores, which Go refuses.
-    """
-    if not text or text != text.strip() or "_" in text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
-def created(obj: Object) -> list[Sample]:
-    """``metadata.creationTimestamp`` in Unix seconds; no series when it is unset."""
-    value = obj["metadata"].get("creationTimestamp")
-    return [((), timestamp(value))] if value else []
-
-
-def deletion_timestamp(obj: Object) -> list[Sample]:
-    """``metadata.deletionTimestamp`` in Unix seconds; no series when it is unset."""
-    value = obj["metadata"].get("deletionTimestamp")
-    return [((), timestamp(value))] if value else []
-
-
-def resource_version(obj: Object) -> list[Sample]:
-    """KSM's ``resourceVersionMetric``: the version as a number, no series if it is not one."""
-    value = parse_go_float(obj["metadata"].get("resourceVersion") or "")
-    return [] if value is None else [((), value)]
-
-
-def info_sample(_obj: Object) -> list[Sample]:
-    """An ``_info`` family with no labels of its own: one series, 1."""
-    return [((), 1.0)]
 
 
 def one_hot(key: str, options: Sequence[str], current: object) -> list[Sample]:
@@ -216,61 +164,6 @@ def labels_sample(
 ) -> list[Sample]:
     """``kube_<kind>_labels``: one series with ``label_<key>`` for each allow-listed label."""
     return allowed_map_sample("label", labels, allowed)
-
-
-def labels_family(kind: str, allowed_labels: tuple[str, ...] | None) -> FamilySpec:
-    """``kube_<kind>_labels``: the allow-listed labels (no series without an allowlist)."""
-    return FamilySpec(
-        f"kube_{kind}_labels",
-        "Kubernetes labels converted to Prometheus labels.",
-        lambda o: labels_sample(o["metadata"].get("labels"), allowed_labels),
-    )
-
-
-def created_family(kind: str, help: str = "Unix creation timestamp") -> FamilySpec:
-    """``kube_<kind>_created`` (``help``: KSM's words, which a few kinds vary)."""
-    return FamilySpec(f"kube_{kind}_created", help, created)
-
-
-def deletion_timestamp_family(kind: str) -> FamilySpec:
-    return FamilySpec(
-        f"kube_{kind}_deletion_timestamp", "Unix deletion timestamp", deletion_timestamp
-    )
-
-
-def resource_version_family(kind: str, what: str) -> FamilySpec:
-    """``kube_<kind>_metadata_resource_version``; ``what`` ends KSM's help text (``the role``)."""
-    return FamilySpec(
-        f"kube_{kind}_metadata_resource_version",
-        f"Resource version representing a specific version of {what}.",
-        resource_version,
-    )
-
-
-def owner_family(kind: str, title: str | None = None) -> FamilySpec:
-    """``kube_<kind>_owner``; ``title`` is the kind as KSM's help text spells it (``Pod``)."""
-    return FamilySpec(
-        f"kube_{kind}_owner",
-        f"Information about the {title or kind}'s owner.",
-        lambda o: owner_samples(o["metadata"]),
-    )
-
-
-def metadata_families(
-    kind: str,
-    allowed_labels: tuple[str, ...] | None,
-    info_help: str,
-    what: str,
-    info: Callable[[Object], list[Sample]] = info_sample,
-) -> list[FamilySpec]:
-    """The table of a kind KSM describes by its metadata alone (ConfigMap, Role, RoleBinding and
-    their cluster-wide twins): labels, info, created, metadata_resource_version."""
-    return [
-        labels_family(kind, allowed_labels),
-        FamilySpec(f"kube_{kind}_info", info_help, info),
-        created_family(kind),
-        resource_version_family(kind, what),
-    ]
 
 
 def parse_labels_allowlist(

@@ -7,7 +7,7 @@ out for now: the annotations allowlist flag does not exist yet.
 
 from __future__ import annotations
 
-from kubepulse.exporters.cluster.common import metadata_families
+from kubepulse.exporters.cluster import metadata
 from kubepulse.exporters.cluster.store import FamilySpec, Kind
 from kubepulse.exporters.cluster.workload import namespaced_prefix
 from kubepulse.kube.informer import Resource
@@ -17,7 +17,7 @@ prefix = namespaced_prefix("configmap")
 
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
-    return metadata_families(
+    return metadata.families(
         "configmap", allowed_labels, "Information about configmap.", "the configmap"
     )
 

@@ -13,12 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
-from kubepulse.exporters.cluster.common import (
-    created_family,
-    labels_family,
-    resource_version_family,
-    timestamp,
-)
+from kubepulse.exporters.cluster import metadata
+from kubepulse.exporters.cluster.common import timestamp
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import namespaced_prefix, number, status_time
 from kubepulse.kube.informer import Resource
@@ -88,9 +84,9 @@ def _suspend(obj: Obj) -> list[Sample]:
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
-        labels_family("cronjob", allowed_labels),
+        metadata.labels_family("cronjob", allowed_labels),
         FamilySpec("kube_cronjob_info", "Info about cronjob.", _info),
-        created_family("cronjob"),
+        metadata.created_family("cronjob"),
         FamilySpec(
             "kube_cronjob_status_active",
             "Active holds pointers to currently running jobs.",
@@ -121,7 +117,7 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             "Next time the cronjob should be scheduled. The time after lastScheduleTime, or after the cron job's creation time if it's never been scheduled. Use this to determine if the job is delayed.",  # noqa: E501 (KSM's help text)
             _next,
         ),
-        resource_version_family("cronjob", "the cronjob"),
+        metadata.resource_version_family("cronjob", "the cronjob"),
         FamilySpec(
             "kube_cronjob_spec_successful_job_history_limit",
             "Successful job history limit tells the controller how many completed jobs should be preserved.",  # noqa: E501 (KSM's help text)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.exporters.cluster.common import created_family, info_sample, labels_family
+from kubepulse.exporters.cluster import metadata
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import namespaced_prefix
 from kubepulse.kube.informer import Resource
@@ -49,9 +49,9 @@ def ports(obj: Obj) -> list[Sample]:
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
-        FamilySpec("kube_endpoint_info", "Information about endpoint.", info_sample),
-        created_family("endpoint"),
-        labels_family("endpoint", allowed_labels),
+        FamilySpec("kube_endpoint_info", "Information about endpoint.", metadata.info_sample),
+        metadata.created_family("endpoint"),
+        metadata.labels_family("endpoint", allowed_labels),
         FamilySpec(
             "kube_endpoint_address",
             "Information about Endpoint available and non available addresses.",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.exporters.cluster.common import created_family, labels_family
+from kubepulse.exporters.cluster import metadata
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels, Sample
 from kubepulse.kube.informer import Resource
 
@@ -94,7 +94,7 @@ def _ports(obj: Obj) -> list[Sample]:
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
         FamilySpec("kube_endpointslice_info", "Information about endpointslice.", _info),
-        created_family("endpointslice"),
+        metadata.created_family("endpointslice"),
         FamilySpec(
             "kube_endpointslice_endpoints_hints",
             "Topology routing hints attached to endpoints",
@@ -104,7 +104,7 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             "kube_endpointslice_endpoints", "Endpoints attached to the endpointslice.", _endpoints
         ),
         FamilySpec("kube_endpointslice_ports", "Ports attached to the endpointslice.", _ports),
-        labels_family("endpointslice", allowed_labels),
+        metadata.labels_family("endpointslice", allowed_labels),
     ]
 
 

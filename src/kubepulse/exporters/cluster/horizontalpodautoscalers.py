@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kubepulse.exporters.cluster.common import labels_family, status_conditions
+from kubepulse.exporters.cluster import metadata
+from kubepulse.exporters.cluster.common import status_conditions
 from kubepulse.exporters.cluster.resourcequotas import quantity_value
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import generation, namespaced_prefix, number
@@ -121,7 +122,7 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             "Desired number of replicas of pods managed by this autoscaler.",
             number("status", "desiredReplicas"),
         ),
-        labels_family("horizontalpodautoscaler", allowed_labels),
+        metadata.labels_family("horizontalpodautoscaler", allowed_labels),
         FamilySpec(
             "kube_horizontalpodautoscaler_status_condition",
             "The condition of this autoscaler.",

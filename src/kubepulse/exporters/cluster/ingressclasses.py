@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.exporters.cluster.common import created_family, labels_family
+from kubepulse.exporters.cluster import metadata
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import name_prefix
 from kubepulse.kube.informer import Resource
@@ -28,8 +28,8 @@ def _info(obj: Obj) -> list[Sample]:
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
         FamilySpec("kube_ingressclass_info", "Information about ingressclass.", _info),
-        created_family("ingressclass"),
-        labels_family("ingressclass", allowed_labels),
+        metadata.created_family("ingressclass"),
+        metadata.labels_family("ingressclass", allowed_labels),
     ]
 
 

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.exporters.cluster.common import (
-    created_family,
-    labels_family,
-    resource_version_family,
-)
+from kubepulse.exporters.cluster import metadata
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import namespaced_prefix
 from kubepulse.kube.informer import Resource
@@ -83,9 +79,9 @@ def _tls(obj: Obj) -> list[Sample]:
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
         FamilySpec("kube_ingress_info", "Information about ingress.", _info),
-        labels_family("ingress", allowed_labels),
-        created_family("ingress"),
-        resource_version_family("ingress", "ingress"),
+        metadata.labels_family("ingress", allowed_labels),
+        metadata.created_family("ingress"),
+        metadata.resource_version_family("ingress", "ingress"),
         FamilySpec(
             "kube_ingress_path", "Ingress host, paths and backend service information.", _path
         ),

@@ -12,13 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kubepulse.exporters.cluster.common import (
-    condition_samples,
-    created_family,
-    info_sample,
-    labels_family,
-    owner_family,
-)
+from kubepulse.exporters.cluster import metadata
+from kubepulse.exporters.cluster.common import condition_samples
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import namespaced_prefix, number, status_time
 from kubepulse.kube.informer import Resource
@@ -67,9 +62,9 @@ def _suspended(obj: Obj) -> list[Sample]:
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
-        labels_family("job", allowed_labels),
-        FamilySpec("kube_job_info", "Information about job.", info_sample),
-        created_family("job"),
+        metadata.labels_family("job", allowed_labels),
+        FamilySpec("kube_job_info", "Information about job.", metadata.info_sample),
+        metadata.created_family("job"),
         FamilySpec(
             "kube_job_spec_parallelism",
             "The maximum desired number of pods the job should run at any given time.",
@@ -119,7 +114,7 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             "The number of pods which reached Phase Suspended.",
             _suspended,
         ),
-        owner_family("job", "Job"),
+        metadata.owner_family("job", "Job"),
     ]
 
 

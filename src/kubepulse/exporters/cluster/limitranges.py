@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.exporters.cluster.common import created_family
+from kubepulse.exporters.cluster import metadata
 from kubepulse.exporters.cluster.resourcequotas import quantity_value
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import namespaced_prefix
@@ -39,7 +39,7 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     del allowed_labels  # KSM's LimitRange table takes no allowlist
     return [
         FamilySpec("kube_limitrange", "Information about limit range.", _limits),
-        created_family("limitrange"),
+        metadata.created_family("limitrange"),
     ]
 
 

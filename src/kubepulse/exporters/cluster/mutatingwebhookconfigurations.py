@@ -18,11 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.exporters.cluster.common import (
-    created_family,
-    info_sample,
-    resource_version_family,
-)
+from kubepulse.exporters.cluster import metadata
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import name_prefix
 from kubepulse.kube.informer import Resource
@@ -57,9 +53,9 @@ def webhook_families(kind: str, title: str, adjective: str) -> list[FamilySpec]:
     """``kube_<kind>_*`` for ``kind`` = ``mutatingwebhookconfiguration`` (title
     ``MutatingWebhookConfiguration``, adjective ``mutating``) or the validating one."""
     return [
-        FamilySpec(f"kube_{kind}_info", f"Information about the {title}.", info_sample),
-        created_family(kind, "Unix creation timestamp."),
-        resource_version_family(kind, f"the {title}"),
+        FamilySpec(f"kube_{kind}_info", f"Information about the {title}.", metadata.info_sample),
+        metadata.created_family(kind, "Unix creation timestamp."),
+        metadata.resource_version_family(kind, f"the {title}"),
         FamilySpec(
             f"kube_{kind}_webhook_clientconfig_service",
             f"Service used by the apiserver to connect to a {adjective} webhook.",

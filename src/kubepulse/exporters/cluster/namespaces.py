@@ -8,12 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.exporters.cluster.common import (
-    created_family,
-    labels_family,
-    one_hot,
-    status_conditions,
-)
+from kubepulse.exporters.cluster import metadata
+from kubepulse.exporters.cluster.common import one_hot, status_conditions
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import name_prefix
 from kubepulse.kube.informer import Resource
@@ -29,8 +25,8 @@ def phase(ns: dict[str, Any]) -> list[Sample]:
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
-        created_family("namespace"),
-        labels_family("namespace", allowed_labels),
+        metadata.created_family("namespace"),
+        metadata.labels_family("namespace", allowed_labels),
         FamilySpec("kube_namespace_status_phase", "kubernetes namespace status phase.", phase),
         FamilySpec(
             "kube_namespace_status_condition", "The condition of a namespace.", status_conditions

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kubepulse.exporters.cluster.common import go_timestamp, labels_family
+from kubepulse.exporters.cluster import metadata
+from kubepulse.exporters.cluster.common import go_timestamp
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import namespaced_prefix
 from kubepulse.kube.informer import Resource
@@ -38,7 +39,7 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
         FamilySpec(
             "kube_networkpolicy_created", "Unix creation timestamp of network policy", _created
         ),
-        labels_family("networkpolicy", allowed_labels),
+        metadata.labels_family("networkpolicy", allowed_labels),
         FamilySpec(
             "kube_networkpolicy_spec_ingress_rules",
             "Number of ingress rules on the networkpolicy",

@@ -7,13 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.exporters.cluster.common import (
-    created_family,
-    deletion_timestamp_family,
-    labels_family,
-    quantity_samples,
-    status_conditions,
-)
+from kubepulse.exporters.cluster import metadata
+from kubepulse.exporters.cluster.common import quantity_samples, status_conditions
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import name_prefix
 from kubepulse.kube.informer import Resource
@@ -91,10 +86,10 @@ def addresses(node: Node) -> list[Sample]:
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
-        created_family("node"),
-        deletion_timestamp_family("node"),
+        metadata.created_family("node"),
+        metadata.deletion_timestamp_family("node"),
         FamilySpec("kube_node_info", "Information about a cluster node.", info),
-        labels_family("node", allowed_labels),
+        metadata.labels_family("node", allowed_labels),
         FamilySpec("kube_node_role", "The role of a cluster node.", roles),
         FamilySpec(
             "kube_node_spec_unschedulable", "Whether a node can schedule new pods.", unschedulable

@@ -12,14 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.exporters.cluster.common import (
-    created_family,
-    deletion_timestamp_family,
-    labels_family,
-    one_hot,
-    quantity,
-    status_conditions,
-)
+from kubepulse.exporters.cluster import metadata
+from kubepulse.exporters.cluster.common import one_hot, quantity, status_conditions
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import namespaced_prefix
 from kubepulse.kube.informer import Resource
@@ -77,7 +71,7 @@ def _access_modes(obj: Obj) -> list[Sample]:
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
-        labels_family("persistentvolumeclaim", allowed_labels),
+        metadata.labels_family("persistentvolumeclaim", allowed_labels),
         FamilySpec(
             "kube_persistentvolumeclaim_info",
             "Information about persistent volume claim.",
@@ -103,8 +97,8 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             "Information about status of different conditions of persistent volume claim.",
             status_conditions,
         ),
-        created_family("persistentvolumeclaim"),
-        deletion_timestamp_family("persistentvolumeclaim"),
+        metadata.created_family("persistentvolumeclaim"),
+        metadata.deletion_timestamp_family("persistentvolumeclaim"),
     ]
 
 

@@ -13,12 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.exporters.cluster.common import (
-    created_family,
-    deletion_timestamp_family,
-    labels_family,
-    quantity,
-)
+from kubepulse.exporters.cluster import metadata
+from kubepulse.exporters.cluster.common import quantity
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels, Sample
 from kubepulse.kube.informer import Resource
 
@@ -159,7 +155,7 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             "Information about the Persistent Volume Claim Reference.",
             _claim_ref,
         ),
-        labels_family("persistentvolume", allowed_labels),
+        metadata.labels_family("persistentvolume", allowed_labels),
         FamilySpec(
             "kube_persistentvolume_status_phase",
             "The phase indicates if a volume is available, bound to a claim, or released by a claim.",  # noqa: E501 (KSM's help text)
@@ -171,8 +167,8 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             "Persistentvolume capacity in bytes.",
             _capacity,
         ),
-        created_family("persistentvolume"),
-        deletion_timestamp_family("persistentvolume"),
+        metadata.created_family("persistentvolume"),
+        metadata.deletion_timestamp_family("persistentvolume"),
         FamilySpec(
             "kube_persistentvolume_csi_attributes",
             "CSI attributes of the Persistent Volume.",

@@ -9,7 +9,7 @@ family here.
 
 from __future__ import annotations
 
-from kubepulse.exporters.cluster.common import created_family, labels_family
+from kubepulse.exporters.cluster import metadata
 from kubepulse.exporters.cluster.store import FamilySpec, Kind
 from kubepulse.exporters.cluster.workload import namespaced_prefix, number
 from kubepulse.kube.informer import Resource
@@ -20,8 +20,8 @@ prefix = namespaced_prefix("poddisruptionbudget")
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
-        labels_family("poddisruptionbudget", allowed_labels),
-        created_family("poddisruptionbudget"),
+        metadata.labels_family("poddisruptionbudget", allowed_labels),
+        metadata.created_family("poddisruptionbudget"),
         FamilySpec(
             "kube_poddisruptionbudget_status_current_healthy",
             "Current number of healthy pods",

@@ -11,15 +11,12 @@ import ipaddress
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from kubepulse.exporters.cluster import metadata
 from kubepulse.exporters.cluster.common import (
     condition_samples,
-    created_family,
-    deletion_timestamp_family,
     go_timestamp,
-    labels_family,
     map_to_labels,
     one_hot,
-    owner_family,
     quantity,
     quantity_samples,
 )
@@ -422,8 +419,8 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             _last_terminated("finishedAt"),
         ),
         *containers[1:],
-        created_family("pod"),
-        deletion_timestamp_family("pod"),
+        metadata.created_family("pod"),
+        metadata.deletion_timestamp_family("pod"),
         FamilySpec("kube_pod_info", "Information about pod.", info),
         FamilySpec("kube_pod_ips", "Pod IP addresses", _ips),
         FamilySpec(
@@ -433,7 +430,7 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
         ),
         *_resource_families(init=True),
         *_container_families(init=True),
-        labels_family("pod", allowed_labels),
+        metadata.labels_family("pod", allowed_labels),
         FamilySpec(
             "kube_pod_overhead_cpu_cores",
             "The pod overhead in regards to cpu cores associated with running a pod.",
@@ -444,7 +441,7 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             "The pod overhead in regards to memory associated with running a pod.",
             _overhead("memory"),
         ),
-        owner_family("pod", "Pod"),
+        metadata.owner_family("pod", "Pod"),
         FamilySpec(
             "kube_pod_restart_policy",
             "Describes the restart policy in use by this pod.",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubepulse.exporters.cluster.common import owner_family
+from kubepulse.exporters.cluster import metadata
 from kubepulse.exporters.cluster.store import FamilySpec, Kind
 from kubepulse.exporters.cluster.workload import common_families, namespaced_prefix, number
 from kubepulse.kube.informer import Resource
@@ -14,7 +14,7 @@ prefix = namespaced_prefix("replicaset")
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
         *common_families("replicaset", allowed_labels),
-        owner_family("replicaset"),
+        metadata.owner_family("replicaset"),
         FamilySpec(
             "kube_replicaset_spec_replicas",
             "Number of desired pods for a ReplicaSet.",

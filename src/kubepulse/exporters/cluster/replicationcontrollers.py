@@ -10,7 +10,7 @@ The identifying labels are ``namespace`` and ``replicationcontroller``.
 
 from __future__ import annotations
 
-from kubepulse.exporters.cluster.common import created_family, owner_family
+from kubepulse.exporters.cluster import metadata
 from kubepulse.exporters.cluster.store import FamilySpec, Kind
 from kubepulse.exporters.cluster.workload import generation, namespaced_prefix, number
 from kubepulse.kube.informer import Resource
@@ -22,7 +22,7 @@ prefix = namespaced_prefix("replicationcontroller")
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     del allowed_labels  # KSM has no kube_replicationcontroller_labels
     return [
-        created_family("replicationcontroller"),
+        metadata.created_family("replicationcontroller"),
         FamilySpec(
             "kube_replicationcontroller_status_replicas",
             "The number of replicas per ReplicationController.",
@@ -58,7 +58,7 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             "Sequence number representing a specific generation of the desired state.",
             generation,
         ),
-        owner_family("replicationcontroller", "ReplicationController"),
+        metadata.owner_family("replicationcontroller", "ReplicationController"),
     ]
 
 

@@ -14,7 +14,7 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from kubepulse.exporters.cluster.common import created_family, labels_family
+from kubepulse.exporters.cluster import metadata
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import namespaced_prefix
 from kubepulse.kube.informer import Resource
@@ -62,9 +62,9 @@ def _quota(obj: Obj) -> list[Sample]:
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
-        created_family("resourcequota"),
+        metadata.created_family("resourcequota"),
         FamilySpec("kube_resourcequota", "Information about resource quota.", _quota),
-        labels_family("resourcequota", allowed_labels),
+        metadata.labels_family("resourcequota", allowed_labels),
     ]
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.exporters.cluster.common import metadata_families
+from kubepulse.exporters.cluster import metadata
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import namespaced_prefix
 from kubepulse.kube.informer import Resource
@@ -33,7 +33,7 @@ def roleref_info(obj: Obj) -> list[Sample]:
 
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
-    return metadata_families(
+    return metadata.families(
         "rolebinding",
         allowed_labels,
         "Information about rolebinding.",

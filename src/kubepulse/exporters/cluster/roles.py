@@ -8,7 +8,7 @@ The identifying labels are ``namespace`` and ``role``.
 
 from __future__ import annotations
 
-from kubepulse.exporters.cluster.common import metadata_families
+from kubepulse.exporters.cluster import metadata
 from kubepulse.exporters.cluster.store import FamilySpec, Kind
 from kubepulse.exporters.cluster.workload import namespaced_prefix
 from kubepulse.kube.informer import Resource
@@ -18,7 +18,7 @@ prefix = namespaced_prefix("role")
 
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
-    return metadata_families("role", allowed_labels, "Information about role.", "the role")
+    return metadata.families("role", allowed_labels, "Information about role.", "the role")
 
 
 KIND = Kind(RESOURCE, prefix, families)

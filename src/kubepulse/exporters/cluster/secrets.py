@@ -9,13 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.exporters.cluster.common import (
-    created_family,
-    info_sample,
-    labels_family,
-    owner_family,
-    resource_version_family,
-)
+from kubepulse.exporters.cluster import metadata
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import namespaced_prefix
 from kubepulse.kube.informer import Resource
@@ -32,12 +26,12 @@ def _type(obj: Obj) -> list[Sample]:
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
-        FamilySpec("kube_secret_info", "Information about secret.", info_sample),
+        FamilySpec("kube_secret_info", "Information about secret.", metadata.info_sample),
         FamilySpec("kube_secret_type", "Type about secret.", _type),
-        labels_family("secret", allowed_labels),
-        created_family("secret"),
-        resource_version_family("secret", "secret"),
-        owner_family("secret", "Secret"),
+        metadata.labels_family("secret", allowed_labels),
+        metadata.created_family("secret"),
+        metadata.resource_version_family("secret", "secret"),
+        metadata.owner_family("secret", "Secret"),
     ]
 
 

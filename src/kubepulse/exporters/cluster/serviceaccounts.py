@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kubepulse.exporters.cluster.common import created_family, deletion_timestamp, labels_family
+from kubepulse.exporters.cluster import metadata
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels, Sample
 from kubepulse.kube.informer import Resource
 
@@ -49,8 +49,10 @@ def _references(key: str) -> Callable[[Obj], list[Sample]]:
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
         FamilySpec("kube_serviceaccount_info", "Information about a service account", _info),
-        created_family("serviceaccount"),
-        FamilySpec("kube_serviceaccount_deleted", "Unix deletion timestamp", deletion_timestamp),
+        metadata.created_family("serviceaccount"),
+        FamilySpec(
+            "kube_serviceaccount_deleted", "Unix deletion timestamp", metadata.deletion_timestamp
+        ),
         FamilySpec(
             "kube_serviceaccount_secret",
             "Secret being referenced by a service account",
@@ -61,7 +63,7 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             "Secret being referenced by a service account for the purpose of pulling images",
             _references("imagePullSecrets"),
         ),
-        labels_family("serviceaccount", allowed_labels),
+        metadata.labels_family("serviceaccount", allowed_labels),
     ]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.exporters.cluster.common import created_family, labels_family
+from kubepulse.exporters.cluster import metadata
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Labels, Sample
 from kubepulse.kube.informer import Resource
 
@@ -56,9 +56,9 @@ def load_balancer_ingress(svc: dict[str, Any]) -> list[Sample]:
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
         FamilySpec("kube_service_info", "Information about service.", info),
-        created_family("service"),
+        metadata.created_family("service"),
         FamilySpec("kube_service_spec_type", "Type about service.", spec_type),
-        labels_family("service", allowed_labels),
+        metadata.labels_family("service", allowed_labels),
         FamilySpec(
             "kube_service_spec_external_ip",
             "Service external ips. One series for each ip",

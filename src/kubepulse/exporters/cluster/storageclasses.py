@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.exporters.cluster.common import created_family, labels_family
+from kubepulse.exporters.cluster import metadata
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import name_prefix
 from kubepulse.kube.informer import Resource
@@ -45,8 +45,8 @@ def _info(obj: Obj) -> list[Sample]:
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     return [
         FamilySpec("kube_storageclass_info", "Information about storageclass.", _info),
-        created_family("storageclass"),
-        labels_family("storageclass", allowed_labels),
+        metadata.created_family("storageclass"),
+        metadata.labels_family("storageclass", allowed_labels),
     ]
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubepulse.exporters.cluster.common import created_family, map_to_labels
+from kubepulse.exporters.cluster import metadata
+from kubepulse.exporters.cluster.common import map_to_labels
 from kubepulse.exporters.cluster.store import FamilySpec, Kind, Sample
 from kubepulse.exporters.cluster.workload import name_prefix
 from kubepulse.kube.informer import Resource
@@ -61,7 +62,7 @@ def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
             _labels,
         ),
         FamilySpec("kube_volumeattachment_info", "Information about volumeattachment.", _info),
-        created_family("volumeattachment"),
+        metadata.created_family("volumeattachment"),
         FamilySpec(
             "kube_volumeattachment_spec_source_persistentvolume",
             "PersistentVolume source reference.",

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kubepulse.exporters.cluster.common import created_family, labels_family, timestamp
+from kubepulse.exporters.cluster import metadata
+from kubepulse.exporters.cluster.common import timestamp
 from kubepulse.exporters.cluster.store import FamilySpec, Labels, Sample
 
 Obj = dict[str, Any]
@@ -60,11 +61,11 @@ def generation(obj: Obj) -> list[Sample]:
 def common_families(kind: str, allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
     """``kube_<kind>_created``, ``_metadata_generation`` and ``_labels``."""
     return [
-        created_family(kind),
+        metadata.created_family(kind),
         FamilySpec(
             f"kube_{kind}_metadata_generation",
             f"Sequence number representing a specific generation of the desired state for the {kind}.",  # noqa: E501 (KSM's help text)
             generation,
         ),
-        labels_family(kind, allowed_labels),
+        metadata.labels_family(kind, allowed_labels),
     ]
