@@ -8,7 +8,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from helpers_cluster_exporter import epoch, table_series
+from helpers_cluster_exporter import SeriesCase, epoch, series_cases, table_series
 
 from kubepulse.exporters.cluster import (
     persistentvolumeclaims,
@@ -56,81 +56,83 @@ BOUND_PVC: Obj = {
 }
 
 
-def test_bound_claim_with_conditions() -> None:
-    h = PVC_HEAD
-    assert table_series(
-        persistentvolumeclaims, BOUND_PVC, ("app.kubernetes.io/name", "absent")
-    ) == (
-        sorted(
-            [
-                f'kube_persistentvolumeclaim_labels{{{h},label_app_kubernetes_io_name="postgres"}} 1',  # noqa: E501
-                f'kube_persistentvolumeclaim_info{{{h},storageclass="fast-ssd",volumename="pvc-0d6f0e3a",volumemode="Filesystem"}} 1',  # noqa: E501
-                f'kube_persistentvolumeclaim_status_phase{{{h},phase="Lost"}} 0',
-                f'kube_persistentvolumeclaim_status_phase{{{h},phase="Bound"}} 1',
-                f'kube_persistentvolumeclaim_status_phase{{{h},phase="Pending"}} 0',
-                f"kube_persistentvolumeclaim_resource_requests_storage_bytes{{{h}}} {20 * GI}",
-                f'kube_persistentvolumeclaim_access_mode{{{h},access_mode="ReadWriteOnce"}} 1',
-                f'kube_persistentvolumeclaim_access_mode{{{h},access_mode="ReadWriteOncePod"}} 1',
-                f'kube_persistentvolumeclaim_status_condition{{{h},condition="FileSystemResizePending",status="true"}} 1',  # noqa: E501
-                f'kube_persistentvolumeclaim_status_condition{{{h},condition="FileSystemResizePending",status="false"}} 0',  # noqa: E501
-                f'kube_persistentvolumeclaim_status_condition{{{h},condition="FileSystemResizePending",status="unknown"}} 0',  # noqa: E501
-                f'kube_persistentvolumeclaim_status_condition{{{h},condition="Resizing",status="true"}} 0',  # noqa: E501
-                f'kube_persistentvolumeclaim_status_condition{{{h},condition="Resizing",status="false"}} 1',  # noqa: E501
-                f'kube_persistentvolumeclaim_status_condition{{{h},condition="Resizing",status="unknown"}} 0',  # noqa: E501
-                f"kube_persistentvolumeclaim_created{{{h}}} {epoch(CREATED)}",
-            ]
-        )
-    )
-
-
-def test_pending_claim_being_deleted_with_the_beta_class_annotation() -> None:
-    pvc: Obj = {
-        "metadata": {
-            "name": "scratch",
-            "namespace": "ci",
-            "uid": "pvc2",
-            "creationTimestamp": CREATED,
-            "deletionTimestamp": DELETED,
-            # The beta annotation wins over spec.storageClassName, as in KSM.
-            "annotations": {"volume.beta.kubernetes.io/storage-class": "legacy"},
-            "labels": {"a": "b"},
-        },
-        "spec": {
-            "accessModes": ["ReadWriteMany"],
-            "resources": {"requests": {"storage": "1500M"}, "limits": {"storage": "2G"}},
-            "storageClassName": "fast-ssd",
-            "volumeMode": "Block",
-        },
-        "status": {"phase": "Pending"},
-    }
-    h = 'namespace="ci",persistentvolumeclaim="scratch"'
-    # No labels allowlist: no kube_persistentvolumeclaim_labels series (KSM since 2.10).
-    assert table_series(persistentvolumeclaims, pvc) == sorted(
+PVC_SCRATCH = 'namespace="ci",persistentvolumeclaim="scratch"'
+PVC_BARE = 'namespace="ci",persistentvolumeclaim="bare"'
+PVC_CASES: list[SeriesCase] = [
+    (
+        "bound claim with conditions",
+        persistentvolumeclaims,
+        BOUND_PVC,
+        ("app.kubernetes.io/name", "absent"),
         [
-            f'kube_persistentvolumeclaim_info{{{h},storageclass="legacy",volumename="",volumemode="Block"}} 1',  # noqa: E501
-            f'kube_persistentvolumeclaim_status_phase{{{h},phase="Lost"}} 0',
-            f'kube_persistentvolumeclaim_status_phase{{{h},phase="Bound"}} 0',
-            f'kube_persistentvolumeclaim_status_phase{{{h},phase="Pending"}} 1',
-            f"kube_persistentvolumeclaim_resource_requests_storage_bytes{{{h}}} 1500000000",
-            f'kube_persistentvolumeclaim_access_mode{{{h},access_mode="ReadWriteMany"}} 1',
-            f"kube_persistentvolumeclaim_created{{{h}}} {epoch(CREATED)}",
-            f"kube_persistentvolumeclaim_deletion_timestamp{{{h}}} {epoch(DELETED)}",
-        ]
-    )
-
-
-def test_bare_claim_has_only_info_and_wildcard_labels() -> None:
-    # No phase, no requests, no access modes, no conditions, no creation time: none of those
-    # families has a series; info has empty storageclass/volumename/volumemode.
-    pvc: Obj = {
-        "metadata": {"name": "bare", "namespace": "ci", "uid": "pvc3", "labels": {"tier": "x"}},
-        "spec": {"resources": {"requests": {"cpu": "1"}}},
-    }
-    h = 'namespace="ci",persistentvolumeclaim="bare"'
-    assert table_series(persistentvolumeclaims, pvc, ("*",)) == [
-        f'kube_persistentvolumeclaim_info{{{h},storageclass="",volumename="",volumemode=""}} 1',
-        f'kube_persistentvolumeclaim_labels{{{h},label_tier="x"}} 1',
-    ]
+            f'kube_persistentvolumeclaim_labels{{{PVC_HEAD},label_app_kubernetes_io_name="postgres"}} 1',  # noqa: E501
+            f'kube_persistentvolumeclaim_info{{{PVC_HEAD},storageclass="fast-ssd",volumename="pvc-0d6f0e3a",volumemode="Filesystem"}} 1',  # noqa: E501
+            f'kube_persistentvolumeclaim_status_phase{{{PVC_HEAD},phase="Lost"}} 0',
+            f'kube_persistentvolumeclaim_status_phase{{{PVC_HEAD},phase="Bound"}} 1',
+            f'kube_persistentvolumeclaim_status_phase{{{PVC_HEAD},phase="Pending"}} 0',
+            f"kube_persistentvolumeclaim_resource_requests_storage_bytes{{{PVC_HEAD}}} {20 * GI}",
+            f'kube_persistentvolumeclaim_access_mode{{{PVC_HEAD},access_mode="ReadWriteOnce"}} 1',
+            f'kube_persistentvolumeclaim_access_mode{{{PVC_HEAD},access_mode="ReadWriteOncePod"}} 1',  # noqa: E501
+            f'kube_persistentvolumeclaim_status_condition{{{PVC_HEAD},condition="FileSystemResizePending",status="true"}} 1',  # noqa: E501
+            f'kube_persistentvolumeclaim_status_condition{{{PVC_HEAD},condition="FileSystemResizePending",status="false"}} 0',  # noqa: E501
+            f'kube_persistentvolumeclaim_status_condition{{{PVC_HEAD},condition="FileSystemResizePending",status="unknown"}} 0',  # noqa: E501
+            f'kube_persistentvolumeclaim_status_condition{{{PVC_HEAD},condition="Resizing",status="true"}} 0',  # noqa: E501
+            f'kube_persistentvolumeclaim_status_condition{{{PVC_HEAD},condition="Resizing",status="false"}} 1',  # noqa: E501
+            f'kube_persistentvolumeclaim_status_condition{{{PVC_HEAD},condition="Resizing",status="unknown"}} 0',  # noqa: E501
+            f"kube_persistentvolumeclaim_created{{{PVC_HEAD}}} {epoch(CREATED)}",
+        ],
+    ),
+    (
+        # No labels allowlist: no kube_persistentvolumeclaim_labels series (KSM since 2.10).
+        "pending claim being deleted, with the beta class annotation",
+        persistentvolumeclaims,
+        {
+            "metadata": {
+                "name": "scratch",
+                "namespace": "ci",
+                "uid": "pvc2",
+                "creationTimestamp": CREATED,
+                "deletionTimestamp": DELETED,
+                # The beta annotation wins over spec.storageClassName, as in KSM.
+                "annotations": {"volume.beta.kubernetes.io/storage-class": "legacy"},
+                "labels": {"a": "b"},
+            },
+            "spec": {
+                "accessModes": ["ReadWriteMany"],
+                "resources": {"requests": {"storage": "1500M"}, "limits": {"storage": "2G"}},
+                "storageClassName": "fast-ssd",
+                "volumeMode": "Block",
+            },
+            "status": {"phase": "Pending"},
+        },
+        None,
+        [
+            f'kube_persistentvolumeclaim_info{{{PVC_SCRATCH},storageclass="legacy",volumename="",volumemode="Block"}} 1',  # noqa: E501
+            f'kube_persistentvolumeclaim_status_phase{{{PVC_SCRATCH},phase="Lost"}} 0',
+            f'kube_persistentvolumeclaim_status_phase{{{PVC_SCRATCH},phase="Bound"}} 0',
+            f'kube_persistentvolumeclaim_status_phase{{{PVC_SCRATCH},phase="Pending"}} 1',
+            f"kube_persistentvolumeclaim_resource_requests_storage_bytes{{{PVC_SCRATCH}}} 1500000000",  # noqa: E501
+            f'kube_persistentvolumeclaim_access_mode{{{PVC_SCRATCH},access_mode="ReadWriteMany"}} 1',  # noqa: E501
+            f"kube_persistentvolumeclaim_created{{{PVC_SCRATCH}}} {epoch(CREATED)}",
+            f"kube_persistentvolumeclaim_deletion_timestamp{{{PVC_SCRATCH}}} {epoch(DELETED)}",
+        ],
+    ),
+    (
+        # No phase, no requests, no access modes, no conditions, no creation time: none of those
+        # families has a series; info has empty storageclass/volumename/volumemode.
+        "bare claim has only info and wildcard labels",
+        persistentvolumeclaims,
+        {
+            "metadata": {"name": "bare", "namespace": "ci", "uid": "pvc3", "labels": {"tier": "x"}},
+            "spec": {"resources": {"requests": {"cpu": "1"}}},
+        },
+        ("*",),
+        [
+            f'kube_persistentvolumeclaim_info{{{PVC_BARE},storageclass="",volumename="",volumemode=""}} 1',  # noqa: E501
+            f'kube_persistentvolumeclaim_labels{{{PVC_BARE},label_tier="x"}} 1',
+        ],
+    ),
+]
 
 
 def test_claim_with_a_fractional_request_rounds_up() -> None:
@@ -203,17 +205,23 @@ CSI_PV: Obj = {
 }
 
 
-def test_bound_csi_volume() -> None:
-    h = 'persistentvolume="pvc-0d6f0e3a"'
-    assert table_series(persistentvolumes, CSI_PV, ("topology.kubernetes.io/zone",)) == sorted(
+PV_CSI = 'persistentvolume="pvc-0d6f0e3a"'
+PV_LOCAL = 'persistentvolume="local-1"'
+PV_BARE = 'persistentvolume="bare"'
+PV_CASES: list[SeriesCase] = [
+    (
+        "bound csi volume",
+        persistentvolumes,
+        CSI_PV,
+        ("topology.kubernetes.io/zone",),
         [
-            f'kube_persistentvolume_claim_ref{{{h},name="data-postgres-0",claim_namespace="db"}} 1',
-            f'kube_persistentvolume_labels{{{h},label_topology_kubernetes_io_zone="eu-west-1a"}} 1',
-            f'kube_persistentvolume_status_phase{{{h},phase="Pending"}} 0',
-            f'kube_persistentvolume_status_phase{{{h},phase="Available"}} 0',
-            f'kube_persistentvolume_status_phase{{{h},phase="Bound"}} 1',
-            f'kube_persistentvolume_status_phase{{{h},phase="Released"}} 0',
-            f'kube_persistentvolume_status_phase{{{h},phase="Failed"}} 0',
+            f'kube_persistentvolume_claim_ref{{{PV_CSI},name="data-postgres-0",claim_namespace="db"}} 1',  # noqa: E501
+            f'kube_persistentvolume_labels{{{PV_CSI},label_topology_kubernetes_io_zone="eu-west-1a"}} 1',  # noqa: E501
+            f'kube_persistentvolume_status_phase{{{PV_CSI},phase="Pending"}} 0',
+            f'kube_persistentvolume_status_phase{{{PV_CSI},phase="Available"}} 0',
+            f'kube_persistentvolume_status_phase{{{PV_CSI},phase="Bound"}} 1',
+            f'kube_persistentvolume_status_phase{{{PV_CSI},phase="Released"}} 0',
+            f'kube_persistentvolume_status_phase{{{PV_CSI},phase="Failed"}} 0',
             pv_info(
                 "pvc-0d6f0e3a",
                 "fast-ssd",
@@ -221,36 +229,35 @@ def test_bound_csi_volume() -> None:
                 csi_driver="rbd.csi.ceph.com",
                 csi_volume_handle="0001-0009-rook-ceph",
             ),
-            f"kube_persistentvolume_capacity_bytes{{{h}}} {20 * GI}",
-            f"kube_persistentvolume_created{{{h}}} {epoch(CREATED)}",
+            f"kube_persistentvolume_capacity_bytes{{{PV_CSI}}} {20 * GI}",
+            f"kube_persistentvolume_created{{{PV_CSI}}} {epoch(CREATED)}",
             # The opt-in family (served only under --metric-opt-in-list; see below).
-            f'kube_persistentvolume_csi_attributes{{{h},csi_mounter="rbd-nbd",csi_map_options="krbd:rxbounce"}} 1',  # noqa: E501
-            f'kube_persistentvolume_volume_mode{{{h},volumemode="Block"}} 1',
-        ]
-    )
-
-
-def test_released_host_path_volume_being_deleted() -> None:
-    pv: Obj = {
-        "metadata": {"name": "local-1", "uid": "pv2", "deletionTimestamp": DELETED},
-        "spec": {
-            "capacity": {"storage": "500Mi"},
-            "persistentVolumeReclaimPolicy": "Retain",
-            "hostPath": {"path": "/mnt/disks/1", "type": "DirectoryOrCreate"},
-            "claimRef": {"name": "gone"},
+            f'kube_persistentvolume_csi_attributes{{{PV_CSI},csi_mounter="rbd-nbd",csi_map_options="krbd:rxbounce"}} 1',  # noqa: E501
+            f'kube_persistentvolume_volume_mode{{{PV_CSI},volumemode="Block"}} 1',
+        ],
+    ),
+    (
+        # No creation time, no labels allowlist, no CSI source, no volumeMode (Filesystem).
+        "released host path volume being deleted",
+        persistentvolumes,
+        {
+            "metadata": {"name": "local-1", "uid": "pv2", "deletionTimestamp": DELETED},
+            "spec": {
+                "capacity": {"storage": "500Mi"},
+                "persistentVolumeReclaimPolicy": "Retain",
+                "hostPath": {"path": "/mnt/disks/1", "type": "DirectoryOrCreate"},
+                "claimRef": {"name": "gone"},
+            },
+            "status": {"phase": "Released"},
         },
-        "status": {"phase": "Released"},
-    }
-    h = 'persistentvolume="local-1"'
-    # No creation time, no labels allowlist, no CSI source, no volumeMode (Filesystem).
-    assert table_series(persistentvolumes, pv) == sorted(
+        None,
         [
-            f'kube_persistentvolume_claim_ref{{{h},name="gone",claim_namespace=""}} 1',
-            f'kube_persistentvolume_status_phase{{{h},phase="Pending"}} 0',
-            f'kube_persistentvolume_status_phase{{{h},phase="Available"}} 0',
-            f'kube_persistentvolume_status_phase{{{h},phase="Bound"}} 0',
-            f'kube_persistentvolume_status_phase{{{h},phase="Released"}} 1',
-            f'kube_persistentvolume_status_phase{{{h},phase="Failed"}} 0',
+            f'kube_persistentvolume_claim_ref{{{PV_LOCAL},name="gone",claim_namespace=""}} 1',
+            f'kube_persistentvolume_status_phase{{{PV_LOCAL},phase="Pending"}} 0',
+            f'kube_persistentvolume_status_phase{{{PV_LOCAL},phase="Available"}} 0',
+            f'kube_persistentvolume_status_phase{{{PV_LOCAL},phase="Bound"}} 0',
+            f'kube_persistentvolume_status_phase{{{PV_LOCAL},phase="Released"}} 1',
+            f'kube_persistentvolume_status_phase{{{PV_LOCAL},phase="Failed"}} 0',
             pv_info(
                 "local-1",
                 "",
@@ -258,24 +265,24 @@ def test_released_host_path_volume_being_deleted() -> None:
                 host_path="/mnt/disks/1",
                 host_path_type="DirectoryOrCreate",
             ),
-            f"kube_persistentvolume_capacity_bytes{{{h}}} {500 * 1024**2}",
-            f"kube_persistentvolume_deletion_timestamp{{{h}}} {epoch(DELETED)}",
-            f'kube_persistentvolume_volume_mode{{{h},volumemode="Filesystem"}} 1',
-        ]
-    )
-
-
-def test_bare_volume_without_phase_claim_or_capacity() -> None:
-    pv: Obj = {"metadata": {"name": "bare", "uid": "pv3"}, "spec": {}}
-    h = 'persistentvolume="bare"'
-    # No phase: no status_phase series; no claimRef: no claim_ref; capacity is Go's zero, 0.
-    assert table_series(persistentvolumes, pv) == sorted(
+            f"kube_persistentvolume_capacity_bytes{{{PV_LOCAL}}} {500 * 1024**2}",
+            f"kube_persistentvolume_deletion_timestamp{{{PV_LOCAL}}} {epoch(DELETED)}",
+            f'kube_persistentvolume_volume_mode{{{PV_LOCAL},volumemode="Filesystem"}} 1',
+        ],
+    ),
+    (
+        # No phase: no status_phase series; no claimRef: no claim_ref; capacity is Go's zero, 0.
+        "bare volume without phase, claim or capacity",
+        persistentvolumes,
+        {"metadata": {"name": "bare", "uid": "pv3"}, "spec": {}},
+        None,
         [
             pv_info("bare", "", ""),
-            f"kube_persistentvolume_capacity_bytes{{{h}}} 0",
-            f'kube_persistentvolume_volume_mode{{{h},volumemode="Filesystem"}} 1',
-        ]
-    )
+            f"kube_persistentvolume_capacity_bytes{{{PV_BARE}}} 0",
+            f'kube_persistentvolume_volume_mode{{{PV_BARE},volumemode="Filesystem"}} 1',
+        ],
+    ),
+]
 
 
 @pytest.mark.parametrize(
@@ -401,100 +408,110 @@ def test_resources() -> None:
 # --- StorageClass ------------------------------------------------------------------------------
 
 
-def test_storage_class_with_explicit_policies() -> None:
-    sc: Obj = {
-        "metadata": {
-            "name": "fast-ssd",
-            "uid": "sc1",
-            "creationTimestamp": CREATED,
-            "labels": {"addonmanager.kubernetes.io/mode": "EnsureExists"},
-            "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+SC_FAST = 'storageclass="fast-ssd"'
+SC_CASES: list[SeriesCase] = [
+    (
+        "storage class with explicit policies",
+        storageclasses,
+        {
+            "metadata": {
+                "name": "fast-ssd",
+                "uid": "sc1",
+                "creationTimestamp": CREATED,
+                "labels": {"addonmanager.kubernetes.io/mode": "EnsureExists"},
+                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+            },
+            "provisioner": "ebs.csi.aws.com",
+            "reclaimPolicy": "Retain",
+            "volumeBindingMode": "WaitForFirstConsumer",
+            "allowVolumeExpansion": True,
+            "parameters": {"type": "gp3"},
         },
-        "provisioner": "ebs.csi.aws.com",
-        "reclaimPolicy": "Retain",
-        "volumeBindingMode": "WaitForFirstConsumer",
-        "allowVolumeExpansion": True,
-        "parameters": {"type": "gp3"},
-    }
-    h = 'storageclass="fast-ssd"'
-    assert table_series(storageclasses, sc, ("*",)) == sorted(
+        ("*",),
         [
-            f'kube_storageclass_info{{{h},provisioner="ebs.csi.aws.com",reclaim_policy="Retain",volume_binding_mode="WaitForFirstConsumer"}} 1',  # noqa: E501
-            f"kube_storageclass_created{{{h}}} {epoch(CREATED)}",
-            f'kube_storageclass_labels{{{h},label_addonmanager_kubernetes_io_mode="EnsureExists"}} 1',  # noqa: E501
-        ]
-    )
-
-
-def test_storage_class_defaults() -> None:
-    sc: Obj = {
-        "metadata": {"name": "standard", "uid": "sc2"},
-        "provisioner": "rancher.io/local-path",
-    }
-    # Unset reclaimPolicy/volumeBindingMode: KSM's defaults, Delete and Immediate; no creation
-    # time, no allowlist: no created or labels series.
-    assert table_series(storageclasses, sc, ()) == [
-        'kube_storageclass_info{storageclass="standard",provisioner="rancher.io/local-path",reclaim_policy="Delete",volume_binding_mode="Immediate"} 1'  # noqa: E501
-    ]
+            f'kube_storageclass_info{{{SC_FAST},provisioner="ebs.csi.aws.com",reclaim_policy="Retain",volume_binding_mode="WaitForFirstConsumer"}} 1',  # noqa: E501
+            f"kube_storageclass_created{{{SC_FAST}}} {epoch(CREATED)}",
+            f'kube_storageclass_labels{{{SC_FAST},label_addonmanager_kubernetes_io_mode="EnsureExists"}} 1',  # noqa: E501
+        ],
+    ),
+    (
+        # Unset reclaimPolicy/volumeBindingMode: KSM's defaults, Delete and Immediate; no creation
+        # time, no allowlist: no created or labels series.
+        "storage class defaults",
+        storageclasses,
+        {
+            "metadata": {"name": "standard", "uid": "sc2"},
+            "provisioner": "rancher.io/local-path",
+        },
+        (),
+        [
+            'kube_storageclass_info{storageclass="standard",provisioner="rancher.io/local-path",reclaim_policy="Delete",volume_binding_mode="Immediate"} 1',  # noqa: E501
+        ],
+    ),
+]
 
 
 # --- VolumeAttachment --------------------------------------------------------------------------
 
 
-def test_attached_csi_volume_attachment() -> None:
-    va: Obj = {
-        "metadata": {
-            "name": "csi-8a1f",
-            "uid": "va1",
-            "creationTimestamp": CREATED,
-            "labels": {"app": "db", "storage.example/tier": "gold"},
+VA_CSI = 'volumeattachment="csi-8a1f"'
+VA_INLINE = 'volumeattachment="csi-inline"'
+VA_CASES: list[SeriesCase] = [
+    (
+        # The labels family takes no allowlist in KSM: every label, even with none allowed.
+        "attached csi volume attachment",
+        volumeattachments,
+        {
+            "metadata": {
+                "name": "csi-8a1f",
+                "uid": "va1",
+                "creationTimestamp": CREATED,
+                "labels": {"app": "db", "storage.example/tier": "gold"},
+            },
+            "spec": {
+                "attacher": "ebs.csi.aws.com",
+                "nodeName": "worker-2",
+                "source": {"persistentVolumeName": "pvc-0d6f0e3a"},
+            },
+            "status": {
+                "attached": True,
+                "attachmentMetadata": {"DevicePath": "/dev/nvme1n1", "devicePath": "/dev/xvdb"},
+            },
         },
-        "spec": {
-            "attacher": "ebs.csi.aws.com",
-            "nodeName": "worker-2",
-            "source": {"persistentVolumeName": "pvc-0d6f0e3a"},
-        },
-        "status": {
-            "attached": True,
-            "attachmentMetadata": {"DevicePath": "/dev/nvme1n1", "devicePath": "/dev/xvdb"},
-        },
-    }
-    h = 'volumeattachment="csi-8a1f"'
-    # The labels family takes no allowlist in KSM: every label, even with none allowed.
-    assert table_series(volumeattachments, va) == sorted(
+        None,
         [
-            f'kube_volumeattachment_labels{{{h},label_app="db",label_storage_example_tier="gold"}} 1',  # noqa: E501
-            f'kube_volumeattachment_info{{{h},attacher="ebs.csi.aws.com",node="worker-2"}} 1',
-            f"kube_volumeattachment_created{{{h}}} {epoch(CREATED)}",
-            f'kube_volumeattachment_spec_source_persistentvolume{{{h},volumename="pvc-0d6f0e3a"}} 1',  # noqa: E501
-            f"kube_volumeattachment_status_attached{{{h}}} 1",
+            f'kube_volumeattachment_labels{{{VA_CSI},label_app="db",label_storage_example_tier="gold"}} 1',  # noqa: E501
+            f'kube_volumeattachment_info{{{VA_CSI},attacher="ebs.csi.aws.com",node="worker-2"}} 1',
+            f"kube_volumeattachment_created{{{VA_CSI}}} {epoch(CREATED)}",
+            f'kube_volumeattachment_spec_source_persistentvolume{{{VA_CSI},volumename="pvc-0d6f0e3a"}} 1',  # noqa: E501
+            f"kube_volumeattachment_status_attached{{{VA_CSI}}} 1",
             # Both keys snake-case to device_path: KSM's _conflictN suffixes, sorted key order.
-            f'kube_volumeattachment_status_attachment_metadata{{{h},metadata_device_path_conflict1="/dev/nvme1n1",metadata_device_path_conflict2="/dev/xvdb"}} 1',  # noqa: E501
-        ]
-    )
-
-
-def test_detached_inline_volume_attachment() -> None:
-    va: Obj = {
-        "metadata": {"name": "csi-inline", "uid": "va2"},
-        "spec": {
-            "attacher": "pd.csi.storage.gke.io",
-            "nodeName": "worker-1",
-            "source": {"inlineVolumeSpec": {"csi": {"driver": "pd.csi.storage.gke.io"}}},
+            f'kube_volumeattachment_status_attachment_metadata{{{VA_CSI},metadata_device_path_conflict1="/dev/nvme1n1",metadata_device_path_conflict2="/dev/xvdb"}} 1',  # noqa: E501
+        ],
+    ),
+    (
+        # No labels and no metadata: one series each with only the name; no persistentVolumeName:
+        # no spec_source_persistentvolume series; no creation time: no created series.
+        "detached inline volume attachment",
+        volumeattachments,
+        {
+            "metadata": {"name": "csi-inline", "uid": "va2"},
+            "spec": {
+                "attacher": "pd.csi.storage.gke.io",
+                "nodeName": "worker-1",
+                "source": {"inlineVolumeSpec": {"csi": {"driver": "pd.csi.storage.gke.io"}}},
+            },
+            "status": {"attached": False},
         },
-        "status": {"attached": False},
-    }
-    h = 'volumeattachment="csi-inline"'
-    # No labels and no metadata: one series each with only the name; no persistentVolumeName:
-    # no spec_source_persistentvolume series; no creation time: no created series.
-    assert table_series(volumeattachments, va, ("*",)) == sorted(
+        ("*",),
         [
-            f"kube_volumeattachment_labels{{{h}}} 1",
-            f'kube_volumeattachment_info{{{h},attacher="pd.csi.storage.gke.io",node="worker-1"}} 1',
-            f"kube_volumeattachment_status_attached{{{h}}} 0",
-            f"kube_volumeattachment_status_attachment_metadata{{{h}}} 1",
-        ]
-    )
+            f"kube_volumeattachment_labels{{{VA_INLINE}}} 1",
+            f'kube_volumeattachment_info{{{VA_INLINE},attacher="pd.csi.storage.gke.io",node="worker-1"}} 1',  # noqa: E501
+            f"kube_volumeattachment_status_attached{{{VA_INLINE}}} 0",
+            f"kube_volumeattachment_status_attachment_metadata{{{VA_INLINE}}} 1",
+        ],
+    ),
+]
 
 
 def test_volume_attachment_without_status() -> None:
@@ -505,3 +522,10 @@ def test_volume_attachment_without_status() -> None:
     assert 'kube_volumeattachment_status_attached{volumeattachment="new"} 0' in table_series(
         volumeattachments, va
     )
+
+
+@series_cases(PVC_CASES + PV_CASES + SC_CASES + VA_CASES)
+def test_series(
+    module: ModuleType, obj: Obj, labels: tuple[str, ...] | None, expected: list[str]
+) -> None:
+    assert table_series(module, obj, labels) == sorted(expected)
