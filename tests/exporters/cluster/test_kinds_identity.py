@@ -31,11 +31,23 @@ def test_resources() -> None:
     assert ic.path("ops") == "/apis/networking.k8s.io/v1/ingressclasses"
 
 
+def _store(module: Any, name: str, opts: Options) -> KindStore:
+    """The kind's store with the families the exporter serves for ``opts`` (annotations too)."""
+    return KindStore(name, kind_families(name, module.KIND, opts), module.prefix)
+
+
 def _headers(module: Any, name: str, opts: Options) -> list[str]:
-    store = KindStore(name, kind_families(name, module.KIND, opts), module.prefix)
+    store = _store(module, name, opts)
     return [
         line for line in b"".join(store.chunks()).decode().splitlines() if line.startswith("# HELP")
     ]
+
+
+def _samples(module: Any, name: str, opts: Options, obj: dict[str, Any], family: str) -> str:
+    """``family``'s exposition lines for ``obj``, as the exporter serves it with ``opts``."""
+    store = _store(module, name, opts)
+    store.apply([obj], (), True)
+    return store.samples(family).decode()
 
 
 def test_family_order_and_help_texts() -> None:
@@ -139,15 +151,8 @@ def test_serviceaccount_labels_allowlisted_but_absent() -> None:
 def test_serviceaccount_annotations_from_the_exporter() -> None:
     sa = {**FULL_SA, "metadata": {**FULL_SA["metadata"], "annotations": {"owner": "team-a"}}}
     opts = Options(annotations_allowlist={"serviceaccounts": ("owner",)})
-    store = KindStore(
-        "serviceaccounts",
-        kind_families("serviceaccounts", serviceaccounts.KIND, opts),
-        serviceaccounts.prefix,
-    )
-    store.apply([sa], (), True)
-    assert store.samples("kube_serviceaccount_annotations").decode() == (
-        f'kube_serviceaccount_annotations{{{SA},annotation_owner="team-a"}} 1\n'
-    )
+    out = _samples(serviceaccounts, "serviceaccounts", opts, sa, "kube_serviceaccount_annotations")
+    assert out == f'kube_serviceaccount_annotations{{{SA},annotation_owner="team-a"}} 1\n'
 
 
 FULL_IC: dict[str, Any] = {
@@ -177,13 +182,8 @@ def test_full_ingressclass() -> None:
 
 def test_ingressclass_annotations_from_the_exporter() -> None:
     opts = Options(annotations_allowlist={"ingressclasses": ("*",)})
-    store = KindStore(
-        "ingressclasses",
-        kind_families("ingressclasses", ingressclasses.KIND, opts),
-        ingressclasses.prefix,
-    )
-    store.apply([FULL_IC], (), True)
-    assert store.samples("kube_ingressclass_annotations").decode() == (
+    out = _samples(ingressclasses, "ingressclasses", opts, FULL_IC, "kube_ingressclass_annotations")
+    assert out == (
         'kube_ingressclass_annotations{ingressclass="nginx",'
         'annotation_ingressclass_kubernetes_io_is_default_class="true"} 1\n'
     )
