@@ -22,9 +22,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 from urllib.parse import urlsplit
 
 __all__ = [
+    "ClosedOnExit",
     "ManagedProcess",
     "ProcessGroup",
     "free_port",
@@ -34,6 +36,25 @@ __all__ = [
 ]
 
 LOOPBACK = "127.0.0.1"
+
+
+class ClosedOnExit:
+    """A context manager that is its own ``with`` target and calls ``close()`` on leaving the
+    block, whether or not it raised."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 def require_loopback(url_or_host: str) -> str:
@@ -214,7 +235,7 @@ def _wait_group_gone(pgid: int, deadline: float) -> bool:
     return True
 
 
-class ProcessGroup:
+class ProcessGroup(ClosedOnExit):
     """Processes started together and stopped together, in reverse order, on ``close()``."""
 
     def __init__(self, log_dir: str | os.PathLike[str]) -> None:
@@ -265,14 +286,3 @@ class ProcessGroup:
         """Stop every process, last started first."""
         while self.processes:
             self.processes.pop().stop()
-
-    def __enter__(self) -> ProcessGroup:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -29,7 +29,6 @@ import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -43,7 +42,7 @@ from kubepulse.lab.cluster.binaries import (
 )
 from kubepulse.lab.cluster.kubelet_metrics import RESOURCE_USAGE, kubelet_metrics_yaml
 from kubepulse.lab.cluster.stages import NODE_RESOURCE_YAML, STAGES_YAML
-from kubepulse.lab.processes import LOOPBACK, free_port, require_loopback
+from kubepulse.lab.processes import LOOPBACK, ClosedOnExit, free_port, require_loopback
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -135,7 +134,7 @@ def _kill_and_wait(pids: Iterable[int], grace: float) -> None:
     raise ClusterError(f"processes {pids} survived SIGKILL")
 
 
-class Cluster:
+class Cluster(ClosedOnExit):
     """A running local cluster; ``down()`` (or leaving its ``with`` block) removes all of it."""
 
     def __init__(self, name: str, workdir: Path, binaries: Binaries) -> None:
@@ -336,16 +335,7 @@ class Cluster:
         _kill_and_wait([pid for pid in pids if self._owns(pid)], grace=1.0)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def __enter__(self) -> Cluster:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.down()
+    close = down  # what leaving its ``with`` block calls
 
     def __repr__(self) -> str:
         return f"Cluster(name={self.name!r}, kubeconfig={str(self.kubeconfig)!r})"
