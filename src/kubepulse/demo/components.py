@@ -59,18 +59,27 @@ Ports = list[int]
 @dataclass(frozen=True)
 class Spec:
     """How to start one server: ``argv`` and ``env`` from the run's context and its ports (as
-    many as ``ports``), the URL the summary links, the readiness URL, and ``jobs``: Prometheus
-    job name -> index of the port it scrapes."""
+    many as ``ports``), ``jobs`` (Prometheus job name -> index of the port it scrapes), the path
+    the summary links on the first port and the readiness path, on port ``ready_port``."""
 
     name: str
     argv: Callable[[Context, Ports], list[str]]
-    url: Callable[[Ports], str]
-    ready: Callable[[Ports], str]
     jobs: Mapping[str, int]
+    url_path: str = "/metrics"
+    ready_path: str = "/metrics"
+    ready_port: int = 0
     ports: int = 1
     env: Callable[[Context, Ports], dict[str, str]] = field(default=lambda ctx, ports: {})
     cwd: Callable[[], str] | None = None
     timeout: float = 30.0
+
+    def url(self, ports: Ports) -> str:
+        """The URL the summary links."""
+        return _http(ports[0], self.url_path)
+
+    def ready(self, ports: Ports) -> str:
+        """The URL that answers once the server is ready."""
+        return _http(ports[self.ready_port], self.ready_path)
 
 
 def console_script(name: str) -> str:
@@ -106,9 +115,9 @@ EXPORTERS: tuple[Spec, ...] = (
     Spec(
         "cluster-exporter",
         _cluster_exporter,
-        url=lambda ports: _http(ports[0], "/metrics"),
-        ready=lambda ports: _http(ports[1], "/readyz"),
         jobs={"kube-state-metrics": 0, "kube-state-metrics-telemetry": 1},
+        ready_path="/readyz",
+        ready_port=1,
         ports=2,
         timeout=60,
     ),
@@ -118,8 +127,6 @@ EXPORTERS: tuple[Spec, ...] = (
             *(console_script("kubepulse"), "exporter", "system"),
             *("--web.listen-address", f"{LOOPBACK}:{ports[0]}"),
         ],
-        url=lambda ports: _http(ports[0], "/metrics"),
-        ready=lambda ports: _http(ports[0], "/metrics"),
         jobs={"kubepulse-system-exporter": 0},
     ),
     Spec(
@@ -128,9 +135,8 @@ EXPORTERS: tuple[Spec, ...] = (
             *(console_script("gunicorn"), "-c", str(examples_dir() / "gunicorn.conf.py")),
             *("--pythonpath", str(examples_dir()), "flask_app:app"),
         ],
-        url=lambda ports: _http(ports[0], "/"),
-        ready=lambda ports: _http(ports[0], "/metrics"),
         jobs={"kubernetes-pods": 0},
+        url_path="/",
         env=lambda ctx, ports: {
             "GUNICORN_BIND": f"{LOOPBACK}:{ports[0]}",
             "GUNICORN_WORKERS": "2",
@@ -146,8 +152,6 @@ EXPORTERS: tuple[Spec, ...] = (
             f"--web.listen-address={LOOPBACK}:{ports[0]}",
             f"--collector.textfile.directory={ctx.textfile_dir}",
         ],
-        url=lambda ports: _http(ports[0], "/metrics"),
-        ready=lambda ports: _http(ports[0], "/metrics"),
         jobs={"node-exporter": 0},
     ),
     Spec(
@@ -156,8 +160,8 @@ EXPORTERS: tuple[Spec, ...] = (
             "prometheus-pushgateway",
             f"--web.listen-address={LOOPBACK}:{ports[0]}",
         ],
-        url=lambda ports: _http(ports[0]),
-        ready=lambda ports: _http(ports[0], "/-/ready"),
         jobs={"pushgateway": 0},
+        url_path="",
+        ready_path="/-/ready",
     ),
 )
