@@ -2,9 +2,9 @@
 ``internal/store/certificatesigningrequest.go``.
 
 Families, in KSM's order: labels, created, condition, cert_length. KSM's
-``kube_certificatesigningrequest_annotations`` (first in its list) is left out for now: the
-annotations allowlist flag does not exist yet, and without one KSM gives it no series. KSM has no
-opt-in family here.
+``kube_certificatesigningrequest_annotations`` (first in its list) is not in this table: the
+exporter adds it from ``--metric-annotations-allowlist``, just before the labels family (KSM's
+place). KSM has no opt-in family here.
 
 CSRs are cluster-scoped. Every series starts with ``certificatesigningrequest`` (the name) and
 ``signer_name`` (``spec.signerName``): those are KSM's default labels for this kind.

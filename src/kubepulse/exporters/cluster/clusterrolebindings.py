@@ -10,8 +10,7 @@ not in this table: the exporter adds it beside the labels family from
 
 from __future__ import annotations
 
-from kubepulse.exporters.cluster import metadata
-from kubepulse.exporters.cluster.rolebindings import roleref_info
+from kubepulse.exporters.cluster.rolebindings import binding_families
 from kubepulse.exporters.cluster.store import FamilySpec, Kind
 from kubepulse.exporters.cluster.workload import name_prefix
 from kubepulse.kube.informer import Resource
@@ -21,13 +20,7 @@ prefix = name_prefix("clusterrolebinding")
 
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
-    return metadata.families(
-        "clusterrolebinding",
-        allowed_labels,
-        "Information about clusterrolebinding.",
-        "the clusterrolebinding",
-        info=roleref_info,
-    )
+    return binding_families("clusterrolebinding", allowed_labels)
 
 
 KIND = Kind(RESOURCE, prefix, families)

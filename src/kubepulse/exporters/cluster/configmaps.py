@@ -1,8 +1,8 @@
 """ConfigMap families: kube-state-metrics ``internal/store/configmap.go``.
 
 Families, in KSM's order: labels, info, created, metadata_resource_version. KSM's
-``kube_configmap_annotations`` (first in its list, empty without an annotations allowlist) is left
-out for now: the annotations allowlist flag does not exist yet.
+``kube_configmap_annotations`` (first in its list) is not in this table: the exporter adds it
+from ``--metric-annotations-allowlist``, just before the labels family (KSM's place).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ with ``namespace`` and ``endpoint``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from kubepulse.exporters.cluster import metadata
@@ -20,31 +21,30 @@ prefix = namespaced_prefix("endpoint")
 Obj = dict[str, Any]
 
 
-def _port_labels(port: Obj) -> tuple[str, str, str]:
-    return port.get("protocol", ""), str(int(port.get("port") or 0)), port.get("name", "")
+def _subset_ports(obj: Obj) -> Iterator[tuple[Obj, str, str, str]]:
+    """Each port of each subset: (the subset, protocol, number, name)."""
+    for subset in obj.get("subsets") or ():
+        for port in subset.get("ports") or ():
+            number = str(int(port.get("port") or 0))
+            yield subset, port.get("protocol", ""), number, port.get("name", "")
 
 
 def addresses(obj: Obj) -> list[Sample]:
     """One series per port and address, ``ready`` telling ready from not-ready addresses."""
     out: list[Sample] = []
-    for subset in obj.get("subsets") or ():
-        for port in subset.get("ports") or ():
-            protocol, number, name = _port_labels(port)
-            head = (("port_protocol", protocol), ("port_number", number), ("port_name", name))
-            for key, ready in (("addresses", "true"), ("notReadyAddresses", "false")):
-                for address in subset.get(key) or ():
-                    out.append(((*head, ("ip", address.get("ip", "")), ("ready", ready)), 1.0))
+    for subset, protocol, number, name in _subset_ports(obj):
+        head = (("port_protocol", protocol), ("port_number", number), ("port_name", name))
+        for key, ready in (("addresses", "true"), ("notReadyAddresses", "false")):
+            for address in subset.get(key) or ():
+                out.append(((*head, ("ip", address.get("ip", "")), ("ready", ready)), 1.0))
     return out
 
 
 def ports(obj: Obj) -> list[Sample]:
-    out: list[Sample] = []
-    for subset in obj.get("subsets") or ():
-        for port in subset.get("ports") or ():
-            protocol, number, name = _port_labels(port)
-            labels = (("port_name", name), ("port_protocol", protocol), ("port_number", number))
-            out.append((labels, 1.0))
-    return out
+    return [
+        ((("port_name", name), ("port_protocol", protocol), ("port_number", number)), 1.0)
+        for _subset, protocol, number, name in _subset_ports(obj)
+    ]
 
 
 def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:

@@ -1,8 +1,8 @@
 """EndpointSlice families: kube-state-metrics ``internal/store/endpointslice.go``.
 
 Families, in KSM's order: info, created, endpoints_hints, endpoints, ports, labels. KSM's
-``kube_endpointslice_annotations`` (between ports and labels, empty without an annotations
-allowlist) is left out for now: the annotations allowlist flag does not exist yet.
+``kube_endpointslice_annotations`` (between ports and labels) is not in this table: the exporter
+adds it from ``--metric-annotations-allowlist``, just before the labels family (KSM's place).
 
 The identifying labels are ``endpointslice`` then ``namespace`` (KSM's order for this kind).
 ``kube_endpointslice_endpoints`` reproduces two KSM v2.16 quirks: ``conditions.terminating``, when

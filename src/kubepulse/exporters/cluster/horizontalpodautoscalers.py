@@ -4,8 +4,8 @@
 Families, in KSM's order: info, metadata_generation, spec_max_replicas, spec_min_replicas,
 spec_target_metric, status_target_metric, status_current_replicas, status_desired_replicas,
 labels, status_condition. ``kube_horizontalpodautoscaler_annotations`` (between desired_replicas
-and labels in KSM) is left out for now: the annotations allowlist flag does not exist yet, and
-KSM emits no series for it without one. KSM has no opt-in family here.
+and labels in KSM) is not in this table: the exporter adds it from
+``--metric-annotations-allowlist``, just before the labels family. KSM has no opt-in family here.
 """
 
 from __future__ import annotations

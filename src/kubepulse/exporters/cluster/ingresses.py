@@ -1,8 +1,8 @@
 """Ingress families: kube-state-metrics ``internal/store/ingress.go``.
 
 Families, in KSM's order: info, labels, created, metadata_resource_version, path, tls. KSM's
-``kube_ingress_annotations`` (between info and labels, empty without an annotations allowlist) is
-left out for now: the annotations allowlist flag does not exist yet.
+``kube_ingress_annotations`` (between info and labels) is not in this table: the exporter adds it
+from ``--metric-annotations-allowlist``, just before the labels family (KSM's place).
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 Families, in KSM's order: labels, created, status_current_healthy, status_desired_healthy,
 status_pod_disruptions_allowed, status_expected_pods, status_observed_generation.
-``kube_poddisruptionbudget_annotations`` (KSM's first) is left out for now: the annotations
-allowlist flag does not exist yet, and KSM emits no series for it without one. KSM has no opt-in
-family here.
+``kube_poddisruptionbudget_annotations`` (KSM's first) is not in this table: the exporter adds it
+from ``--metric-annotations-allowlist``, just before the labels family (KSM's place). KSM has no
+opt-in family here.
 """
 
 from __future__ import annotations

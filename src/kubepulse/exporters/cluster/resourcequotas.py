@@ -1,8 +1,8 @@
 """ResourceQuota families: kube-state-metrics ``internal/store/resourcequota.go``.
 
 Families, in KSM's order: created, ``kube_resourcequota`` (``resource``, ``type`` = hard/used),
-labels. ``kube_resourcequota_annotations`` is left out for now (the annotations allowlist flag
-does not exist yet; KSM emits no series for it without one). KSM has no opt-in family here.
+labels. ``kube_resourcequota_annotations`` is not in this table: the exporter adds it from
+``--metric-annotations-allowlist``, just before the labels family. KSM has no opt-in family here.
 
 ``quantity_value`` (KSM's ``convertValueToFloat64``) lives here and is shared by the
 HorizontalPodAutoscaler and LimitRange tables.

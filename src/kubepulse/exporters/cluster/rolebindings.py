@@ -32,14 +32,15 @@ def roleref_info(obj: Obj) -> list[Sample]:
     ]
 
 
-def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
+def binding_families(kind: str, allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
+    """The table of ``kind`` = ``rolebinding`` or ``clusterrolebinding`` (KSM's are the same)."""
     return metadata.families(
-        "rolebinding",
-        allowed_labels,
-        "Information about rolebinding.",
-        "the rolebinding",
-        info=roleref_info,
+        kind, allowed_labels, f"Information about {kind}.", f"the {kind}", info=roleref_info
     )
+
+
+def families(allowed_labels: tuple[str, ...] | None) -> list[FamilySpec]:
+    return binding_families("rolebinding", allowed_labels)
 
 
 KIND = Kind(RESOURCE, prefix, families)

@@ -1,8 +1,8 @@
 """Secret families: kube-state-metrics ``internal/store/secret.go``.
 
 Families, in KSM's order: info, type, labels, created, metadata_resource_version, owner. KSM's
-``kube_secret_annotations`` (between type and labels, empty without an annotations allowlist) is
-left out for now: the annotations allowlist flag does not exist yet.
+``kube_secret_annotations`` (between type and labels) is not in this table: the exporter adds it
+from ``--metric-annotations-allowlist``, just before the labels family (KSM's place).
 """
 
 from __future__ import annotations
