@@ -36,34 +36,28 @@ pytestmark = pytest.mark.cluster
 SCHEMA = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
 
 
+def crd(group: str, kind: str, scope: str = "Namespaced", versions: int = 1) -> dict[str, Any]:
+    """A CustomResourceDefinition of ``kind`` (plural: its lower case plus s) serving versions
+    v1 .. v``versions``, v1 the stored one, none with a schema of its own."""
+    singular = kind.lower()
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{singular}s.{group}"},
+        "spec": {
+            "group": group,
+            "scope": scope,
+            "names": {"plural": f"{singular}s", "singular": singular, "kind": kind},
+            "versions": [
+                {"name": f"v{n}", "served": True, "storage": n == 1, "schema": SCHEMA}
+                for n in range(1, versions + 1)
+            ],
+        },
+    }
+
+
 def crds(group: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "apiVersion": "apiextensions.k8s.io/v1",
-            "kind": "CustomResourceDefinition",
-            "metadata": {"name": f"widgets.{group}"},
-            "spec": {
-                "group": group,
-                "scope": "Namespaced",
-                "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
-                "versions": [{"name": "v1", "served": True, "storage": True, "schema": SCHEMA}],
-            },
-        },
-        {
-            "apiVersion": "apiextensions.k8s.io/v1",
-            "kind": "CustomResourceDefinition",
-            "metadata": {"name": f"gizmos.{group}"},
-            "spec": {
-                "group": group,
-                "scope": "Cluster",
-                "names": {"plural": "gizmos", "singular": "gizmo", "kind": "Gizmo"},
-                "versions": [
-                    {"name": "v1", "served": True, "storage": True, "schema": SCHEMA},
-                    {"name": "v2", "served": True, "storage": False, "schema": SCHEMA},
-                ],
-            },
-        },
-    ]
+    return [crd(group, "Widget"), crd(group, "Gizmo", scope="Cluster", versions=2)]
 
 
 def widgets(group: str) -> list[dict[str, Any]]:
@@ -369,17 +363,7 @@ def _headers(text: str, families: set[str]) -> list[str]:
 
 def sprocket_crd(group: str) -> dict[str, Any]:
     """A CRD made while both exporters run (they must discover it)."""
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"sprockets.{group}"},
-        "spec": {
-            "group": group,
-            "scope": "Namespaced",
-            "names": {"plural": "sprockets", "singular": "sprocket", "kind": "Sprocket"},
-            "versions": [{"name": "v1", "served": True, "storage": True, "schema": SCHEMA}],
-        },
-    }
+    return crd(group, "Sprocket")
 
 
 MODES = {
