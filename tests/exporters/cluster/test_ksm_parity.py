@@ -60,6 +60,16 @@ def _csr_pem(ns: str) -> str:
     return base64.b64encode(csr.public_bytes(serialization.Encoding.PEM)).decode()
 
 
+def _run_once(container: str) -> dict[str, object]:
+    """A pod template whose one container (image ``<container>:1``) runs once: a Job's."""
+    return {
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [{"name": container, "image": f"{container}:1"}],
+        }
+    }
+
+
 def fixture_objects(ns: str) -> list[dict[str, object]]:
     """One or more objects of every kind, in varied states (see each comment)."""
     pod_labels = {"app": "web", "team": "shop"}
@@ -162,14 +172,7 @@ def fixture_objects(ns: str) -> list[dict[str, object]]:
             "apiVersion": "batch/v1",
             "kind": "Job",
             "metadata": {"name": "done", "annotations": {"owner": "batch-team"}},
-            "spec": {
-                "template": {
-                    "spec": {
-                        "restartPolicy": "Never",
-                        "containers": [{"name": "job", "image": "job:1"}],
-                    }
-                }
-            },
+            "spec": {"template": _run_once("job")},
         },
         {
             "apiVersion": "batch/v1",
@@ -180,10 +183,7 @@ def fixture_objects(ns: str) -> list[dict[str, object]]:
                 "backoffLimit": 0,
                 "template": {
                     "metadata": {"labels": {"kubepulse.dev/never-ready": "true"}},
-                    "spec": {
-                        "restartPolicy": "Never",
-                        "containers": [{"name": "job", "image": "job:1"}],
-                    },
+                    **_run_once("job"),
                 },
             },
         },
@@ -194,16 +194,7 @@ def fixture_objects(ns: str) -> list[dict[str, object]]:
             "spec": {
                 "schedule": "30 2 * * *",
                 "suspend": True,
-                "jobTemplate": {
-                    "spec": {
-                        "template": {
-                            "spec": {
-                                "restartPolicy": "Never",
-                                "containers": [{"name": "c", "image": "c:1"}],
-                            }
-                        }
-                    }
-                },
+                "jobTemplate": {"spec": {"template": _run_once("c")}},
             },
         },
         {
@@ -214,16 +205,7 @@ def fixture_objects(ns: str) -> list[dict[str, object]]:
                 "schedule": "0 * * * *",
                 "timeZone": "Europe/Paris",
                 "concurrencyPolicy": "Forbid",
-                "jobTemplate": {
-                    "spec": {
-                        "template": {
-                            "spec": {
-                                "restartPolicy": "Never",
-                                "containers": [{"name": "c", "image": "c:1"}],
-                            }
-                        }
-                    }
-                },
+                "jobTemplate": {"spec": {"template": _run_once("c")}},
             },
         },
         # A bound claim (a static volume of its own class) and a pending one.
