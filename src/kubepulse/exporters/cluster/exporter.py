@@ -383,17 +383,15 @@ class _Telemetry:
             "Number of total shards this instance is aware of",
             registry=self.registry,
         ).set(opts.total_shards)
-        self.lists = Counter(
-            "kube_state_metrics_list_total",
-            "Number of total resource list calls in kube-state-metrics",
-            ["result", "resource"],
-            registry=self.registry,
-        )
-        self.watches = Counter(
-            "kube_state_metrics_watch_total",
-            "Number of total resource watch calls in kube-state-metrics",
-            ["result", "resource"],
-            registry=self.registry,
+        # KSM's pair of API call counters, by result and watched Go type.
+        self.lists, self.watches = (
+            Counter(
+                f"kube_state_metrics_{call}_total",
+                f"Number of total resource {call} calls in kube-state-metrics",
+                ["result", "resource"],
+                registry=self.registry,
+            )
+            for call in ("list", "watch")
         )
         self.http = Histogram(
             "http_request_duration_seconds",
