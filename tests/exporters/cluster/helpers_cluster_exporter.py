@@ -229,17 +229,32 @@ def start_side_by_side(group: Any, flags: list[str]) -> dict[str, int]:
         ),
     }
     for name, (argv, side, ready_url) in programs.items():
-        group.start(
-            name,
-            [
-                *argv,
-                "--host=127.0.0.1",
-                f"--port={ports[side]}",
-                "--telemetry-host=127.0.0.1",
-                f"--telemetry-port={ports[side + '-tel']}",
-                *flags,
-            ],
-            ready_url=ready_url,
-            timeout=60,
-        )
+        start_on_loopback(group, name, argv, ports[side], ports[side + "-tel"], ready_url, flags)
     return ports
+
+
+def start_on_loopback(
+    group: Any,
+    name: str,
+    argv: list[str],
+    port: int,
+    telemetry_port: int,
+    ready_url: str,
+    flags: list[str] | tuple[str, ...] = (),
+) -> None:
+    """Start ``argv`` (kube-state-metrics or kubepulse's cluster exporter: both take the same
+    address flags) serving on 127.0.0.1:``port``, its telemetry on ``telemetry_port``, then
+    ``flags``; ready once ``ready_url`` answers."""
+    group.start(
+        name,
+        [
+            *argv,
+            "--host=127.0.0.1",
+            f"--port={port}",
+            "--telemetry-host=127.0.0.1",
+            f"--telemetry-port={telemetry_port}",
+            *flags,
+        ],
+        ready_url=ready_url,
+        timeout=60,
+    )

@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from helpers_cluster_exporter import apply, scrape, select, wait_until
+from helpers_cluster_exporter import apply, scrape, select, start_on_loopback, wait_until
 
 from kubepulse.exporters.cluster.exporter import _fnv64a, _jump_hash, shard_of
 from kubepulse.kube.client import connect
@@ -97,42 +97,25 @@ def test_each_shard_exports_the_same_pods_as_kube_state_metrics(
     with ProcessGroup(tmp_path / "logs") as group:
         for shard in (0, 1):
             shard_flags = [f"--shard={shard}", "--total-shards=2"]
-            port = free_port()
-            group.start(
-                f"ksm-{shard}",
-                [
-                    str(ksm),
-                    *common,
-                    *shard_flags,
-                    "--host=127.0.0.1",
-                    f"--port={port}",
-                    "--telemetry-host=127.0.0.1",
-                    f"--telemetry-port={free_port()}",
-                ],
-                ready_url=f"http://127.0.0.1:{port}/metrics",
-                timeout=60,
-            )
-            urls["ksm", shard] = f"http://127.0.0.1:{port}"
-            port = free_port()
-            group.start(
-                f"kubepulse-{shard}",
-                [
-                    sys.executable,
-                    "-m",
+            for side, argv, ready_path in (
+                ("ksm", [str(ksm)], "/metrics"),
+                (
                     "kubepulse",
-                    "exporter",
-                    "cluster",
-                    *common,
-                    *shard_flags,
-                    "--host=127.0.0.1",
-                    f"--port={port}",
-                    "--telemetry-host=127.0.0.1",
-                    f"--telemetry-port={free_port()}",
-                ],
-                ready_url=f"http://127.0.0.1:{port}/readyz",
-                timeout=60,
-            )
-            urls["kubepulse", shard] = f"http://127.0.0.1:{port}"
+                    [sys.executable, "-m", "kubepulse", "exporter", "cluster"],
+                    "/readyz",
+                ),
+            ):
+                port = free_port()
+                url = f"http://127.0.0.1:{port}"
+                start_on_loopback(
+                    group,
+                    f"{side}-{shard}",
+                    [*argv, *common, *shard_flags],
+                    port,
+                    free_port(),
+                    url + ready_path,
+                )
+                urls[side, shard] = url
 
         def pods_of(url: str) -> set[str]:
             info = select(scrape(url), "kube_pod_info", namespace=namespace)
