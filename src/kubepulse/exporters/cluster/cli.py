@@ -6,8 +6,8 @@ import logging
 import re
 import signal
 import threading
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import click
 from click.core import ParameterSource
@@ -39,6 +39,7 @@ from kubepulse.kube.client import ApiError, connect
 from kubepulse.kube.selectors import validate_label_selector
 
 log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _csv(value: str | None) -> list[str]:
@@ -78,6 +79,47 @@ def _patterns(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         except re.error as exc:
             fail_usage(ctx, f"{flag}: bad regular expression {pattern!r}: {exc}")
     return patterns
+
+
+# A flag's callback: its value, checked and parsed.
+Parser = Callable[[click.Context, click.Parameter, str | None], Any]
+# The family-selection flags: each a list, empty by default, read by its parser. (flag, parser,
+# help), in --help order.
+_LIST_FLAGS: tuple[tuple[str, Parser, str], ...] = (
+    (
+        "--metric-labels-allowlist",
+        _allowlist,
+        "Labels exposed in kube_<resource>_labels: 'pods=[app,team],nodes=[*]'; '*=[...]' "
+        "applies to every resource. Without it the _labels families have no series.",
+    ),
+    (
+        "--metric-annotations-allowlist",
+        _allowlist,
+        "Annotations exposed in kube_<resource>_annotations, in the same form.",
+    ),
+    (
+        "--metric-allowlist",
+        _patterns,
+        "Serve only these families (comma-separated names or regexes, matched anywhere).",
+    ),
+    (
+        "--metric-denylist",
+        _patterns,
+        "Serve every family but these (names or regexes; excludes --metric-allowlist).",
+    ),
+    (
+        "--metric-opt-in-list",
+        _patterns,
+        "Opt-in families to serve as well (e.g. kube_pod_nodeselectors).",
+    ),
+)
+
+
+def _list_options(command: F) -> F:
+    """The ``_LIST_FLAGS`` options, in that order."""
+    for flag, parser, text in reversed(_LIST_FLAGS):
+        command = click.option(flag, callback=parser, default="", help=text)(command)
+    return command
 
 
 def _label_keys(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str]:
@@ -211,37 +253,7 @@ def _addresses(
     help=f"Resources to serve (default KSM's: {','.join(DEFAULT_RESOURCES)}; also: "
     f"{','.join(sorted(set(KINDS) - set(DEFAULT_RESOURCES)))}).",
 )
-@click.option(
-    "--metric-labels-allowlist",
-    callback=_allowlist,
-    default="",
-    help="Labels exposed in kube_<resource>_labels: 'pods=[app,team],nodes=[*]'; '*=[...]' "
-    "applies to every resource. Without it the _labels families have no series.",
-)
-@click.option(
-    "--metric-annotations-allowlist",
-    callback=_allowlist,
-    default="",
-    help="Annotations exposed in kube_<resource>_annotations, in the same form.",
-)
-@click.option(
-    "--metric-allowlist",
-    callback=_patterns,
-    default="",
-    help="Serve only these families (comma-separated names or regexes, matched anywhere).",
-)
-@click.option(
-    "--metric-denylist",
-    callback=_patterns,
-    default="",
-    help="Serve every family but these (names or regexes; excludes --metric-allowlist).",
-)
-@click.option(
-    "--metric-opt-in-list",
-    callback=_patterns,
-    default="",
-    help="Opt-in families to serve as well (e.g. kube_pod_nodeselectors).",
-)
+@_list_options
 @click.option(
     "--shard",
     default=0,
