@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import pytest
+
 from kubepulse.exporters.cluster import pods
 from kubepulse.exporters.cluster.common import GO_ZERO_TIME
 from kubepulse.exporters.cluster.store import KindStore
@@ -126,116 +128,144 @@ POD: dict[str, Any] = {
 }
 
 
-def test_init_containers() -> None:
-    assert series(POD, "kube_pod_init_container_info") == sorted(
+# POD's series, family by family: each family's exact lines (in any order).
+POD_FAMILIES: list[tuple[str, list[str]]] = [
+    # Init containers.
+    (
+        "kube_pod_init_container_info",
         [
             f'kube_pod_init_container_info{{{H},container="migrate",image_spec="pg-migrate:1",image="pg-migrate:1",image_id="sha256:m",container_id="containerd://m",restart_policy=""}} 1',  # noqa: E501
             f'kube_pod_init_container_info{{{H},container="proxy",image_spec="envoy:1",image="envoy:1",image_id="sha256:e",container_id="containerd://e",restart_policy="Always"}} 1',  # noqa: E501
-        ]
-    )
-    assert series(POD, "kube_pod_init_container_resource_requests") == sorted(
+        ],
+    ),
+    (
+        "kube_pod_init_container_resource_requests",
         [
             f'kube_pod_init_container_resource_requests{{{H},container="migrate",node="n1",resource="cpu",unit="core"}} 1',  # noqa: E501
             f'kube_pod_init_container_resource_requests{{{H},container="migrate",node="n1",resource="memory",unit="byte"}} 67108864',  # noqa: E501
-        ]
-    )
-    assert series(POD, "kube_pod_init_container_resource_limits") == []
-    assert series(POD, "kube_pod_init_container_status_terminated_reason") == [
-        f'kube_pod_init_container_status_terminated_reason{{{H},container="migrate",reason="Completed"}} 1'  # noqa: E501
-    ]
-    assert series(POD, "kube_pod_init_container_status_last_terminated_reason") == [
-        f'kube_pod_init_container_status_last_terminated_reason{{{H},container="migrate",reason="Error"}} 1'  # noqa: E501
-    ]
-    expected = {
-        "ready": (0, 1),
-        "restarts_total": (1, 0),
-        "running": (0, 1),
-        "terminated": (1, 0),
-        "waiting": (0, 0),
-    }
-    for family, (migrate, proxy) in expected.items():
-        name = f"kube_pod_init_container_status_{family}"
-        assert series(POD, name) == [
-            f'{name}{{{H},container="migrate"}} {migrate}',
-            f'{name}{{{H},container="proxy"}} {proxy}',
-        ], family
-    assert series(POD, "kube_pod_init_container_status_waiting_reason") == []
-
-
-def test_container_times_and_exit_codes() -> None:
-    assert series(POD, "kube_pod_container_state_started") == [
-        f'kube_pod_container_state_started{{{H},container="pg"}} {epoch("2026-03-01T10:01:00Z")}'
-    ]
-    assert series(POD, "kube_pod_container_status_last_terminated_exitcode") == [
-        f'kube_pod_container_status_last_terminated_exitcode{{{H},container="pg"}} 137'
-    ]
-    assert series(POD, "kube_pod_container_status_last_terminated_timestamp") == [
-        f'kube_pod_container_status_last_terminated_timestamp{{{H},container="pg"}} {epoch("2026-03-01T10:00:59Z")}'  # noqa: E501
-    ]
+        ],
+    ),
+    ("kube_pod_init_container_resource_limits", []),
+    (
+        "kube_pod_init_container_status_terminated_reason",
+        [
+            f'kube_pod_init_container_status_terminated_reason{{{H},container="migrate",reason="Completed"}} 1'  # noqa: E501
+        ],
+    ),
+    (
+        "kube_pod_init_container_status_last_terminated_reason",
+        [
+            f'kube_pod_init_container_status_last_terminated_reason{{{H},container="migrate",reason="Error"}} 1'  # noqa: E501
+        ],
+    ),
+    *(
+        (
+            f"kube_pod_init_container_status_{family}",
+            [
+                f'kube_pod_init_container_status_{family}{{{H},container="migrate"}} {migrate}',
+                f'kube_pod_init_container_status_{family}{{{H},container="proxy"}} {proxy}',
+            ],
+        )
+        for family, (migrate, proxy) in {
+            "ready": (0, 1),
+            "restarts_total": (1, 0),
+            "running": (0, 1),
+            "terminated": (1, 0),
+            "waiting": (0, 0),
+        }.items()
+    ),
+    ("kube_pod_init_container_status_waiting_reason", []),
+    # Container times and exit codes.
+    (
+        "kube_pod_container_state_started",
+        [f'kube_pod_container_state_started{{{H},container="pg"}} {epoch("2026-03-01T10:01:00Z")}'],
+    ),
+    (
+        "kube_pod_container_status_last_terminated_exitcode",
+        [f'kube_pod_container_status_last_terminated_exitcode{{{H},container="pg"}} 137'],
+    ),
+    (
+        "kube_pod_container_status_last_terminated_timestamp",
+        [
+            f'kube_pod_container_status_last_terminated_timestamp{{{H},container="pg"}} {epoch("2026-03-01T10:00:59Z")}'  # noqa: E501
+        ],
+    ),
     # A container is still running: no completion time.
-    assert series(POD, "kube_pod_completion_time") == []
-
-
-def test_spec_families() -> None:
-    assert series(POD, "kube_pod_restart_policy") == [
-        f'kube_pod_restart_policy{{{H},type="Always"}} 1'
-    ]
-    assert series(POD, "kube_pod_service_account") == [
-        f'kube_pod_service_account{{{H},service_account="pg"}} 1'
-    ]
-    assert series(POD, "kube_pod_scheduler") == [
-        f'kube_pod_scheduler{{{H},name="default-scheduler"}} 1'
-    ]
-    assert series(POD, "kube_pod_runtimeclass_name_info") == [
-        f'kube_pod_runtimeclass_name_info{{{H},runtimeclass_name="gvisor"}} 1'
-    ]
-    assert series(POD, "kube_pod_overhead_cpu_cores") == [
-        f"kube_pod_overhead_cpu_cores{{{H}}} 0.25"
-    ]
-    assert series(POD, "kube_pod_overhead_memory_bytes") == [
-        f"kube_pod_overhead_memory_bytes{{{H}}} 125829120"
-    ]
-    assert series(POD, "kube_pod_spec_volumes_persistentvolumeclaims_info") == [
-        f'kube_pod_spec_volumes_persistentvolumeclaims_info{{{H},volume="data",persistentvolumeclaim="data-pg-0"}} 1',  # noqa: E501
-        f'kube_pod_spec_volumes_persistentvolumeclaims_info{{{H},volume="wal",persistentvolumeclaim="wal-pg-0"}} 1',  # noqa: E501
-    ]
-    assert series(POD, "kube_pod_spec_volumes_persistentvolumeclaims_readonly") == [
-        f'kube_pod_spec_volumes_persistentvolumeclaims_readonly{{{H},volume="data",persistentvolumeclaim="data-pg-0"}} 0',  # noqa: E501
-        f'kube_pod_spec_volumes_persistentvolumeclaims_readonly{{{H},volume="wal",persistentvolumeclaim="wal-pg-0"}} 1',  # noqa: E501
-    ]
+    ("kube_pod_completion_time", []),
+    # Spec families.
+    ("kube_pod_restart_policy", [f'kube_pod_restart_policy{{{H},type="Always"}} 1']),
+    ("kube_pod_service_account", [f'kube_pod_service_account{{{H},service_account="pg"}} 1']),
+    ("kube_pod_scheduler", [f'kube_pod_scheduler{{{H},name="default-scheduler"}} 1']),
+    (
+        "kube_pod_runtimeclass_name_info",
+        [f'kube_pod_runtimeclass_name_info{{{H},runtimeclass_name="gvisor"}} 1'],
+    ),
+    ("kube_pod_overhead_cpu_cores", [f"kube_pod_overhead_cpu_cores{{{H}}} 0.25"]),
+    ("kube_pod_overhead_memory_bytes", [f"kube_pod_overhead_memory_bytes{{{H}}} 125829120"]),
+    (
+        "kube_pod_spec_volumes_persistentvolumeclaims_info",
+        [
+            f'kube_pod_spec_volumes_persistentvolumeclaims_info{{{H},volume="data",persistentvolumeclaim="data-pg-0"}} 1',  # noqa: E501
+            f'kube_pod_spec_volumes_persistentvolumeclaims_info{{{H},volume="wal",persistentvolumeclaim="wal-pg-0"}} 1',  # noqa: E501
+        ],
+    ),
+    (
+        "kube_pod_spec_volumes_persistentvolumeclaims_readonly",
+        [
+            f'kube_pod_spec_volumes_persistentvolumeclaims_readonly{{{H},volume="data",persistentvolumeclaim="data-pg-0"}} 0',  # noqa: E501
+            f'kube_pod_spec_volumes_persistentvolumeclaims_readonly{{{H},volume="wal",persistentvolumeclaim="wal-pg-0"}} 1',  # noqa: E501
+        ],
+    ),
     # The duplicate toleration is listed once.
-    assert series(POD, "kube_pod_tolerations") == sorted(
+    (
+        "kube_pod_tolerations",
         [
             f'kube_pod_tolerations{{{H},key="node.kubernetes.io/not-ready",operator="Exists",value="",effect="NoExecute",toleration_seconds="300"}} 1',  # noqa: E501
             f'kube_pod_tolerations{{{H},key="dedicated",operator="Equal",value="db",effect="NoSchedule",toleration_seconds=""}} 1',  # noqa: E501
-        ]
-    )
-
-
-def test_status_families() -> None:
-    assert series(POD, "kube_pod_ips") == [
-        f'kube_pod_ips{{{H},ip="10.244.0.7",ip_family="4"}} 1',
-        f'kube_pod_ips{{{H},ip="fd00::7",ip_family="6"}} 1',
-    ]
-    assert series(POD, "kube_pod_status_qos_class") == [
-        f'kube_pod_status_qos_class{{{H},qos_class="BestEffort"}} 0',
-        f'kube_pod_status_qos_class{{{H},qos_class="Burstable"}} 1',
-        f'kube_pod_status_qos_class{{{H},qos_class="Guaranteed"}} 0',
-    ]
-    assert series(POD, "kube_pod_status_initialized_time") == [
-        f"kube_pod_status_initialized_time{{{H}}} {epoch('2026-03-01T10:00:05Z')}"
-    ]
-    assert series(POD, "kube_pod_status_scheduled_time") == [
-        f"kube_pod_status_scheduled_time{{{H}}} {epoch('2026-03-01T10:00:01Z')}"
-    ]
-    assert series(POD, "kube_pod_status_unschedulable") == []
-    assert series(POD, "kube_pod_status_reason") == [
-        f'kube_pod_status_reason{{{H},reason="{r}"}} 0' for r in sorted(pods.STATUS_REASONS)
-    ]
+        ],
+    ),
+    # Status families.
+    (
+        "kube_pod_ips",
+        [
+            f'kube_pod_ips{{{H},ip="10.244.0.7",ip_family="4"}} 1',
+            f'kube_pod_ips{{{H},ip="fd00::7",ip_family="6"}} 1',
+        ],
+    ),
+    (
+        "kube_pod_status_qos_class",
+        [
+            f'kube_pod_status_qos_class{{{H},qos_class="BestEffort"}} 0',
+            f'kube_pod_status_qos_class{{{H},qos_class="Burstable"}} 1',
+            f'kube_pod_status_qos_class{{{H},qos_class="Guaranteed"}} 0',
+        ],
+    ),
+    (
+        "kube_pod_status_initialized_time",
+        [f"kube_pod_status_initialized_time{{{H}}} {epoch('2026-03-01T10:00:05Z')}"],
+    ),
+    (
+        "kube_pod_status_scheduled_time",
+        [f"kube_pod_status_scheduled_time{{{H}}} {epoch('2026-03-01T10:00:01Z')}"],
+    ),
+    ("kube_pod_status_unschedulable", []),
+    (
+        "kube_pod_status_reason",
+        [f'kube_pod_status_reason{{{H},reason="{r}"}} 0' for r in sorted(pods.STATUS_REASONS)],
+    ),
     # No owner: KSM's empty owner labels, and kube_pod_info's created_by_* empty too.
-    assert series(POD, "kube_pod_owner") == [
-        f'kube_pod_owner{{{H},owner_kind="",owner_name="",owner_is_controller=""}} 1'
-    ]
+    (
+        "kube_pod_owner",
+        [f'kube_pod_owner{{{H},owner_kind="",owner_name="",owner_is_controller=""}} 1'],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("family", "expected"), [pytest.param(f, e, id=f) for f, e in POD_FAMILIES]
+)
+def test_family(family: str, expected: list[str]) -> None:
+    assert series(POD, family) == sorted(expected)
 
 
 def test_evicted_unschedulable_and_finished_pods() -> None:
