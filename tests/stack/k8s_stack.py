@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from kubepulse.lab.cluster import Cluster
+from kubepulse.lab.manifests import cpu_hpa, deployment
 from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port
 from kubepulse.lab.releases import binary
 from kubepulse.lab.servers import (
@@ -58,7 +59,6 @@ class K8sStack:
 
 
 def _deployment(name: str, namespace: str, annotations: dict[str, str], **spec: Any) -> Any:
-    labels = {"app": name}
     container = {
         "name": name,
         "image": f"kubepulse/{name}:stand-in",
@@ -67,18 +67,9 @@ def _deployment(name: str, namespace: str, annotations: dict[str, str], **spec: 
             "limits": {"cpu": "250m", "memory": "128Mi"},
         },
     }
-    pod: dict[str, Any] = {"containers": [container], **spec.pop("pod", {})}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": spec.pop("kind", "Deployment"),
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": spec.pop("replicas", 1),
-            "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels, "annotations": annotations}, "spec": pod},
-            **spec,
-        },
-    }
+    return deployment(
+        name, namespace, [container], selector={"app": name}, annotations=annotations, **spec
+    )
 
 
 def workloads(namespace: str) -> list[dict[str, Any]]:
@@ -129,7 +120,7 @@ def workloads(namespace: str) -> list[dict[str, Any]]:
             "db",
             namespace,
             {**busy, "kubepulse.dev/volume-claim": claim, "kubepulse.dev/volume-used": "700Mi"},
-            pod={"volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]},
+            pod_spec={"volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]},
         ),
         {
             "apiVersion": "batch/v1",
@@ -143,25 +134,7 @@ def workloads(namespace: str) -> list[dict[str, Any]]:
             "metadata": {"name": "nightly", "namespace": namespace},
             "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": job_pod}}},
         },
-        {
-            "apiVersion": "autoscaling/v2",
-            "kind": "HorizontalPodAutoscaler",
-            "metadata": {"name": "web", "namespace": namespace},
-            "spec": {
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-                "minReplicas": 2,
-                "maxReplicas": 2,
-                "metrics": [
-                    {
-                        "type": "Resource",
-                        "resource": {
-                            "name": "cpu",
-                            "target": {"type": "Utilization", "averageUtilization": 80},
-                        },
-                    }
-                ],
-            },
-        },
+        cpu_hpa(namespace, "web", min_replicas=2, max_replicas=2, utilization=80),
     ]
 
 

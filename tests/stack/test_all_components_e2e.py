@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from kubepulse.demo.run import STORE_XML
+from kubepulse.lab.manifests import deployment
 from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port
 from kubepulse.lab.receiver import WebhookReceiver
 from kubepulse.lab.releases import binary
@@ -56,48 +57,33 @@ def kubectl_apply(cluster: Any, manifests: list[dict[str, Any]]) -> None:
 
 
 def web_app_manifest(namespace: str) -> dict[str, Any]:
-    labels = {"app.kubernetes.io/name": "web"}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "web", "namespace": namespace, "labels": labels},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {
-                    "labels": {**labels, "team": "shop"},
-                    "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "8000"},
-                },
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "web",
-                            "image": "kubepulse/flask-example:stand-in",
-                            "ports": [{"name": "http", "containerPort": 8000}],
-                            "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
-                        }
-                    ]
-                },
-            },
-        },
+    container = {
+        "name": "web",
+        "image": "kubepulse/flask-example:stand-in",
+        "ports": [{"name": "http", "containerPort": 8000}],
+        "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
     }
+    return deployment(
+        "web",
+        namespace,
+        [container],
+        selector={"app.kubernetes.io/name": "web"},
+        replicas=2,
+        pod_labels={"team": "shop"},
+        annotations={"prometheus.io/scrape": "true", "prometheus.io/port": "8000"},
+        labelled=True,
+    )
 
 
 def broken_manifest(namespace: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "broken", "namespace": namespace},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": "broken"}},
-            "template": {
-                "metadata": {"labels": {"app": "broken", "kubepulse.dev/never-ready": "true"}},
-                "spec": {"containers": [{"name": "c", "image": "kubepulse/broken:stand-in"}]},
-            },
-        },
-    }
+    return deployment(
+        "broken",
+        namespace,
+        [{"name": "c", "image": "kubepulse/broken:stand-in"}],
+        selector={"app": "broken"},
+        replicas=2,
+        pod_labels={"kubepulse.dev/never-ready": "true"},
+    )
 
 
 def traffic(url: str, stop: threading.Event) -> None:
@@ -467,31 +453,15 @@ def test_replica_mismatch_alert_reaches_the_webhook_and_resolves(
 
 
 def bulk_manifest(namespace: str, replicas: int) -> dict[str, Any]:
-    labels = {"app": "bulk"}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "bulk", "namespace": namespace},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "c",
-                            "image": "kubepulse/bulk:stand-in",
-                            "resources": {
-                                "requests": {"cpu": "10m", "memory": "16Mi"},
-                                "limits": {"cpu": "100m", "memory": "64Mi"},
-                            },
-                        }
-                    ]
-                },
-            },
+    container = {
+        "name": "c",
+        "image": "kubepulse/bulk:stand-in",
+        "resources": {
+            "requests": {"cpu": "10m", "memory": "16Mi"},
+            "limits": {"cpu": "100m", "memory": "64Mi"},
         },
     }
+    return deployment("bulk", namespace, [container], selector={"app": "bulk"}, replicas=replicas)
 
 
 def test_series_per_100_pods(stack: dict[str, Any], cluster: Any) -> None:

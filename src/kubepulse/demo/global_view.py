@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from kubepulse.lab.manifests import deployment
 from kubepulse.lab.processes import ProcessGroup
 from kubepulse.lab.servers import api_get
 
@@ -167,20 +168,10 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def _workload(replicas: int) -> str:
     """A Deployment of ``replicas`` pods for a cluster's view to count."""
-    labels = {"app": "web"}
     container = {"name": "web", "image": "kubepulse/web:stand-in"}
     objects = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "web", "namespace": NAMESPACE},
-            "spec": {
-                "replicas": replicas,
-                "selector": {"matchLabels": labels},
-                "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
-            },
-        },
+        deployment("web", NAMESPACE, [container], selector={"app": "web"}, replicas=replicas),
     ]
     return yaml.safe_dump_all(objects)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubepulse.lab.blackbox import probed_service
+from kubepulse.lab.manifests import cpu_hpa, deployment
 
 __all__ = [
     "BATCH_NAMESPACE",
@@ -73,19 +74,16 @@ def _deployment(
             container["readinessProbe"] = {"tcpSocket": {"port": 1}, "periodSeconds": 5}
         else:
             pod_labels["kubepulse.dev/never-ready"] = "true"
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace, "labels": selector},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": selector},
-            "template": {
-                "metadata": {"labels": pod_labels, "annotations": annotations or {}},
-                "spec": {"containers": [container]},
-            },
-        },
-    }
+    return deployment(
+        name,
+        namespace,
+        [container],
+        selector=selector,
+        replicas=replicas,
+        pod_labels=pod_labels,
+        annotations=annotations or {},
+        labelled=True,
+    )
 
 
 def _failing_job(real: bool) -> dict[str, Any]:
@@ -115,25 +113,7 @@ def _failing_job(real: bool) -> dict[str, Any]:
 def _maxed_out_hpa() -> dict[str, Any]:
     """An HPA allowing 1-2 replicas of checkout, which starts with 3: it is scaled to its
     maximum at once and stays there (with or without CPU metrics)."""
-    return {
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
-        "metadata": {"name": "checkout", "namespace": SHOP_NAMESPACE},
-        "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "checkout"},
-            "minReplicas": 1,
-            "maxReplicas": 2,
-            "metrics": [
-                {
-                    "type": "Resource",
-                    "resource": {
-                        "name": "cpu",
-                        "target": {"type": "Utilization", "averageUtilization": 50},
-                    },
-                }
-            ],
-        },
-    }
+    return cpu_hpa(SHOP_NAMESPACE, "checkout", min_replicas=1, max_replicas=2, utilization=50)
 
 
 def _pending_claim() -> dict[str, Any]:
@@ -192,7 +172,7 @@ def manifests(*, real: bool, tainted_node: str | None, probe_port: int) -> list[
         },
     }
     db_labels = {"app.kubernetes.io/name": "db"}
-    db_pod_spec: dict[str, Any] = {"containers": [_container("db", real)]}
+    db_pod_spec: dict[str, Any] = {}
     if tainted_node is not None:
         key, _, rest = TAINT.partition("=")
         value, _, effect = rest.partition(":")
@@ -206,17 +186,17 @@ def manifests(*, real: bool, tainted_node: str | None, probe_port: int) -> list[
         "metadata": {"name": "db", "namespace": DATA_NAMESPACE, "labels": db_labels},
         "spec": {"clusterIP": "None", "selector": db_labels, "ports": [{"port": 5432}]},
     }
-    db = {
-        "apiVersion": "apps/v1",
-        "kind": "StatefulSet",
-        "metadata": {"name": "db", "namespace": DATA_NAMESPACE, "labels": db_labels},
-        "spec": {
-            "serviceName": "db",
-            "replicas": 2,
-            "selector": {"matchLabels": db_labels},
-            "template": {"metadata": {"labels": db_labels}, "spec": db_pod_spec},
-        },
-    }
+    db = deployment(
+        "db",
+        DATA_NAMESPACE,
+        [_container("db", real)],
+        selector=db_labels,
+        replicas=2,
+        labelled=True,
+        pod_spec=db_pod_spec,
+        kind="StatefulSet",
+        serviceName="db",
+    )
     checkout = _deployment(SHOP_NAMESPACE, "checkout", 3, real=real, labels={"team": "shop"})
     return [
         *namespaces,

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from kubepulse.lab.manifests import deployment
 from kubepulse.lab.processes import LOOPBACK, ProcessGroup, free_port, require_loopback
 from kubepulse.lab.releases import binary as release_binary
 from kubepulse.stack import deploy_dir
@@ -335,31 +336,13 @@ def stand_in_manifests(namespace: str) -> list[dict[str, Any]]:
             "app.kubernetes.io/part-of": "kubepulse",
             "app.kubernetes.io/component": component,
         }
-        container_ports = [{"name": n, "containerPort": p} for n, p in ports.items()]
-        manifests.append(
-            {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "metadata": {"name": name, "namespace": namespace, "labels": labels},
-                "spec": {
-                    "replicas": 1,
-                    "selector": {"matchLabels": labels},
-                    "template": {
-                        "metadata": {"labels": labels},
-                        "spec": {
-                            "containers": [
-                                {
-                                    "name": name,
-                                    "image": f"kubepulse/{name}:stand-in",
-                                    "ports": container_ports,
-                                    "resources": {"requests": {"cpu": "50m", "memory": "32Mi"}},
-                                }
-                            ]
-                        },
-                    },
-                },
-            }
-        )
+        container = {
+            "name": name,
+            "image": f"kubepulse/{name}:stand-in",
+            "ports": [{"name": n, "containerPort": p} for n, p in ports.items()],
+            "resources": {"requests": {"cpu": "50m", "memory": "32Mi"}},
+        }
+        manifests.append(deployment(name, namespace, [container], selector=labels, labelled=True))
         manifests.append(
             {
                 "apiVersion": "v1",
