@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ from kubepulse.lab.servers import (
     start_stack_alertmanager,
     wait_until,
 )
+from kubepulse.stack.dashboards import panel_queries, substitute, variable_queries
 from kubepulse.stack.prometheus import render_prometheus_config, replica_config
 
 CPU_PER_WEB_CONTAINER = 0.2  # the web pods' kwok.x-k8s.io/usage-cpu
@@ -136,6 +138,42 @@ def workloads(namespace: str) -> list[dict[str, Any]]:
         },
         cpu_hpa(namespace, "web", min_replicas=2, max_replicas=2, utilization=80),
     ]
+
+
+Query = tuple[str, str, str]  # dashboard, panel title or "$variable", expression
+
+
+def panel_queries_of(boards: Mapping[str, Any]) -> set[Query]:
+    """Every panel query of ``boards`` (name -> dashboard), its variables substituted."""
+    return {
+        (name, title, substitute(expr))
+        for name, board in boards.items()
+        for title, expr in panel_queries(board)
+    }
+
+
+def variable_queries_of(boards: Mapping[str, Any]) -> set[Query]:
+    """Every template variable's selector in ``boards``, its variables substituted."""
+    return {
+        (name, f"${var}", substitute(selector))
+        for name, board in boards.items()
+        for var, selector in variable_queries(board)
+    }
+
+
+def assert_all_have_data(
+    pending: set[Query], has_data: Callable[[str], object], *, timeout: float, interval: float
+) -> None:
+    """Ask ``has_data`` about every expression still without data, every ``interval`` seconds,
+    until none is left; fail after ``timeout`` seconds naming those that are."""
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        pending = {(n, t, e) for n, t, e in pending if not has_data(e)}
+        if pending:
+            time.sleep(interval)
+    assert not pending, "panels with no data:\n" + "\n".join(
+        f"{n} / {t}: {e}" for n, t, e in sorted(pending)
+    )
 
 
 def always_firing_rules(path: Path, namespace: str) -> Path:

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from k8s_stack import assert_all_have_data, panel_queries_of, variable_queries_of
 
 from kubepulse.demo.run import STORE_XML
 from kubepulse.lab.manifests import deployment
@@ -42,7 +43,7 @@ from kubepulse.lab.servers import (
     wait_until,
 )
 from kubepulse.stack import deploy_dir
-from kubepulse.stack.dashboards import build_dashboards, panel_queries, substitute, variable_queries
+from kubepulse.stack.dashboards import build_dashboards
 from kubepulse.stack.dashboards_kubernetes import KUBERNETES_DASHBOARDS
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -284,25 +285,9 @@ def test_every_dashboard_panel_returns_data(stack: dict[str, Any]) -> None:
     # the Blackbox view reads probes: test_blackbox_e2e.py.
     elsewhere = {*KUBERNETES_DASHBOARDS, "blackbox.json"}
     boards = {n: b for n, b in build_dashboards().items() if n not in elsewhere}
-    pending = {
-        (name, title, substitute(expr))
-        for name, board in boards.items()
-        for title, expr in panel_queries(board)
-    }
-    pending |= {
-        (name, f"${var}", substitute(selector))
-        for name, board in boards.items()
-        for var, selector in variable_queries(board)
-    }
+    pending = panel_queries_of(boards) | variable_queries_of(boards)
     # Rates need two scrapes and recording rules one evaluation: allow a few seconds.
-    deadline = time.monotonic() + 45
-    while pending and time.monotonic() < deadline:
-        pending = {(n, t, e) for n, t, e in pending if not query(prom, e)}
-        if pending:
-            time.sleep(1)
-    assert not pending, "panels with no data:\n" + "\n".join(
-        f"{n} / {t}: {e}" for n, t, e in sorted(pending)
-    )
+    assert_all_have_data(pending, lambda e: query(prom, e), timeout=45, interval=1)
 
 
 def test_rules_evaluate_cleanly_and_a_healthy_cluster_fires_nothing(stack: dict[str, Any]) -> None:

@@ -17,20 +17,25 @@ import json
 import math
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from k8s_stack import CPU_PER_WEB_CONTAINER, k8s_stack
+from k8s_stack import (
+    CPU_PER_WEB_CONTAINER,
+    assert_all_have_data,
+    k8s_stack,
+    panel_queries_of,
+    variable_queries_of,
+)
 
 from kubepulse.lab.cluster import Cluster
 from kubepulse.lab.processes import LOOPBACK, ProcessGroup
 from kubepulse.lab.receiver import WebhookReceiver
 from kubepulse.lab.servers import STAND_INS, api_get, query, wait_until
 from kubepulse.stack import deploy_dir
-from kubepulse.stack.dashboards import build_dashboards, panel_queries, substitute, variable_queries
+from kubepulse.stack.dashboards import build_dashboards, panel_queries, substitute
 from kubepulse.stack.dashboards_kubernetes import KUBERNETES_DASHBOARDS
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -114,28 +119,12 @@ def test_every_kubernetes_dashboard_panel_returns_data(stack: dict[str, Any]) ->
         name: board for name, board in build_dashboards().items() if name in KUBERNETES_DASHBOARDS
     }
     assert len(boards) == len(KUBERNETES_DASHBOARDS) == 13
-    pending = {
-        (name, title, substitute(expr))
-        for name, board in boards.items()
-        for title, expr in panel_queries(board)
-        if (name, title) not in NO_DATA_LOCALLY
-    }
+    pending = {p for p in panel_queries_of(boards) if p[:2] not in NO_DATA_LOCALLY}
     assert len(pending) == 150
-    variables = {
-        (name, f"${var}", substitute(selector))
-        for name, board in boards.items()
-        for var, selector in variable_queries(board)
-    }
+    variables = variable_queries_of(boards)
     assert len(variables) == 28
     # Rates need two scrapes; the Job must complete and the alert be notified: allow a minute.
-    deadline = time.monotonic() + 90
-    while pending and time.monotonic() < deadline:
-        pending = {(n, t, e) for n, t, e in pending if not has_values(prom, e)}
-        if pending:
-            time.sleep(2)
-    assert not pending, "panels with no data:\n" + "\n".join(
-        f"{n} / {t}: {e}" for n, t, e in sorted(pending)
-    )
+    assert_all_have_data(pending, lambda e: has_values(prom, e), timeout=90, interval=2)
     empty = sorted((n, v) for n, v, selector in variables if not query(prom, f"count({selector})"))
     assert not empty, empty
 
