@@ -172,9 +172,11 @@ def _file_or_data(section: Mapping[str, Any] | None, key: str, base: str) -> str
     return None
 
 
-def _named(entries: list[dict[str, Any]], name: str, field: str) -> dict[str, Any] | None:
+def _named(entries: list[dict[str, Any]], name: object, field: str) -> dict[str, Any] | None:
     """The ``field`` mapping of the first entry named ``name`` (the official merge keeps the
     first of same-named entries); None if none has that name."""
+    if not isinstance(name, str):
+        raise _Unsupported(field)
     for entry in entries:
         if entry["name"] == name:
             value = entry.get(field)
@@ -182,6 +184,14 @@ def _named(entries: list[dict[str, Any]], name: str, field: str) -> dict[str, An
                 raise _Unsupported(field)
             return value
     return None
+
+
+def _required(entries: list[dict[str, Any]], name: object, field: str) -> dict[str, Any]:
+    """``_named``, for an entry that must be there."""
+    found = _named(entries, name, field)
+    if found is None:
+        raise _Unsupported(field)
+    return found
 
 
 def _user_token(user: Mapping[str, Any], base: str) -> str | None:
@@ -209,24 +219,10 @@ def _from_document(doc: Any, path: str) -> Configuration:
             raise _Unsupported(field)
         lists[field] = entries
     base = os.path.abspath(os.path.dirname(path))
-    context_name = doc.get("current-context")
-    if not isinstance(context_name, str):
-        raise _Unsupported("current-context")
-    context = _named(lists["contexts"], context_name, "context")
-    if context is None:
-        raise _Unsupported("context")
-    user = None
+    context = _required(lists["contexts"], doc.get("current-context"), "context")
     user_name = context.get("user")
-    if user_name:
-        if not isinstance(user_name, str):
-            raise _Unsupported("user")
-        user = _named(lists["users"], user_name, "user")
-    cluster_name = context.get("cluster")
-    if not isinstance(cluster_name, str):
-        raise _Unsupported("cluster")
-    cluster = _named(lists["clusters"], cluster_name, "cluster")
-    if cluster is None:
-        raise _Unsupported("cluster")
+    user = _named(lists["users"], user_name, "user") if user_name else None
+    cluster = _required(lists["clusters"], context.get("cluster"), "cluster")
 
     cfg = Configuration()
     if user:
