@@ -101,10 +101,7 @@ class PodsMonitorPool:
         Both krkn-lib signatures work: ``(label_selector, max_timeout)`` and, from krkn-lib
         5.1, ``(label_selector, field_selector, max_timeout)``.
         """
-        fields, timeout = _krkn_arguments(field_selector, max_timeout)
-        return self.select_and_monitor(
-            label_selector=label_selector, field_selector=fields, max_timeout=timeout
-        )
+        return self._krkn_select(field_selector, max_timeout, label_selector=label_selector)
 
     def select_and_monitor_by_name_pattern_and_namespace_pattern(
         self,
@@ -117,12 +114,11 @@ class PodsMonitorPool:
         (``re.match``, as krkn-lib). ``(pod_name_pattern, namespace_pattern, max_timeout)`` or,
         from krkn-lib 5.1, ``(pod_name_pattern, namespace_pattern, field_selector,
         max_timeout)``."""
-        fields, timeout = _krkn_arguments(field_selector, max_timeout)
-        return self.select_and_monitor(
+        return self._krkn_select(
+            field_selector,
+            max_timeout,
             name_pattern=pod_name_pattern,
             namespace_pattern=namespace_pattern,
-            field_selector=fields,
-            max_timeout=timeout,
         )
 
     def select_and_monitor_by_namespace_pattern_and_label(
@@ -135,13 +131,25 @@ class PodsMonitorPool:
         """Monitor pods matching ``label_selector`` in namespaces matching the regex from
         their start. ``(namespace_pattern, label_selector, max_timeout=30)`` or, from krkn-lib
         5.1, ``(namespace_pattern, label_selector, field_selector=None, max_timeout=30)``."""
-        fields, timeout = _krkn_arguments(field_selector, max_timeout, default=30)
-        return self.select_and_monitor(
+        return self._krkn_select(
+            field_selector,
+            max_timeout,
+            default=30,
             label_selector=label_selector,
             namespace_pattern=namespace_pattern,
-            field_selector=fields,
-            max_timeout=timeout,
         )
+
+    def _krkn_select(
+        self,
+        field_selector: Any,
+        max_timeout: Any,
+        default: float | None = None,
+        **selection: str,
+    ) -> PodMonitor:
+        """``select_and_monitor`` with the field selector and timeout of either krkn-lib
+        signature (``_krkn_arguments``)."""
+        fields, timeout = _krkn_arguments(field_selector, max_timeout, default)
+        return self.select_and_monitor(field_selector=fields, max_timeout=timeout, **selection)
 
     def select_and_monitor(
         self,
