@@ -80,37 +80,27 @@ def test_old_api_as_krkns_pod_disruption_plugin_counts_every_kill(
     # KrknKubernetes.delete_pod returns only once the pod is gone (polling every second), so the
     # plugin's kills of one scenario come 1 s or more apart: the settle is longer than that.
     pool = PodsMonitorPool(krkn, settle_seconds=3.0)
+    # Each scenario: the pool's call, KrknKubernetes's matching selection, their arguments and
+    # how many of the selected pods are killed.
     scenarios = [
-        {"namespace_pattern": f"^{ns_a}$", "label_selector": "app=etcd", "kill": 2},
-        {"namespace_pattern": f"^{ns_b}$", "name_pattern": "api-", "kill": 1},
+        (
+            pool.select_and_monitor_by_namespace_pattern_and_label,
+            krkn.select_pods_by_namespace_pattern_and_label,
+            {"namespace_pattern": f"^{ns_a}$", "label_selector": "app=etcd"},
+            2,
+        ),
+        (
+            pool.select_and_monitor_by_name_pattern_and_namespace_pattern,
+            krkn.select_pods_by_name_pattern_and_namespace_pattern,
+            {"pod_name_pattern": "api-", "namespace_pattern": f"^{ns_b}$"},
+            1,
+        ),
     ]
     killed = []
-    for scenario in scenarios:
-        if "label_selector" in scenario:
-            pool.select_and_monitor_by_namespace_pattern_and_label(
-                namespace_pattern=scenario["namespace_pattern"],
-                label_selector=scenario["label_selector"],
-                max_timeout=30,
-                field_selector=RUNNING,
-            )
-            pods = krkn.select_pods_by_namespace_pattern_and_label(
-                label_selector=scenario["label_selector"],
-                namespace_pattern=scenario["namespace_pattern"],
-                field_selector=RUNNING,
-            )
-        else:
-            pool.select_and_monitor_by_name_pattern_and_namespace_pattern(
-                pod_name_pattern=scenario["name_pattern"],
-                namespace_pattern=scenario["namespace_pattern"],
-                max_timeout=30,
-                field_selector=RUNNING,
-            )
-            pods = krkn.select_pods_by_name_pattern_and_namespace_pattern(
-                pod_name_pattern=scenario["name_pattern"],
-                namespace_pattern=scenario["namespace_pattern"],
-                field_selector=RUNNING,
-            )
-        for name, ns in pods[: scenario["kill"]]:
+    for monitor, select, selection, kill in scenarios:
+        monitor(**selection, max_timeout=30, field_selector=RUNNING)
+        pods = select(**selection, field_selector=RUNNING)
+        for name, ns in pods[:kill]:
             krkn.delete_pod(name, ns)
             killed.append((ns, name))
     result = pool.join()
