@@ -13,6 +13,7 @@ from here, so the package cannot be installed for real.
 from __future__ import annotations
 
 import configparser
+import contextlib
 import json
 import os
 import re
@@ -256,6 +257,25 @@ def test_host_roles_deploy_the_stack_on_localhost_idempotently(host_stack: dict[
     assert (prefix / "run/kubepulse/prometheus.pid").read_text().strip() == pid
 
 
+@contextlib.contextmanager
+def edited_yaml(path: Path) -> Iterator[Any]:
+    """The YAML document in ``path``, to change in the block: written back when it ends."""
+    doc = yaml.safe_load(path.read_text())
+    yield doc
+    path.write_text(yaml.safe_dump(doc))
+
+
+def run_monitoring_play(stack: dict[str, Any], variables: dict[str, Any]) -> None:
+    """A successful hosts run with ``variables`` of the monitoring play only (Alertmanager,
+    blackbox_exporter, Prometheus): quicker."""
+    prefix = stack["prefix"]
+    (prefix / "vars.json").write_text(json.dumps(variables))
+    with edited_yaml(prefix / "inventory.yml") as inventory:
+        inventory["all"]["children"] = {"monitoring": {"hosts": {"localhost": None}}}
+    result = run_site(stack, "--tags", "hosts", "--skip-tags", "grafana")
+    assert result["failed"] == 0, result["log"][-4000:]
+
+
 def answering_server(agents: list[str]) -> ThreadingHTTPServer:
     """An HTTP server on 127.0.0.1 (started in a thread) that answers every GET with 200 and
     appends each request's User-Agent to ``agents``."""
@@ -300,13 +320,7 @@ def test_blackbox_role_probes_the_host_targets_through_the_local_exporter(
             "kubepulse_listen_host": "127.0.0.2",
             "prometheus_blackbox_targets": targets,
         }
-        (prefix / "vars.json").write_text(json.dumps(extra))
-        # The monitoring play only (Alertmanager, blackbox_exporter, Prometheus): quicker.
-        inventory = yaml.safe_load((prefix / "inventory.yml").read_text())
-        inventory["all"]["children"] = {"monitoring": {"hosts": {"localhost": None}}}
-        (prefix / "inventory.yml").write_text(yaml.safe_dump(inventory))
-        result = run_site(host_stack, "--tags", "hosts", "--skip-tags", "grafana")
-        assert result["failed"] == 0, result["log"][-4000:]
+        run_monitoring_play(host_stack, extra)
 
         installed = prefix / "etc/prometheus/blackbox.yml"
         assert installed.read_bytes() == (REPO / "deploy/blackbox/blackbox.yml").read_bytes()
@@ -370,7 +384,6 @@ def test_ha_roles_join_an_alertmanager_cluster_and_label_the_replica(
     member (the same Debian binary, started here on 127.0.0.1): both report a cluster of two.
     prometheus_replica adds the external label replica and drops it from the alerts sent: the
     Watchdog alert reaches the role's Alertmanager with cluster and without replica."""
-    prefix = host_stack["prefix"]
     ports = host_stack["ports"]
     gossip, peer_gossip, peer_web = free_port(), free_port(), free_port()
     (tmp_path / "am.yml").write_text("route: {receiver: none}\nreceivers: [{name: none}]\n")
@@ -392,12 +405,7 @@ def test_ha_roles_join_an_alertmanager_cluster_and_label_the_replica(
             "alertmanager_cluster_peers": [f"127.0.0.1:{peer_gossip}"],
             "prometheus_replica": "replica-a",
         }
-        (prefix / "vars.json").write_text(json.dumps(extra))
-        inventory = yaml.safe_load((prefix / "inventory.yml").read_text())
-        inventory["all"]["children"] = {"monitoring": {"hosts": {"localhost": None}}}
-        (prefix / "inventory.yml").write_text(yaml.safe_dump(inventory))
-        result = run_site(host_stack, "--tags", "hosts", "--skip-tags", "grafana")
-        assert result["failed"] == 0, result["log"][-4000:]
+        run_monitoring_play(host_stack, extra)
 
         role_am = f"http://127.0.0.1:{ports['alertmanager']}"
 
@@ -530,7 +538,10 @@ def test_host_roles_refuse_a_config_promtool_or_amtool_rejects(host_stack: dict[
     assert "receiver: team" in served["alertmanager"]
     assert any(name == "targets" for name, _ in served["rules"])
 
-    def refused(task: str, error: str) -> None:
+    def refused(task: str, error: str, variables: dict[str, Any] = good) -> None:
+        """A hosts run with ``variables`` stops at ``task`` with the validator's ``error``, and
+        leaves the installed files and the running servers as they were."""
+        (prefix / "vars.json").write_text(json.dumps(variables))
         result = run_site(host_stack, "--tags", "hosts", "--skip-tags", "grafana", check=False)
         assert result["failed"] == 1, result["log"][-4000:]
         assert result["failed_tasks"] == [task], result["log"][-4000:]
@@ -546,18 +557,16 @@ def test_host_roles_refuse_a_config_promtool_or_amtool_rejects(host_stack: dict[
 
     # amtool: a route to a receiver that does not exist.
     bad_am = {**good, "alertmanager_config_overrides": {"route": {"receiver": "no-such-team"}}}
-    (prefix / "vars.json").write_text(json.dumps(bad_am))
     refused(
         "alertmanager : Template alertmanager.yml from deploy/alertmanager/alertmanager.yml",
         "undefined receiver",
+        bad_am,
     )
 
     # blackbox_exporter --config.check: a module field this release does not know.
-    (prefix / "vars.json").write_text(json.dumps(good))
     modules = deploy / "blackbox/blackbox.yml"
-    blackbox = yaml.safe_load(modules.read_text())
-    blackbox["modules"]["http_2xx"]["http"]["no_such_field"] = True
-    modules.write_text(yaml.safe_dump(blackbox))
+    with edited_yaml(modules) as blackbox:
+        blackbox["modules"]["http_2xx"]["http"]["no_such_field"] = True
     refused(
         "blackbox_exporter : Install the probe modules from deploy/blackbox/blackbox.yml",
         "field no_such_field not found",
@@ -566,18 +575,15 @@ def test_host_roles_refuse_a_config_promtool_or_amtool_rejects(host_stack: dict[
 
     # promtool check config: a scrape timeout longer than the scrape interval.
     bad_prom = {**good, "prometheus_scrape_timeout": "5s"}
-    (prefix / "vars.json").write_text(json.dumps(bad_prom))
     refused(
         "prometheus : Template prometheus.yml from deploy/prometheus/prometheus.yml",
         "scrape timeout greater than scrape interval",
+        bad_prom,
     )
 
     # promtool check rules: an installed rule file gains a group whose expression does not parse.
-    (prefix / "vars.json").write_text(json.dumps(good))
-    targets = deploy / "prometheus/rules/targets.yml"
-    rules = yaml.safe_load(targets.read_text())
-    rules["groups"].append({"name": "broken", "rules": [{"record": "x:y", "expr": "sum(up"}]})
-    targets.write_text(yaml.safe_dump(rules))
+    with edited_yaml(deploy / "prometheus/rules/targets.yml") as rules:
+        rules["groups"].append({"name": "broken", "rules": [{"record": "x:y", "expr": "sum(up"}]})
     refused(
         "prometheus : Install the alert and recording rules from deploy/prometheus/rules",
         "unclosed left parenthesis",
