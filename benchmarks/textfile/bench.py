@@ -24,7 +24,9 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -45,18 +47,18 @@ def make_store(path: Path) -> None:
         out.write("</store>\n")
 
 
-def naive(store: str, out_dir: str) -> None:
-    import xml.etree.ElementTree as ET
-
+def _write_counts(store: str, out_dir: str, rows: Iterable[Any]) -> None:
+    """What a hand-written textfile script does with the rows: rows and the sum of ``amount``
+    per type in prometheus_client gauges, written with ``write_to_textfile``."""
     from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 
     registry = CollectorRegistry()
     total = Gauge("store_total_rows", "Total rows in store", ["path"], registry=registry)
-    rows = Gauge("store_rows", "Rows in store, by type", ["path", "type"], registry=registry)
+    by_type = Gauge("store_rows", "Rows in store, by type", ["path", "type"], registry=registry)
     amount = Gauge("store_amount", "Sum of amount, by type", ["path", "type"], registry=registry)
     counts: Counter[str] = Counter()
     sums: dict[str, float] = defaultdict(float)
-    for row in ET.parse(store).getroot():
+    for row in rows:
         kind = row.get("type") or row.tag
         counts[kind] += 1
         value = row.get("amount")
@@ -65,21 +67,21 @@ def naive(store: str, out_dir: str) -> None:
     path = os.path.abspath(store)
     total.labels(path).set(sum(counts.values()))
     for kind, n in counts.items():
-        rows.labels(path, kind).set(n)
+        by_type.labels(path, kind).set(n)
         amount.labels(path, kind).set(sums[kind])
     write_to_textfile(os.path.join(out_dir, "store.prom"), registry)
 
 
-def iterparse(store: str, out_dir: str) -> None:
-    from defusedxml.ElementTree import iterparse as defused_iterparse
-    from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
+def naive(store: str, out_dir: str) -> None:
+    import xml.etree.ElementTree as ET
 
-    registry = CollectorRegistry()
-    total = Gauge("store_total_rows", "Total rows in store", ["path"], registry=registry)
-    rows = Gauge("store_rows", "Rows in store, by type", ["path", "type"], registry=registry)
-    amount = Gauge("store_amount", "Sum of amount, by type", ["path", "type"], registry=registry)
-    counts: Counter[str] = Counter()
-    sums: dict[str, float] = defaultdict(float)
+    _write_counts(store, out_dir, ET.parse(store).getroot())
+
+
+def _streamed_rows(store: str) -> Iterator[Any]:
+    """The store's rows from ``defusedxml.ElementTree.iterparse``, each cleared once handled."""
+    from defusedxml.ElementTree import iterparse as defused_iterparse
+
     depth = 0
     root = None
     for event, elem in defused_iterparse(store, events=("start", "end")):
@@ -89,18 +91,12 @@ def iterparse(store: str, out_dir: str) -> None:
             continue
         depth -= 1
         if depth == 1:
-            kind = elem.get("type") or elem.tag
-            counts[kind] += 1
-            value = elem.get("amount")
-            if value:
-                sums[kind] += float(value)
+            yield elem
             root.clear()  # type: ignore[union-attr]
-    path = os.path.abspath(store)
-    total.labels(path).set(sum(counts.values()))
-    for kind, n in counts.items():
-        rows.labels(path, kind).set(n)
-        amount.labels(path, kind).set(sums[kind])
-    write_to_textfile(os.path.join(out_dir, "store.prom"), registry)
+
+
+def iterparse(store: str, out_dir: str) -> None:
+    _write_counts(store, out_dir, _streamed_rows(store))
 
 
 IN_PROCESS = {"naive": naive, "iterparse": iterparse}
