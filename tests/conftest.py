@@ -3,8 +3,9 @@
 ``cluster`` (session) is a real local Kubernetes cluster (kubepulse.lab.cluster): etcd,
 kube-apiserver, controller manager and scheduler built from Go modules, and kwok nodes. Mark tests
 that use it ``@pytest.mark.cluster``. ``namespace`` (per test) is a fresh namespace in it, deleted
-afterwards. ``metrics_cluster`` (session) is a second, one-node cluster that also serves
-metrics.k8s.io; ``metrics_namespace`` is a fresh namespace there. Tests rely on the kwok
+afterwards (``other_namespace``: a second one). ``metrics_cluster`` (session) is a second,
+one-node cluster that also serves metrics.k8s.io; ``metrics_namespace`` and
+``other_metrics_namespace`` are fresh namespaces there. Tests rely on the kwok
 behaviour of kubepulse.lab.cluster.stages, so they always run on this cluster, never on one from
 ``KUBECONFIG``.
 Under pytest-xdist each worker starts its own clusters.
@@ -68,4 +69,10 @@ def other_namespace(cluster: Cluster) -> Iterator[str]:
 @pytest.fixture
 def metrics_namespace(metrics_cluster: Cluster) -> Iterator[str]:
     """A new namespace in ``metrics_cluster``, as ``namespace`` is in ``cluster``."""
+    yield from _new_namespace(metrics_cluster)
+
+
+@pytest.fixture
+def other_metrics_namespace(metrics_cluster: Cluster) -> Iterator[str]:
+    """A second fresh namespace in ``metrics_cluster``, as ``other_namespace`` is in ``cluster``."""
     yield from _new_namespace(metrics_cluster)

@@ -4,8 +4,6 @@ pod's ``kwok.x-k8s.io/usage-cpu`` annotation."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -60,25 +58,15 @@ EXPECTED = {
 }
 
 
-@pytest.fixture
-def control_namespace(metrics_cluster: Cluster) -> Iterator[str]:
-    """A second fresh namespace in ``metrics_cluster``, for the denylist's control pod."""
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    metrics_cluster.kubectl("create", "namespace", name)
-    try:
-        yield name
-    finally:
-        metrics_cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
-
-
 def test_cpu_by_label_sums_pod_metrics(
-    metrics_cluster: Cluster, metrics_namespace: str, control_namespace: str
+    metrics_cluster: Cluster, metrics_namespace: str, other_metrics_namespace: str
 ) -> None:
     """Per-label sums of metrics.k8s.io usage equal the annotated totals; a denylisted namespace
     and a second shard add nothing (first metrics need about a minute: two kwok samples at
     metrics-server's 15 s resolution). The denylisted exporter's control: a pod in a namespace
     it does watch is summed by it, so its usage loop ran when the test's namespace is absent."""
     ns = metrics_namespace
+    control_namespace = other_metrics_namespace  # for the denylist's control pod
     apply(metrics_cluster, ns, *PODS)
     apply(metrics_cluster, control_namespace, _pod("ctl-1", {"app": "ctl"}, "400m"))
     client = connect(metrics_cluster.kubeconfig)
