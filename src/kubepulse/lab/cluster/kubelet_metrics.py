@@ -48,6 +48,13 @@ kubelet's number; and ``kubelet_volume_stats_*`` come from pods, so two pods sha
 it twice (``max by (namespace, persistentvolumeclaim)`` reads it once, as for a real kubelet
 mounting a claim on two nodes).
 
+kwok v0.8.0 counts a node's started containers (``StartedContainersTotal``, behind
+``kubelet_started_containers_total`` and both pod-start histograms) only for pods it sees added
+with the node already set, and starts the count afresh whenever it sees the Node change (its node
+controller stores a new record on every add, update or re-list of the Node): the count is the
+containers started since the node's last change (a heartbeat every 10 min), and may drop to 0,
+which ``rate()`` reads as a counter reset.
+
 kwok v0.8.0 leaves the families computed from usage (CPU, memory, network) out of a node's very
 first answer; every later one has them. It keeps one registry per node for all of that node's
 paths: two scrapes of one node's two paths at the same instant can each see the other's families
